@@ -1,0 +1,23 @@
+from pathlib import Path
+
+import pytest
+
+from xrdid.data_paths import shared_data_dir
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = shared_data_dir()
+    if not (path / "patterns").is_dir():
+        pytest.fail(f"shared data not found at {path}; set XRDID_DATA_DIR")
+    return path
+
+
+@pytest.fixture(scope="session")
+def patterns_dir(data_dir: Path) -> Path:
+    return data_dir / "patterns"
+
+
+@pytest.fixture(scope="session")
+def structures_dir(data_dir: Path) -> Path:
+    return data_dir / "structures"
