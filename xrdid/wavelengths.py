@@ -63,10 +63,10 @@ class Wavelength:
 ANODE_LINES_ANGSTROM: dict[str, tuple[float, float]] = {
     "Cu": (1.54056, 1.54439),
     "Mo": (0.70930, 0.71359),
-    "Co": (1.78897, 1.79285),
+    "Co": (1.78896, 1.79285),
     "Cr": (2.28970, 2.29361),
     "Fe": (1.93604, 1.93998),
-    "Ag": (0.55941, 0.56380),
+    "Ag": (0.559421, 0.563813),
 }
 
 
@@ -101,7 +101,12 @@ def parse_wavelength(text: str | float) -> Wavelength:
             value = float(stripped.replace(",", "."))
         except ValueError:
             return anode(stripped)
-    if 0.01 <= value < MIN_WAVELENGTH_ANGSTROM:
+    looks_like_nm = any(
+        abs(value * 10 - line) < 0.005 * line
+        for lines in ANODE_LINES_ANGSTROM.values()
+        for line in lines
+    )
+    if 0.01 <= value < MIN_WAVELENGTH_ANGSTROM or looks_like_nm:
         raise InputError(
             f"wavelength {value} looks like nanometres; give it in Å "
             f"(e.g. {value * 10:g} Å)"

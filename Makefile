@@ -1,0 +1,27 @@
+# One command each: install, serve, test, train, library, bench.
+# Every target installs what it needs into .venv first (idempotent).
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: install serve test lint bench-preprocessing
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# CPU build of torch; any other spec pulls GBs of CUDA packages.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench-preprocessing: install
+	$(BIN)/python -m benchmarks.preprocessing --plots benchmarks/results/preprocessing

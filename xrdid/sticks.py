@@ -1,0 +1,130 @@
+"""Structure → stick pattern: reflection positions, intensities and hkl.
+
+pymatgen's :class:`XRDCalculator` computes the structure factors (atomic
+scattering factors, occupancies, multiplicities). We keep its result in a
+wavelength-independent form, d-spacing and |F|²·multiplicity, so a stick
+pattern computed once can be placed at any wavelength, strained, textured or
+re-broadened later without touching the structure again.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from pymatgen.analysis.diffraction.xrd import XRDCalculator
+from pymatgen.core import Structure
+
+from xrdid.errors import SimulationError
+from xrdid.grid import MODEL_GRID, d_to_two_theta
+
+# Stick patterns are computed at Cu Kα1 over 2θ 2–110°: d = 44 Å … 0.94 Å,
+# which covers the model grid (d ≥ 1.09 Å) with room for ±3% lattice strain
+# and for the wider d-range of other wavelengths.
+STICK_WAVELENGTH_ANGSTROM = MODEL_GRID.wavelength_angstrom
+STICK_TWO_THETA_RANGE_DEG = (2.0, 110.0)
+
+# Reflections weaker than this share of the strongest one are dropped: below
+# any measurement's noise and they only cost time when profiling.
+MIN_RELATIVE_INTENSITY = 1e-4
+
+# A generic isotropic displacement parameter B (Å²) applied when a pattern is
+# placed at a wavelength: room-temperature inorganic solids average 0.5–1.5 Å²,
+# and without it high-angle intensities are overestimated.
+DEFAULT_B_ISO_ANGSTROM2 = 1.0
+
+
+@dataclass(frozen=True)
+class StickPattern:
+    """Reflections of one structure, independent of wavelength.
+
+    Attributes
+    ----------
+    d_angstrom : (n,) float, decreasing (so 2θ increases)
+    structure_factor : (n,) float, |F|² × multiplicity, max 1
+    hkl : (n, 3) int, one representative Miller index per reflection family
+    reciprocal_lattice : (3, 3) float, rows a*, b*, c* in Cartesian Å⁻¹ (no 2π),
+        so ``|hkl @ reciprocal_lattice| = 1/d``; lets augmentation strain the
+        cell anisotropically
+    """
+
+    d_angstrom: NDArray[np.float64]
+    structure_factor: NDArray[np.float64]
+    hkl: NDArray[np.int64]
+    reciprocal_lattice: NDArray[np.float64]
+
+    @property
+    def n_reflections(self) -> int:
+        return int(self.d_angstrom.size)
+
+    def two_theta_deg(self, wavelength_angstrom: float) -> NDArray[np.float64]:
+        """Reflection positions at a wavelength (NaN where λ > 2d)."""
+        return d_to_two_theta(self.d_angstrom, wavelength_angstrom)
+
+    def intensities(
+        self,
+        wavelength_angstrom: float,
+        b_iso_angstrom2: float = DEFAULT_B_ISO_ANGSTROM2,
+    ) -> NDArray[np.float64]:
+        """Integrated intensities at a wavelength: Lorentz-polarisation and
+        Debye–Waller factors applied (0 where the reflection is unreachable)."""
+        two_theta = self.two_theta_deg(wavelength_angstrom)
+        reachable = np.isfinite(two_theta)
+        theta = np.radians(np.where(reachable, two_theta, 90.0) / 2.0)
+        debye_waller = np.exp(-b_iso_angstrom2 / (2.0 * self.d_angstrom**2))
+        lp = lorentz_polarisation(theta)
+        return np.where(reachable, self.structure_factor * lp * debye_waller, 0.0)
+
+
+def lorentz_polarisation(theta_rad: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Lorentz-polarisation factor of an unpolarised beam without monochromator
+    (the same expression pymatgen applies)."""
+    return (1.0 + np.cos(2.0 * theta_rad) ** 2) / (np.sin(theta_rad) ** 2 * np.cos(theta_rad))
+
+
+_CALCULATOR = XRDCalculator(wavelength=STICK_WAVELENGTH_ANGSTROM)
+
+
+def simulate_sticks(structure: Structure) -> StickPattern:
+    """Compute the stick pattern of a structure.
+
+    Raises :class:`SimulationError` when pymatgen fails (unknown scattering
+    factors, e.g. for exotic elements) or the structure has no reflection in
+    range (empty or absurd cells).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pattern = _CALCULATOR.get_pattern(
+                structure, scaled=False, two_theta_range=STICK_TWO_THETA_RANGE_DEG
+            )
+    except Exception as exc:  # pymatgen raises bare KeyError/ValueError/…
+        raise SimulationError(
+            f"pymatgen could not compute the diffraction pattern of "
+            f"{structure.composition.reduced_formula}: {type(exc).__name__}: {exc}"
+        ) from exc
+    two_theta = np.asarray(pattern.x, dtype=np.float64)
+    intensity = np.asarray(pattern.y, dtype=np.float64)
+    if two_theta.size == 0 or not np.any(intensity > 0):
+        raise SimulationError(
+            f"{structure.composition.reduced_formula} has no reflection between "
+            f"{STICK_TWO_THETA_RANGE_DEG[0]}° and {STICK_TWO_THETA_RANGE_DEG[1]}° 2θ (Cu Kα1)"
+        )
+    theta = np.radians(two_theta / 2.0)
+    structure_factor = intensity / lorentz_polarisation(theta)
+    keep = intensity >= MIN_RELATIVE_INTENSITY * intensity.max()
+    structure_factor = structure_factor[keep]
+    # Hexagonal cells come as (h, k, i, l); keep (h, k, l).
+    hkl = np.array(
+        [(f[0]["hkl"][0], f[0]["hkl"][1], f[0]["hkl"][-1]) for f in pattern.hkls], dtype=np.int64
+    )[keep]
+    d = np.asarray(pattern.d_hkls, dtype=np.float64)[keep]
+    order = np.argsort(-d)
+    return StickPattern(
+        d_angstrom=d[order],
+        structure_factor=structure_factor[order] / structure_factor.max(),
+        hkl=hkl[order],
+        reciprocal_lattice=np.array(structure.lattice.reciprocal_lattice_crystallographic.matrix),
+    )
