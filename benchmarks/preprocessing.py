@@ -128,7 +128,12 @@ def sweep(patterns: list[SyntheticPattern]) -> None:
     grid = itertools.product((0.0015, 0.002, 0.0025), (0.0005, 0.001, 0.002), (1, 5, 20), (3, 6))
     for fc, lam, ratio, asym in grid:
         settings = replace(
-            DEFAULT_BEADS, freq_cutoff=fc, lam_0=lam, lam_1=lam * ratio, lam_2=lam * ratio, asymmetry=asym
+            DEFAULT_BEADS,
+            freq_cutoff=fc,
+            lam_0=lam,
+            lam_1=lam * ratio,
+            lam_2=lam * ratio,
+            asymmetry=asym,
         )
         score = evaluate(patterns, BaselineMethod.BEADS, settings)
         print(_row(f"fc={fc} λ0={lam} λ1,2={lam * ratio:g} asym={asym}", score), flush=True)
@@ -147,8 +152,16 @@ def save_real_plots(folder: Path) -> list[Path]:
     root = shared_data_dir() / "patterns"
     picks: list[tuple[str, Path, str | None]] = [
         ("xy (Cu, XRD-AutoAnalyzer)", root / "xrd_autoanalyzer" / "Mn2O3+LiF.xy", None),
-        ("xrdml (PANalytical, dara)", next((root / "dara" / "precursor_mixtures").glob("*8min*.xrdml")), None),
-        ("xrdml (reaction product)", next((root / "dara" / "binary_reactions").glob("*.xrdml")), None),
+        (
+            "xrdml (PANalytical, dara)",
+            next((root / "dara" / "precursor_mixtures").glob("*8min*.xrdml")),
+            None,
+        ),
+        (
+            "xrdml (reaction product)",
+            next((root / "dara" / "binary_reactions").glob("*.xrdml")),
+            None,
+        ),
         ("xy (dara other)", root / "dara" / "other" / "BiFeO3.xy", None),
         ("Bruker RAW v1 (D5000)", root / "bruker_d5000" / "RAW" / "D5000_1.RAW", None),
         ("xy (powdR quartz)", root / "powdr_minerals" / "quartz.xy", None),

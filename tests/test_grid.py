@@ -18,5 +18,7 @@ def test_bragg_round_trip_and_unreachable():
     d = two_theta_to_d(two_theta, 1.54056)
     assert np.allclose(d_to_two_theta(d, 1.54056), two_theta)
     # Mo Kα1 → Cu Kα1: Si(111) d=3.1356 Å sits at 13.00° with Mo and 28.44° with Cu.
-    assert convert_two_theta(np.array([12.997]), 0.7093, 1.54056)[0] == pytest.approx(28.44, abs=0.02)
+    assert convert_two_theta(np.array([12.997]), 0.7093, 1.54056)[0] == pytest.approx(
+        28.44, abs=0.02
+    )
     assert np.isnan(d_to_two_theta(0.5, 1.54056))

@@ -22,7 +22,10 @@ def silicon():
 @pytest.fixture(scope="module")
 def rutile():
     return Structure.from_spacegroup(
-        "P4_2/mnm", Lattice.tetragonal(4.5937, 2.9587), ["Ti", "O"], [[0, 0, 0], [0.3048, 0.3048, 0]]
+        "P4_2/mnm",
+        Lattice.tetragonal(4.5937, 2.9587),
+        ["Ti", "O"],
+        [[0, 0, 0], [0.3048, 0.3048, 0]],
     )
 
 

@@ -23,7 +23,12 @@ def test_numbers_are_monochromatic_angstrom():
 
 @pytest.mark.parametrize(
     ("text", "phrase"),
-    [("0.154", "nanometres"), ("154.06", "picometres"), ("Xx", "unknown anode"), ("500", "outside")],
+    [
+        ("0.154", "nanometres"),
+        ("154.06", "picometres"),
+        ("Xx", "unknown anode"),
+        ("500", "outside"),
+    ],
 )
 def test_wrong_units_are_explained(text, phrase):
     with pytest.raises(InputError, match=phrase):

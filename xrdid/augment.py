@@ -71,7 +71,9 @@ def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
-def _strained_d(sticks: StickPattern, rng: np.random.Generator, cfg: AugmentConfig) -> NDArray[np.float64]:
+def _strained_d(
+    sticks: StickPattern, rng: np.random.Generator, cfg: AugmentConfig
+) -> NDArray[np.float64]:
     """d-spacings of the cell deformed by a random small strain tensor."""
     isotropic = rng.uniform(-cfg.strain_max, cfg.strain_max)
     shear = rng.uniform(-cfg.anisotropic_strain_max, cfg.anisotropic_strain_max, (3, 3))
@@ -84,7 +86,9 @@ def _strained_d(sticks: StickPattern, rng: np.random.Generator, cfg: AugmentConf
     return np.where(norm > 0, 1.0 / np.maximum(norm, 1e-12), sticks.d_angstrom)
 
 
-def _texture(sticks: StickPattern, rng: np.random.Generator, cfg: AugmentConfig) -> NDArray[np.float64]:
+def _texture(
+    sticks: StickPattern, rng: np.random.Generator, cfg: AugmentConfig
+) -> NDArray[np.float64]:
     """Per-reflection intensity factors (mean ≈ 1, above and below 1)."""
     factors = np.exp(rng.normal(0.0, cfg.texture_sigma, sticks.n_reflections))
     if rng.random() < cfg.march_dollase_probability:
@@ -92,7 +96,9 @@ def _texture(sticks: StickPattern, rng: np.random.Generator, cfg: AugmentConfig)
         r = rng.uniform(*cfg.march_dollase_range)
         direction = rng.normal(size=3)
         g = sticks.hkl @ sticks.reciprocal_lattice
-        cos_alpha = (g @ direction) / (np.linalg.norm(g, axis=1) * np.linalg.norm(direction) + 1e-12)
+        cos_alpha = (g @ direction) / (
+            np.linalg.norm(g, axis=1) * np.linalg.norm(direction) + 1e-12
+        )
         sin2 = 1.0 - cos_alpha**2
         factors *= (r**2 * cos_alpha**2 + sin2 / r) ** -1.5
     if rng.random() < cfg.drop_probability:
@@ -109,9 +115,7 @@ def _radiation(rng: np.random.Generator, cfg: AugmentConfig) -> Wavelength:
     return anode(symbol, with_kalpha2=rng.random() < cfg.kalpha2_probability)
 
 
-def _measurement_grid(
-    radiation: Wavelength, rng: np.random.Generator, cfg: AugmentConfig
-) -> Grid:
+def _measurement_grid(radiation: Wavelength, rng: np.random.Generator, cfg: AugmentConfig) -> Grid:
     """The scan's own 2θ grid: the model grid's d-range seen at this radiation,
     sometimes truncated, at a random step."""
     d_min, d_max = MODEL_GRID.d_range_angstrom

@@ -112,7 +112,9 @@ class Embedder:
         out = np.empty((inputs.shape[0], self.dim), dtype=np.float32)
         for start in range(0, inputs.shape[0], EMBED_BATCH_SIZE):
             batch = torch.from_numpy(np.ascontiguousarray(inputs[start : start + EMBED_BATCH_SIZE]))
-            out[start : start + batch.shape[0]] = self.model(batch.to(self.device)).float().cpu().numpy()
+            out[start : start + batch.shape[0]] = (
+                self.model(batch.to(self.device)).float().cpu().numpy()
+            )
         return out
 
     def embed(self, patterns: Sequence[PreprocessedPattern]) -> NDArray[np.float32]:

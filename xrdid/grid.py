@@ -39,7 +39,9 @@ class Grid:
 
     def __post_init__(self) -> None:
         if not (0 < self.start_deg < self.stop_deg < 180 and self.step_deg > 0):
-            raise InputError(f"invalid grid {self.start_deg}–{self.stop_deg}° step {self.step_deg}°")
+            raise InputError(
+                f"invalid grid {self.start_deg}–{self.stop_deg}° step {self.step_deg}°"
+            )
 
     @property
     def n_points(self) -> int:

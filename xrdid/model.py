@@ -81,8 +81,13 @@ class BottleneckBlock(nn.Module):
         self.conv_a = nn.Conv1d(c_in, c_mid, 1, bias=False)
         self.norm_a = _norm(cfg.norm, c_mid)
         self.conv_b = nn.Conv1d(
-            c_mid, c_mid, cfg.kernel_size, stride=stride, padding=cfg.kernel_size // 2,
-            groups=groups, bias=False,
+            c_mid,
+            c_mid,
+            cfg.kernel_size,
+            stride=stride,
+            padding=cfg.kernel_size // 2,
+            groups=groups,
+            bias=False,
         )
         self.norm_b = _norm(cfg.norm, c_mid)
         self.se = SqueezeExcite(c_mid, max(1, int(c_in * cfg.se_ratio)))
@@ -110,8 +115,12 @@ class RegNet1D(nn.Module):
         self.cfg = cfg
         self.stem = nn.Sequential(
             nn.Conv1d(
-                cfg.in_channels, cfg.stem_width, cfg.stem_kernel, stride=cfg.stem_stride,
-                padding=cfg.stem_kernel // 2, bias=False,
+                cfg.in_channels,
+                cfg.stem_width,
+                cfg.stem_kernel,
+                stride=cfg.stem_stride,
+                padding=cfg.stem_kernel // 2,
+                bias=False,
             ),
             _norm(cfg.norm, cfg.stem_width),
             nn.ReLU(inplace=True),
@@ -125,9 +134,7 @@ class RegNet1D(nn.Module):
         self.stages = nn.Sequential(*blocks)
         # Average and max pooling together: the average sees the whole pattern,
         # the max keeps single strong reflections from being diluted.
-        self.head = nn.Sequential(
-            nn.Dropout(cfg.dropout), nn.Linear(2 * c_in, cfg.embedding_dim)
-        )
+        self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(2 * c_in, cfg.embedding_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(x))  # (B, C, L')
@@ -152,6 +159,8 @@ class AdaCos(nn.Module):
     where B_avg is the mean over samples of Σ_{k≠y} exp(s·cos θ_k) and θ_med
     the median angle to the true class. In eval mode s is frozen.
     """
+
+    scale: torch.Tensor  # registered buffer: saved with the model, never trained
 
     def __init__(self, embedding_dim: int, n_classes: int) -> None:
         super().__init__()

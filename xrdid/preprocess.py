@@ -123,6 +123,8 @@ def preprocess(
     The wavelength is, in order: the one given, the file's, Cu Kα.
     """
     notes: list[str] = []
+    if "reader_warning" in pattern.metadata:
+        notes.append(pattern.metadata["reader_warning"])
     radiation = wavelength or pattern.wavelength
     if radiation is None:
         radiation = CU_KALPHA

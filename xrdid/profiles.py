@@ -120,7 +120,8 @@ def render_peaks(
     lorentz = 2.0 / (np.pi * fwhm[:, None]) / (1.0 + z2)
     values = areas[:, None] * (eta[:, None] * lorentz + (1.0 - eta[:, None]) * gauss)
     valid = (index >= 0) & (index < grid.n_points)
-    return np.bincount(index[valid], weights=values[valid], minlength=grid.n_points)
+    summed = np.bincount(index[valid], weights=values[valid], minlength=grid.n_points)
+    return np.asarray(summed, dtype=np.float64)
 
 
 def render_sticks(

@@ -48,7 +48,7 @@ class Wavelength:
             raise InputError(f"Kα2/Kα1 ratio {self.kalpha2_ratio!r} must lie in 0–1")
 
     @property
-    def monochromatic(self) -> "Wavelength":
+    def monochromatic(self) -> Wavelength:
         """The same radiation with the Kα2 line stripped."""
         return Wavelength(self.kalpha1_angstrom, None, 0.0, self.anode)
 
@@ -108,13 +108,11 @@ def parse_wavelength(text: str | float) -> Wavelength:
     )
     if 0.01 <= value < MIN_WAVELENGTH_ANGSTROM or looks_like_nm:
         raise InputError(
-            f"wavelength {value} looks like nanometres; give it in Å "
-            f"(e.g. {value * 10:g} Å)"
+            f"wavelength {value} looks like nanometres; give it in Å (e.g. {value * 10:g} Å)"
         )
     if value > MAX_WAVELENGTH_ANGSTROM and value <= 300:
         raise InputError(
-            f"wavelength {value} looks like picometres; give it in Å "
-            f"(e.g. {value / 100:g} Å)"
+            f"wavelength {value} looks like picometres; give it in Å (e.g. {value / 100:g} Å)"
         )
     return Wavelength(value)
 

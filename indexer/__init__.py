@@ -1,0 +1,1 @@
+"""Offline jobs (build a library, train, evaluate): ``python -m indexer COMMAND``."""

@@ -1,0 +1,370 @@
+"""Evaluate the embedding against baselines, in one run, one table.
+
+    python -m indexer evaluate [--model model_store/regnet1d.pt]
+                               [--training-set runs/main/training_set.pkl]
+
+Rows (top-1 / top-5 and time per query for every method):
+
+- closed set: augmented patterns of materials whose references are in the library;
+- open set: held-out materials (never trained on), put into the library by
+  embedding their reference only; augmented queries of them;
+- real measured patterns: XRD-AutoAnalyzer single-phase scans against a
+  library of their 84 references plus every other real structure; their
+  mixtures and the dara precursor mixtures (share of phases found in the top 5);
+  the powdR mineral scans against the 168 measured RockJock references.
+
+Methods: the model (cosine of embeddings), cosine of the preprocessed
+profiles, and a shift-tolerant search-match (best Pearson r over 2θ shifts of
+±0.3°), each restricted to the 2θ range the query covers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import re
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from indexer.training_set import TrainingSet
+from xrdid.augment import FULL_AUGMENTATION, augmented_input, reference_input
+from xrdid.data_paths import PROJECT_ROOT, shared_data_dir
+from xrdid.embedder import Embedder, model_input
+from xrdid.preprocess import PreprocessedPattern, preprocess
+from xrdid.sticks import StickPattern
+
+log = logging.getLogger("indexer.evaluate")
+
+# ±0.3° in 0.02° steps: covers zero offset and displacement errors of lab scans.
+MAX_SHIFT_STEPS = 15
+
+
+@dataclass
+class Library:
+    """References as model inputs (n, 2, L) and their labels (formula or class)."""
+
+    inputs: np.ndarray
+    labels: list[str]
+
+
+@dataclass
+class Queries:
+    inputs: np.ndarray
+    truths: list[set[str]]  # labels that count as a hit (several for mixtures)
+
+
+# --- methods: each maps (library, queries) → ranked label lists (top 5) ---------
+
+
+def _top5(scores: np.ndarray, labels: Sequence[str]) -> list[str]:
+    order = np.argsort(-scores)[:5]
+    return [labels[i] for i in order]
+
+
+def rank_model(embedder: Embedder) -> Callable[[Library, Queries], tuple[list[list[str]], float]]:
+    def run(lib: Library, qs: Queries) -> tuple[list[list[str]], float]:
+        ref = embedder.embed_array(lib.inputs)
+        start = time.perf_counter()
+        q = embedder.embed_array(qs.inputs)
+        scores = q @ ref.T
+        ranked = [_top5(row, lib.labels) for row in scores]
+        return ranked, (time.perf_counter() - start) / len(qs.inputs)
+
+    return run
+
+
+def rank_profile_cosine(lib: Library, qs: Queries) -> tuple[list[list[str]], float]:
+    refs = lib.inputs[:, 0]
+    start = time.perf_counter()
+    ranked = []
+    for q in qs.inputs:
+        m = q[1] > 0.5
+        r = refs[:, m]
+        scores = r @ q[0, m] / (np.linalg.norm(r, axis=1) * np.linalg.norm(q[0, m]) + 1e-12)
+        ranked.append(_top5(scores, lib.labels))
+    return ranked, (time.perf_counter() - start) / len(qs.inputs)
+
+
+def rank_shifted_pearson(lib: Library, qs: Queries) -> tuple[list[list[str]], float]:
+    refs = lib.inputs[:, 0]
+    start = time.perf_counter()
+    ranked = []
+    for q in qs.inputs:
+        m = np.flatnonzero(q[1] > 0.5)
+        lo, hi = m[0] + MAX_SHIFT_STEPS, m[-1] + 1 - MAX_SHIFT_STEPS
+        r = refs[:, lo:hi]
+        r = r - r.mean(axis=1, keepdims=True)
+        r /= np.linalg.norm(r, axis=1, keepdims=True) + 1e-12
+        shifted = np.stack(
+            [q[0, lo + s : hi + s] for s in range(-MAX_SHIFT_STEPS, MAX_SHIFT_STEPS + 1)]
+        )
+        shifted = shifted - shifted.mean(axis=1, keepdims=True)
+        shifted /= np.linalg.norm(shifted, axis=1, keepdims=True) + 1e-12
+        scores = (shifted @ r.T).max(axis=0)
+        ranked.append(_top5(scores, lib.labels))
+    return ranked, (time.perf_counter() - start) / len(qs.inputs)
+
+
+# --- building libraries and queries -------------------------------------------
+
+
+def _augment_job(args: tuple[StickPattern, StickPattern | None, int]) -> np.ndarray:
+    sticks, impurity, seed = args
+    rng = np.random.default_rng(seed)
+    return model_input([augmented_input(sticks, rng, FULL_AUGMENTATION, impurity)])[0]
+
+
+def _reference_job(sticks: StickPattern) -> np.ndarray:
+    return model_input([reference_input(sticks)])[0]
+
+
+def _parallel(fn: Callable, jobs: list, desc: str) -> np.ndarray:
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        return np.stack(list(tqdm(pool.map(fn, jobs, chunksize=8), total=len(jobs), desc=desc)))
+
+
+def synthetic_rows(data: TrainingSet, n_closed: int, per_held_out: int, seed: int, cache: Path):
+    """Library (train + held-out references) and closed/open query sets."""
+    classes = data.train + data.held_out
+    if cache.exists():
+        saved = np.load(cache, allow_pickle=False)
+        lib_inputs, closed_in, open_in = saved["lib"], saved["closed"], saved["open"]
+        closed_idx, open_idx = saved["closed_idx"], saved["open_idx"]
+    else:
+        rng = np.random.default_rng(seed)
+        lib_inputs = _parallel(_reference_job, [c.sticks[0] for c in classes], "library")
+        closed_idx = rng.choice(len(data.train), size=min(n_closed, len(data.train)), replace=False)
+        open_idx = np.repeat(np.arange(len(data.train), len(classes)), per_held_out)
+
+        def jobs(idx: np.ndarray) -> list:
+            out = []
+            for i in idx:
+                cls = classes[int(i)]
+                sticks = cls.sticks[int(rng.integers(len(cls.sticks)))]
+                other = classes[int(rng.integers(len(classes)))]
+                out.append(
+                    (
+                        sticks,
+                        other.sticks[0] if other is not cls else None,
+                        int(rng.integers(1 << 31)),
+                    )
+                )
+            return out
+
+        closed_in = _parallel(_augment_job, jobs(closed_idx), "closed-set queries")
+        open_in = _parallel(_augment_job, jobs(open_idx), "open-set queries")
+        np.savez(
+            cache,
+            lib=lib_inputs,
+            closed=closed_in,
+            open=open_in,
+            closed_idx=closed_idx,
+            open_idx=open_idx,
+        )
+    labels = [c.key for c in classes]
+    lib = Library(lib_inputs, labels)
+    closed = Queries(closed_in, [{labels[int(i)]} for i in closed_idx])
+    open_set = Queries(open_in, [{labels[int(i)]} for i in open_idx])
+    return lib, closed, open_set
+
+
+def _formula(text: str) -> str:
+    from pymatgen.core import Composition
+
+    return Composition(text).reduced_formula
+
+
+def _phases_from_name(stem: str) -> list[str]:
+    """'Li2CO3_0p9001-ZrO2_0p1000--8min' → ['Li2CO3', 'ZrO2']; 'Mn2O3+LiF' → both."""
+    stem = stem.split("--")[0]
+    parts = re.split(r"[+]|-(?=[A-Z])", stem)
+    return [p.split("_")[0] for p in parts if p]
+
+
+def _read_preprocessed(path: Path) -> PreprocessedPattern:
+    from xrdid.readers import read_pattern
+
+    return preprocess(read_pattern(path))
+
+
+def autoanalyzer_rows(data: TrainingSet) -> tuple[Library, Queries, Queries, list[str]]:
+    """Single-phase and mixture queries against AutoAnalyzer refs + other structures."""
+    from xrdid.sticks import simulate_sticks
+    from xrdid.structures import read_structure
+
+    root = shared_data_dir()
+    refs = sorted((root / "structures" / "xrd_autoanalyzer").rglob("*.cif"))
+    sticks, labels = [], []
+    for path in refs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = read_structure(path)
+        sticks.append(simulate_sticks(ref.structure))
+        labels.append(ref.formula)
+    others = [c for c in data.train + data.held_out if not c.generated]
+    sticks += [c.sticks[0] for c in others]
+    labels += [c.formula for c in others]
+    lib = Library(_parallel(_reference_job, sticks, "real-data library"), labels)
+    in_library = set(labels)
+    notes = []
+    single_in, single_truth, mix_in, mix_truth = [], [], [], []
+    scans = sorted((root / "patterns" / "xrd_autoanalyzer").glob("*.xy"))
+    scans += sorted((root / "patterns" / "dara" / "precursor_mixtures").glob("*.xrdml"))
+    for path in scans:
+        phases = [_formula(p) for p in _phases_from_name(path.stem)]
+        known = [p for p in phases if p in in_library]
+        if not known:
+            notes.append(f"{path.name}: no phase in the library ({', '.join(phases)})")
+            continue
+        x = model_input([_read_preprocessed(path)])[0]
+        if len(phases) == 1 and path.parent.name == "xrd_autoanalyzer":
+            single_in.append(x)
+            single_truth.append(set(known))
+        else:
+            mix_in.append(x)
+            mix_truth.append(set(known))
+    return (
+        lib,
+        Queries(np.stack(single_in), single_truth),
+        Queries(np.stack(mix_in), mix_truth),
+        notes,
+    )
+
+
+def rockjock_rows() -> tuple[Library, Queries, list[str]]:
+    """powdR mineral scans against the 168 measured RockJock references."""
+    from xrdid.readers import read_pattern_table
+
+    folder = shared_data_dir() / "patterns"
+    names = _phase_names(
+        folder / "rockjock" / "rockjock_phases.csv", folder / "rockjock" / "rockjock_regroup.csv"
+    )
+    table = read_pattern_table(folder / "rockjock" / "rockjock_xrd.csv")
+    ref_ids = [k for k in table if names.get(k, {"background"}) != {"background"}]
+    lib = Library(model_input([preprocess(table[k]) for k in ref_ids]), [k for k in ref_ids])
+    label_names = {k: names.get(k, set()) for k in ref_ids}
+    minerals = read_pattern_table(folder / "powdr_minerals" / "minerals_xrd.csv")
+    query_names = _phase_names(folder / "powdr_minerals" / "minerals_phases.csv", None)
+    inputs, truths, notes = [], [], []
+    for key, pattern in minerals.items():
+        wanted = query_names.get(key, set())
+        hits = {k for k, n in label_names.items() if n & wanted}
+        if not hits:
+            notes.append(
+                f"powdR {key} ({', '.join(sorted(wanted))}): no RockJock reference of that mineral"
+            )
+            continue
+        inputs.append(model_input([preprocess(pattern)])[0])
+        truths.append(hits)
+    return lib, Queries(np.stack(inputs), truths), notes
+
+
+def _phase_names(phases_csv: Path, regroup_csv: Path | None) -> dict[str, set[str]]:
+    names: dict[str, set[str]] = {}
+    for path in (phases_csv, regroup_csv):
+        if path is None:
+            continue
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                values = {
+                    v.strip().lower()
+                    for k, v in row.items()
+                    if k != "phase_id" and k.startswith("phase_name") and v
+                }
+                names.setdefault(row["phase_id"], set()).update(
+                    values - {"non-clay", "clay", "amorphous"}
+                )
+    return names
+
+
+# --- scoring --------------------------------------------------------------------
+
+
+def score(ranked: list[list[str]], truths: list[set[str]], mixture: bool) -> tuple[float, float]:
+    """(top-1, top-5); for mixtures, top-1 = best hit is a phase, top-5 = share of phases found."""
+    if mixture:
+        top1 = np.mean([r[0] in t for r, t in zip(ranked, truths, strict=True)])
+        found = [len(t & set(r)) / len(t) for r, t in zip(ranked, truths, strict=True)]
+        return float(top1), float(np.mean(found))
+    top1 = np.mean([r[0] in t for r, t in zip(ranked, truths, strict=True)])
+    top5 = np.mean([bool(set(r) & t) for r, t in zip(ranked, truths, strict=True)])
+    return float(top1), float(top5)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m indexer evaluate", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--model", type=Path, default=PROJECT_ROOT / "model_store" / "regnet1d.pt")
+    parser.add_argument("--training-set", type=Path, default=Path("runs/main/training_set.pkl"))
+    parser.add_argument("--closed", type=int, default=1000, help="closed-set queries")
+    parser.add_argument(
+        "--per-held-out", type=int, default=3, help="augmented queries per held-out material"
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", type=Path, help="also write the table as JSON here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    embedder = Embedder.load(args.model)
+    data = TrainingSet.load(args.training_set)
+    cache = args.training_set.parent / f"eval_synthetic_{args.seed}.npz"
+    lib, closed, open_set = synthetic_rows(data, args.closed, args.per_held_out, args.seed, cache)
+    aa_lib, single, mixtures, notes = autoanalyzer_rows(data)
+    rj_lib, minerals, rj_notes = rockjock_rows()
+    rows = [
+        ("closed set (augmented)", lib, closed, False),
+        ("open set (held-out, augmented)", lib, open_set, False),
+        ("AutoAnalyzer single-phase (real)", aa_lib, single, False),
+        ("mixtures: phases in top 5 (real)", aa_lib, mixtures, True),
+        ("powdR minerals vs RockJock (real)", rj_lib, minerals, False),
+    ]
+    methods = {
+        "model": rank_model(embedder),
+        "profile cosine": rank_profile_cosine,
+        "shifted Pearson": rank_shifted_pearson,
+    }
+    results = []
+    header = f"{'row':<36}{'queries':>8}{'library':>8}  " + "  ".join(f"{m:>24}" for m in methods)
+    print(f"model {embedder.version}; each method cell: top-1 / top-5 / ms per query\n")
+    print(header)
+    for name, library, queries, mixture in rows:
+        cells = []
+        for method, fn in methods.items():
+            ranked, seconds = fn(library, queries)
+            top1, top5 = score(ranked, queries.truths, mixture)
+            results.append(
+                {
+                    "row": name,
+                    "method": method,
+                    "queries": len(queries.truths),
+                    "library": len(library.labels),
+                    "top1": top1,
+                    "top5": top5,
+                    "ms_per_query": 1000 * seconds,
+                }
+            )
+            cells.append(f"{100 * top1:5.1f} / {100 * top5:5.1f} / {1000 * seconds:6.1f}")
+        print(
+            f"{name:<36}{len(queries.truths):>8}{len(library.labels):>8}  "
+            + "  ".join(f"{c:>24}" for c in cells),
+            flush=True,
+        )
+    for note in notes + rj_notes:
+        print("note:", note)
+    if args.json:
+        args.json.write_text(
+            json.dumps({"model_version": embedder.version, "rows": results}, indent=1)
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,281 @@
+"""The column text reader: dialects, headers, σ, tables, and properties."""
+
+from __future__ import annotations
+
+import codecs
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from xrdid.errors import PatternReadError, UnsupportedFormatError
+from xrdid.readers import read_pattern, read_pattern_table
+
+N = 60
+X = np.round(10.0 + 0.05 * np.arange(N), 4)
+Y = np.round(1000.0 + 800.0 * np.exp(-((X - 11.5) ** 2) / 0.02) + 10 * np.sin(X), 1)
+
+
+def table(
+    separator: str = " ",
+    decimal: str = ".",
+    header: str | None = None,
+    comments: tuple[str, ...] = (),
+    newline: str = "\n",
+    sigma: np.ndarray | None = None,
+) -> str:
+    lines = list(comments)
+    if header is not None:
+        lines.append(header)
+    for index in range(N):
+        values = [repr(float(X[index])), repr(float(Y[index]))]
+        if sigma is not None:
+            values.append(repr(float(sigma[index])))
+        if decimal == ",":
+            values = [value.replace(".", ",") for value in values]
+        lines.append(separator.join(values))
+    return newline.join(lines) + newline
+
+
+def assert_reads_back(pattern, sigma: np.ndarray | None = None) -> None:  # type: ignore[no-untyped-def]
+    np.testing.assert_array_equal(pattern.two_theta_deg, X)
+    np.testing.assert_array_equal(pattern.intensity, Y)
+    if sigma is None:
+        assert pattern.sigma is None
+    else:
+        np.testing.assert_array_equal(pattern.sigma, sigma)
+
+
+@pytest.mark.parametrize(
+    ("content", "layout"),
+    [
+        (table(" "), "whitespace-separated, decimal '.'"),
+        (table("\t"), "whitespace-separated, decimal '.'"),
+        (table("   "), "whitespace-separated, decimal '.'"),
+        (table(","), "comma-separated, decimal '.'"),
+        (table(", "), "comma-separated, decimal '.'"),
+        (table(";"), "semicolon-separated, decimal '.'"),
+        (table(";", ","), "semicolon-separated, decimal ','"),
+        (table(" ", ","), "whitespace-separated, decimal ','"),
+        (table("\t", ","), "whitespace-separated, decimal ','"),
+        (table(",", header="tth,counts"), "comma-separated, decimal '.'"),
+        (table(" ", header="2Theta Intensity"), "whitespace-separated, decimal '.'"),
+        (table(" ", header="2 Theta   Counts"), "whitespace-separated, decimal '.'"),
+        (table(";", ",", header="2θ;Intensität"), "semicolon-separated, decimal ','"),
+    ],
+)
+def test_separators_decimal_marks_and_headers(content: str, layout: str) -> None:
+    pattern = read_pattern(content.encode(), "scan.txt")
+    assert_reads_back(pattern)
+    assert pattern.metadata["layout"] == layout
+
+
+def test_the_three_comma_readings_are_told_apart() -> None:
+    assert read_pattern(table(",").encode()).metadata["layout"].startswith("comma")
+    assert read_pattern(table(";", ",").encode()).metadata["layout"].startswith("semicolon")
+    assert read_pattern(table(" ", ",").encode()).metadata["layout"].endswith("','")
+    # "10,02;2001" and "10,02 2001" are decimal commas; "10.0,2001" is a delimiter.
+    for line, expected in (("10,02;2001", 10.02), ("10,02 2001", 10.02), ("10.0,2001", 10.0)):
+        rows = "\n".join(
+            line.replace("10", str(10 + k), 1).replace("2001", str(2001 + k % 7)) for k in range(N)
+        )
+        assert read_pattern(rows.encode()).two_theta_deg[0] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("prefix", ["#", "!", ";", "//", "%", "*", "@"])
+def test_comment_styles(prefix: str) -> None:
+    content = table(comments=(f"{prefix} sample 7", f"{prefix} λ = 1.5406 Å"))
+    content = content.replace("\n", f"\n{prefix} a comment between rows\n", 3)
+    assert_reads_back(read_pattern(content.encode()))
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: text.encode("utf-8"),
+        lambda text: codecs.BOM_UTF8 + text.encode("utf-8"),
+        lambda text: text.encode("latin-1"),
+        lambda text: text.encode("utf-16"),  # with BOM
+        lambda text: text.encode("utf-16-le"),  # no BOM
+        lambda text: text.encode("utf-16-be"),
+        lambda text: text.replace("\n", "\r\n").encode(),
+        lambda text: text.replace("\n", "\r").encode(),
+        lambda text: (text + "\x1a").encode(),  # DOS end-of-file mark
+    ],
+    ids=["utf8", "utf8-bom", "latin1", "utf16", "utf16le", "utf16be", "crlf", "cr", "ctrl-z"],
+)
+def test_encodings_and_line_endings(encode) -> None:  # type: ignore[no-untyped-def]
+    content = table("\t", header="2Theta (°)\tcounts", comments=("# Messung: Quarz, 25 °C",))
+    assert_reads_back(read_pattern(encode(content), "scan.xy"))
+
+
+def test_quoted_csv_trailing_delimiters_inline_comments_and_blank_lines() -> None:
+    lines = ['"tth","counts"']
+    for index in range(N):
+        lines.append(f'"{float(X[index])!r}","{float(Y[index])!r}",  # point {index}')
+        if index % 10 == 0:
+            lines.append("")
+    assert_reads_back(read_pattern("\n".join(lines).encode(), "export.csv"))
+
+
+def test_third_column_is_sigma_when_plausible_or_named() -> None:
+    sigma = np.round(np.sqrt(Y), 3)
+    assert_reads_back(read_pattern(table(sigma=sigma).encode(), "scan.xye"), sigma)
+    named = table(header="2theta I esd", sigma=Y * 0.9)  # implausible but named: trusted
+    assert_reads_back(read_pattern(named.encode()), Y * 0.9)
+
+
+@pytest.mark.parametrize(
+    ("header", "third", "phrase"),
+    [
+        (None, Y * 0.95, "column 3 ignored: it is not an uncertainty"),
+        (None, -np.sqrt(Y), "column 3 ignored: it is not an uncertainty"),
+        ("tth obs background", np.sqrt(Y), "background ignored: it is not an uncertainty"),
+    ],
+)
+def test_second_intensity_column_is_ignored_with_a_warning_or_read_as_table(
+    header: str | None, third: np.ndarray, phrase: str
+) -> None:
+    content = table(header=header, sigma=third).encode()
+    pattern = read_pattern(content)
+    assert phrase in pattern.metadata["reader_warning"]
+    assert pattern.sigma is None
+    np.testing.assert_array_equal(pattern.intensity, Y)
+    patterns = read_pattern_table(content)
+    assert len(patterns) == 2
+    np.testing.assert_array_equal(list(patterns.values())[1].intensity, third)
+
+
+def test_wide_table_names_and_duplicates() -> None:
+    header = "tth,a,b,a"
+    rows = [f"{x},{y},{2 * y},{3 * y}" for x, y in zip(X.tolist(), Y.tolist(), strict=True)]
+    content = "\n".join([header, *rows]).encode()
+    with pytest.raises(PatternReadError, match=r"3 intensity columns \(a, b, a\)"):
+        read_pattern(content, "library.csv")
+    patterns = read_pattern_table(content, "library.csv")
+    assert list(patterns) == ["a", "b", "a (2)"]
+    np.testing.assert_array_equal(patterns["a (2)"].intensity, 3 * Y)
+
+
+def test_table_column_that_is_not_a_pattern() -> None:
+    rows = [f"{x} {y} 5" for x, y in zip(X.tolist(), Y.tolist(), strict=True)]
+    content = "\n".join(["tth q flat", *rows]).encode()
+    with pytest.raises(PatternReadError, match="'flat'.*constant.*skip_invalid"):
+        read_pattern_table(content)
+    assert list(read_pattern_table(content, skip_invalid=True)) == ["q"]
+
+
+def test_table_reader_refuses_single_pattern_formats() -> None:
+    from tests.files.make_pattern_files import Scan, xrdml
+
+    content = xrdml(Scan(10.0, 0.05, Y.copy()))
+    with pytest.raises(PatternReadError, match="use read_pattern"):
+        read_pattern_table(content, "scan.xrdml")
+
+
+def test_reversed_file_comes_out_increasing() -> None:
+    lines = table().splitlines()[::-1]
+    pattern = read_pattern("\n".join(lines).encode())
+    assert_reads_back(pattern)
+
+
+def test_metadata_keeps_the_header() -> None:
+    pattern = read_pattern(table(header="tth counts", comments=("# sample: quartz",)).encode())
+    assert pattern.metadata["format"] == "text"
+    assert "sample: quartz" in pattern.metadata["header"]
+    assert pattern.metadata["intensity_column"] == "counts"
+    assert pattern.wavelength is None
+
+
+# ----------------------------------------------------------- properties
+
+_SEPARATORS = st.sampled_from([" ", "  ", "\t", ",", ", ", ";", " ; "])
+_NEWLINES = st.sampled_from(["\n", "\r\n", "\r"])
+_COMMENTS = st.lists(
+    st.tuples(
+        st.sampled_from(["#", "!", ";", "//", "%"]),
+        st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=20),
+    ),
+    max_size=3,
+)
+
+
+@st.composite
+def column_tables(draw: st.DrawFn) -> tuple[str, np.ndarray, np.ndarray, np.ndarray | None]:
+    n = draw(st.integers(50, 90))
+    start = draw(st.floats(0.5, 60.0))
+    steps = draw(st.lists(st.floats(0.001, 1.0), min_size=n - 1, max_size=n - 1))
+    x = start + np.concatenate([[0.0], np.cumsum(steps)])
+    assume(np.all(np.diff(x) > 0) and x[-1] < 179.0)
+    y = np.array(draw(st.lists(st.floats(1.0, 1e6), min_size=n, max_size=n)))
+    assume(np.ptp(y) > 0)
+    with_sigma = draw(st.booleans())
+    sigma = y * np.array(draw(st.lists(st.floats(0.0, 0.4), min_size=n, max_size=n)))
+    separator = draw(_SEPARATORS)
+    decimal = draw(st.sampled_from([".", ","]) if "," not in separator else st.just("."))
+    header = draw(st.sampled_from([None, "2theta intensity", "tth I", "2 Theta Counts"]))
+    if header and with_sigma:
+        header += " esd"
+    lines = [
+        f"{mark} {text}".replace("\r", " ").replace("\n", " ") for mark, text in draw(_COMMENTS)
+    ]
+    if header:
+        lines.append(header.replace(" ", separator.strip() or " "))
+    for index in range(n):
+        values = [repr(float(x[index])), repr(float(y[index]))]
+        if with_sigma:
+            values.append(repr(float(sigma[index])))
+        if decimal == ",":
+            values = [value.replace(".", ",") for value in values]
+        lines.append(separator.join(values))
+    newline = draw(_NEWLINES)
+    return newline.join(lines) + newline, x, y, (sigma if with_sigma else None)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(column_tables(), st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "latin-1"]))
+def test_any_valid_table_reads_back_exactly(
+    case: tuple[str, np.ndarray, np.ndarray, np.ndarray | None], encoding: str
+) -> None:
+    content, x, y, sigma = case
+    try:
+        data = content.encode(encoding)
+    except UnicodeEncodeError:
+        data = content.encode("utf-8")
+    pattern = read_pattern(data, "generated.xy")
+    np.testing.assert_array_equal(pattern.two_theta_deg, x)
+    np.testing.assert_array_equal(pattern.intensity, y)
+    if sigma is None:
+        assert pattern.sigma is None
+    else:
+        np.testing.assert_array_equal(pattern.sigma, sigma)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=3000), st.sampled_from([None, "x.xy", "x.csv", "x.raw", "x.xrdml"]))
+def test_random_bytes_only_ever_raise_pattern_read_error(data: bytes, name: str | None) -> None:
+    try:
+        read_pattern(data, name)
+    except PatternReadError as exc:
+        assert "internal error" not in str(exc)
+
+
+_TEXTISH = st.text(
+    alphabet=st.sampled_from(list("0123456789.,;:-+eE \t\n\r#!*/\"'abcnaifNAIF()_<>?")),
+    max_size=2000,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_TEXTISH)
+def test_random_text_only_ever_raises_pattern_read_error(text: str) -> None:
+    try:
+        read_pattern(text.encode(), "fuzz.txt")
+    except PatternReadError as exc:
+        assert "internal error" not in str(exc)
+
+
+def test_binary_garbage_is_unsupported() -> None:
+    with pytest.raises(UnsupportedFormatError, match="binary"):
+        read_pattern(bytes(range(256)) * 4, "scan.xy")

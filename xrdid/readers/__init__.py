@@ -1,0 +1,174 @@
+"""Pattern file readers: bytes in, a validated :class:`~xrdid.pattern.Pattern` out.
+
+:func:`read_pattern` is the one entry point. It detects the format from the
+content (the extension only breaks ties and sharpens messages), runs the
+format's reader, and every reader ends in :func:`xrdid.pattern.make_pattern`.
+Whatever goes wrong surfaces as :class:`~xrdid.errors.PatternReadError`
+(:class:`~xrdid.errors.UnsupportedFormatError` for unknown formats), with a
+message naming the line or field and the fix.
+
+Formats (one module each): column text (``text``), PANalytical XRDML
+(``xrdml``), Bruker RAW v1–v4 (``bruker_raw``), Bruker BRML (``brml``),
+Rigaku RAS/RASX (``rigaku_ras``, ``rigaku_rasx``), GSAS STD/ESD/FXYE
+(``gsas``) and powder CIF (``pdcif``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from xrdid.errors import PatternReadError, UnsupportedFormatError
+from xrdid.pattern import Pattern
+from xrdid.readers._detect import EXTENSION_FORMATS, detect_format
+from xrdid.readers._source import DEFAULT_MAX_BYTES, PatternSource, RawInput, load
+from xrdid.readers.brml import read_brml
+from xrdid.readers.bruker_raw import read_bruker_raw
+from xrdid.readers.gsas import read_gsas
+from xrdid.readers.pdcif import read_pdcif
+from xrdid.readers.rigaku_ras import read_ras
+from xrdid.readers.rigaku_rasx import read_rasx
+from xrdid.readers.text import read_text, read_text_table
+from xrdid.readers.xrdml import read_xrdml
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "SUPPORTED_FORMATS",
+    "PatternReadError",
+    "PatternSource",
+    "UnsupportedFormatError",
+    "read_pattern",
+    "read_pattern_table",
+]
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+SUPPORTED_FORMATS: tuple[str, ...] = (
+    ".xy",
+    ".xye",
+    ".dat",
+    ".txt",
+    ".csv",
+    ".xrdml",
+    ".raw",
+    ".brml",
+    ".ras",
+    ".rasx",
+    ".gsa",
+    ".gss",
+    ".fxye",
+    ".cif",
+)
+"""File extensions xrdid reads (for docs, upload forms and error messages)."""
+
+_Reader = Callable[[RawInput, int], Pattern]
+
+_READERS: dict[str, _Reader] = {
+    "text": lambda raw, cap: read_text(raw.data, raw.name),
+    "xrdml": lambda raw, cap: read_xrdml(raw.data, raw.name),
+    "bruker_raw": lambda raw, cap: read_bruker_raw(raw.data, raw.name),
+    "brml": lambda raw, cap: read_brml(raw.data, raw.name, max_member_bytes=cap),
+    "rigaku_ras": lambda raw, cap: read_ras(raw.data, raw.name),
+    "rigaku_rasx": lambda raw, cap: read_rasx(raw.data, raw.name, max_member_bytes=cap),
+    "gsas": lambda raw, cap: read_gsas(raw.data, raw.name),
+    "pdcif": lambda raw, cap: read_pdcif(raw.data, raw.name),
+}
+
+
+def read_pattern(
+    source: PatternSource,
+    filename: str | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Pattern:
+    """Read one measured powder pattern from a file in any supported format.
+
+    Parameters
+    ----------
+    source
+        The file content as bytes, a path (``str`` is always a path), or a
+        file object opened in binary mode.
+    filename
+        Name used in messages and as an extension hint (an upload's name);
+        defaults to the path's or stream's name.
+    max_bytes
+        Refuse inputs larger than this, and zip members inflating past it.
+
+    Raises
+    ------
+    PatternReadError
+        The file is malformed, hostile, or not a single valid pattern (a wide
+        table gets a message pointing to :func:`read_pattern_table`).
+    UnsupportedFormatError
+        The content is no format xrdid reads.
+    """
+    return _guarded(filename, lambda: _read_as_detected(load(source, filename, max_bytes)))
+
+
+def read_pattern_table(
+    source: PatternSource,
+    filename: str | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    skip_invalid: bool = False,
+) -> dict[str, Pattern]:
+    """Read a text table of 2θ and N intensity columns: column name → Pattern.
+
+    For files such as a reference library exported as one CSV (``tth`` plus a
+    column per phase). A column that is not a valid pattern (constant, NaN)
+    raises, naming it; ``skip_invalid=True`` leaves such columns out.
+    Only text tables hold several patterns; other formats raise.
+    """
+
+    def read() -> dict[str, Pattern]:
+        raw = load(source, filename, max_bytes)
+        kind = detect_format(raw, max_member_bytes=max_bytes)
+        if kind != "text":
+            raise PatternReadError(
+                f"read_pattern_table reads column text tables; this is a {kind} file "
+                "holding one pattern — use read_pattern",
+                source=raw.name,
+            )
+        return read_text_table(raw.data, raw.name, skip_invalid=skip_invalid)
+
+    return _guarded(filename, read)
+
+
+def _read_as_detected(raw: RawInput) -> Pattern:
+    kind = detect_format(raw, max_member_bytes=raw.max_bytes)
+    try:
+        return _READERS[kind](raw, raw.max_bytes)
+    except PatternReadError as exc:
+        expected = EXTENSION_FORMATS.get(raw.extension)
+        if expected is None or expected == kind:
+            raise
+        hint = f" (note: the name ends in {raw.extension} but the content reads as {kind})"
+        raise type(exc)(
+            exc.reason + hint, source=exc.source, line=exc.line, field=exc.field
+        ) from exc
+
+
+def _guarded(name: str | None, read: Callable[[], _T]) -> _T:
+    """Run a reader so that only PatternReadError can leave it.
+
+    Readers raise PatternReadError for every problem they foresee; anything
+    else is a reader bug met on odd input. It is logged with its traceback
+    and still reported as a read error, because the caller (the web service
+    maps PatternReadError to 422) must never see a crash caused by a file.
+    """
+    try:
+        return read()
+    except PatternReadError:
+        raise
+    except RecursionError as exc:
+        raise PatternReadError("the file nests too deeply to read", source=name) from exc
+    except Exception as exc:
+        logger.exception("internal error reading %s", name)
+        raise PatternReadError(
+            f"internal error while reading the file ({type(exc).__name__}); the file is "
+            "probably malformed — please report it with the file attached",
+            source=name,
+        ) from exc

@@ -1,0 +1,83 @@
+"""Small pieces every instrument reader shares: anode names and wavelengths."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from xrdid.errors import InputError, PatternReadError
+from xrdid.wavelengths import ANODE_LINES_ANGSTROM, Wavelength
+
+logger = logging.getLogger(__name__)
+
+
+def normalise_anode(text: str | None) -> str | None:
+    """``"CU"``, ``"Cu "``, ``"cu"`` → ``"Cu"``; unknown symbols pass through trimmed."""
+    if not text:
+        return None
+    cleaned = text.strip().strip("\x00").strip()
+    if not cleaned:
+        return None
+    for symbol in ANODE_LINES_ANGSTROM:
+        if cleaned.lower() == symbol.lower():
+            return symbol
+    return cleaned
+
+
+def build_wavelength(
+    kalpha1: float | None,
+    kalpha2: float | None = None,
+    ratio: float | None = None,
+    anode: str | None = None,
+    *,
+    metadata: dict[str, str],
+) -> Wavelength | None:
+    """A :class:`Wavelength` from header fields, or None when they are unusable.
+
+    Headers hold 0 or garbage when the operator never set the tube; such a
+    wavelength is dropped (and noted in ``metadata``) rather than failing the
+    whole read, since the pattern itself is fine and the user can state it.
+    """
+    if kalpha1 is None or not math.isfinite(kalpha1) or kalpha1 <= 0:
+        return None
+    usable_kalpha2 = (
+        kalpha2
+        if kalpha2 is not None and math.isfinite(kalpha2) and kalpha2 > 0 and kalpha2 != kalpha1
+        else None
+    )
+    usable_ratio = ratio if ratio is not None and math.isfinite(ratio) else None
+    if usable_kalpha2 is None:
+        usable_ratio = 0.0
+    elif usable_ratio is None or usable_ratio <= 0:
+        # The Kα2 line is stated without its weight: use the textbook 0.5.
+        usable_ratio = 0.5
+    try:
+        return Wavelength(kalpha1, usable_kalpha2, usable_ratio, normalise_anode(anode))
+    except InputError as exc:
+        logger.info("dropping unusable wavelength from header: %s", exc)
+        metadata["wavelength_note"] = f"header wavelength ignored: {exc}"
+        return None
+
+
+def fmt(value: float) -> str:
+    """A float for metadata: short and exact enough (``1.5406``, ``0.02``)."""
+    return f"{value:.10g}"
+
+
+def regular_grid(
+    start_deg: float, step_deg: float, n_points: int, source: str | None, field: str
+) -> NDArray[np.float64]:
+    """2θ = start + i·step, for formats that store a start and a step.
+
+    Multiplying (not accumulating) keeps thousands of steps free of drift.
+    """
+    if not (math.isfinite(start_deg) and math.isfinite(step_deg)):
+        raise PatternReadError(
+            f"the 2θ start ({start_deg!r}) or step ({step_deg!r}) is not a finite number",
+            source=source,
+            field=field,
+        )
+    return start_deg + step_deg * np.arange(n_points, dtype=np.float64)

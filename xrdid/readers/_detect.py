@@ -1,0 +1,132 @@
+"""Which reader a file needs, judged by its content.
+
+Content decides; the extension only chooses between equally plausible
+readings and sharpens error messages. A ``.xy`` that is really XRDML reads
+as XRDML, and a pattern with no or an unknown extension still reads.
+"""
+
+from __future__ import annotations
+
+import re
+
+from xrdid.errors import UnsupportedFormatError
+from xrdid.readers import bruker_raw, gsas
+from xrdid.readers._source import RawInput
+from xrdid.readers._textdecode import decode_head
+from xrdid.readers._zip import ZIP_MAGIC, SafeZip
+from xrdid.readers.rigaku_rasx import PROFILE_MEMBER
+
+# Bytes inspected to classify text content.
+_HEAD_BYTES = 64 * 1024
+
+# The format each extension promises (used only for hints).
+EXTENSION_FORMATS = {
+    ".xy": "text",
+    ".xye": "text",
+    ".dat": "text",
+    ".txt": "text",
+    ".csv": "text",
+    ".asc": "text",
+    ".xrdml": "xrdml",
+    ".raw": "bruker_raw",
+    ".brml": "brml",
+    ".ras": "rigaku_ras",
+    ".rasx": "rigaku_rasx",
+    ".gsa": "gsas",
+    ".gss": "gsas",
+    ".gsas": "gsas",
+    ".fxye": "gsas",
+    ".cif": "pdcif",
+}
+
+_CIF_BLOCK = re.compile(r"(?im)^\s*data_\S*")
+_CIF_HINTS = ("_pd_", "_cell_", "_atom_", "_symmetry_", "_space_group", "_diffrn_")
+
+
+def detect_format(raw: RawInput, *, max_member_bytes: int) -> str:
+    """The reader key for ``raw``: "text", "xrdml", "bruker_raw", "brml",
+    "rigaku_ras", "rigaku_rasx", "gsas" or "pdcif"."""
+    data = raw.data
+    if data.startswith(bruker_raw.SIGNATURES):
+        return "bruker_raw"
+    if data.startswith(ZIP_MAGIC):
+        return _zip_format(raw, max_member_bytes)
+    try:
+        head = decode_head(data, raw.name, _HEAD_BYTES).lstrip("\ufeff \t\r\n")
+    except UnsupportedFormatError as exc:
+        expected = EXTENSION_FORMATS.get(raw.extension)
+        if expected is None:
+            raise
+        raise UnsupportedFormatError(
+            f"{exc.reason} (the name says {raw.extension}, but the content does not match "
+            "that format)",
+            source=raw.name,
+        ) from exc
+    if head.startswith("<"):
+        return _xml_format(head, raw)
+    lines = head.splitlines()
+    if any(line.lstrip().upper().startswith("*RAS_") for line in lines[:5]):
+        return "rigaku_ras"
+    if _CIF_BLOCK.search(head) and (
+        raw.extension == ".cif" or any(hint in head for hint in _CIF_HINTS)
+    ):
+        return "pdcif"
+    if _is_gsas(lines):
+        return "gsas"
+    return "text"
+
+
+def _is_gsas(lines: list[str]) -> bool:
+    """Title, optional instrument-parameter/comment lines, then a BANK line."""
+    for line in lines[1:60]:
+        stripped = line.strip()
+        if gsas.BANK_LINE.match(stripped):
+            return True
+        if (
+            not stripped
+            or stripped.startswith("#")
+            or stripped.lower().startswith("instrument parameter")
+        ):
+            continue
+        return False
+    return False
+
+
+def _xml_format(head: str, raw: RawInput) -> str:
+    if "xrdMeasurements" in head[:4096]:
+        return "xrdml"
+    root = re.search(r"<([A-Za-z_][\w.:-]*)", head.split("?>", 1)[-1] if "?>" in head else head)
+    name = root.group(1) if root else "?"
+    hint = ""
+    if "RawData" in name:
+        hint = "; it looks like one member of a Bruker .brml archive — upload the whole .brml"
+    elif "MeasurementConditions" in name or "MesurementConditions" in name:
+        hint = "; it looks like one member of a Rigaku .rasx archive — upload the whole .rasx"
+    raise UnsupportedFormatError(
+        f"XML document with root <{name}> is not a pattern format xrdid reads "
+        f"(XRDML's root is <xrdMeasurements>){hint}",
+        source=raw.name,
+    )
+
+
+def _zip_format(raw: RawInput, max_member_bytes: int) -> str:
+    archive = SafeZip(raw.data, raw.name, max_member_bytes=max_member_bytes)
+    names = [name.replace("\\", "/") for name in archive.names]
+    lowered = [name.lower() for name in names]
+    if any(
+        name.rsplit("/", 1)[-1].startswith("rawdata") and name.endswith(".xml") for name in lowered
+    ) or any(name.endswith("datacontainer.xml") for name in lowered):
+        return "brml"
+    if any(PROFILE_MEMBER.search(name) for name in names):
+        return "rigaku_rasx"
+    hint = ""
+    if any(name.startswith("xl/") for name in lowered):
+        hint = "; it is an Excel workbook — save the sheet as CSV"
+    elif any(name.startswith("word/") for name in lowered):
+        hint = "; it is a Word document"
+    shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+    raise UnsupportedFormatError(
+        f"zip archive that is neither a Bruker .brml nor a Rigaku .rasx "
+        f"(members: {shown or 'none'}){hint}",
+        source=raw.name,
+    )

@@ -1,0 +1,163 @@
+"""Column text files: .xy, .xye, .dat, .txt, .csv.
+
+Column 1 is 2θ in degrees, column 2 the intensity, an optional column 3 its
+standard uncertainty σ. A third column is taken as σ only when its header
+says so (``esd``, ``sigma``, ``err``…) or, without a header, when it is
+plausible as one (non-negative and mostly below half the intensity: Poisson
+σ = √I is below I/2 from 4 counts up). Anything else is a second intensity
+column, and a file with several intensity columns is a table: ``read_text``
+refuses it rather than silently picking one, and ``read_text_table`` reads
+one pattern per column.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from numpy.typing import NDArray
+
+from xrdid.errors import PatternReadError
+from xrdid.pattern import Pattern, make_pattern
+from xrdid.readers._columns import ColumnTable, parse_columns
+from xrdid.readers._textdecode import decode_text
+
+logger = logging.getLogger(__name__)
+
+# Header names that mark a column as the uncertainty of the one before it:
+# short symbols exactly, longer words anywhere in the name ("I_esd", "Sigma(I)").
+_SIGMA_SYMBOLS = frozenset({"e", "s", "u", "σ", "dy", "di", "de"})
+# Metadata key for what a reader wants the user to know (shown as a warning).
+READER_WARNING = "reader_warning"
+
+_SIGMA_WORDS = ("sig", "σ", "esd", "err", "std", "uncert")
+
+# Median σ/I above this is not an uncertainty: Poisson σ = √I exceeds I/2
+# only below 4 counts, while a background or second scan sits near I.
+_MAX_MEDIAN_SIGMA_RATIO = 0.5
+
+# How many column names an error message lists before "…".
+_NAMES_SHOWN = 5
+
+
+def read_text(data: bytes, source: str | None = None) -> Pattern:
+    """Read a two- or three-column text pattern."""
+    table = _parse(data, source)
+    intensity_columns, sigma = _split_columns(table)
+    metadata_note = None
+    if len(intensity_columns) == 2 and table.n_columns == 3:
+        # Exports often append a fitted background or a second scan as column 3;
+        # the measured intensity is column 2 by convention. Say so, don't fail.
+        metadata_note = (
+            f"{intensity_columns[1][0]} ignored: it is not an uncertainty "
+            "(negative or as large as the intensity); column 2 read as the intensity"
+        )
+        intensity_columns = intensity_columns[:1]
+    if len(intensity_columns) > 1:
+        names = [name for name, _ in intensity_columns]
+        shown = ", ".join(names[:_NAMES_SHOWN]) + (", …" if len(names) > _NAMES_SHOWN else "")
+        raise PatternReadError(
+            f"the file has {len(intensity_columns)} intensity columns ({shown}) after 2θ, "
+            "so it is a table of patterns, not one pattern; read it with "
+            "read_pattern_table (one pattern per column), or save 2θ and a single "
+            "intensity column",
+            source=source,
+        )
+    name, intensity = intensity_columns[0]
+    metadata = _metadata(table, name, sigma is not None)
+    if metadata_note:
+        metadata[READER_WARNING] = metadata_note
+    return make_pattern(
+        table.columns[0],
+        intensity,
+        sigma,
+        metadata=metadata,
+        source=source,
+    )
+
+
+def read_text_table(
+    data: bytes, source: str | None = None, *, skip_invalid: bool = False
+) -> dict[str, Pattern]:
+    """Read a table of 2θ and N intensity columns into ``{column name: Pattern}``.
+
+    Columns without a header name are called ``"column 2"``, ``"column 3"``…
+    A column that is not a valid pattern (constant, NaN) raises, naming it;
+    with ``skip_invalid`` it is left out instead (and logged).
+    """
+    table = _parse(data, source)
+    intensity_columns, sigma = _split_columns(table)
+    patterns: dict[str, Pattern] = {}
+    for name, intensity in intensity_columns:
+        key = _unique(name, patterns)
+        try:
+            patterns[key] = make_pattern(
+                table.columns[0],
+                intensity,
+                sigma,
+                metadata=_metadata(table, key, sigma is not None),
+                source=source,
+            )
+        except PatternReadError as exc:
+            if not skip_invalid:
+                raise PatternReadError(
+                    f"column {key!r}: {exc.reason} (pass skip_invalid=True to leave such "
+                    "columns out)",
+                    source=source,
+                    field=key,
+                ) from exc
+            logger.info("skipping column %r of %s: %s", key, source, exc.reason)
+    if not patterns:
+        raise PatternReadError("no column of the table is a valid pattern", source=source)
+    return patterns
+
+
+def _parse(data: bytes, source: str | None) -> ColumnTable:
+    return parse_columns(decode_text(data, source), source)
+
+
+def _split_columns(
+    table: ColumnTable,
+) -> tuple[list[tuple[str, NDArray[np.float64]]], NDArray[np.float64] | None]:
+    """The intensity columns (named) and the σ column, if there is one."""
+    names = table.names or tuple(f"column {index}" for index in range(1, table.n_columns + 1))
+    columns = [(names[index], table.columns[index]) for index in range(1, table.n_columns)]
+    if table.n_columns == 3 and _is_sigma(table, names[2]):
+        return columns[:1], table.columns[2]
+    return columns, None
+
+
+def _is_sigma(table: ColumnTable, name: str) -> bool:
+    if table.names is not None:
+        lowered = name.strip().lower()
+        return lowered in _SIGMA_SYMBOLS or any(word in lowered for word in _SIGMA_WORDS)
+    intensity, sigma = table.columns[1], table.columns[2]
+    if np.any(sigma < 0):
+        return False
+    ratio = np.divide(
+        sigma, np.abs(intensity), out=np.full(sigma.shape, np.inf), where=intensity != 0
+    )
+    return bool(np.median(ratio) < _MAX_MEDIAN_SIGMA_RATIO)
+
+
+def _metadata(table: ColumnTable, column: str, has_sigma: bool) -> dict[str, str]:
+    metadata = {
+        "format": "text",
+        "layout": table.dialect.label,
+        "intensity_column": column,
+        "first_data_line": str(table.first_data_line),
+    }
+    if has_sigma:
+        metadata["sigma"] = "third column"
+    if table.header:
+        metadata["header"] = "\n".join(table.header)[:2000]
+    return metadata
+
+
+def _unique(name: str, taken: dict[str, Pattern]) -> str:
+    if name not in taken:
+        return name
+    index = 2
+    while f"{name} ({index})" in taken:
+        index += 1
+    return f"{name} ({index})"

@@ -1,0 +1,341 @@
+"""Files → references ready to store in the library.
+
+Two kinds of reference:
+
+- **calculated**: a crystal structure (CIF, BGMN .str) is read, its stick
+  pattern simulated (:func:`xrdid.sticks.simulate_sticks`), and the model sees
+  it as a clean Cu Kα scan on the grid (:func:`xrdid.augment.reference_input`);
+- **measured**: a measured pattern of a known material (any format
+  :func:`xrdid.readers.read_pattern` reads) is kept as measured and
+  preprocessed exactly like an upload. It needs a name (the file cannot say
+  what it is); a formula, when given, gives its elements for filters.
+
+Preparing (read, simulate, preprocess) and embedding are separate steps so
+that the indexer can prepare in worker processes and embed in batches.
+Pure functions: bytes in, :class:`~xrdid.library.NewReference` out; nothing
+is stored here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pymatgen.core import Composition
+
+from xrdid.errors import InputError
+from xrdid.library import (
+    ELEMENT_SYMBOLS,
+    MeasuredProfile,
+    NewReference,
+    PatternEmbedder,
+    ReferenceInfo,
+    ReferenceKind,
+    ReferencePattern,
+    decode_pattern,
+    encode_pattern,
+    model_view,
+)
+from xrdid.library_identify import preprocess_guard
+from xrdid.pattern import Pattern
+from xrdid.preprocess import BaselineMethod, PreprocessedPattern
+from xrdid.readers import DEFAULT_MAX_BYTES, read_pattern
+from xrdid.sticks import simulate_sticks
+from xrdid.structures import read_structure
+from xrdid.wavelengths import CU_KALPHA, Wavelength
+
+__all__ = [
+    "DEFAULT_SOURCE",
+    "PreparedReference",
+    "content_hash",
+    "embed_references",
+    "is_structure_file",
+    "parse_formula",
+    "prepare_measured",
+    "prepare_reference",
+    "prepare_structure",
+    "source_key",
+]
+
+# Source of references added without one (uploads through the API); their
+# source id defaults to the content hash, so the same file is not added twice.
+DEFAULT_SOURCE = "upload"
+
+# Longest name/notes stored: keeps listings readable and rows small.
+MAX_NAME_CHARS = 200
+MAX_NOTES_CHARS = 2000
+
+# Powder-data tags: a .cif holding these is a measured pattern (pdCIF), not a structure.
+_POWDER_CIF = re.compile(rb"_pd_(meas|proc|calc)_", re.IGNORECASE)
+_ATOM_SITES = re.compile(rb"_atom_site_(fract|cartn)_", re.IGNORECASE)
+_STRUCTURE_SUFFIXES = (".str",)
+_CIF_SUFFIXES = (".cif", ".mcif")
+
+
+@dataclass(frozen=True)
+class PreparedReference:
+    """A reference read and preprocessed, waiting for its embedding."""
+
+    info: ReferenceInfo
+    pattern: ReferencePattern  # exactly as it will be stored (float32-rounded)
+    view: PreprocessedPattern  # what the model sees of ``pattern``
+    content_hash: str | None
+    warnings: tuple[str, ...]
+
+    @property
+    def kind(self) -> ReferenceKind:
+        return (
+            ReferenceKind.MEASURED
+            if isinstance(self.pattern, MeasuredProfile)
+            else ReferenceKind.CALCULATED
+        )
+
+
+def content_hash(data: bytes) -> str:
+    """SHA-256 of a file's bytes (hex): the same file gives the same reference."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _default_source_id(data: bytes) -> str:
+    return "sha256:" + content_hash(data)[:16]
+
+
+def source_key(data: bytes, source: str | None, source_id: str | None) -> tuple[str, str]:
+    """(source, source id) of a file: defaults ``upload`` and a hash of its bytes."""
+    return (
+        (source or "").strip() or DEFAULT_SOURCE,
+        (source_id or "").strip() or _default_source_id(data),
+    )
+
+
+def is_structure_file(data: bytes, filename: str | None) -> bool:
+    """True for a crystal-structure file (CIF, .str), False for a measured pattern.
+
+    A CIF with atom sites is a structure; one with powder data
+    (``_pd_meas_…``/``_pd_proc_…``) and no atoms is a pattern (pdCIF).
+    Without a telling suffix, content decides the same way for ``data_``
+    blocks; BGMN keywords mean a structure.
+    """
+    suffix = Path(filename or "").suffix.lower()
+    if suffix in _STRUCTURE_SUFFIXES:
+        return True
+    head = data[:2_000_000]
+    if suffix in _CIF_SUFFIXES:
+        # Rietveld CIFs hold both atoms and the powder data: the structure wins.
+        return _ATOM_SITES.search(head) is not None or _POWDER_CIF.search(head) is None
+    if suffix:
+        return False
+    if re.search(rb"^\s*data_", head, flags=re.MULTILINE):
+        return _ATOM_SITES.search(head) is not None or _POWDER_CIF.search(head) is None
+    return bool(re.search(rb"(SpacegroupNo|HermannMauguin)\s*=", head))
+
+
+def parse_formula(formula: str) -> tuple[str, tuple[str, ...]]:
+    """(reduced formula, sorted element symbols) of a user-given formula."""
+    text = formula.strip()
+    try:
+        composition = Composition(text)
+        if not len(composition) or composition.num_atoms <= 0:
+            raise ValueError("no atoms")
+        elements = tuple(sorted(el.symbol for el in composition.elements))
+        unknown = [e for e in elements if e not in ELEMENT_SYMBOLS]
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)} is not an element")
+        reduced = composition.reduced_formula
+    except Exception as exc:  # pymatgen raises ValueError/KeyError/… on odd text
+        raise InputError(
+            f"formula {formula!r} is not a chemical formula (e.g. 'SiO2', 'CaCO3', "
+            f"'KAl2(AlSi3O10)(OH)2'): {exc}"
+        ) from exc
+    return reduced, elements
+
+
+def _clean_text(value: str | None, what: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if len(text) > limit:
+        raise InputError(f"{what} is {len(text)} characters long; at most {limit} are kept")
+    return text or None
+
+
+def _stored(pattern: ReferencePattern) -> ReferencePattern:
+    """The pattern as the library will give it back (float32-rounded), so the
+    embedding computed now equals the one a re-embedding would compute."""
+    return decode_pattern(encode_pattern(pattern))
+
+
+def prepare_structure(
+    data: bytes,
+    filename: str | None = None,
+    *,
+    source: str = DEFAULT_SOURCE,
+    source_id: str | None = None,
+    name: str | None = None,
+    notes: str | None = None,
+) -> PreparedReference:
+    """Read a structure file, simulate its sticks and the model's view of them.
+
+    The name defaults to the file's (mineral name, title or formula); the
+    formula, elements and space group come from the structure.
+
+    Raises StructureReadError (unreadable file) or SimulationError (no usable
+    pattern).
+    """
+    structure = read_structure(data, filename or "structure.cif")
+    sticks = _stored(simulate_sticks(structure.structure))
+    info = ReferenceInfo(
+        name=_clean_text(name, "name", MAX_NAME_CHARS) or structure.name[:MAX_NAME_CHARS],
+        source=source,
+        source_id=source_id or _default_source_id(data),
+        formula=structure.formula,
+        elements=structure.elements,
+        space_group_symbol=structure.space_group_symbol,
+        space_group_number=structure.space_group_number,
+        crystal_system=structure.crystal_system,
+        notes=_clean_text(notes, "notes", MAX_NOTES_CHARS),
+    )
+    view = model_view(sticks)
+    return PreparedReference(
+        info=info,
+        pattern=sticks,
+        view=view,
+        content_hash=content_hash(data),
+        warnings=tuple(structure.warnings) + view.warnings,
+    )
+
+
+def prepare_measured(
+    source_data: bytes | Pattern,
+    filename: str | None = None,
+    *,
+    name: str | None,
+    source: str = DEFAULT_SOURCE,
+    source_id: str | None = None,
+    formula: str | None = None,
+    wavelength: Wavelength | None = None,
+    baseline: BaselineMethod = BaselineMethod.BEADS,
+    notes: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> PreparedReference:
+    """Read a measured pattern of a known material and preprocess it.
+
+    ``source_data`` is a file's bytes, or an already-read Pattern (a column of
+    a table; then ``source_id`` is required). The radiation is, in order: the
+    one given, the file's, Cu Kα (with a warning).
+
+    Raises PatternReadError (unreadable file), InputError (no name, bad
+    formula, scan outside the grid).
+    """
+    clean_name = _clean_text(name, "name", MAX_NAME_CHARS)
+    if not clean_name:
+        raise InputError(
+            "a measured reference needs a name (what material it is): give the form field "
+            "'name' (only structure files carry their own name)"
+        )
+    if isinstance(source_data, Pattern):
+        if source_id is None:
+            raise InputError("a pattern given as arrays needs a source id")
+        pattern, digest = source_data, None
+    else:
+        pattern = read_pattern(source_data, filename, max_bytes=max_bytes)
+        digest = content_hash(source_data)
+        source_id = source_id or _default_source_id(source_data)
+    reduced, elements = parse_formula(formula) if formula and formula.strip() else (None, ())
+    radiation = wavelength or pattern.wavelength or CU_KALPHA
+    with preprocess_guard(pattern):
+        profile = _stored(
+            MeasuredProfile(
+                two_theta_deg=pattern.two_theta_deg,
+                intensity=pattern.intensity,
+                wavelength=radiation,
+                baseline=baseline,
+            )
+        )
+        view = model_view(profile)
+    warnings = list(view.warnings)
+    if wavelength is None and pattern.wavelength is None:
+        warnings.insert(0, "the file states no wavelength; Cu Kα assumed")
+    info = ReferenceInfo(
+        name=clean_name,
+        source=source,
+        source_id=source_id,
+        formula=reduced,
+        elements=elements,
+        notes=_clean_text(notes, "notes", MAX_NOTES_CHARS),
+    )
+    return PreparedReference(
+        info=info,
+        pattern=profile,
+        view=view,
+        content_hash=digest,
+        warnings=tuple(dict.fromkeys(warnings)),
+    )
+
+
+def prepare_reference(
+    data: bytes,
+    filename: str | None = None,
+    *,
+    kind: ReferenceKind | None = None,
+    name: str | None = None,
+    source: str | None = None,
+    source_id: str | None = None,
+    formula: str | None = None,
+    wavelength: Wavelength | None = None,
+    baseline: BaselineMethod = BaselineMethod.BEADS,
+    notes: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> PreparedReference:
+    """Prepare any reference file; ``kind`` None decides by suffix and content
+    (:func:`is_structure_file`)."""
+    source, source_id = source_key(data, source, source_id)
+    if kind is None:
+        kind = (
+            ReferenceKind.CALCULATED
+            if is_structure_file(data, filename)
+            else ReferenceKind.MEASURED
+        )
+    if kind is ReferenceKind.CALCULATED:
+        prepared = prepare_structure(
+            data, filename, source=source, source_id=source_id, name=name, notes=notes
+        )
+        if formula and formula.strip() and parse_formula(formula)[0] != prepared.info.formula:
+            raise InputError(
+                f"formula {formula!r} does not match the structure's composition "
+                f"{prepared.info.formula}; leave 'formula' empty for structure files"
+            )
+        return prepared
+    return prepare_measured(
+        data,
+        filename,
+        name=name,
+        source=source,
+        source_id=source_id,
+        formula=formula,
+        wavelength=wavelength,
+        baseline=baseline,
+        notes=notes,
+        max_bytes=max_bytes,
+    )
+
+
+def embed_references(
+    prepared: Sequence[PreparedReference], embedder: PatternEmbedder
+) -> list[NewReference]:
+    """Embed prepared references in one batch."""
+    vectors = embedder.embed([p.view for p in prepared])
+    return [
+        NewReference(
+            info=p.info,
+            pattern=p.pattern,
+            embedding=np.asarray(vectors[i], dtype=np.float32),
+            model_version=embedder.version,
+            content_hash=p.content_hash,
+        )
+        for i, p in enumerate(prepared)
+    ]
