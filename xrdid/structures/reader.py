@@ -1,0 +1,155 @@
+"""Dispatch a structure file to the CIF or BGMN reader and describe the result."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+from xrdid.errors import StructureReadError
+from xrdid.structures.bgmn import read_bgmn
+from xrdid.structures.cif import CifBlockFailure, read_cif
+from xrdid.structures.model import ReferenceStructure, make_reference
+
+logger = logging.getLogger(__name__)
+
+STRUCTURE_SUFFIXES = (".cif", ".mcif", ".str")
+# Real CIFs and .str files are kilobytes to a few megabytes.
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+def read_structures(
+    source: str | os.PathLike[str] | bytes, filename: str | None = None
+) -> list[ReferenceStructure]:
+    """Every usable structure in a CIF or BGMN .str file, in file order.
+
+    ``source`` is a path, or the file's bytes with ``filename`` naming it (its
+    suffix picks the format; without one the content decides). Data blocks of
+    a CIF that hold no usable structure are skipped (and logged); when no
+    block is usable, StructureReadError gives the reasons.
+    """
+    data, path, label = _load(source, filename)
+    try:
+        return _read(data, path, label)
+    except StructureReadError:
+        raise
+    except Exception as exc:
+        # Hostile or unforeseen input must not escape as another exception
+        # type; the traceback goes to the log for a bug report.
+        logger.exception("%s: unexpected error while reading", label or "<bytes>")
+        raise StructureReadError(
+            f"{label or '<bytes>'}: internal error while reading ({type(exc).__name__}: {exc}); "
+            "please report this file"
+        ) from exc
+
+
+def _read(data: bytes, path: Path | None, label: str) -> list[ReferenceStructure]:
+    text = _decode(data, label)
+    kind = _format(label, text)
+    stem = Path(label).stem if label else "structure"
+    if kind == "str":
+        result = read_bgmn(text, label or "<bytes>")
+        name = result.mineral_name or result.name or stem
+        return [
+            make_reference(
+                result.structure,
+                name=name,
+                source_id=stem,
+                source_path=path,
+                space_group_number=result.setting.number,
+                notes=result.warnings,
+                where=label or "<bytes>",
+            )
+        ]
+    results, failures = read_cif(text, label or "<bytes>")
+    references: list[ReferenceStructure] = []
+    for block in results:
+        base_id = block.database_id or stem
+        where = f"{label or '<bytes>'}, block {block.block}"
+        try:
+            references.append(
+                make_reference(
+                    block.structure,
+                    name=block.name or stem,
+                    source_id=base_id if len(results) == 1 else f"{base_id}/{block.block}",
+                    source_path=path,
+                    space_group_number=block.space_group_number,
+                    notes=block.warnings,
+                    where=where,
+                )
+            )
+        except StructureReadError as exc:
+            failures.append(CifBlockFailure(block.block, str(exc)))
+    for failure in failures:
+        logger.info("skipped %s", failure.reason)
+    if not references:
+        reasons = list(dict.fromkeys(f.reason for f in failures))
+        if len(reasons) == 1:
+            raise StructureReadError(reasons[0])
+        raise StructureReadError(
+            f"{label or '<bytes>'}: no data block holds a usable structure: "
+            + "; ".join(reasons[:5])
+        )
+    return references
+
+
+def read_structure(
+    source: str | os.PathLike[str] | bytes, filename: str | None = None
+) -> ReferenceStructure:
+    """The first usable structure of a file; see :func:`read_structures`."""
+    return read_structures(source, filename)[0]
+
+
+def _load(
+    source: str | os.PathLike[str] | bytes, filename: str | None
+) -> tuple[bytes, Path | None, str]:
+    """(bytes, path if any, label for messages)."""
+    if isinstance(source, bytes | bytearray):
+        if len(source) > MAX_FILE_BYTES:
+            raise StructureReadError(
+                f"{filename or '<bytes>'}: file larger than {MAX_FILE_BYTES} bytes"
+            )
+        return bytes(source), None, filename or ""
+    if not isinstance(source, str | os.PathLike):
+        raise TypeError(f"source must be a path or bytes, not {type(source).__name__}")
+    path = Path(source)
+    label = filename or str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise StructureReadError(f"{label}: file larger than {MAX_FILE_BYTES} bytes")
+        return path.read_bytes(), path, label
+    except OSError as exc:
+        raise StructureReadError(f"{label}: cannot read file: {exc.strerror or exc}") from exc
+
+
+def _decode(data: bytes, label: str) -> str:
+    if not data.strip():
+        raise StructureReadError(f"{label or '<bytes>'}: empty file")
+    if b"\x00" in data:
+        raise StructureReadError(f"{label or '<bytes>'}: not a text file (binary content)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        # Old CIF and .str files are often Latin-1 (author names, umlauts).
+        return data.decode("latin-1")
+
+
+def _format(label: str, text: str) -> str:
+    """'cif' or 'str', by suffix, else by content."""
+    suffix = Path(label).suffix.lower() if label else ""
+    if suffix in (".cif", ".mcif"):
+        return "cif"
+    if suffix == ".str":
+        return "str"
+    if re.search(r"^\s*data_", text, flags=re.MULTILINE | re.IGNORECASE):
+        return "cif"
+    if re.search(r"(^|\s)E=", text) and re.search(
+        r"(SpacegroupNo|SpacegropuNo|HermannMauguin|PHASE)=", text
+    ):
+        return "str"
+    raise StructureReadError(
+        f"{label or '<bytes>'}: not a structure file: neither a CIF (data_ block) nor a "
+        "BGMN .str file (SpacegroupNo=, E= atoms)"
+    )
