@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install serve test lint bench-preprocessing
+.PHONY: install serve test lint train evaluate bench-preprocessing
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,3 +25,10 @@ test: lint
 
 bench-preprocessing: install
 	$(BIN)/python -m benchmarks.preprocessing --plots benchmarks/results/preprocessing
+
+# The shipped checkpoint: 65 minutes of training on 2 CPU cores (see model card).
+train: install
+	$(BIN)/python -m indexer train --out runs/main --minutes 65
+
+evaluate: install
+	$(BIN)/python -m indexer evaluate --training-set runs/main/training_set.pkl --json runs/main/evaluation.json

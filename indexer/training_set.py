@@ -18,6 +18,7 @@ import json
 import logging
 import pickle
 import re
+import signal
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -38,6 +39,7 @@ HELD_OUT_FRACTION = 0.2
 # Generated cells with more atoms than this simulate slowly and are rare in
 # labs' routine work; the COD formulas are scaled to Z giving at most this.
 MAX_GENERATED_ATOMS = 40
+GENERATION_TIMEOUT_S = 3
 
 
 @dataclass
