@@ -158,10 +158,35 @@ def cod_formulas(path: Path, excluded: set[str]) -> list[tuple[dict[str, int], i
     return out
 
 
+class _GenerationTimeout(Exception):
+    pass
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    raise _GenerationTimeout
+
+
 def _generate_one(
     args: tuple[dict[str, int], int, str, int],
 ) -> tuple[str, int, StickPattern] | None:
-    composition, sg, formula, seed = args
+    """A random crystal of the formula and space group, or None.
+
+    pyxtal occasionally searches for minutes for a Wyckoff arrangement of a
+    hard composition; an alarm gives up after GENERATION_TIMEOUT_S.
+    """
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.alarm(GENERATION_TIMEOUT_S)
+    try:
+        return _generate(*args)
+    except _GenerationTimeout:
+        return None
+    finally:
+        signal.alarm(0)
+
+
+def _generate(
+    composition: dict[str, int], sg: int, formula: str, seed: int
+) -> tuple[str, int, StickPattern] | None:
     from pyxtal import pyxtal
 
     rng = np.random.default_rng(seed)
