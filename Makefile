@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install serve test lint train evaluate bench-preprocessing
+.PHONY: install serve test lint train evaluate library bench-preprocessing bench-service
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 install: $(BIN)/.installed
+
+# The service on the shipped default library: http://127.0.0.1:8000/docs
+serve: install
+	$(BIN)/python -m app
 
 lint: install
 	$(BIN)/ruff check .
@@ -32,3 +36,14 @@ train: install
 
 evaluate: install
 	$(BIN)/python -m indexer evaluate --training-set runs/main/training_set.pkl --json runs/main/evaluation.json
+
+# Rebuild the shipped default library with the shipped model (~10 min on 2 cores).
+library: install
+	$(BIN)/python -m indexer build --rebuild --library model_store/library.sqlite \
+		--model model_store/regnet1d.pt \
+		../shared/data/structures \
+		../shared/data/patterns/rockjock/rockjock_xrd.csv \
+		--names ../shared/data/patterns/rockjock/rockjock_phases.csv
+
+bench-service: install
+	$(BIN)/python -m benchmarks.service

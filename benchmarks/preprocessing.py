@@ -23,6 +23,7 @@ import numpy as np
 
 from xrdid.backgrounds import poisson_counts, random_background
 from xrdid.data_paths import shared_data_dir
+from xrdid.errors import XrdidError
 from xrdid.grid import MODEL_GRID
 from xrdid.preprocess import DEFAULT_BEADS, BaselineMethod, BeadsSettings, remove_background
 from xrdid.profiles import render_sticks
@@ -39,7 +40,7 @@ class SyntheticPattern:
 
 def synthetic_set(n: int, seed: int = 0) -> list[SyntheticPattern]:
     """``n`` synthetic scans from the shared CIFs (deterministic for a seed)."""
-    from pymatgen.core import Structure
+    from xrdid.structures import read_structure
 
     rng = np.random.default_rng(seed)
     folder = shared_data_dir() / "structures"
@@ -53,8 +54,8 @@ def synthetic_set(n: int, seed: int = 0) -> list[SyntheticPattern]:
         if len(out) == n:
             break
         try:
-            sticks = simulate_sticks(Structure.from_file(path))
-        except Exception:  # noqa: BLE001 - odd files are not this benchmark's subject
+            sticks = simulate_sticks(read_structure(path).structure)
+        except XrdidError:  # odd files are not this benchmark's subject
             continue
         peaks = render_sticks(
             sticks, wavelength=CU_KALPHA, crystallite_size_nm=float(rng.uniform(30, 300))
@@ -165,7 +166,7 @@ def save_real_plots(folder: Path) -> list[Path]:
         ("xy (dara other)", root / "dara" / "other" / "BiFeO3.xy", None),
         ("Bruker RAW v1 (D5000)", root / "bruker_d5000" / "RAW" / "D5000_1.RAW", None),
         ("xy (powdR quartz)", root / "powdr_minerals" / "quartz.xy", None),
-        ("xy (thin-film perovskite)", next((root / "thinfilm_perovskite").rglob("*.xy")), None),
+        ("xy (thin-film perovskite)", root / "thinfilm_perovskite" / "Fm-3m" / "CsAgBiBr_2_2-Theta.xy", None),
         ("csv table (RockJock)", root / "rockjock" / "rockjock_xrd.csv", "QUARTZ"),
         ("csv table (powdR minerals)", root / "powdr_minerals" / "minerals_xrd.csv", "DOL.1"),
         ("csv table (AfSIS soils)", root / "soils_afsis" / "afsis_xrd.csv", None),

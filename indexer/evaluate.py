@@ -248,7 +248,7 @@ def rockjock_rows() -> tuple[Library, Queries, list[str]]:
     names = _phase_names(
         folder / "rockjock" / "rockjock_phases.csv", folder / "rockjock" / "rockjock_regroup.csv"
     )
-    table = read_pattern_table(folder / "rockjock" / "rockjock_xrd.csv")
+    table = read_pattern_table(folder / "rockjock" / "rockjock_xrd.csv", skip_invalid=True)
     ref_ids = [k for k in table if names.get(k, {"background"}) != {"background"}]
     lib = Library(model_input([preprocess(table[k]) for k in ref_ids]), [k for k in ref_ids])
     label_names = {k: names.get(k, set()) for k in ref_ids}
@@ -312,6 +312,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
+    parser.add_argument("--card", type=Path, help="also write the model card (markdown) here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     embedder = Embedder.load(args.model)

@@ -117,6 +117,11 @@ UNIT_NORM_TOLERANCE = 1e-3
 # SQLite host parameters per statement stay well below its 32,766 limit.
 _SQL_CHUNK = 500
 
+# OpenMP threads per FAISS search. One query against ≤ 10⁵ flat vectors is
+# fastest on one thread (measured: 0.1 ms vs 24 ms with 2 threads at 10⁴, the
+# OpenMP start-up dominating); concurrent requests use the other cores.
+DEFAULT_SEARCH_THREADS = 1
+
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 
@@ -630,9 +635,12 @@ def _atomic_write(path: Path, chunks: Sequence[bytes]) -> None:
 class Library:
     """A reference library on disk; open it with :meth:`open`."""
 
-    def __init__(self, path: Path, model_version: str, dim: int) -> None:
+    def __init__(
+        self, path: Path, model_version: str, dim: int, search_threads: int = DEFAULT_SEARCH_THREADS
+    ) -> None:
         """Use :meth:`open`; this only sets up the connection."""
         self.path = Path(path)
+        self.search_threads = search_threads
         self.index_path = index_path_for(self.path)
         self.model_version = model_version
         self.dim = dim
@@ -665,6 +673,7 @@ class Library:
         *,
         workers: int = 1,
         progress: Callable[[int, int], None] | None = None,
+        search_threads: int = DEFAULT_SEARCH_THREADS,
     ) -> Library:
         """Open (or create) the library at ``path`` for ``embedder``'s model.
 
@@ -673,7 +682,7 @@ class Library:
         total)`` is called after each batch); the index is loaded, checked
         against the database and patched, or rebuilt.
         """
-        library = cls(Path(path), embedder.version, embedder.dim)
+        library = cls(Path(path), embedder.version, embedder.dim, search_threads)
         try:
             library._init_schema()
             library._reembed_stale(embedder, workers, progress)
@@ -827,6 +836,8 @@ class Library:
     def _load_index(self) -> None:
         """Load the saved index, compare its ids with the database's and patch
         it (or rebuild it); save it when it changed or lagged."""
+        for leftover in self.index_path.parent.glob(self.index_path.name + ".tmp-*"):
+            leftover.unlink(missing_ok=True)  # a save interrupted by a crash
         reader = self._reader()
         generation = self._generation(reader)
         saved = self._read_index_file()
@@ -1281,6 +1292,8 @@ class Library:
             )
         if k < 1:
             raise InputError(f"k must be at least 1, not {k}")
+        # OpenMP settings are per calling thread: set them in every one that searches.
+        faiss.omp_set_num_threads(self.search_threads)
         with self._rw.read():
             if elements is not None and elements.active:
                 eligible = self._eligible_ids(elements)

@@ -19,15 +19,17 @@ is stored here.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from pymatgen.core import Composition
 
-from xrdid.errors import InputError
+from xrdid.errors import InputError, StructureReadError, XrdidError
 from xrdid.library import (
     ELEMENT_SYMBOLS,
     MeasuredProfile,
@@ -60,6 +62,8 @@ __all__ = [
     "prepare_structure",
     "source_key",
 ]
+
+logger = logging.getLogger(__name__)
 
 # Source of references added without one (uploads through the API); their
 # source id defaults to the content hash, so the same file is not added twice.
@@ -163,6 +167,22 @@ def _clean_text(value: str | None, what: str, limit: int) -> str | None:
     return text or None
 
 
+@contextmanager
+def _guard(label: str) -> Iterator[None]:
+    """A structure file must never crash the caller: an unexpected exception
+    (a reader bug met on odd input) is logged and reported as unreadable."""
+    try:
+        yield
+    except XrdidError:
+        raise
+    except Exception as exc:
+        logger.exception("internal error preparing %s", label)
+        raise StructureReadError(
+            f"{label}: internal error while reading the structure ({type(exc).__name__}); the "
+            "file is probably malformed — please report it with the file attached"
+        ) from exc
+
+
 def _stored(pattern: ReferencePattern) -> ReferencePattern:
     """The pattern as the library will give it back (float32-rounded), so the
     embedding computed now equals the one a re-embedding would compute."""
@@ -186,8 +206,10 @@ def prepare_structure(
     Raises StructureReadError (unreadable file) or SimulationError (no usable
     pattern).
     """
-    structure = read_structure(data, filename or "structure.cif")
-    sticks = _stored(simulate_sticks(structure.structure))
+    label = filename or "structure.cif"
+    with _guard(label):
+        structure = read_structure(data, label)
+        sticks = _stored(simulate_sticks(structure.structure))
     info = ReferenceInfo(
         name=_clean_text(name, "name", MAX_NAME_CHARS) or structure.name[:MAX_NAME_CHARS],
         source=source,
@@ -199,7 +221,8 @@ def prepare_structure(
         crystal_system=structure.crystal_system,
         notes=_clean_text(notes, "notes", MAX_NOTES_CHARS),
     )
-    view = model_view(sticks)
+    with _guard(label):
+        view = model_view(sticks)
     return PreparedReference(
         info=info,
         pattern=sticks,

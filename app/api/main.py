@@ -1,0 +1,11 @@
+"""The API router: every resource's router, in one place."""
+
+from fastapi import APIRouter
+
+from app.api.routes import health, identify, metrics, references
+
+api_router = APIRouter()
+api_router.include_router(identify.router)
+api_router.include_router(references.router)
+api_router.include_router(health.router)
+api_router.include_router(metrics.router)

@@ -1,0 +1,125 @@
+"""The reference library: add (POST), list, read and delete references."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+
+from app.api.deps import EmbedderDep, LibraryDep, ReadAccess, ServiceDep, SettingsDep, WriteAccess
+from app.api.uploads import read_upload
+from app.core.errors import problem_responses
+from app.models import (
+    ReferenceCreated,
+    ReferenceCreateForm,
+    ReferenceDetail,
+    ReferenceList,
+    ReferencePublic,
+    ReferenceQuery,
+    pattern_public,
+)
+from xrdid.library import DuplicateReferenceError
+from xrdid.references import embed_references, prepare_reference, source_key
+
+router = APIRouter(prefix="/references", tags=["references"])
+
+FILE_HELP = (
+    "A crystal structure (CIF, BGMN .str: simulated on the model grid) or a measured "
+    "pattern of a known material (any supported pattern format; needs 'name')"
+)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a reference",
+    dependencies=[WriteAccess],
+    response_description="The stored reference; found by the next /identify",
+    responses=problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
+)
+async def create_reference(
+    file: Annotated[UploadFile, File(description=FILE_HELP)],
+    form: Annotated[ReferenceCreateForm, Form()],
+    response: Response,
+    service: ServiceDep,
+    settings: SettingsDep,
+    library: LibraryDep,
+    embedder: EmbedderDep,
+) -> ReferenceCreated:
+    """Add a structure or a measured pattern to the library.
+
+    The reference is stored durably before the response is sent, and the very
+    next identification searches it. (source, source_id) is unique: adding the
+    same file twice (same default source id) gives 409.
+    """
+    data = await read_upload(file, settings)
+    source, source_id = source_key(data, form.source, form.source_id)
+    existing = await anyio.to_thread.run_sync(library.find, source, source_id)
+    if existing is not None:  # answer before simulating anything
+        raise DuplicateReferenceError(source, source_id, existing.id)
+    options = form.prepare_options() | {"source": source, "source_id": source_id}
+    prepared = await service.run_cpu(
+        prepare_reference, data, file.filename, max_bytes=settings.max_upload_bytes, **options
+    )
+    (new,) = await service.run_cpu(embed_references, [prepared], embedder)
+    entry = await anyio.to_thread.run_sync(library.add, new)
+    response.headers["Location"] = f"/references/{entry.id}"
+    return ReferenceCreated(**ReferencePublic.fields_from(entry), warnings=list(prepared.warnings))
+
+
+@router.get(
+    "",
+    summary="List references",
+    dependencies=[ReadAccess],
+    responses=problem_responses(401, 403, 422, 503),
+)
+async def list_references(
+    query: Annotated[ReferenceQuery, Query()], library: LibraryDep
+) -> ReferenceList:
+    """References in id order, filtered by name substring, kind and elements.
+    Page with ``after``: pass the previous page's ``next_after``."""
+    page = await anyio.to_thread.run_sync(
+        lambda: library.page(
+            after=query.after,
+            limit=query.limit,
+            name_contains=query.name,
+            elements=query.element_filter(),
+            kind=query.kind,
+        )
+    )
+    return ReferenceList.from_page(page, query.limit, library.status().version)
+
+
+@router.get(
+    "/{reference_id}",
+    summary="Read a reference and its pattern",
+    dependencies=[ReadAccess],
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+async def get_reference(
+    reference_id: int,
+    library: LibraryDep,
+    pattern: Annotated[bool, Query(description="Include the pattern arrays")] = True,
+) -> ReferenceDetail:
+    """Metadata, and the pattern: sticks (d, 2θ at Cu Kα1, relative
+    intensity, hkl) for a calculated reference, the profile for a measured one."""
+    entry = await anyio.to_thread.run_sync(library.get, reference_id)
+    detail = ReferenceDetail(**ReferencePublic.fields_from(entry))
+    if pattern:
+        stored = await anyio.to_thread.run_sync(library.get_pattern, reference_id)
+        detail.pattern = pattern_public(stored)
+    return detail
+
+
+@router.delete(
+    "/{reference_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a reference",
+    dependencies=[WriteAccess],
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+async def delete_reference(reference_id: int, library: LibraryDep) -> Response:
+    """Remove the reference from the database and the search index."""
+    await anyio.to_thread.run_sync(library.delete, reference_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,1 @@
+"""Service plumbing: settings, state and lifespan, errors, limits, metrics."""

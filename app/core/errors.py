@@ -1,0 +1,272 @@
+"""Errors as ``application/problem+json`` (RFC 9457), from one place.
+
+:class:`xrdid.errors.XrdidError` subclasses map to status codes in
+:data:`XRDID_PROBLEMS`; the service's own conditions (not ready, API keys,
+upload size) are :class:`ServiceError`\\ s; request validation, unknown
+routes and methods are rewritten as problems too. Every problem says what
+to fix in ``detail``; parse errors add ``line`` and ``field``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from xrdid.errors import (
+    InputError,
+    PatternReadError,
+    SimulationError,
+    StructureReadError,
+    UnsupportedFormatError,
+    XrdidError,
+)
+from xrdid.library import DuplicateReferenceError, ReferenceNotFoundError
+from xrdid.readers import SUPPORTED_FORMATS
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+_TYPE_PREFIX = "urn:xrdid:problem:"
+
+
+class Problem(BaseModel):
+    """An error response (RFC 9457 problem details)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "urn:xrdid:problem:unreadable-pattern",
+                    "title": "The pattern file could not be read",
+                    "status": 422,
+                    "detail": "scan.xy, line 57: '12.34 abc' is not a number; …",
+                    "line": 57,
+                    "field": "intensity",
+                }
+            ]
+        },
+    )
+
+    type: str = Field(description="Problem type (a URN naming the kind of error)")
+    title: str = Field(description="Short summary of the kind of error")
+    status: int = Field(description="HTTP status code")
+    detail: str = Field(description="What is wrong with this request and how to fix it")
+    instance: str | None = Field(None, description="The request path")
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> ProblemResponse:
+    body: dict[str, Any] = {
+        "type": _TYPE_PREFIX + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return ProblemResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+class ServiceError(Exception):
+    """A condition of the service (not of the science) with its HTTP status."""
+
+    status = 500
+    slug = "internal-error"
+    title = "Internal error"
+
+    def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+class ServiceNotReadyError(ServiceError):
+    status, slug, title = 503, "not-ready", "The service is not ready"
+
+
+class MissingApiKeyError(ServiceError):
+    status, slug, title = 401, "missing-api-key", "An API key is required"
+
+
+class InvalidApiKeyError(ServiceError):
+    status, slug, title = 403, "forbidden", "The API key does not allow this"
+
+
+class UploadTooLargeError(ServiceError):
+    status, slug, title = 413, "upload-too-large", "The upload is too large"
+
+
+# Most specific first: the first class an error is an instance of decides.
+XRDID_PROBLEMS: tuple[tuple[type[XrdidError], int, str, str], ...] = (
+    (DuplicateReferenceError, 409, "duplicate-reference", "The reference already exists"),
+    (ReferenceNotFoundError, 404, "reference-not-found", "No such reference"),
+    (UnsupportedFormatError, 415, "unsupported-format", "The file format is not supported"),
+    (PatternReadError, 422, "unreadable-pattern", "The pattern file could not be read"),
+    (StructureReadError, 422, "unreadable-structure", "The structure file could not be read"),
+    (SimulationError, 422, "simulation-failed", "No pattern could be simulated"),
+    (InputError, 422, "invalid-input", "Invalid input"),
+    (XrdidError, 422, "invalid-input", "Invalid input"),
+)
+
+
+def xrdid_problem(exc: XrdidError, instance: str | None = None) -> ProblemResponse:
+    status, slug, title = next((s, g, t) for c, s, g, t in XRDID_PROBLEMS if isinstance(exc, c))
+    extra: dict[str, Any] = {}
+    if isinstance(exc, PatternReadError):
+        extra.update(line=exc.line, field=exc.field)
+    if isinstance(exc, UnsupportedFormatError):
+        extra["supported_formats"] = list(SUPPORTED_FORMATS)
+    if isinstance(exc, DuplicateReferenceError):
+        extra.update(existing_id=exc.existing_id, existing=f"/references/{exc.existing_id}")
+    return problem_response(status, slug, title, str(exc), instance=instance, **extra)
+
+
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
+    return ".".join(parts) or str(loc[0] if loc else "request")
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    message = str(error.get("msg", "invalid value"))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    field = _field_name(error.get("loc", ()))
+    if error.get("type") == "missing" and field == "file":
+        message += ": send the file as the multipart/form-data field 'file'"
+    return message
+
+
+async def _xrdid_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, XrdidError)
+    return xrdid_problem(exc, request.url.path)
+
+
+async def _service_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, ServiceError)
+    return problem_response(
+        exc.status, exc.slug, exc.title, exc.detail, instance=request.url.path, headers=exc.headers
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "field": _field_name(e.get("loc", ())),
+            "location": str(e.get("loc", ("body",))[0]),
+            "message": _message(e),
+        }
+        for e in exc.errors()
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
+    return problem_response(
+        422,
+        "invalid-request",
+        "Invalid request parameters",
+        detail,
+        instance=request.url.path,
+        field=errors[0]["field"] if errors else None,
+        errors=errors,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    method, path = request.method, request.url.path
+    headers = dict(exc.headers or {})
+    if exc.status_code == 404:
+        detail = f"there is no {path}; the API is described at /docs"
+        if exc.detail and exc.detail != "Not Found":
+            detail = str(exc.detail)
+        return problem_response(
+            404, "not-found", "Not found", detail, instance=path, headers=headers
+        )
+    if exc.status_code == 405:
+        allowed = headers.get("allow") or headers.get("Allow") or ""
+        detail = f"{method} is not allowed on {path}" + (f"; use {allowed}" if allowed else "")
+        return problem_response(
+            405, "method-not-allowed", "Method not allowed", detail, instance=path, headers=headers
+        )
+    if exc.status_code == 413:
+        return problem_response(
+            413, "upload-too-large", "The upload is too large", str(exc.detail), instance=path
+        )
+    if exc.status_code == 400:
+        detail = (
+            "the request body could not be parsed; send multipart/form-data with the file in "
+            "the field 'file' (e.g. curl -F file=@scan.xy)"
+        )
+        return problem_response(
+            400, "bad-request", "Bad request", detail, instance=path, headers=headers
+        )
+    return problem_response(
+        exc.status_code,
+        "http-error",
+        str(exc.detail),
+        str(exc.detail),
+        instance=path,
+        headers=headers,
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> ProblemResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(
+        500,
+        "internal-error",
+        "Internal error",
+        "the service failed on this request; it has been logged — please report it with the file",
+        instance=request.url.path,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(XrdidError, _xrdid_error)
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the problems a route can return."""
+    descriptions = {
+        400: "The body is not multipart/form-data",
+        401: "An API key is required (header X-API-Key)",
+        403: "The API key does not allow this",
+        404: "No such reference",
+        409: "A reference with this source and source id exists",
+        413: "The upload is larger than the limit",
+        415: "The file is in no supported format",
+        422: "The file or a parameter is invalid (detail says which and how to fix it)",
+        503: "The model or library is still loading",
+    }
+    return {
+        status: {
+            "model": Problem,
+            "description": descriptions.get(status, "Error"),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

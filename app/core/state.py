@@ -1,0 +1,170 @@
+"""What the service holds while it runs — the model and the library — and the
+lifespan that loads them once and closes them at shutdown.
+
+Loading runs in a worker thread started by the lifespan, so ``/health``
+answers at once and ``/ready`` says what is still loading (re-embedding a
+library for a new model can take minutes); requests that need the model or
+the library get 503 until then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from fastapi import FastAPI
+
+from app.core.config import Settings
+from app.core.metrics import Metrics
+from xrdid.embedder import Embedder
+from xrdid.library import Library, index_path_for
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def ensure_library_file(settings: Settings) -> None:
+    """On first start, copy the shipped default library to the configured path
+    (the service writes to its own copy, never to the shipped file)."""
+    target = settings.library_path
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in target.parent.glob(target.name + ".copy-*"):
+        leftover.unlink(missing_ok=True)  # a copy interrupted by a crash
+    source = settings.default_library_path
+    if not source.is_file():
+        logger.warning(
+            "no library at %s and no default library at %s: starting with an empty library "
+            "(build one with `python -m indexer build`)",
+            target,
+            source,
+        )
+        return
+    tmp = target.with_name(target.name + f".copy-{os.getpid()}")
+    shutil.copyfile(source, tmp)
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, target)
+    index_path_for(target).unlink(missing_ok=True)  # a stale index of an older library
+    logger.info("copied the default library %s to %s", source, target)
+
+
+class ServiceState:
+    """The loaded model and library, and how far loading got."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.embedder: Embedder | None = None
+        self.library: Library | None = None
+        self.phase = "starting"
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        # Requests doing CPU-bound work at once; more would only queue inside torch.
+        self.compute_limiter = anyio.CapacityLimiter(settings.compute_threads)
+        metrics.track_library(self._library_size, lambda: 1.0 if self.ready else 0.0)
+
+    @property
+    def ready(self) -> bool:
+        return self.embedder is not None and self.library is not None
+
+    def _library_size(self) -> float:
+        library = self.library
+        return float(library.status().size) if library is not None else 0.0
+
+    def _progress(self, done: int, total: int) -> None:
+        self.phase = f"re-embedding stored references for the new model: {done}/{total}"
+
+    def load(self) -> None:
+        """Load the model, then open the library (blocking; runs in a thread)."""
+        settings = self.settings
+        try:
+            self.phase = f"loading the model {settings.model_path}"
+            if not settings.model_path.is_file():
+                raise FileNotFoundError(
+                    f"no model checkpoint at {settings.model_path}; set XRDID_MODEL_PATH"
+                )
+            embedder = Embedder.load(settings.model_path, device=settings.device)
+            logger.info("model %s loaded on %s", embedder.version, embedder.device)
+            self.phase = f"opening the library {settings.library_path}"
+            ensure_library_file(settings)
+            library = Library.open(
+                settings.library_path,
+                embedder,
+                workers=settings.reembed_workers,
+                progress=self._progress,
+            )
+            status = library.status()
+            logger.info(
+                "library %s: %d references (version %s)", library.path, status.size, status.version
+            )
+            with self._lock:
+                self.embedder, self.library = embedder, library
+            self.phase = "ready"
+        except Exception as exc:
+            logger.exception("the service could not load")
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.phase = "failed"
+
+    def save_index(self) -> None:
+        library = self.library
+        if library is not None:
+            library.save_index()
+
+    def close(self) -> None:
+        with self._lock:
+            library, self.library, self.embedder = self.library, None, None
+        if library is not None:
+            library.close()
+
+    async def run_cpu(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run CPU-bound work in the thread pool, at most ``compute_threads`` at once."""
+        return await anyio.to_thread.run_sync(
+            partial(func, *args, **kwargs), limiter=self.compute_limiter
+        )
+
+
+def configure_threads(settings: Settings) -> None:
+    """Threads per torch call (process-wide; set at startup). FAISS's are set
+    by the library in each searching thread (OpenMP settings are per thread)."""
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)
+
+
+async def _save_periodically(state: ServiceState) -> None:
+    interval = state.settings.index_save_interval_s
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await anyio.to_thread.run_sync(state.save_index)
+        except Exception:
+            logger.exception("saving the search index failed; retrying later")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: ServiceState = app.state.service
+    configure_threads(state.settings)
+    loader = asyncio.ensure_future(anyio.to_thread.run_sync(state.load))
+    saver = asyncio.ensure_future(_save_periodically(state))
+    try:
+        yield
+    finally:
+        saver.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await saver
+        await loader  # a load in progress cannot be interrupted; let it finish
+        await anyio.to_thread.run_sync(state.close)

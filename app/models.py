@@ -1,0 +1,525 @@
+"""Request and response models of the HTTP API (pydantic, only at this edge).
+
+Request forms validate and normalise user input once (element symbols,
+wavelengths with unit hints); response models are built from the science
+layer's dataclasses by their ``from_*`` constructors.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from xrdid.errors import InputError
+from xrdid.library import (
+    ElementFilter,
+    Match,
+    MeasuredProfile,
+    ReferenceEntry,
+    ReferenceKind,
+    ReferencePage,
+    ReferencePattern,
+    parse_elements,
+)
+from xrdid.library_identify import MAX_TOP_K, Identification, IdentifyOptions
+from xrdid.preprocess import BaselineMethod
+from xrdid.sticks import STICK_WAVELENGTH_ANGSTROM
+from xrdid.wavelengths import Wavelength, parse_wavelength
+
+ELEMENTS_HELP = (
+    "comma-separated element symbols (e.g. 'Fe,O'); references of unknown composition "
+    "never match an element filter"
+)
+
+
+def _blank_to_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _check_wavelength(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parse_wavelength(value)
+    except InputError as exc:
+        raise ValueError(str(exc)) from exc
+    return value.strip()
+
+
+def _check_elements(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        symbols = parse_elements(value, "")  # the error names the field already
+    except InputError as exc:
+        raise ValueError(str(exc)) from exc
+    return ",".join(sorted(symbols)) or None
+
+
+class ElementFilterFields(BaseModel):
+    """Element constraints shared by /identify and GET /references."""
+
+    elements_all: str | None = Field(
+        default=None,
+        description=f"References must contain all of these: {ELEMENTS_HELP}",
+        examples=["Si,O"],
+    )
+    elements_none: str | None = Field(
+        default=None,
+        description=f"References must contain none of these: {ELEMENTS_HELP}",
+        examples=["Fe"],
+    )
+    elements_only: str | None = Field(
+        default=None,
+        description=f"References may contain only these elements: {ELEMENTS_HELP}",
+        examples=["Si,Al,O,Na,K,Ca,H"],
+    )
+
+    @field_validator("elements_all", "elements_none", "elements_only", mode="before")
+    @classmethod
+    def _blank(cls, value: object) -> object:
+        return _blank_to_none(value)
+
+    @field_validator("elements_all", "elements_none", "elements_only")
+    @classmethod
+    def _symbols(cls, value: str | None) -> str | None:
+        return _check_elements(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ElementFilterFields:
+        try:
+            self.element_filter()
+        except InputError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+    def element_filter(self) -> ElementFilter:
+        return ElementFilter.parse(self.elements_all, self.elements_none, self.elements_only)
+
+
+# --------------------------------------------------------------------------- identify
+
+
+class IdentifyForm(ElementFilterFields):
+    """Options of an identification (multipart form fields next to ``file``)."""
+
+    top_k: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_TOP_K,
+        description="How many candidates to return (default 5)",
+        examples=[5],
+    )
+    wavelength: str | None = Field(
+        default=None,
+        description=(
+            "Radiation of the scan: a wavelength in Å (e.g. 1.5406) or an anode symbol "
+            "(Cu, Mo, Co, Cr, Fe, Ag; 'CuKa1' for Kα1 only). Default: the file's, else Cu Kα"
+        ),
+        examples=["Cu"],
+    )
+    baseline: BaselineMethod = Field(
+        default=BaselineMethod.BEADS,
+        description="Background removal: beads (default), snip, or none (already subtracted)",
+    )
+    sample_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Your sample id, echoed back",
+        examples=["S-2024-017"],
+    )
+
+    @field_validator("wavelength", "sample_id", "top_k", mode="before")
+    @classmethod
+    def _blank_fields(cls, value: object) -> object:
+        return _blank_to_none(value)
+
+    @field_validator("wavelength")
+    @classmethod
+    def _radiation(cls, value: str | None) -> str | None:
+        return _check_wavelength(value)
+
+    def options(self, default_top_k: int) -> IdentifyOptions:
+        return IdentifyOptions(
+            top_k=self.top_k or default_top_k,
+            wavelength=parse_wavelength(self.wavelength) if self.wavelength else None,
+            baseline=self.baseline,
+            elements=self.element_filter(),
+        )
+
+
+class CandidatePublic(BaseModel):
+    rank: int = Field(description="1 = most similar")
+    reference_id: int
+    name: str
+    formula: str | None
+    elements: list[str]
+    space_group: str | None = Field(description="Hermann–Mauguin short symbol")
+    space_group_number: int | None
+    crystal_system: str | None
+    source: str
+    source_id: str
+    kind: ReferenceKind
+    similarity: float = Field(description="Cosine similarity of the embeddings, −1…1")
+
+    @classmethod
+    def from_match(cls, match: Match) -> CandidatePublic:
+        info = match.entry.info
+        return cls(
+            rank=match.rank,
+            reference_id=match.entry.id,
+            name=info.name,
+            formula=info.formula,
+            elements=list(info.elements),
+            space_group=info.space_group_symbol,
+            space_group_number=info.space_group_number,
+            crystal_system=info.crystal_system,
+            source=info.source,
+            source_id=info.source_id,
+            kind=match.entry.kind,
+            similarity=round(match.similarity, 6),
+        )
+
+
+class WavelengthPublic(BaseModel):
+    label: str
+    kalpha1_angstrom: float
+    kalpha2_angstrom: float | None
+    origin: Literal["request", "file", "default"] = Field(
+        description="Where it came from: the request, the file, or the Cu Kα default"
+    )
+
+    @classmethod
+    def from_wavelength(cls, wavelength: Wavelength, origin: str) -> WavelengthPublic:
+        return cls(
+            label=wavelength.label,
+            kalpha1_angstrom=wavelength.kalpha1_angstrom,
+            kalpha2_angstrom=wavelength.kalpha2_angstrom,
+            origin=origin,  # type: ignore[arg-type]
+        )
+
+
+class QueryPublic(BaseModel):
+    filename: str | None
+    points: int = Field(description="Data points in the file")
+    two_theta_range_deg: tuple[float, float] = Field(
+        description="2θ range of the file, as measured"
+    )
+    covered_two_theta_deg: tuple[float, float] = Field(
+        description="Part of the model grid (Cu Kα1, 5–90° 2θ) the scan covers: what was compared"
+    )
+    wavelength: WavelengthPublic
+    baseline: BaselineMethod
+    warnings: list[str]
+
+
+class LibraryPublic(BaseModel):
+    size: int = Field(description="References searched")
+    version: str = Field(description="Changes whenever references are added or deleted")
+
+
+class TimingsPublic(BaseModel):
+    read_ms: float
+    preprocess_ms: float
+    embed_ms: float
+    search_ms: float
+    total_ms: float = Field(description="Sum of the stages (the upload itself excluded)")
+
+
+class IdentifyResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "sample_id": "S-2024-017",
+                    "candidates": [
+                        {
+                            "rank": 1,
+                            "reference_id": 1042,
+                            "name": "Quartz",
+                            "formula": "SiO2",
+                            "elements": ["O", "Si"],
+                            "space_group": "P3_221",
+                            "space_group_number": 154,
+                            "crystal_system": "trigonal",
+                            "source": "bgmn",
+                            "source_id": "Minerals/Quartz",
+                            "kind": "calculated",
+                            "similarity": 0.9731,
+                        }
+                    ],
+                    "query": {
+                        "filename": "quartz.xy",
+                        "points": 4500,
+                        "two_theta_range_deg": [5.0, 94.98],
+                        "covered_two_theta_deg": [5.0, 90.0],
+                        "wavelength": {
+                            "label": "Cu Kα (1.54056 Å)",
+                            "kalpha1_angstrom": 1.54056,
+                            "kalpha2_angstrom": 1.54439,
+                            "origin": "default",
+                        },
+                        "baseline": "beads",
+                        "warnings": ["the file states no wavelength; Cu Kα assumed"],
+                    },
+                    "model_version": "3f9c2a71d04e8b65",
+                    "library": {"size": 1968, "version": "g12-n1968"},
+                    "timings_ms": {
+                        "read_ms": 2.1,
+                        "preprocess_ms": 24.0,
+                        "embed_ms": 5.2,
+                        "search_ms": 0.4,
+                        "total_ms": 31.7,
+                    },
+                }
+            ]
+        }
+    )
+
+    sample_id: str | None
+    candidates: list[CandidatePublic]
+    query: QueryPublic
+    model_version: str
+    library: LibraryPublic
+    timings_ms: TimingsPublic
+
+    @classmethod
+    def from_identification(cls, result: Identification, sample_id: str | None) -> IdentifyResponse:
+        q, t = result.query, result.timings
+        return cls(
+            sample_id=sample_id,
+            candidates=[CandidatePublic.from_match(m) for m in result.matches],
+            query=QueryPublic(
+                filename=q.filename,
+                points=q.n_points,
+                two_theta_range_deg=q.two_theta_range_deg,
+                covered_two_theta_deg=q.covered_two_theta_deg,
+                wavelength=WavelengthPublic.from_wavelength(q.wavelength, q.wavelength_origin),
+                baseline=q.baseline,
+                warnings=list(q.warnings),
+            ),
+            model_version=result.model_version,
+            library=LibraryPublic(size=result.library.size, version=result.library.version),
+            timings_ms=TimingsPublic(
+                read_ms=round(t.read_ms, 3),
+                preprocess_ms=round(t.preprocess_ms, 3),
+                embed_ms=round(t.embed_ms, 3),
+                search_ms=round(t.search_ms, 3),
+                total_ms=round(t.total_ms, 3),
+            ),
+        )
+
+
+# --------------------------------------------------------------------------- references
+
+
+class ReferenceCreateForm(BaseModel):
+    """Metadata of a new reference (multipart form fields next to ``file``)."""
+
+    name: str | None = Field(
+        default=None,
+        max_length=200,
+        description="What the material is; required for measured patterns (structures carry a name)",
+        examples=["Quartz"],
+    )
+    formula: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Chemical formula of a measured reference (gives its elements for filters)",
+        examples=["SiO2"],
+    )
+    source: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Where it comes from (default 'upload')",
+        examples=["cod"],
+    )
+    source_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Its id in that source (default: a hash of the file); (source, source_id) is unique",
+        examples=["9000775"],
+    )
+    notes: str | None = Field(
+        default=None, max_length=2000, description="Free text kept with the reference"
+    )
+    kind: Literal["auto", "calculated", "measured"] = Field(
+        default="auto",
+        description="calculated: a structure file; measured: a pattern file; auto: decide from the file",
+    )
+    wavelength: str | None = Field(
+        default=None,
+        description="Radiation of a measured pattern (Å or anode); default: the file's, else Cu Kα",
+    )
+    baseline: BaselineMethod = Field(
+        default=BaselineMethod.BEADS, description="Background removal for a measured pattern"
+    )
+
+    @field_validator("name", "formula", "source", "source_id", "notes", "wavelength", mode="before")
+    @classmethod
+    def _blank(cls, value: object) -> object:
+        return _blank_to_none(value)
+
+    @field_validator("wavelength")
+    @classmethod
+    def _radiation(cls, value: str | None) -> str | None:
+        return _check_wavelength(value)
+
+    def prepare_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`xrdid.references.prepare_reference`."""
+        return {
+            "kind": None if self.kind == "auto" else ReferenceKind(self.kind),
+            "name": self.name,
+            "source": self.source,
+            "source_id": self.source_id,
+            "formula": self.formula,
+            "wavelength": parse_wavelength(self.wavelength) if self.wavelength else None,
+            "baseline": self.baseline,
+            "notes": self.notes,
+        }
+
+
+class ReferencePublic(BaseModel):
+    id: int
+    name: str
+    formula: str | None
+    elements: list[str]
+    space_group: str | None
+    space_group_number: int | None
+    crystal_system: str | None
+    source: str
+    source_id: str
+    kind: ReferenceKind
+    notes: str | None
+    model_version: str
+    created_at: datetime
+
+    @classmethod
+    def fields_from(cls, entry: ReferenceEntry) -> dict[str, Any]:
+        info = entry.info
+        return {
+            "id": entry.id,
+            "name": info.name,
+            "formula": info.formula,
+            "elements": list(info.elements),
+            "space_group": info.space_group_symbol,
+            "space_group_number": info.space_group_number,
+            "crystal_system": info.crystal_system,
+            "source": info.source,
+            "source_id": info.source_id,
+            "kind": entry.kind,
+            "notes": info.notes,
+            "model_version": entry.model_version,
+            "created_at": entry.created_at,
+        }
+
+    @classmethod
+    def from_entry(cls, entry: ReferenceEntry) -> ReferencePublic:
+        return cls(**cls.fields_from(entry))
+
+
+class ReferenceCreated(ReferencePublic):
+    warnings: list[str] = Field(description="What was odd but tolerated in the file")
+
+
+class SticksPublic(BaseModel):
+    """A calculated reference: reflections placed at Cu Kα1."""
+
+    type: Literal["sticks"] = "sticks"
+    wavelength_angstrom: float = STICK_WAVELENGTH_ANGSTROM
+    d_angstrom: list[float]
+    two_theta_deg: list[float]
+    relative_intensity: list[float] = Field(
+        description="Integrated intensity at Cu Kα1, strongest = 100"
+    )
+    hkl: list[tuple[int, int, int]]
+
+
+class ProfilePublic(BaseModel):
+    """A measured reference: the pattern as it was added."""
+
+    type: Literal["profile"] = "profile"
+    wavelength_angstrom: float
+    anode: str | None
+    baseline: BaselineMethod
+    two_theta_deg: list[float]
+    intensity: list[float]
+
+
+def pattern_public(pattern: ReferencePattern) -> SticksPublic | ProfilePublic:
+    if isinstance(pattern, MeasuredProfile):
+        return ProfilePublic(
+            wavelength_angstrom=pattern.wavelength.kalpha1_angstrom,
+            anode=pattern.wavelength.anode,
+            baseline=pattern.baseline,
+            two_theta_deg=np.round(pattern.two_theta_deg, 6).tolist(),
+            intensity=np.round(pattern.intensity, 6).tolist(),
+        )
+    two_theta = pattern.two_theta_deg(STICK_WAVELENGTH_ANGSTROM)
+    intensity = pattern.intensities(STICK_WAVELENGTH_ANGSTROM)
+    keep = np.isfinite(two_theta)
+    peak = float(intensity[keep].max()) if keep.any() else 1.0
+    return SticksPublic(
+        d_angstrom=np.round(pattern.d_angstrom[keep], 6).tolist(),
+        two_theta_deg=np.round(two_theta[keep], 5).tolist(),
+        relative_intensity=np.round(100.0 * intensity[keep] / max(peak, 1e-300), 4).tolist(),
+        hkl=[(int(row[0]), int(row[1]), int(row[2])) for row in pattern.hkl[keep]],
+    )
+
+
+class ReferenceDetail(ReferencePublic):
+    pattern: Annotated[SticksPublic | ProfilePublic, Field(discriminator="type")] | None = None
+
+
+class ReferenceList(BaseModel):
+    items: list[ReferencePublic]
+    total: int = Field(description="References matching the filters, over all pages")
+    limit: int
+    next_after: int | None = Field(
+        description="Pass as 'after' for the next page; null on the last"
+    )
+    library_version: str
+
+    @classmethod
+    def from_page(cls, page: ReferencePage, limit: int, library_version: str) -> ReferenceList:
+        return cls(
+            items=[ReferencePublic.from_entry(e) for e in page.entries],
+            total=page.total,
+            limit=limit,
+            next_after=page.next_after,
+            library_version=library_version,
+        )
+
+
+class ReferenceQuery(ElementFilterFields):
+    """Filters and paging of GET /references."""
+
+    limit: int = Field(default=50, ge=1, le=500, description="References per page")
+    after: int = Field(
+        default=0,
+        ge=0,
+        description="Return references with ids above this (the previous page's next_after)",
+    )
+    name: str | None = Field(
+        default=None, max_length=200, description="Name contains this (case-insensitive)"
+    )
+    kind: ReferenceKind | None = None
+
+
+# --------------------------------------------------------------------------- health
+
+
+class HealthResponse(BaseModel):
+    status: Literal["alive"] = "alive"
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ready"] = "ready"
+    model_version: str
+    device: str
+    library_size: int = Field(description="References searched")
+    library_version: str
+    database_size: int = Field(description="References in the database")

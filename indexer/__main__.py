@@ -1,0 +1,46 @@
+"""``python -m indexer COMMAND …``: the offline jobs, one module each.
+
+    build     build or update a reference library      (indexer/build.py)
+    train     train the embedding model                (indexer/train.py)
+    evaluate  evaluate a checkpoint against baselines  (indexer/evaluate.py)
+
+Each module has ``main(argv)``; it is imported only when its command runs, so
+one job's heavy imports (or absence) never slow or break another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "build": ("indexer.build", "build or update a reference library"),
+    "train": ("indexer.train", "train the embedding model"),
+    "evaluate": ("indexer.evaluate", "evaluate a checkpoint"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m indexer", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_, summary) in COMMANDS.items():
+        commands.add_parser(name, help=summary)
+    if not args or args[0] not in COMMANDS:
+        parser.parse_args(args)  # prints usage / help and exits
+        return 2
+    module_name = COMMANDS[args[0]][0]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        parser.error(f"'{args[0]}' is not available: {module_name} is missing")
+    # Everything after the command is the command's own (including --help).
+    return int(module.main(args[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
