@@ -44,7 +44,7 @@ class TrainConfig:
     out: Path = Path("runs/main")
     ship_to: Path = MODEL_STORE
     seed: int = 20261121
-    n_generated: int = 2500  # pyxtal classes added to the real ones
+    n_generated: int = 1000  # pyxtal classes added to the real ones
     steps: int = 12000
     minutes: float | None = None  # wall-clock budget; the schedule follows elapsed time
     steps_per_epoch: int = 400
@@ -100,7 +100,12 @@ def closed_set_topk(
 def _training_set(cfg: TrainConfig) -> TrainingSet:
     path = cfg.out / "training_set.pkl"
     if path.exists():
-        return TrainingSet.load(path)
+        data = TrainingSet.load(path)
+        # A cached set may hold more generated classes than asked for: keep
+        # the first n (generation order is seeded, so this is reproducible).
+        generated = [c for c in data.train if c.generated][: cfg.n_generated]
+        data.train = [c for c in data.train if not c.generated] + generated
+        return data
     data = build_training_set(cfg.n_generated, cfg.seed, workers=2)
     data.save(path)
     return data
