@@ -118,3 +118,16 @@ def test_reciprocal_lattice_matches_hexagonal_hkl():
     sticks = simulate_sticks(graphite)
     g = sticks.hkl @ sticks.reciprocal_lattice
     assert np.allclose(1.0 / np.linalg.norm(g, axis=1), sticks.d_angstrom, rtol=1e-6)
+
+
+def test_very_broad_peaks_render_in_bounded_chunks():
+    """Small crystallites at high angle give FWHM of degrees: their windows span
+    the grid, but memory stays bounded and the area is still conserved."""
+    grid = Grid(start_deg=10, stop_deg=160, step_deg=0.01)
+    n = 3000
+    rng = np.random.default_rng(0)
+    centers = rng.uniform(40, 130, n)
+    fwhm = np.full(n, 0.1)
+    fwhm[:10] = 8.0
+    profile = render_peaks(centers, np.ones(n), fwhm, np.zeros(n), grid)
+    assert profile.sum() * grid.step_deg == pytest.approx(n, rel=0.01)

@@ -108,9 +108,44 @@ def render_peaks(
     if centers.size == 0:
         return np.zeros(grid.n_points)
 
-    # One window width for all peaks keeps the computation a single 2-D array:
-    # (n_peaks, window) offsets around each peak's nearest grid point.
-    half_points = int(np.ceil(WINDOW_FWHM * fwhm.max() / step))
+    # Peaks are rendered in chunks of similar width, each as one 2-D array of
+    # (peaks, window) offsets around their nearest grid points: vectorised, and
+    # a few very broad peaks (small crystallites at high angle) neither make
+    # narrow ones pay for their window nor blow up memory.
+    order = np.argsort(fwhm)
+    total = np.zeros(grid.n_points)
+    start = 0
+    while start < order.size:
+        half_points = min(int(np.ceil(WINDOW_FWHM * fwhm[order[start]] / step)) + 1, grid.n_points)
+        # As many peaks as fit the element budget at the widest one's window.
+        stop = start + 1
+        while stop < order.size:
+            widest = min(int(np.ceil(WINDOW_FWHM * fwhm[order[stop]] / step)), grid.n_points)
+            if (stop - start + 1) * (2 * widest + 1) > _CHUNK_ELEMENTS:
+                break
+            half_points = max(half_points, widest)
+            stop += 1
+        chunk = order[start:stop]
+        total += _render_chunk(
+            centers[chunk], areas[chunk], fwhm[chunk], eta[chunk], half_points, grid
+        )
+        start = stop
+    return total
+
+
+# Elements of one (peaks × window) array: ~16 MB per float64 temporary.
+_CHUNK_ELEMENTS = 2_000_000
+
+
+def _render_chunk(
+    centers: NDArray[np.float64],
+    areas: NDArray[np.float64],
+    fwhm: NDArray[np.float64],
+    eta: NDArray[np.float64],
+    half_points: int,
+    grid: Grid,
+) -> NDArray[np.float64]:
+    step = grid.step_deg
     offsets = np.arange(-half_points, half_points + 1)
     nearest = np.rint((centers - grid.start_deg) / step).astype(np.int64)
     index = nearest[:, None] + offsets[None, :]  # (n, w)
