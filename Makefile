@@ -30,12 +30,12 @@ test: lint
 bench-preprocessing: install
 	$(BIN)/python -m benchmarks.preprocessing --plots benchmarks/results/preprocessing
 
-# The shipped checkpoint: 65 minutes of training on 2 CPU cores (see model card).
+# The shipped checkpoint: 40 minutes of training on 2 CPU cores (see model card).
 train: install
-	$(BIN)/python -m indexer train --out runs/main --minutes 65
+	$(BIN)/python -m indexer train --out runs/main --minutes 40
 
 evaluate: install
-	$(BIN)/python -m indexer evaluate --training-set runs/main/training_set.pkl --json runs/main/evaluation.json
+	$(BIN)/python -m indexer evaluate --training-set runs/main/training_set.pkl --json runs/main/evaluation.json --card model_store/MODEL_CARD.md
 
 # Rebuild the shipped default library with the shipped model (~10 min on 2 cores).
 library: install

@@ -103,8 +103,10 @@ def _training_set(cfg: TrainConfig) -> TrainingSet:
         data = TrainingSet.load(path)
         # A cached set may hold more generated classes than asked for: keep
         # the first n (generation order is seeded, so this is reproducible).
-        generated = [c for c in data.train if c.generated][: cfg.n_generated]
-        data.train = [c for c in data.train if not c.generated] + generated
+        generated = [c for c in data.train if c.generated]
+        if len(generated) > cfg.n_generated:
+            data.train = [c for c in data.train if not c.generated] + generated[: cfg.n_generated]
+            data.save(path)  # the cached set is then exactly the set trained on
         return data
     data = build_training_set(cfg.n_generated, cfg.seed, workers=2)
     data.save(path)

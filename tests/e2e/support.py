@@ -2,10 +2,9 @@
 uvicorn process, pattern files.
 
 The model: ``XRDID_TEST_MODEL_PATH`` if set, else the shipped
-``model_store/regnet1d.pt``, else (before a model is shipped) an untrained
-RegNet1D written once per session. The tests do not depend on the model
-being trained: their rank-1 checks use queries whose preprocessed input is
-identical to the reference's.
+``model_store/regnet1d.pt``. Most rank-1 checks use queries whose
+preprocessed input is identical to the reference's, so they test the
+service, not the model; ``test_real_scan_is_identified`` tests both.
 """
 
 from __future__ import annotations
@@ -72,20 +71,15 @@ NEW_STRUCTURE = "elements/Cu.cif"
 ROCKJOCK = Path("patterns/rockjock/rockjock_xrd.csv")
 ROCKJOCK_NAMES = Path("patterns/rockjock/rockjock_phases.csv")
 
-_untrained: Path | None = None
 
 
 def model_path(tmp_dir: Path) -> Path:
     """The checkpoint tests run with (see the module docstring)."""
-    global _untrained
     configured = os.environ.get("XRDID_TEST_MODEL_PATH")
-    if configured:
-        return Path(configured)
-    if SHIPPED_MODEL.is_file():
-        return SHIPPED_MODEL
-    if _untrained is None or not _untrained.is_file():
-        _untrained = untrained_checkpoint(tmp_dir / "untrained.pt", seed=0)
-    return _untrained
+    path = Path(configured) if configured else SHIPPED_MODEL
+    if not path.is_file():
+        raise FileNotFoundError(f"no model checkpoint at {path}; train one with `make train`")
+    return path
 
 
 def untrained_checkpoint(path: Path, seed: int) -> Path:

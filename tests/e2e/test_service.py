@@ -25,7 +25,7 @@ from tests.e2e.support import (
     untrained_checkpoint,
     xy_bytes,
 )
-from xrdid.data_paths import shared_data_dir
+from xrdid.data_paths import PROJECT_ROOT, shared_data_dir
 from xrdid.embedder import Embedder
 from xrdid.references import prepare_structure
 
@@ -482,3 +482,31 @@ def test_health_ready_metrics_and_docs(server: Server) -> None:
         assert client.get("/docs").status_code == 200
         openapi = client.get("/openapi.json").json()
         assert "/identify" in openapi["paths"] and "/references/{reference_id}" in openapi["paths"]
+
+
+SHIPPED_LIBRARY = PROJECT_ROOT / "model_store" / "library.sqlite"
+
+
+@pytest.mark.parametrize(
+    ("relative", "formula"),
+    [
+        ("powdr_minerals/quartz.xy", "SiO2"),
+        ("xrd_autoanalyzer/TiO2.xy", "TiO2"),
+    ],
+)
+def test_real_scan_is_identified_on_the_shipped_library(
+    server_env: dict[str, str], tmp_path: Path, patterns_dir: Path, relative: str, formula: str
+) -> None:
+    """A fresh install (shipped model and default library) names the material
+    of a real measured scan among its top 5."""
+    env = {
+        **server_env,
+        "XRDID_LIBRARY_PATH": str(tmp_path / "fresh" / "library.sqlite"),
+        "XRDID_DEFAULT_LIBRARY_PATH": str(SHIPPED_LIBRARY),
+    }
+    path = patterns_dir / relative
+    with running(env, tmp_path / "server.log") as server, server.client() as client:
+        reply = client.post("/identify", files={"file": (path.name, path.read_bytes())})
+    assert reply.status_code == 200, reply.text
+    formulas = [c["formula"] for c in reply.json()["candidates"]]
+    assert formula in formulas, formulas
