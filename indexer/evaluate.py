@@ -361,10 +361,64 @@ def main(argv: list[str] | None = None) -> None:
         )
     for note in notes + rj_notes:
         print("note:", note)
+    notes_all = notes + rj_notes
     if args.json:
         args.json.write_text(
-            json.dumps({"model_version": embedder.version, "rows": results}, indent=1)
+            json.dumps(
+                {"model_version": embedder.version, "rows": results, "notes": notes_all}, indent=1
+            )
         )
+    if args.card:
+        args.card.write_text(model_card(embedder, results, notes_all))
+
+
+def model_card(embedder: Embedder, results: list[dict], notes: list[str]) -> str:
+    """The model card: what the checkpoint is, what it was trained on, how it scores."""
+    card = embedder.card
+    training = card.get("training", {})
+    lines = [
+        "# Model card: xrdid RegNet1D + AdaCos",
+        "",
+        f"- **model version** (SHA-256 of `regnet1d.pt`, first 16 hex): `{embedder.version}`",
+        f"- **grid**: {json.dumps(card.get('grid'))}",
+        "- **input**: 2 channels (preprocessed intensity, coverage mask) on the grid; "
+        f"output: a {embedder.dim}-d unit vector, compared by cosine",
+        f"- **preprocessing**: {json.dumps(card.get('preprocessing'))}",
+        f"- **architecture**: {json.dumps(card.get('model'))}",
+        "",
+        "## Training data",
+        "",
+        f"- {training.get('real_classes')} real materials (reduced formula + space group) from "
+        "every structure in `../shared/data/structures` that reads and simulates; "
+        f"{training.get('held_out_classes')} more held out (20%, seed {training.get('seed')}), "
+        "listed with their files in `held_out.json`",
+        f"- {training.get('generated_classes')} pyxtal random crystals with (formula, space "
+        "group) pairs from the COD index (held-out formulas excluded)",
+        f"- {training.get('steps_done')} steps of batch {training.get('batch_size')} in "
+        f"{training.get('minutes')} minutes on a 2-core CPU; learning curve in "
+        "`learning_curve.csv` / `.png`; last epoch: "
+        f"{json.dumps(training.get('final_epoch'))}",
+        f"- augmentation: {json.dumps(card.get('augmentation'))}",
+        "",
+        "## Evaluation (`python -m indexer evaluate`)",
+        "",
+        "| row | method | queries | library | top-1 % | top-5 % | ms/query |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['row']} | {r['method']} | {r['queries']} | {r['library']} | "
+            f"{100 * r['top1']:.1f} | {100 * r['top5']:.1f} | {r['ms_per_query']:.1f} |"
+        )
+    lines += [
+        "",
+        "Mixtures: top-1 = the best candidate is one of the sample's phases; top-5 = the "
+        "share of its phases found in the top 5. Times exclude reading and preprocessing "
+        "(common to all methods) and include embedding the query for the model.",
+        "",
+    ]
+    lines += [f"- note: {n}" for n in notes]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
