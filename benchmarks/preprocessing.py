@@ -176,7 +176,7 @@ def save_real_plots(folder: Path) -> list[Path]:
     x = MODEL_GRID.two_theta_deg
     for label, path, column in picks:
         if path.suffix == ".csv":
-            table = read_pattern_table(path)
+            table = read_pattern_table(path, skip_invalid=True)
             pattern = table[column] if column else next(iter(table.values()))
         else:
             pattern = read_pattern(path)
