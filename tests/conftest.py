@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from pymatgen.core import Lattice, Structure
 
 from xrdid.data_paths import shared_data_dir
 
@@ -21,3 +22,14 @@ def patterns_dir(data_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def structures_dir(data_dir: Path) -> Path:
     return data_dir / "structures"
+
+
+@pytest.fixture(scope="session")
+def rutile() -> Structure:
+    """Rutile TiO2 (P4_2/mnm): a small real structure for simulation tests."""
+    return Structure.from_spacegroup(
+        "P4_2/mnm",
+        Lattice.tetragonal(4.5937, 2.9587),
+        ["Ti", "O"],
+        [[0, 0, 0], [0.3048, 0.3048, 0]],
+    )

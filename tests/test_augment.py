@@ -39,14 +39,8 @@ NONE = AugmentConfig(
 
 
 @pytest.fixture(scope="module")
-def rutile():
-    s = Structure.from_spacegroup(
-        "P4_2/mnm",
-        Lattice.tetragonal(4.5937, 2.9587),
-        ["Ti", "O"],
-        [[0, 0, 0], [0.3048, 0.3048, 0]],
-    )
-    return simulate_sticks(s)
+def rutile(rutile):
+    return simulate_sticks(rutile)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from pymatgen.core import Lattice, Structure
 
 from xrdid.backgrounds import poisson_counts, random_background
 from xrdid.errors import InputError
@@ -14,14 +13,8 @@ from xrdid.wavelengths import anode
 
 
 @pytest.fixture(scope="module")
-def rutile_profile():
-    s = Structure.from_spacegroup(
-        "P4_2/mnm",
-        Lattice.tetragonal(4.5937, 2.9587),
-        ["Ti", "O"],
-        [[0, 0, 0], [0.3048, 0.3048, 0]],
-    )
-    return simulate_sticks(s)
+def rutile_profile(rutile):
+    return simulate_sticks(rutile)
 
 
 def _scan(sticks, rng, level=0.2, counts=2e4, grid=MODEL_GRID, wavelength=None):

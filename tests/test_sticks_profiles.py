@@ -19,16 +19,6 @@ def silicon():
     return Structure.from_spacegroup("Fd-3m", Lattice.cubic(5.4309), ["Si"], [[0, 0, 0]])
 
 
-@pytest.fixture(scope="module")
-def rutile():
-    return Structure.from_spacegroup(
-        "P4_2/mnm",
-        Lattice.tetragonal(4.5937, 2.9587),
-        ["Ti", "O"],
-        [[0, 0, 0], [0.3048, 0.3048, 0]],
-    )
-
-
 def test_silicon_golden_peaks(silicon):
     sticks = simulate_sticks(silicon)
     two_theta = sticks.two_theta_deg(1.54056)

@@ -128,7 +128,6 @@ def _measurement_grid(radiation: Wavelength, rng: np.random.Generator, cfg: Augm
         lo = lo + rng.uniform(0.0, 0.2) * span
         hi = hi - rng.uniform(0.0, 0.5) * span
     step = float(rng.choice(cfg.step_choices_deg))
-    # Finer than the model grid costs time but adds nothing once resampled.
     return Grid(wavelength_angstrom=lam, start_deg=lo, stop_deg=hi, step_deg=step)
 
 

@@ -72,7 +72,6 @@ ROCKJOCK = Path("patterns/rockjock/rockjock_xrd.csv")
 ROCKJOCK_NAMES = Path("patterns/rockjock/rockjock_phases.csv")
 
 
-
 def model_path(tmp_dir: Path) -> Path:
     """The checkpoint tests run with (see the module docstring)."""
     configured = os.environ.get("XRDID_TEST_MODEL_PATH")

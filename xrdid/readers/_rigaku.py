@@ -22,6 +22,30 @@ def is_two_theta_axis(name: str) -> bool:
     return _TWO_THETA_AXIS.match(name.strip()) is not None
 
 
+def take_header(
+    fields: dict[str, str],
+    labels: dict[str, str],
+    axis_key: str,
+    metadata: dict[str, str],
+    source: str | None,
+    axis_field: str,
+) -> None:
+    """Copy labelled header fields into metadata and refuse non-2θ scans
+    (shared by .ras and .rasx, which name the same things differently)."""
+    for key, label in labels.items():
+        if fields.get(key):
+            metadata[label] = fields[key][:200]
+    axis = fields.get(axis_key, "")
+    if axis:
+        metadata["scan_axis"] = axis
+        if not is_two_theta_axis(axis):
+            raise PatternReadError(
+                f"the scan axis is {axis!r}, not 2θ; only 2θ scans are powder patterns",
+                source=source,
+                field=axis_field,
+            )
+
+
 def profile_arrays(
     table: ColumnTable, metadata: dict[str, str], source: str | None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

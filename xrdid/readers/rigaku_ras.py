@@ -23,7 +23,7 @@ from __future__ import annotations
 from xrdid.errors import PatternReadError
 from xrdid.pattern import Pattern, make_pattern
 from xrdid.readers._columns import parse_columns
-from xrdid.readers._rigaku import is_two_theta_axis, profile_arrays, rigaku_wavelength
+from xrdid.readers._rigaku import profile_arrays, rigaku_wavelength, take_header
 from xrdid.readers._textdecode import decode_text
 
 MARKER = "*RAS_"
@@ -78,18 +78,7 @@ def read_ras(data: bytes, source: str | None = None) -> Pattern:
     metadata: dict[str, str] = {"format": "rigaku_ras"}
     if blocks > 1:
         metadata["scans"] = f"first of {blocks} scans read"
-    for key, name in _METADATA_KEYS.items():
-        if header.get(key):
-            metadata[name] = header[key][:200]
-    axis = header.get("MEAS_SCAN_AXIS_X", "")
-    if axis:
-        metadata["scan_axis"] = axis
-        if not is_two_theta_axis(axis):
-            raise PatternReadError(
-                f"the scan axis is {axis!r}, not 2θ; only 2θ scans are powder patterns",
-                source=source,
-                field="MEAS_SCAN_AXIS_X",
-            )
+    take_header(header, _METADATA_KEYS, "MEAS_SCAN_AXIS_X", metadata, source, "MEAS_SCAN_AXIS_X")
     unit = header.get("MEAS_SCAN_UNIT_X", "deg")
     if unit.lower() not in ("deg", "degree", "°"):
         raise PatternReadError(

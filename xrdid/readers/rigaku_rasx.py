@@ -14,7 +14,7 @@ from xml.etree.ElementTree import Element
 from xrdid.errors import PatternReadError
 from xrdid.pattern import Pattern, make_pattern
 from xrdid.readers._columns import parse_columns
-from xrdid.readers._rigaku import is_two_theta_axis, profile_arrays, rigaku_wavelength
+from xrdid.readers._rigaku import profile_arrays, rigaku_wavelength, take_header
 from xrdid.readers._textdecode import decode_text
 from xrdid.readers._xml import local_name, parse_xml
 from xrdid.readers._zip import SafeZip
@@ -71,18 +71,7 @@ def _read_conditions(
         if name and element.text and element.text.strip() and name not in fields:
             fields[name] = element.text.strip()
     labels = {"samplename": "sample_id", "targetname": "anode", "intensityunit": "intensity_unit"}
-    for key, label in labels.items():
-        if fields.get(key):
-            metadata[label] = fields[key][:200]
-    axis = fields.get("axisname", "")
-    if axis:
-        metadata["scan_axis"] = axis
-        if not is_two_theta_axis(axis):
-            raise PatternReadError(
-                f"the scan axis is {axis!r}, not 2θ; only 2θ scans are powder patterns",
-                source=source,
-                field="AxisName",
-            )
+    take_header(fields, labels, "axisname", metadata, source, "AxisName")
     return rigaku_wavelength(
         fields.get("targetname"),
         fields.get("wavelengthkalpha1"),
