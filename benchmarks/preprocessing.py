@@ -166,7 +166,11 @@ def save_real_plots(folder: Path) -> list[Path]:
         ("xy (dara other)", root / "dara" / "other" / "BiFeO3.xy", None),
         ("Bruker RAW v1 (D5000)", root / "bruker_d5000" / "RAW" / "D5000_1.RAW", None),
         ("xy (powdR quartz)", root / "powdr_minerals" / "quartz.xy", None),
-        ("xy (thin-film perovskite)", root / "thinfilm_perovskite" / "Fm-3m" / "CsAgBiBr_2_2-Theta.xy", None),
+        (
+            "xy (thin-film perovskite)",
+            root / "thinfilm_perovskite" / "Fm-3m" / "CsAgBiBr_2_2-Theta.xy",
+            None,
+        ),
         ("csv table (RockJock)", root / "rockjock" / "rockjock_xrd.csv", "QUARTZ"),
         ("csv table (powdR minerals)", root / "powdr_minerals" / "minerals_xrd.csv", "DOL.1"),
         ("csv table (AfSIS soils)", root / "soils_afsis" / "afsis_xrd.csv", None),

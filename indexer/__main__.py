@@ -3,6 +3,7 @@
     build     build or update a reference library      (indexer/build.py)
     train     train the embedding model                (indexer/train.py)
     evaluate  evaluate a checkpoint against baselines  (indexer/evaluate.py)
+    ablate    compare architecture variants            (indexer/ablate.py)
 
 Each module has ``main(argv)``; it is imported only when its command runs, so
 one job's heavy imports (or absence) never slow or break another.
@@ -19,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("indexer.build", "build or update a reference library"),
     "train": ("indexer.train", "train the embedding model"),
     "evaluate": ("indexer.evaluate", "evaluate a checkpoint"),
+    "ablate": ("indexer.ablate", "compare architecture variants at equal training time"),
 }
 
 

@@ -19,14 +19,18 @@ import numpy as np
 import torch
 
 from indexer.training_set import TrainingClass
-from xrdid.augment import FULL_AUGMENTATION, AugmentConfig, augmented_input
+from xrdid.augment import FULL_AUGMENTATION, AugmentConfig, augmented_sample
 from xrdid.grid import MODEL_GRID
+
+# Phases per sample at most (main + mixed-in); unused label slots hold -1.
+MAX_PHASES = 3
 
 
 @dataclass
 class PoolTensors:
     inputs: torch.Tensor  # (size, 2, L) float16, shared
-    labels: torch.Tensor  # (size,) int64, shared; -1 = empty slot
+    labels: torch.Tensor  # (size, MAX_PHASES) int64, shared; main phase first; -1 = none
+    fractions: torch.Tensor  # (size, MAX_PHASES) float32, shared: fraction of each phase
     produced: torch.Tensor  # (1,) int64, shared: samples generated so far
 
 
@@ -44,21 +48,24 @@ def _producer(
     size = tensors.labels.shape[0]
     # Each worker first fills its share of the empty slots, then overwrites
     # random ones. (A batch may read a slot mid-write: a rare, harmless torn
-    # sample, cheaper than a lock around every read.)
+    # sample, cheaper than a lock around every read; the main label of a
+    # filled slot is never -1, and the trainer renormalises the fractions.)
     first_fill = iter(range(worker, size, n_workers))
     while not stop.is_set():
-        label = int(rng.integers(len(classes)))
-        cls = classes[label]
+        labels = rng.choice(len(classes), size=MAX_PHASES, replace=False)
+        cls = classes[int(labels[0])]
         sticks = cls.sticks[int(rng.integers(len(cls.sticks)))]
-        other = classes[int(rng.integers(len(classes)))]
-        impurity = other.sticks[0] if other is not cls else None
-        sample = augmented_input(sticks, rng, cfg, impurity)
+        candidates = [classes[int(i)].sticks[0] for i in labels[1:]]
+        sample, fractions = augmented_sample(sticks, rng, cfg, candidates)
         slot = next(first_fill, None)
         if slot is None:
             slot = int(rng.integers(size))
         tensors.inputs[slot, 0] = torch.from_numpy(sample.intensity.astype(np.float16))
         tensors.inputs[slot, 1] = torch.from_numpy(sample.mask.astype(np.float16))
-        tensors.labels[slot] = label
+        padded = np.zeros(MAX_PHASES)
+        padded[: len(fractions)] = fractions
+        tensors.fractions[slot] = torch.from_numpy(padded.astype(np.float32))
+        tensors.labels[slot] = torch.from_numpy(np.where(padded > 0, labels, -1))
         tensors.produced += 1
 
 
@@ -75,7 +82,8 @@ class SamplePool:
     ) -> None:
         self.tensors = PoolTensors(
             inputs=torch.zeros((size, 2, MODEL_GRID.n_points), dtype=torch.float16).share_memory_(),
-            labels=torch.full((size,), -1, dtype=torch.int64).share_memory_(),
+            labels=torch.full((size, MAX_PHASES), -1, dtype=torch.int64).share_memory_(),
+            fractions=torch.zeros((size, MAX_PHASES), dtype=torch.float32).share_memory_(),
             produced=torch.zeros(1, dtype=torch.int64).share_memory_(),
         )
         context = mp.get_context("fork")
@@ -96,7 +104,7 @@ class SamplePool:
         return int(self.tensors.produced.item())
 
     def filled(self) -> int:
-        return int((self.tensors.labels >= 0).sum().item())
+        return int((self.tensors.labels[:, 0] >= 0).sum().item())
 
     def wait_until(self, n: int, poll_seconds: float = 1.0) -> None:
         while self.filled() < n:
@@ -104,11 +112,18 @@ class SamplePool:
                 raise RuntimeError("all sample producers died")
             time.sleep(poll_seconds)
 
-    def batch(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(inputs float32 (B, 2, L), labels (B,)) drawn from filled slots."""
-        filled = torch.nonzero(self.tensors.labels >= 0).flatten()
+    def batch(
+        self, size: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(inputs float32 (B, 2, L), labels (B, MAX_PHASES), fractions
+        (B, MAX_PHASES)) drawn from filled slots; labels[:, 0] is the main phase."""
+        filled = torch.nonzero(self.tensors.labels[:, 0] >= 0).flatten()
         pick = filled[torch.randint(len(filled), (size,), generator=generator)]
-        return self.tensors.inputs[pick].float(), self.tensors.labels[pick].clone()
+        return (
+            self.tensors.inputs[pick].float(),
+            self.tensors.labels[pick].clone(),
+            self.tensors.fractions[pick].clone(),
+        )
 
     def close(self) -> None:
         self._stop.set()

@@ -76,6 +76,16 @@ def learning_rate(step: int, done: float, cfg: TrainConfig) -> float:
     return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * done))
 
 
+def mixture_targets(labels: torch.Tensor, fractions: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """(B, C) class probabilities of samples holding the phases ``labels``
+    (B, K; -1 = none) in ``fractions`` (B, K): a mixture should land between
+    its phases, so that every one of them ranks high."""
+    weights = torch.where(labels >= 0, fractions, torch.zeros_like(fractions))
+    weights = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
+    targets = torch.zeros(labels.shape[0], n_classes)
+    return targets.scatter_add_(1, labels.clamp_min(0), weights)
+
+
 @torch.no_grad()
 def embed(model: RegNet1D, inputs: np.ndarray, batch: int = 256) -> torch.Tensor:
     model.eval()
@@ -206,8 +216,8 @@ def train(cfg: TrainConfig, resume: bool) -> Path:
             lr = learning_rate(step, done, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            inputs, labels = pool.batch(cfg.batch_size, generator)
-            loss = head(model(inputs), labels)
+            inputs, labels, fractions = pool.batch(cfg.batch_size, generator)
+            loss = head(model(inputs), labels[:, 0], mixture_targets(labels, fractions, n_classes))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 5.0)

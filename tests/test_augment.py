@@ -10,6 +10,8 @@ from xrdid.augment import (
     _strained_d,
     _texture,
     augmented_input,
+    augmented_sample,
+    phase_fractions,
     reference_input,
     simulate_measurement,
 )
@@ -33,6 +35,7 @@ NONE = AugmentConfig(
     background_range=(0.01, 0.0100001),
     peak_counts_range=(1e6, 1e6 + 1),
     impurity_probability=0,
+    mixture_probability=0,
     truncate_probability=0,
     clean_probability=0,
 )
@@ -125,3 +128,33 @@ def test_other_anodes_map_back_to_the_grid(silicon):
         assert radiation.anode != "Cu"
         sample = augmented_input(silicon, np.random.default_rng(9), cfg)
         assert _peak_position(sample, 28, 29) == pytest.approx(28.44, abs=0.05)
+
+
+def test_phase_fractions_cover_pure_impure_and_comparable_mixtures():
+    rng = np.random.default_rng(3)
+    draws = [phase_fractions(2, rng) for _ in range(2000)]
+    for fractions in draws:
+        assert fractions.sum() == pytest.approx(1.0)
+        assert fractions[0] == fractions.max()  # the main phase is the largest
+    sizes = np.bincount([len(f) for f in draws])
+    assert sizes[1] > 0 and sizes[2] > 0 and sizes[3] > 0
+    impure = [f for f in draws if len(f) == 2 and f[1] <= FULL_AUGMENTATION.impurity_max_fraction]
+    comparable = [f for f in draws if len(f) >= 2 and f[1] > 0.35]
+    assert impure and comparable
+    assert all(len(phase_fractions(0, rng)) == 1 for _ in range(50))
+
+
+def test_mixture_sample_shows_every_phase_it_reports(rutile, silicon):
+    cfg = replace(NONE, mixture_probability=1.0)
+    for seed in range(20):
+        sample, fractions = augmented_sample(rutile, np.random.default_rng(seed), cfg, [silicon])
+        assert len(fractions) == 2
+        si_111 = sample.intensity[
+            (MODEL_GRID.two_theta_deg > 28.2) & (MODEL_GRID.two_theta_deg < 28.7)
+        ]
+        rutile_110 = sample.intensity[
+            (MODEL_GRID.two_theta_deg > 27.2) & (MODEL_GRID.two_theta_deg < 27.7)
+        ]
+        # Each strongest peak is there in proportion to its phase's fraction.
+        ratio = si_111.max() / rutile_110.max()
+        assert ratio == pytest.approx(fractions[1] / fractions[0], rel=0.2, abs=0.02)

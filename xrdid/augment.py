@@ -11,11 +11,13 @@ displacement, texture (March–Dollase and per-reflection factors above and
 below 1), missing reflections, crystallite-size broadening on a jittered
 instrument profile, Kα2 doublet, other anodes, backgrounds (polynomial,
 low-angle decay, amorphous hump), Poisson noise over counts from tens to
-10⁵, an impurity phase up to ~30%, a truncated 2θ range.
+10⁵, an impurity phase up to ~30% or a mixture of 2–3 phases in comparable
+fractions, a truncated 2θ range.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,6 +62,10 @@ class AugmentConfig:
     peak_counts_range: tuple[float, float] = (30.0, 1e5)  # log-uniform
     impurity_probability: float = 0.3
     impurity_max_fraction: float = 0.3
+    # Real samples are often mixtures of comparable parts (precursors, rocks):
+    # 2–3 phases with Dirichlet(1) fractions, the largest being "the" phase.
+    mixture_probability: float = 0.2
+    mixture_max_phases: int = 3
     truncate_probability: float = 0.3
     clean_probability: float = 0.05  # untouched reference-like samples
 
@@ -150,19 +156,36 @@ def _peaks(
     return np.concatenate(centers), np.concatenate(areas)
 
 
+def phase_fractions(
+    n_others: int, rng: np.random.Generator, cfg: AugmentConfig = FULL_AUGMENTATION
+) -> NDArray[np.float64]:
+    """Fractions of the main phase and of the first few of ``n_others``
+    candidate phases (main first and largest; they sum to 1). A fraction
+    scales a phase's strongest peak, as in a reference intensity ratio."""
+    if n_others and rng.random() < cfg.mixture_probability:
+        n = int(rng.integers(1, min(n_others, cfg.mixture_max_phases - 1) + 1))
+        return np.sort(rng.dirichlet(np.ones(n + 1)))[::-1]
+    if n_others and rng.random() < cfg.impurity_probability:
+        fraction = rng.uniform(0.03, cfg.impurity_max_fraction)
+        return np.array([1.0 - fraction, fraction])
+    return np.ones(1)
+
+
 def simulate_measurement(
     sticks: StickPattern,
     rng: np.random.Generator,
     cfg: AugmentConfig = FULL_AUGMENTATION,
-    impurity: StickPattern | None = None,
+    mixed_with: Sequence[tuple[StickPattern, float]] = (),
 ) -> tuple[Grid, Wavelength, NDArray[np.float64]]:
-    """A distorted scan of ``sticks``: (its grid, its radiation, counts)."""
+    """A distorted scan of ``sticks`` mixed with other phases given as
+    (sticks, fraction); the main phase has the rest. Returns (its grid, its
+    radiation, counts)."""
     radiation = _radiation(rng, cfg)
     grid = _measurement_grid(radiation, rng, cfg)
+    main_fraction = 1.0 - sum(f for _, f in mixed_with)
     centers, areas = _peaks(sticks, 1.0, radiation, rng, cfg)
-    if impurity is not None and rng.random() < cfg.impurity_probability:
-        fraction = rng.uniform(0.03, cfg.impurity_max_fraction)
-        c2, a2 = _peaks(impurity, fraction / (1.0 - fraction), radiation, rng, cfg)
+    for other, fraction in mixed_with:
+        c2, a2 = _peaks(other, fraction / main_fraction, radiation, rng, cfg)
         centers, areas = np.concatenate([centers, c2]), np.concatenate([areas, a2])
     # Instrument shifts in the measurement's own 2θ: zero offset (constant)
     # and sample displacement (−2s·cosθ/R, largest at low angle).
@@ -200,14 +223,30 @@ def augmented_input(
     cfg: AugmentConfig = FULL_AUGMENTATION,
     impurity: StickPattern | None = None,
 ) -> PreprocessedPattern:
-    """One training sample: a simulated measurement, preprocessed as uploads are."""
+    """One sample of ``sticks``, perhaps with ``impurity`` mixed in, as
+    :func:`augmented_sample` makes it."""
+    return augmented_sample(sticks, rng, cfg, (impurity,) if impurity is not None else ())[0]
+
+
+def augmented_sample(
+    sticks: StickPattern,
+    rng: np.random.Generator,
+    cfg: AugmentConfig = FULL_AUGMENTATION,
+    candidates: Sequence[StickPattern] = (),
+) -> tuple[PreprocessedPattern, NDArray[np.float64]]:
+    """One training sample: a simulated measurement of ``sticks``, maybe mixed
+    with some of ``candidates`` (see :func:`phase_fractions`), preprocessed as
+    uploads are. Returns it and the fractions of the phases it holds (main
+    phase first, then the candidates used, in order)."""
     if rng.random() < cfg.clean_probability:
-        return reference_input(sticks)
-    grid, radiation, counts = simulate_measurement(sticks, rng, cfg, impurity)
+        return reference_input(sticks), np.ones(1)
+    fractions = phase_fractions(len(candidates), rng, cfg)
+    mixed_with = list(zip(candidates, fractions[1:], strict=False))
+    grid, radiation, counts = simulate_measurement(sticks, rng, cfg, mixed_with)
     if np.ptp(counts) == 0:  # a hopelessly weak scan: fall back to a clean one
-        return reference_input(sticks)
+        return reference_input(sticks), np.ones(1)
     pattern = make_pattern(grid.two_theta_deg, counts)
-    return preprocess(pattern, wavelength=radiation, method=BaselineMethod.BEADS)
+    return preprocess(pattern, wavelength=radiation, method=BaselineMethod.BEADS), fractions
 
 
 def reference_input(sticks: StickPattern, grid: Grid = MODEL_GRID) -> PreprocessedPattern:

@@ -170,14 +170,24 @@ class AdaCos(nn.Module):
         nn.init.xavier_uniform_(self.weight)
         self.register_buffer("scale", torch.tensor(math.sqrt(2.0) * math.log(n_classes - 1.0)))
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy loss of a batch; updates the scale in training mode."""
+    def forward(
+        self,
+        embeddings: torch.Tensor,
+        labels: torch.Tensor,
+        targets: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Cross-entropy loss of a batch; updates the scale in training mode.
+
+        ``labels`` (B,) are the true classes. ``targets`` (B, C), if given, are
+        class probabilities for samples holding several classes (mixtures); the
+        scale is still estimated from ``labels``, each sample's main class.
+        """
         cosine = F.linear(embeddings, F.normalize(self.weight, dim=1))  # (B, C)
         cosine = cosine.clamp(-1.0 + 1e-7, 1.0 - 1e-7)
         if self.training:
             with torch.no_grad():
                 self.scale.copy_(self._updated_scale(cosine, labels))
-        return F.cross_entropy(self.scale * cosine, labels)
+        return F.cross_entropy(self.scale * cosine, labels if targets is None else targets)
 
     def _updated_scale(self, cosine: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         target = F.one_hot(labels, cosine.shape[1]).bool()

@@ -1,0 +1,89 @@
+"""The training loop's parts: the sample pool and the mixture targets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from pymatgen.core import Lattice, Structure
+
+from indexer.ablate import VARIANTS
+from indexer.sample_pool import MAX_PHASES, SamplePool
+from indexer.train import mixture_targets
+from indexer.training_set import TrainingClass
+from xrdid.grid import MODEL_GRID
+from xrdid.model import AdaCos, RegNet1D
+from xrdid.sticks import simulate_sticks
+
+
+def test_mixture_targets_put_each_fraction_on_its_class():
+    labels = torch.tensor([[2, -1, -1], [0, 3, 1], [1, 2, -1]])
+    fractions = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.3, 0.2], [0.7, 0.3, 0.0]])
+    targets = mixture_targets(labels, fractions, 4)
+    expected = torch.tensor([[0.0, 0.0, 1.0, 0.0], [0.5, 0.2, 0.0, 0.3], [0.0, 0.7, 0.3, 0.0]])
+    assert torch.allclose(targets, expected)
+
+
+def test_mixture_targets_renormalise_a_torn_row():
+    # A row read mid-write: a -1 label with a stale nonzero fraction.
+    targets = mixture_targets(torch.tensor([[1, -1, -1]]), torch.tensor([[0.6, 0.4, 0.0]]), 3)
+    assert torch.allclose(targets, torch.tensor([[0.0, 1.0, 0.0]]))
+
+
+def test_adacos_soft_targets_equal_labels_when_one_hot():
+    torch.manual_seed(0)
+    embeddings = F.normalize(torch.randn(8, 16), dim=1)
+    labels = torch.randint(0, 5, (8,))
+    head = AdaCos(16, 5).eval()
+    hard = head(embeddings, labels)
+    soft = head(embeddings, labels, F.one_hot(labels, 5).float())
+    assert torch.allclose(hard, soft)
+
+
+@pytest.fixture(scope="module")
+def classes() -> list[TrainingClass]:
+    out = []
+    for i, a in enumerate((3.9, 4.4, 5.0, 5.6)):
+        structure = Structure.from_spacegroup(
+            "Fm-3m", Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+        )
+        out.append(
+            TrainingClass(
+                key=f"c{i}",
+                name=f"c{i}",
+                formula="NaCl",
+                space_group_number=225,
+                generated=True,
+                sticks=[simulate_sticks(structure)],
+            )
+        )
+    return out
+
+
+def test_pool_serves_augmented_batches_with_valid_phase_labels(classes):
+    pool = SamplePool(classes, size=40, workers=1, seed=1)
+    try:
+        pool.wait_until(40, poll_seconds=0.2)
+        inputs, labels, fractions = pool.batch(32, torch.Generator().manual_seed(0))
+    finally:
+        pool.close()
+    assert inputs.shape == (32, 2, MODEL_GRID.n_points) and inputs.dtype == torch.float32
+    assert labels.shape == fractions.shape == (32, MAX_PHASES)
+    assert (labels[:, 0] >= 0).all() and (labels < len(classes)).all()
+    used = labels >= 0
+    assert torch.allclose(fractions.sum(dim=1), torch.ones(32), atol=1e-5)
+    assert (fractions[~used] == 0).all() and (fractions[used] > 0).all()
+    for row in labels.numpy():  # phases of one sample are distinct
+        phases = row[row >= 0]
+        assert len(set(phases)) == len(phases)
+    assert np.isfinite(inputs.numpy()).all()
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_ablation_variant_embeds_the_model_grid(variant):
+    model = RegNet1D(VARIANTS[variant]).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, 2, MODEL_GRID.n_points))
+    assert out.shape == (2, VARIANTS[variant].embedding_dim)
+    assert torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-5)
