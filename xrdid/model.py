@@ -33,7 +33,7 @@ class RegNetConfig:
     kernel_size: int = 5
     bottleneck_ratio: float = 1.0
     se_ratio: float = 0.25
-    norm: str = "batch"  # "batch" or "group"; see model card for the measurement
+    norm: str = "batch"  # "batch" or "group"; measured in model_store/ABLATION.md
     embedding_dim: int = 192
     dropout: float = 0.1
 
