@@ -139,8 +139,9 @@ def with_phase_search(method: Method) -> Method:
         start = time.perf_counter()
         ranked = []
         for q in qs.inputs:
-            fits = search_phases(q, rank, lambda i: lib.inputs[i, 0], identity)
-            ranked.append(phase_ranking(fits, rank(q), 5, identity))
+            first = rank(q)
+            fits = search_phases(q, rank, lambda i: lib.inputs[i, 0], identity, ranking=first)
+            ranked.append(phase_ranking(fits, first, 5, identity))
         return ranked, (time.perf_counter() - start) / len(qs.inputs)
 
     return run

@@ -59,12 +59,14 @@ def search_phases(
     identity: Callable[[int], Hashable] = lambda i: i,
     max_phases: int = 3,
     min_unexplained: float = 0.15,
+    ranking: Sequence[int] | None = None,
 ) -> list[PhaseFit]:
     """Phases of ``query`` (2, L: intensity, mask), strongest first.
 
     ``rank(x)`` orders library indices for a model-grid input x; ``reference(i)``
     is candidate i's intensity on the grid; ``identity(i)`` says which
-    candidates are the same material (so one is not found twice). Stops after
+    candidates are the same material (so one is not found twice); ``ranking``
+    is the query's own ranking when the caller already has it. Stops after
     ``max_phases`` or when less than ``min_unexplained`` of the intensity is left.
     """
     mask = query[1] > 0.5
@@ -74,7 +76,8 @@ def search_phases(
     found: set[Hashable] = set()
     current = np.asarray(query, dtype=np.float32)
     while len(fits) < max_phases and total > 0:
-        candidate = next((i for i in rank(current) if identity(i) not in found), None)
+        order = rank(current) if ranking is None or fits else ranking
+        candidate = next((i for i in order if identity(i) not in found), None)
         if candidate is None:
             break
         before = float(intensity.sum())
