@@ -3,7 +3,9 @@ from pathlib import Path
 import pytest
 from pymatgen.core import Lattice, Structure
 
+from indexer.training_set import TrainingClass
 from xrdid.data_paths import shared_data_dir
+from xrdid.sticks import simulate_sticks
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +35,24 @@ def rutile() -> Structure:
         ["Ti", "O"],
         [[0, 0, 0], [0.3048, 0.3048, 0]],
     )
+
+
+@pytest.fixture(scope="session")
+def rock_salt_classes() -> list[TrainingClass]:
+    """Five training classes: rock-salt cells of growing size (cheap to simulate)."""
+    out = []
+    for i, a in enumerate((3.9, 4.4, 5.0, 5.6, 6.1)):
+        structure = Structure.from_spacegroup(
+            "Fm-3m", Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+        )
+        out.append(
+            TrainingClass(
+                key=f"c{i}",
+                name=f"c{i}",
+                formula="NaCl",
+                space_group_number=225,
+                generated=True,
+                sticks=[simulate_sticks(structure)],
+            )
+        )
+    return out

@@ -92,6 +92,17 @@ def test_strain_moves_peaks_both_ways_up_to_three_percent(silicon):
     assert np.all(np.abs(ratios - 1) <= 0.0301)
 
 
+def test_low_strain_setting_strains_most_samples_only_slightly(silicon):
+    cfg = replace(NONE, strain_max=0.03, strain_sigma=0.005, large_strain_probability=0.2)
+    rng = np.random.default_rng(4)
+    strains = np.abs(
+        np.array([_strained_d(silicon, rng, cfg)[0] / silicon.d_angstrom[0] for _ in range(2000)])
+        - 1
+    )
+    assert np.median(strains) < 0.006
+    assert 0.1 < np.mean(strains > 0.015) < 0.25  # the uniform share reaches the bounds
+
+
 def test_anisotropic_strain_changes_d_ratios_between_reflections(rutile):
     cfg = replace(NONE, anisotropic_strain_max=0.01)
     d = _strained_d(rutile, np.random.default_rng(3), cfg)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from pymatgen.core import Lattice, Structure
 
 from indexer.ablate import VARIANTS
 from indexer.sample_pool import MAX_PHASES, SamplePool
@@ -14,7 +13,6 @@ from indexer.train import mixture_targets
 from indexer.training_set import TrainingClass
 from xrdid.grid import MODEL_GRID
 from xrdid.model import AdaCos, RegNet1D
-from xrdid.sticks import simulate_sticks
 
 
 def test_mixture_targets_put_each_fraction_on_its_class():
@@ -42,23 +40,8 @@ def test_adacos_soft_targets_equal_labels_when_one_hot():
 
 
 @pytest.fixture(scope="module")
-def classes() -> list[TrainingClass]:
-    out = []
-    for i, a in enumerate((3.9, 4.4, 5.0, 5.6)):
-        structure = Structure.from_spacegroup(
-            "Fm-3m", Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
-        )
-        out.append(
-            TrainingClass(
-                key=f"c{i}",
-                name=f"c{i}",
-                formula="NaCl",
-                space_group_number=225,
-                generated=True,
-                sticks=[simulate_sticks(structure)],
-            )
-        )
-    return out
+def classes(rock_salt_classes) -> list[TrainingClass]:
+    return rock_salt_classes[:4]
 
 
 def test_pool_serves_augmented_batches_with_valid_phase_labels(classes):
