@@ -209,7 +209,8 @@ def synthetic_rows(
     labels = [c.key for c in classes]
     sets = {}
     for name, cfg in QUERY_SETS.items():
-        path = cache_dir / f"eval_queries_{seed}_{name.replace(' ', '_')}.npz"
+        size = f"{len(closed_idx)}x{per_held_out}"
+        path = cache_dir / f"eval_queries_{seed}_{size}_{name.replace(' ', '_')}.npz"
         jobs = [(*draw, cfg) for draw in draws]
         queries = _cached(path, _parallel, _augment_job, jobs, f"queries, {name}")
         closed = Queries(queries[: len(closed_idx)], [{labels[int(i)]} for i in closed_idx])
