@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install serve test lint train evaluate ablation library bench-preprocessing bench-service
+.PHONY: install serve test lint train evaluate ablation distortions library bench-preprocessing bench-service
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ evaluate: install
 # Stem stride and norm variants, 6 minutes of training each (~30 min in all).
 ablation: install
 	$(BIN)/python -m indexer ablate --training-set runs/main/training_set.pkl --minutes 6 --markdown model_store/ABLATION.md
+
+# What each distortion costs the shipped model (~3 min on 2 cores).
+distortions: install
+	$(BIN)/python -m indexer distortions --training-set runs/main/training_set.pkl --markdown model_store/DISTORTIONS.md
 
 # Rebuild the shipped default library with the shipped model (~10 min on 2 cores).
 library: install

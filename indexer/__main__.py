@@ -4,6 +4,7 @@
     train     train the embedding model                (indexer/train.py)
     evaluate  evaluate a checkpoint against baselines  (indexer/evaluate.py)
     ablate    compare architecture variants            (indexer/ablate.py)
+    distortions  what each distortion costs the model  (indexer/distortions.py)
 
 Each module has ``main(argv)``; it is imported only when its command runs, so
 one job's heavy imports (or absence) never slow or break another.
@@ -21,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("indexer.train", "train the embedding model"),
     "evaluate": ("indexer.evaluate", "evaluate a checkpoint"),
     "ablate": ("indexer.ablate", "compare architecture variants at equal training time"),
+    "distortions": ("indexer.distortions", "what each distortion costs the model"),
 }
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from indexer.training_set import TrainingSet
+from indexer.training_set import TrainingClass, TrainingSet
 from xrdid.augment import FULL_AUGMENTATION, AugmentConfig, augmented_input, reference_input
 from xrdid.data_paths import PROJECT_ROOT, shared_data_dir
 from xrdid.embedder import Embedder, model_input
@@ -187,20 +187,25 @@ def _cached(path: Path, make: Callable[..., np.ndarray], *args: object) -> np.nd
     return array
 
 
-def synthetic_rows(
-    data: TrainingSet, n_closed: int, per_held_out: int, seed: int, cache_dir: Path
-) -> tuple[Library, dict[str, tuple[Queries, Queries]]]:
-    """Library (train + held-out references) and closed/open query sets for
-    each query augmentation (same materials and seeds: paired queries)."""
+Draw = tuple[StickPattern, StickPattern | None, int]
+
+
+def evaluation_library(data: TrainingSet, cache_dir: Path) -> Library:
+    """References of every training and held-out class, cached in ``cache_dir``."""
     classes = data.train + data.held_out
     references = [c.sticks[0] for c in classes]
     lib_path = cache_dir / f"eval_library_{len(classes)}.npz"
     lib = _cached(lib_path, _parallel, _reference_job, references, "library")
-    rng = np.random.default_rng(seed)
-    closed_idx = rng.choice(len(data.train), size=min(n_closed, len(data.train)), replace=False)
-    open_idx = np.repeat(np.arange(len(data.train), len(classes)), per_held_out)
-    draws = []  # (one of the material's structures, impurity or None, seed) per query
-    for i in np.concatenate([closed_idx, open_idx]):
+    return Library(lib, [c.key for c in classes])
+
+
+def query_draws(
+    classes: list[TrainingClass], indices: np.ndarray, rng: np.random.Generator
+) -> list[Draw]:
+    """Per query: one of the material's structures, a possible impurity
+    (None when the draw hits the material itself) and an augmentation seed."""
+    draws = []
+    for i in indices:
         cls, other = classes[int(i)], classes[int(rng.integers(len(classes)))]
         draws.append(
             (
@@ -209,17 +214,34 @@ def synthetic_rows(
                 int(rng.integers(1 << 31)),
             )
         )
-    labels = [c.key for c in classes]
+    return draws
+
+
+def augmented_queries(draws: list[Draw], cfg: AugmentConfig, desc: str) -> np.ndarray:
+    return _parallel(_augment_job, [(*draw, cfg) for draw in draws], desc)
+
+
+def synthetic_rows(
+    data: TrainingSet, n_closed: int, per_held_out: int, seed: int, cache_dir: Path
+) -> tuple[Library, dict[str, tuple[Queries, Queries]]]:
+    """Library (train + held-out references) and closed/open query sets for
+    each query augmentation (same materials and seeds: paired queries)."""
+    classes = data.train + data.held_out
+    lib = evaluation_library(data, cache_dir)
+    rng = np.random.default_rng(seed)
+    closed_idx = rng.choice(len(data.train), size=min(n_closed, len(data.train)), replace=False)
+    open_idx = np.repeat(np.arange(len(data.train), len(classes)), per_held_out)
+    draws = query_draws(classes, np.concatenate([closed_idx, open_idx]), rng)
+    labels = lib.labels
     sets = {}
     for name, cfg in QUERY_SETS.items():
         size = f"{len(closed_idx)}x{per_held_out}"
         path = cache_dir / f"eval_queries_{seed}_{size}_{name.replace(' ', '_')}.npz"
-        jobs = [(*draw, cfg) for draw in draws]
-        queries = _cached(path, _parallel, _augment_job, jobs, f"queries, {name}")
+        queries = _cached(path, augmented_queries, draws, cfg, f"queries, {name}")
         closed = Queries(queries[: len(closed_idx)], [{labels[int(i)]} for i in closed_idx])
         open_set = Queries(queries[len(closed_idx) :], [{labels[int(i)]} for i in open_idx])
         sets[name] = (closed, open_set)
-    return Library(lib, labels), sets
+    return lib, sets
 
 
 def _formula(text: str) -> str:
@@ -438,8 +460,9 @@ def model_card(embedder: Embedder, results: list[dict], notes: list[str]) -> str
         "- **input**: 2 channels (preprocessed intensity, coverage mask) on the grid; "
         f"output: a {embedder.dim}-d unit vector, compared by cosine",
         f"- **preprocessing**: {json.dumps(card.get('preprocessing'))}",
-        f"- **architecture**: {json.dumps(card.get('model'))}; stem stride and norm "
-        "variants measured in `ABLATION.md` (`make ablation`)",
+        f"- **architecture**: {json.dumps(card.get('model'))}; stem stride, norm and "
+        "intensity-scale variants measured in `ABLATION.md` (`make ablation`); what each "
+        "distortion costs the model in `DISTORTIONS.md` (`make distortions`)",
         "",
         "## Training data",
         "",

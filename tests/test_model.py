@@ -1,4 +1,5 @@
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -20,6 +21,30 @@ def test_embeddings_are_unit_vectors_of_configured_size():
 
 def test_config_round_trips():
     assert RegNetConfig.from_dict(SMALL.to_dict()) == SMALL
+
+
+def test_sqrt_scale_is_the_linear_model_on_square_rooted_intensities():
+    torch.manual_seed(0)
+    sqrt_model = RegNet1D(replace(SMALL, intensity_scale="sqrt")).eval()
+    linear_model = RegNet1D(SMALL).eval()
+    linear_model.load_state_dict(sqrt_model.state_dict())
+    x = torch.rand(2, 2, 4251)
+    x[:, 0, :10] = -0.01  # background subtraction leaves small negatives
+    expected = x.clone()
+    expected[:, 0] = x[:, 0].clamp(min=0).sqrt()
+    with torch.no_grad():
+        out = sqrt_model(x)
+        assert torch.isfinite(out).all()
+        torch.testing.assert_close(out, linear_model(expected))
+        assert not torch.allclose(out, linear_model(x), atol=1e-3)
+
+
+def test_configs_saved_before_the_intensity_scale_load_as_linear():
+    saved = SMALL.to_dict()
+    del saved["intensity_scale"]
+    assert RegNetConfig.from_dict(saved).intensity_scale == "linear"
+    with pytest.raises(ValueError, match="intensity_scale"):
+        RegNet1D(replace(SMALL, intensity_scale="log"))
 
 
 def test_adacos_starts_at_published_fixed_scale_and_adapts_with_labels():

@@ -8,7 +8,9 @@ embeddings is their cosine similarity.
 Layout follows RegNet (Radosavovic et al., CVPR 2020): a stem, then stages of
 bottleneck blocks (1×1 conv → grouped k-conv → squeeze-and-excitation → 1×1
 conv, residual), each stage halving the length once. Widths, depths, group
-width and the normalisation layer are configuration.
+width, the normalisation layer and the intensity scale (linear, or square
+root applied inside the model, so every caller feeds the same preprocessed
+pattern) are configuration.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class RegNetConfig:
     bottleneck_ratio: float = 1.0
     se_ratio: float = 0.25
     norm: str = "batch"  # "batch" or "group"; measured in model_store/ABLATION.md
+    # "sqrt" feeds √intensity: texture scales a reflection by up to ~5×, √ makes
+    # that ~2×, and weak reflections (positions) stand out. Measured in ABLATION.md.
+    intensity_scale: str = "linear"  # "linear" or "sqrt"
     embedding_dim: int = 192
     dropout: float = 0.1
 
@@ -112,6 +117,10 @@ class RegNet1D(nn.Module):
 
     def __init__(self, cfg: RegNetConfig) -> None:
         super().__init__()
+        if cfg.intensity_scale not in ("linear", "sqrt"):
+            raise ValueError(
+                f"unknown intensity_scale {cfg.intensity_scale!r}; use 'linear' or 'sqrt'"
+            )
         self.cfg = cfg
         self.stem = nn.Sequential(
             nn.Conv1d(
@@ -137,6 +146,9 @@ class RegNet1D(nn.Module):
         self.head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(2 * c_in, cfg.embedding_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cfg.intensity_scale == "sqrt":
+            # Background subtraction leaves small negative values: clamp first.
+            x = torch.cat([x[:, :1].clamp(min=0.0).sqrt(), x[:, 1:]], dim=1)
         x = self.stages(self.stem(x))  # (B, C, L')
         pooled = torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)  # (B, 2C)
         return F.normalize(self.head(pooled), dim=1)
