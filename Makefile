@@ -37,7 +37,7 @@ train: install
 evaluate: install
 	$(BIN)/python -m indexer evaluate --training-set runs/main/training_set.pkl --json runs/main/evaluation.json --card model_store/MODEL_CARD.md
 
-# Stem stride and norm variants, 6 minutes of training each (~30 min in all).
+# Stem stride, norm and intensity-scale variants, 6 minutes of training each (~35 min in all).
 ablation: install
 	$(BIN)/python -m indexer ablate --training-set runs/main/training_set.pkl --minutes 6 --markdown model_store/ABLATION.md
 
