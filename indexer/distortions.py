@@ -62,10 +62,11 @@ VARIANTS: dict[str, AugmentConfig] = {
 def distortion_rows(
     embedder: Embedder, data: TrainingSet, n_queries: int, seed: int, cache_dir: Path
 ) -> list[dict]:
-    """Top-1 / top-5 of the model for each variant, on paired queries."""
+    """Top-1 / top-5 of the model for each variant, on ``n_queries`` paired
+    queries (at most one per training material)."""
     lib = evaluation_library(data, cache_dir)
     rng = np.random.default_rng(seed)
-    indices = rng.choice(len(data.train), size=min(n_queries, len(data.train)), replace=False)
+    indices = rng.choice(len(data.train), size=n_queries, replace=False)
     draws = query_draws(data.train + data.held_out, indices, rng)
     truths = [{lib.labels[int(i)]} for i in indices]
     rank = rank_model(embedder)
@@ -107,11 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
     embedder = Embedder.load(args.model)
     data = TrainingSet.load(args.training_set)
-    rows = distortion_rows(embedder, data, args.queries, args.seed, args.training_set.parent)
+    n_queries = min(args.queries, len(data.train))
+    rows = distortion_rows(embedder, data, n_queries, args.seed, args.training_set.parent)
     if args.markdown:
-        n = min(args.queries, len(data.train))
         library = len(data.train) + len(data.held_out)
-        args.markdown.write_text(markdown(rows, embedder.version, n, library))
+        args.markdown.write_text(markdown(rows, embedder.version, n_queries, library))
 
 
 if __name__ == "__main__":

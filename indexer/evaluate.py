@@ -183,7 +183,10 @@ def _cached(path: Path, make: Callable[..., np.ndarray], *args: object) -> np.nd
     if path.exists():
         return np.load(path, allow_pickle=False)["array"]
     array = make(*args)
-    np.savez(path, array=array)
+    # Write then rename: a run killed mid-write must not leave a truncated cache.
+    partial = path.with_name(path.name + ".partial.npz")
+    np.savez(partial, array=array)
+    partial.replace(path)
     return array
 
 

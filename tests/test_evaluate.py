@@ -26,6 +26,7 @@ def test_query_sets_are_paired_and_cached(data, tmp_path):
     # Same materials and seeds, other strain: the queries differ.
     assert not np.allclose(closed.inputs, closed_low.inputs)
 
+    assert not list(tmp_path.glob("*.partial*"))  # caches are renamed into place
     again_lib, again = synthetic_rows(data, n_closed=3, per_held_out=2, seed=5, cache_dir=tmp_path)
     np.testing.assert_array_equal(again_lib.inputs, lib.inputs)
     np.testing.assert_array_equal(again["low strain"][0].inputs, closed_low.inputs)
