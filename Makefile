@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install serve test lint train evaluate ablation distortions library bench-preprocessing bench-service
+.PHONY: install serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ ablation: install
 # What each distortion costs the shipped model (~3 min on 2 cores).
 distortions: install
 	$(BIN)/python -m indexer distortions --training-set runs/main/training_set.pkl --markdown model_store/DISTORTIONS.md
+
+# The re-rank's weight and candidate count, on queries apart from the evaluation's (~4 min).
+rerank-weights: install
+	$(BIN)/python -m indexer rerank-weights --training-set runs/main/training_set.pkl --markdown model_store/RERANK.md
 
 # Rebuild the shipped default library with the shipped model (~10 min on 2 cores).
 library: install

@@ -26,6 +26,7 @@ from xrdid.library import (
 )
 from xrdid.library_identify import MAX_TOP_K, Identification, IdentifyOptions
 from xrdid.preprocess import BaselineMethod
+from xrdid.rerank import PROFILE_WEIGHT, RERANK_CANDIDATES, RERANK_STRAIN_MAX
 from xrdid.sticks import STICK_WAVELENGTH_ANGSTROM
 from xrdid.wavelengths import Wavelength, parse_wavelength
 
@@ -163,7 +164,16 @@ class CandidatePublic(BaseModel):
     source: str
     source_id: str
     kind: ReferenceKind
+    score: float = Field(
+        description=f"What candidates are ranked by: similarity + {PROFILE_WEIGHT} × "
+        f"profile_correlation, over the embedding's {RERANK_CANDIDATES} nearest references"
+    )
     similarity: float = Field(description="Cosine similarity of the embeddings, −1…1")
+    profile_correlation: float | None = Field(
+        description="Best Pearson r of the square roots of the query's and the reference's "
+        f"profiles over 2θ shifts of ±0.3° and isotropic lattice strains of "
+        f"±{100 * RERANK_STRAIN_MAX:g}%, on the part of the grid the query covers, −1…1"
+    )
 
     @classmethod
     def from_match(cls, match: Match) -> CandidatePublic:
@@ -180,7 +190,11 @@ class CandidatePublic(BaseModel):
             source=info.source,
             source_id=info.source_id,
             kind=match.entry.kind,
+            score=round(match.score, 6),
             similarity=round(match.similarity, 6),
+            profile_correlation=(
+                None if match.profile_correlation is None else round(match.profile_correlation, 6)
+            ),
         )
 
 
@@ -248,7 +262,9 @@ class IdentifyResponse(BaseModel):
                             "source": "bgmn",
                             "source_id": "Minerals/Quartz",
                             "kind": "calculated",
+                            "score": 1.4303,
                             "similarity": 0.9731,
+                            "profile_correlation": 0.9144,
                         }
                     ],
                     "query": {

@@ -5,8 +5,9 @@ next to the naive pipeline the original work implies.
                                  [--concurrency 1 4 8] [--model CKPT] [--json OUT]
 
 For each library size a library is built directly through the library API
-(random unit embeddings stand in for references: search cost depends on the
-count, not the content), the service is started as a real uvicorn process on
+(random unit embeddings stand in for references, all with one profile: the
+cost of the search and of re-ranking its 300 nearest depends on the count, not
+the content), the service is started as a real uvicorn process on
 127.0.0.1, and a 4,500-point .xy scan (a simulated quartz measurement with
 background and counting noise) is identified:
 
@@ -46,7 +47,7 @@ from numpy.typing import NDArray
 
 from xrdid.data_paths import PROJECT_ROOT, shared_data_dir
 from xrdid.grid import MODEL_GRID
-from xrdid.library import ELEMENT_SYMBOLS, Library, NewReference, ReferenceInfo
+from xrdid.library import ELEMENT_SYMBOLS, Library, NewReference, ReferenceInfo, model_view
 from xrdid.sticks import StickPattern
 
 DEFAULT_MODEL = PROJECT_ROOT / "model_store" / "regnet1d.pt"
@@ -105,6 +106,7 @@ def build_random_library(path: Path, size: int, version: str, dim: int, seed: in
         hkl=np.array([[1, 0, 1], [1, 1, 0], [1, 1, 2]]),
         reciprocal_lattice=np.eye(3) / 4.9,
     )
+    profile = model_view(sticks).intensity  # the re-rank reads one per candidate
     pool = ELEMENT_SYMBOLS[:40]
     with Library.open(path, _VersionOnly(version, dim)) as library:
         for chunk_start in range(0, size, 5000):
@@ -128,6 +130,7 @@ def build_random_library(path: Path, size: int, version: str, dim: int, seed: in
                         pattern=sticks,
                         embedding=vectors[i],
                         model_version=version,
+                        profile=profile,
                     )
                 )
             library.add_many(items)

@@ -5,6 +5,7 @@
     evaluate  evaluate a checkpoint against baselines  (indexer/evaluate.py)
     ablate    compare architecture variants            (indexer/ablate.py)
     distortions  what each distortion costs the model  (indexer/distortions.py)
+    rerank-weights  choose the profile re-rank's weight (indexer/rerank_weights.py)
 
 Each module has ``main(argv)``; it is imported only when its command runs, so
 one job's heavy imports (or absence) never slow or break another.
@@ -23,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("indexer.evaluate", "evaluate a checkpoint"),
     "ablate": ("indexer.ablate", "compare architecture variants at equal training time"),
     "distortions": ("indexer.distortions", "what each distortion costs the model"),
+    "rerank-weights": ("indexer.rerank_weights", "choose the profile re-rank's weight"),
 }
 
 

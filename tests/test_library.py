@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from xrdid.errors import InputError
+from xrdid.grid import MODEL_GRID
 from xrdid.library import (
     DuplicateReferenceError,
     ElementFilter,
@@ -20,12 +21,15 @@ from xrdid.library import (
     ReferenceKind,
     ReferenceNotFoundError,
     decode_pattern,
+    decode_profile,
     encode_pattern,
+    encode_profile,
     index_path_for,
     model_view,
     parse_elements,
 )
 from xrdid.preprocess import BaselineMethod, PreprocessedPattern
+from xrdid.rerank import PROFILE_WEIGHT
 from xrdid.sticks import StickPattern
 from xrdid.wavelengths import CU_KALPHA, anode
 
@@ -196,6 +200,8 @@ def test_delete_removes_from_database_and_index(lib_path: Path) -> None:
         (matches,) = lib.search(v, 10)
         assert rid not in {m.entry.id for m in matches} and len(matches) == 9
         assert lib.find("test", "0") is None
+        assert lib._profiles([rid]) == {}  # its profile went with it
+        assert set(lib._profiles(list(vectors))) == set(vectors) - {rid}
         # ids are never reused
         assert lib.add(new_ref(0, v)).id > max(vectors)
         assert_consistent(lib)
@@ -457,6 +463,97 @@ def test_model_version_change_reembeds_and_rebuilds(lib_path: Path) -> None:
         assert again.calls == 0  # nothing left to re-embed
 
 
+# ----------------------------------------------------------------- re-rank
+
+
+def test_profiles_roundtrip_and_refuse_wrong_shapes() -> None:
+    values = np.random.default_rng(0).uniform(0.0, 1.0, MODEL_GRID.n_points)
+    back = decode_profile(encode_profile(values))
+    assert back.dtype == np.float32
+    np.testing.assert_allclose(back, values, atol=1.0 / 65535)
+    with pytest.raises(InputError, match="model grid"):
+        encode_profile(values[:-1])
+    with pytest.raises(InputError, match="model grid"):
+        encode_profile(np.full(MODEL_GRID.n_points, np.nan))
+    with pytest.raises(InputError, match="unknown encoding"):
+        decode_profile(encode_pattern(sticks(1)))
+
+
+def same_embedding_refs(lib: Library) -> list[int]:
+    """Three references with one embedding and different profiles."""
+    vector = unit(np.random.default_rng(5))
+    return [lib.add(new_ref(i, vector)).id for i in range(3)]
+
+
+def test_search_with_views_ranks_by_profile_among_equal_embeddings(lib_path: Path) -> None:
+    with Library.open(lib_path, FakeEmbedder()) as lib:
+        ids = same_embedding_refs(lib)
+        fill(lib, 10, start=100)
+        for target in (2, 0, 1):
+            view = model_view(sticks(target))
+            (matches,) = lib.search(np.stack([unit(np.random.default_rng(5))]), 3, views=[view])
+            assert [m.rank for m in matches] == [1, 2, 3]
+            assert matches[0].entry.id == ids[target]
+            assert matches[0].profile_correlation == pytest.approx(1.0, abs=1e-3)
+            assert matches[0].score == pytest.approx(
+                matches[0].similarity + PROFILE_WEIGHT * matches[0].profile_correlation
+            )
+            assert matches[0].score >= matches[1].score >= matches[2].score
+        (plain,) = lib.search(unit(np.random.default_rng(5)), 3)
+        assert all(m.profile_correlation is None and m.score == m.similarity for m in plain)
+        with pytest.raises(InputError, match="1 views given for 2"):
+            lib.search(np.stack([unit(np.random.default_rng(1))] * 2), 3, views=[view])
+
+
+def test_rerank_respects_filters_and_k(lib_path: Path) -> None:
+    with Library.open(lib_path, FakeEmbedder()) as lib:
+        fill(lib, 30)
+        lib.add(new_ref(500, unit(np.random.default_rng(9)), elements=("Fe", "O")))
+        view = model_view(sticks(500))
+        query = unit(np.random.default_rng(3))
+        (matches,) = lib.search(query, 4, views=[view])
+        assert len(matches) == 4
+        (only_fe,) = lib.search(query, 4, ElementFilter.parse(all_of="Fe"), views=[view])
+        assert [m.entry.info.name for m in only_fe] == ["ref 500"]
+        assert only_fe[0].profile_correlation == pytest.approx(1.0, abs=1e-3)
+
+
+def test_schema_1_library_is_upgraded_with_profiles(lib_path: Path) -> None:
+    """A library written before profiles were stored gets them on open,
+    from its stored patterns; nothing else changes."""
+    import sqlite3
+
+    with Library.open(lib_path, FakeEmbedder()) as lib:
+        ids = same_embedding_refs(lib)
+    connection = sqlite3.connect(lib_path)
+    with connection:
+        connection.execute("DROP TABLE reference_profile")
+        connection.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    connection.close()
+    embedder = FakeEmbedder()
+    with Library.open(lib_path, embedder) as lib:
+        assert embedder.calls == 3  # recomputed once
+        assert lib.status().size == 3
+        (matches,) = lib.search(unit(np.random.default_rng(5)), 1, views=[model_view(sticks(1))])
+        assert matches[0].entry.id == ids[1]
+        assert matches[0].profile_correlation == pytest.approx(1.0, abs=1e-3)
+    again = FakeEmbedder()
+    with Library.open(lib_path, again):
+        assert again.calls == 0
+
+
+def test_unknown_schema_is_refused(lib_path: Path) -> None:
+    import sqlite3
+
+    Library.open(lib_path, FakeEmbedder()).close()
+    connection = sqlite3.connect(lib_path)
+    with connection:
+        connection.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    connection.close()
+    with pytest.raises(InputError, match="schema 99"):
+        Library.open(lib_path, FakeEmbedder())
+
+
 # ----------------------------------------------------------------- concurrency
 
 
@@ -519,9 +616,13 @@ def test_shipped_library_matches_the_shipped_model() -> None:
         (stale,) = connection.execute(
             "SELECT COUNT(*) FROM reference WHERE model_version != ?", (stored,)
         ).fetchone()
+        (no_profile,) = connection.execute(
+            "SELECT COUNT(*) FROM reference "
+            "WHERE id NOT IN (SELECT reference_id FROM reference_profile)"
+        ).fetchone()
     finally:
         connection.close()
     assert stored == content_version(model.read_bytes()), (
         "rebuild the default library: make library"
     )
-    assert stale == 0
+    assert stale == 0 and no_profile == 0

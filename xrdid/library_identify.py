@@ -2,8 +2,9 @@
 
 The pipeline the service runs per upload, stage by stage (each timed):
 read the file (:func:`xrdid.readers.read_pattern`), preprocess it onto the
-model grid (:func:`xrdid.preprocess.preprocess`), embed it, and search the
-library for the nearest references by cosine similarity.
+model grid (:func:`xrdid.preprocess.preprocess`), embed it, search the
+library for the nearest references by cosine similarity and re-rank those by
+profile correlation (:mod:`xrdid.rerank`).
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ def identify_pattern(
     embedding = embedder.embed([view])
     embed_ms = _ms(start)
     start = time.perf_counter()
-    (matches,) = library.search(embedding, options.top_k, options.elements)
+    (matches,) = library.search(embedding, options.top_k, options.elements, views=[view])
     status = library.status()
     search_ms = _ms(start)
     return Identification(

@@ -359,6 +359,7 @@ def embed_references(
             embedding=np.asarray(vectors[i], dtype=np.float32),
             model_version=embedder.version,
             content_hash=p.content_hash,
+            profile=p.view.intensity,
         )
         for i, p in enumerate(prepared)
     ]

@@ -85,7 +85,7 @@ class ServiceState:
         return float(library.status().size) if library is not None else 0.0
 
     def _progress(self, done: int, total: int) -> None:
-        self.phase = f"re-embedding stored references for the new model: {done}/{total}"
+        self.phase = f"recomputing stored references (new model or upgrade): {done}/{total}"
 
     def load(self) -> None:
         """Load the model, then open the library (blocking; runs in a thread)."""

@@ -28,6 +28,7 @@ from tests.e2e.support import (
 from xrdid.data_paths import PROJECT_ROOT, shared_data_dir
 from xrdid.embedder import Embedder
 from xrdid.references import prepare_structure
+from xrdid.rerank import PROFILE_WEIGHT
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +100,14 @@ def test_identify_a_measured_rockjock_pattern(server: Server) -> None:
     best = body["candidates"][0]
     assert best["source_id"] == "rockjock_xrd#QUARTZ" and best["kind"] == "measured"
     assert best["similarity"] == pytest.approx(1.0, abs=1e-3)
+    # Its own profile: the re-rank's correlation is 1 and the score the sum.
+    assert best["profile_correlation"] == pytest.approx(1.0, abs=1e-3)
+    assert best["score"] == pytest.approx(
+        best["similarity"] + PROFILE_WEIGHT * best["profile_correlation"], abs=1e-3
+    )
     assert [c["rank"] for c in body["candidates"]] == [1, 2, 3]
+    scores = [c["score"] for c in body["candidates"]]
+    assert scores == sorted(scores, reverse=True)
     query = body["query"]
     assert query["points"] == 3001 and query["two_theta_range_deg"] == [5.0, 65.0]
     assert query["wavelength"]["origin"] == "default"

@@ -37,7 +37,10 @@ async def identify(
     embedder: EmbedderDep,
 ) -> IdentifyResponse:
     """Read the pattern, remove its background, embed it and return the most
-    similar references (cosine similarity of the embeddings).
+    similar references: the embedding's nearest (cosine ``similarity``),
+    ranked by ``score``, which adds their weighted ``profile_correlation`` (a
+    Pearson r of the profiles with a 2θ shift and a lattice strain fitted,
+    which tells look-alikes apart).
 
     The scan is compared on the model grid (Cu Kα1, 2θ 5–90°); a scan at
     another wavelength is mapped through d-spacing, and one that covers only
