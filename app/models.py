@@ -26,7 +26,12 @@ from xrdid.library import (
 )
 from xrdid.library_identify import MAX_TOP_K, Identification, IdentifyOptions
 from xrdid.preprocess import BaselineMethod
-from xrdid.rerank import PROFILE_WEIGHT, RERANK_CANDIDATES, RERANK_STRAIN_MAX
+from xrdid.rerank import (
+    PROFILE_WEIGHT,
+    RERANK_CANDIDATES,
+    RERANK_STRAIN_MAX,
+    RERANK_STRAIN_PENALTY,
+)
 from xrdid.sticks import STICK_WAVELENGTH_ANGSTROM
 from xrdid.wavelengths import Wavelength, parse_wavelength
 
@@ -172,7 +177,8 @@ class CandidatePublic(BaseModel):
     profile_correlation: float | None = Field(
         description="Best Pearson r of the square roots of the query's and the reference's "
         f"profiles over 2θ shifts of ±0.3° and isotropic lattice strains of "
-        f"±{100 * RERANK_STRAIN_MAX:g}%, on the part of the grid the query covers, −1…1"
+        f"±{100 * RERANK_STRAIN_MAX:g}% (each strain ε's r lowered by "
+        f"{RERANK_STRAIN_PENALTY:g}·|ε|), on the part of the grid the query covers"
     )
 
     @classmethod

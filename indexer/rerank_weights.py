@@ -30,13 +30,19 @@ from xrdid.data_paths import PROJECT_ROOT
 from xrdid.embedder import Embedder
 from xrdid.rerank import profile_correlation, rerank_correlation
 
-WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
 CANDIDATES = (50, 300)
 Correlation = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 CORRELATIONS: dict[str, Correlation] = {
     "shifts": profile_correlation,
     "shifts + strain": partial(rerank_correlation, sqrt_intensity=False),
     "shifts + strain, √intensity": partial(rerank_correlation, sqrt_intensity=True),
+    "shifts + strain, √intensity, strain penalty 2": partial(
+        rerank_correlation, sqrt_intensity=True, strain_penalty=2.0
+    ),
+    "shifts + strain, √intensity, strain penalty 5": partial(
+        rerank_correlation, sqrt_intensity=True, strain_penalty=5.0
+    ),
 }
 
 Setting = tuple[str, int, float]  # correlation, candidates, weight
@@ -123,12 +129,15 @@ def markdown(rows: list[dict], version: str, n_queries: int, library: int, seed:
         "# Profile re-rank: correlation, weight, candidates (`python -m indexer rerank-weights`)",
         "",
         f"Model `{version}`; {n_queries} closed-set queries (seed {seed}, not the "
-        f"evaluation's) against {library} references. Score = embedding cosine + "
+        f"evaluation's) against {library} references, under the evaluation's two query "
+        "augmentations and again as two-phase mixtures (each material with its impurity "
+        "draw at a Dirichlet fraction, low strain). Score = embedding cosine + "
         "weight × profile correlation over the embedding's nearest candidates; weight 0 "
         "is the embedding alone. Correlation 'shifts': best Pearson r over 2θ shifts of "
         "±0.3°; 'shifts + strain': also over isotropic strains of ±3.5% in 0.3% steps, "
-        "in 0.06° bins; '√intensity': that, on square roots of the intensities. "
-        f"Best mean of top-1 and top-5 over both query sets: {kind}, {k} candidates, "
+        "in 0.06° bins; '√intensity': that, on square roots of the intensities; 'strain "
+        "penalty p': each strain ε's r lowered by p·|ε| (p = 2: 0.06 at 3%). "
+        f"Best mean of top-1 and top-5 over the three query sets: {kind}, {k} candidates, "
         f"weight {weight:.2f} (`xrdid/rerank.py` uses these).",
         "",
         "Mixtures: top-1 = the first candidate is one of the phases; top-5 = the share of "

@@ -518,6 +518,24 @@ def test_rerank_respects_filters_and_k(lib_path: Path) -> None:
         assert only_fe[0].profile_correlation == pytest.approx(1.0, abs=1e-3)
 
 
+def test_profile_cache_is_bounded_and_changes_no_result(
+    lib_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import xrdid.library
+
+    monkeypatch.setattr(xrdid.library, "PROFILE_CACHE_SIZE", 5)
+    with Library.open(lib_path, FakeEmbedder()) as lib:
+        fill(lib, 12)
+        query, view = unit(np.random.default_rng(3)), [model_view(sticks(4))]
+        (first,) = lib.search(query, 8, views=view)  # reads every profile
+        assert len(lib._profile_cache) == 5
+        (again,) = lib.search(query, 8, views=view)  # partly from the cache
+        assert [(m.entry.id, m.profile_correlation) for m in again] == [
+            (m.entry.id, m.profile_correlation) for m in first
+        ]
+        assert len(lib._profile_cache) == 5
+
+
 def test_schema_1_library_is_upgraded_with_profiles(lib_path: Path) -> None:
     """A library written before profiles were stored gets them on open,
     from its stored patterns; nothing else changes."""

@@ -8,7 +8,13 @@ import pytest
 from indexer.rerank_weights import best
 from xrdid.grid import MODEL_GRID
 from xrdid.phases import MAX_SHIFT_STEPS
-from xrdid.rerank import PROFILE_WEIGHT, fused_score, profile_correlation, rerank_correlation
+from xrdid.rerank import (
+    PROFILE_WEIGHT,
+    RERANK_STRAIN_PENALTY,
+    fused_score,
+    profile_correlation,
+    rerank_correlation,
+)
 
 L = MODEL_GRID.n_points
 
@@ -56,12 +62,30 @@ def test_strain_is_fitted_by_the_rerank_correlation_only() -> None:
     reference = bragg_peaks(d)[None]
     for strain in (-0.03, -0.012, 0.021, 0.03):  # on the 0.3% grid of strains tried
         query = bragg_peaks(d, strain)
-        assert rerank_correlation(query, EVERYWHERE, reference)[0] > 0.99
+        assert rerank_correlation(query, EVERYWHERE, reference, strain_penalty=0.0)[0] > 0.99
+        # the prior for small strains lowers the fit by penalty × |strain|
+        assert rerank_correlation(query, EVERYWHERE, reference)[0] == pytest.approx(
+            1.0 - RERANK_STRAIN_PENALTY * abs(strain), abs=0.01
+        )
         assert profile_correlation(query, EVERYWHERE, reference)[0] < 0.5
     for strain in (-0.0075, 0.0165):  # halfway between: narrow peaks half overlap
-        assert rerank_correlation(bragg_peaks(d, strain), EVERYWHERE, reference)[0] > 0.8
+        query = bragg_peaks(d, strain)
+        assert rerank_correlation(query, EVERYWHERE, reference, strain_penalty=0.0)[0] > 0.8
     other = bragg_peaks([4.0, 3.1, 2.7, 2.0, 1.7, 1.45])[None]
     assert rerank_correlation(bragg_peaks(d, 0.02), EVERYWHERE, other)[0] < 0.5
+
+
+def test_strain_penalty_prefers_the_unstrained_isostructural_match() -> None:
+    """Two cubic cells 2.1% apart: without the prior both fit a scan of the
+    first equally; with it the one that needs no strain wins."""
+    d = np.array([4.26, 3.34, 2.46, 2.28, 1.82, 1.54, 1.38, 1.18])
+    # the scan is the second cell strained by −2.1%, a strain on the grid tried
+    refs = np.stack([bragg_peaks(list(d)), bragg_peaks(list(d / (1.0 - 0.021)))])
+    query = bragg_peaks(list(d))
+    flat = rerank_correlation(query, EVERYWHERE, refs, strain_penalty=0.0)
+    assert flat[0] == pytest.approx(flat[1], abs=0.01)
+    penalised = rerank_correlation(query, EVERYWHERE, refs)
+    assert penalised[0] - penalised[1] == pytest.approx(RERANK_STRAIN_PENALTY * 0.021, abs=0.01)
 
 
 def test_too_little_coverage_gives_zeros_not_nan() -> None:

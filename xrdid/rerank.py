@@ -5,8 +5,8 @@ texture and missing peaks move the pattern far from its reference, but it
 puts look-alikes side by side. A profile correlation (the classic
 search–match score) tells them apart when the peaks sit where the reference
 says; fitting a zero shift and an isotropic lattice strain first (as a
-search–match program refines lattice parameters) lets it do so for strained
-samples too, and comparing square roots of the intensities keeps texture and
+search–match program refines lattice parameters), with a prior for small
+strains, lets it do so for strained samples too, and comparing square roots of the intensities keeps texture and
 a few strong peaks from outweighing where the many weak ones are. The
 service scores each of the embedding's
 ``RERANK_CANDIDATES`` nearest references by
@@ -20,6 +20,8 @@ a query's with its coverage mask.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,22 +38,24 @@ __all__ = [
 ]
 
 # Weight of the profile correlation, how many of the embedding's nearest
-# references are re-scored, whether to fit a strain and to compare square
-# roots: chosen on synthetic queries drawn apart from the evaluation's (single
-# phases and two-phase mixtures; `python -m indexer rerank-weights`,
-# model_store/RERANK.md). The true material is among the embedding's 300
-# nearest for 98% of the evaluation's synthetic queries (80% in its top 5);
-# with weight 4 the correlation decides among them and the cosine breaks near-ties.
-PROFILE_WEIGHT = 4.0
+# references are re-scored, whether to fit a strain (with what prior) and to
+# compare square roots: chosen on synthetic queries drawn apart from the
+# evaluation's (single phases and two-phase mixtures; `python -m indexer
+# rerank-weights`, model_store/RERANK.md). The true material is among the
+# embedding's 300 nearest for 98% of the evaluation's synthetic queries (80%
+# in its top 5).
+PROFILE_WEIGHT = 2.0
 RERANK_CANDIDATES = 300
 # Strains tried: ±3.5% covers the augmentation's ±3% isotropic strain plus
-# part of its anisotropic one; steps of 0.3% and bins of 3 grid steps
-# (0.06°) keep a 300-candidate re-rank near 7 ms and score as finer grids do
-# (0.2% steps, 0.04° bins: within a query in 150 of each query set).
+# part of its anisotropic one; steps of 0.3% and bins of 3 grid steps (0.06°)
+# keep a 300-candidate re-rank near 10 ms and scored as finer grids do (0.2%
+# steps, 0.04° bins: within a query in 150 of each query set).
 RERANK_STRAIN_MAX = 0.035
 RERANK_STRAIN_STEP = 0.003
 RERANK_BIN_STEPS = 3
 RERANK_SQRT_INTENSITY = True
+# r lost per unit of fitted strain: 0.06 at 3%.
+RERANK_STRAIN_PENALTY = 2.0
 
 _GRID_TWO_THETA_DEG = MODEL_GRID.two_theta_deg
 
@@ -63,12 +67,15 @@ def profile_correlation(
     strain_max: float = 0.0,
     strain_step: float = 0.002,
     bin_steps: int = 1,
+    strain_penalty: float = 0.0,
 ) -> NDArray[np.float64]:
     """Best Pearson r of each reference with the query over 2θ shifts of up to
     ±``MAX_SHIFT_STEPS`` grid steps (zero offset, sample displacement) and,
     with ``strain_max`` > 0, isotropic lattice strains ε within ±strain_max in
     steps of ``strain_step`` (every d-spacing × (1 + ε): the query is mapped
-    back through sin θ' = sin θ / (1 + ε)).
+    back through sin θ' = sin θ / (1 + ε)), each strain's r lowered by
+    ``strain_penalty`` × |ε| (a prior for small strains: without it every
+    isostructural compound within the range fits as well as the right one).
 
     ``intensity`` and ``mask`` are the query on the model grid (L,); ``references``
     (k, L). Only the part of the grid the query covers is compared, in bins of
@@ -86,18 +93,18 @@ def profile_correlation(
     window = _standardised(_binned(np.asarray(references[:, lo:hi], dtype=np.float32), bin_steps))
     query = np.asarray(intensity, dtype=np.float32)
     n_strains = int(round(strain_max / strain_step)) if strain_max > 0 else 0
+    strains = strain_step * np.arange(-n_strains, n_strains + 1)
     # Every (strain, shift) trial as one row: a single matrix product.
-    trials = np.concatenate(
-        [
-            np.lib.stride_tricks.sliding_window_view(
-                _unstrained(query, float(strain))[lo - MAX_SHIFT_STEPS : hi + MAX_SHIFT_STEPS],
-                hi - lo,
-            )[::bin_steps]
-            for strain in strain_step * np.arange(-n_strains, n_strains + 1)
-        ]
-    )
-    scores = _standardised(_binned(trials, bin_steps)) @ window.T
-    return np.asarray(scores.max(axis=0), dtype=np.float64)
+    trials = [
+        np.lib.stride_tricks.sliding_window_view(
+            _unstrained(query, float(strain))[lo - MAX_SHIFT_STEPS : hi + MAX_SHIFT_STEPS],
+            hi - lo,
+        )[::bin_steps]
+        for strain in strains
+    ]
+    penalty = np.repeat(strain_penalty * np.abs(strains), [len(t) for t in trials])
+    scores = _standardised(_binned(np.concatenate(trials), bin_steps)) @ window.T
+    return np.asarray((scores - penalty[:, None].astype(np.float32)).max(axis=0), np.float64)
 
 
 def rerank_correlation(
@@ -105,6 +112,7 @@ def rerank_correlation(
     mask: NDArray[np.bool_],
     references: NDArray[np.floating],
     sqrt_intensity: bool = RERANK_SQRT_INTENSITY,
+    strain_penalty: float = RERANK_STRAIN_PENALTY,
 ) -> NDArray[np.float64]:
     """The service's profile correlation: shifts and isotropic strains fitted,
     on square roots of the intensities (negative noise clipped) by default."""
@@ -112,7 +120,13 @@ def rerank_correlation(
         intensity = np.sqrt(np.clip(intensity, 0.0, None, dtype=np.float32))
         references = np.sqrt(np.clip(references, 0.0, None, dtype=np.float32))
     return profile_correlation(
-        intensity, mask, references, RERANK_STRAIN_MAX, RERANK_STRAIN_STEP, RERANK_BIN_STEPS
+        intensity,
+        mask,
+        references,
+        RERANK_STRAIN_MAX,
+        RERANK_STRAIN_STEP,
+        RERANK_BIN_STEPS,
+        strain_penalty,
     )
 
 
@@ -121,11 +135,17 @@ def _unstrained(intensity: NDArray[np.float32], strain: float) -> NDArray[np.flo
     peak of d-spacing d·(1 + ε) is read back at the angle of d."""
     if strain == 0.0:
         return intensity
-    sin_theta = np.sin(np.radians(_GRID_TWO_THETA_DEG / 2.0)) / (1.0 + strain)
-    two_theta = 2.0 * np.degrees(np.arcsin(np.clip(sin_theta, -1.0, 1.0)))
+    two_theta = _strained_two_theta_deg(round(strain, 9))
     return np.interp(two_theta, _GRID_TWO_THETA_DEG, intensity, left=0.0, right=0.0).astype(
         np.float32
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _strained_two_theta_deg(strain: float) -> NDArray[np.float64]:
+    """Where each grid angle's d-spacing lies once strained (the same for every query)."""
+    sin_theta = np.sin(np.radians(_GRID_TWO_THETA_DEG / 2.0)) / (1.0 + strain)
+    return 2.0 * np.degrees(np.arcsin(np.clip(sin_theta, -1.0, 1.0)))
 
 
 def _binned(rows: NDArray[np.float32], bin_steps: int) -> NDArray[np.float32]:
