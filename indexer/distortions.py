@@ -15,9 +15,7 @@ the impurity back (the evaluation's closed-set row, on fewer queries).
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,9 +30,9 @@ from indexer.evaluate import (
     rank_model,
     score,
 )
+from indexer.studies import load_study, study_parser
 from indexer.training_set import TrainingSet
 from xrdid.augment import AugmentConfig
-from xrdid.data_paths import PROJECT_ROOT
 from xrdid.embedder import Embedder
 
 ALL_ON = replace(QUERY_AUGMENTATION, impurity_probability=0.0)
@@ -96,19 +94,9 @@ def markdown(rows: list[dict], version: str, n_queries: int, library: int) -> st
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m indexer distortions", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--model", type=Path, default=PROJECT_ROOT / "model_store" / "regnet1d.pt")
-    parser.add_argument("--training-set", type=Path, default=Path("runs/main/training_set.pkl"))
-    parser.add_argument("--queries", type=int, default=400)
-    parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--markdown", type=Path, help="also write the table here")
+    parser = study_parser("python -m indexer distortions", __doc__ or "", queries=400, seed=11)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    embedder = Embedder.load(args.model)
-    data = TrainingSet.load(args.training_set)
-    n_queries = min(args.queries, len(data.train))
+    embedder, data, n_queries = load_study(args)
     rows = distortion_rows(embedder, data, n_queries, args.seed, args.training_set.parent)
     if args.markdown:
         library = len(data.train) + len(data.held_out)

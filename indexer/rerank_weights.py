@@ -13,9 +13,7 @@ without the open set or the real scans the evaluation reports.
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
@@ -25,8 +23,8 @@ import numpy as np
 
 from indexer.evaluate import QUERY_SETS, Queries, augmented_queries, evaluation_library, query_draws
 from indexer.evaluate import score as top_k_score
+from indexer.studies import load_study, study_parser
 from indexer.training_set import TrainingSet
-from xrdid.data_paths import PROJECT_ROOT
 from xrdid.embedder import Embedder
 from xrdid.rerank import profile_correlation, rerank_correlation
 
@@ -155,19 +153,9 @@ def markdown(rows: list[dict], version: str, n_queries: int, library: int, seed:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m indexer rerank-weights", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--model", type=Path, default=PROJECT_ROOT / "model_store" / "regnet1d.pt")
-    parser.add_argument("--training-set", type=Path, default=Path("runs/main/training_set.pkl"))
-    parser.add_argument("--queries", type=int, default=600)
-    parser.add_argument("--seed", type=int, default=8)
-    parser.add_argument("--markdown", type=Path, help="also write the table here")
+    parser = study_parser("python -m indexer rerank-weights", __doc__ or "", queries=600, seed=8)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    embedder = Embedder.load(args.model)
-    data = TrainingSet.load(args.training_set)
-    n_queries = min(args.queries, len(data.train))
+    embedder, data, n_queries = load_study(args)
     rows = sweep(embedder, data, n_queries, args.seed, args.training_set.parent)
     print("best mean of top-1 and top-5: {}, {} candidates, weight {:.2f}".format(*best(rows)))
     if args.markdown:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+from indexer import rerank_weights
 from indexer.rerank_weights import best
+from indexer.training_set import TrainingSet
+from xrdid.data_paths import PROJECT_ROOT
 from xrdid.grid import MODEL_GRID
 from xrdid.phases import MAX_SHIFT_STEPS
 from xrdid.rerank import (
@@ -121,3 +126,34 @@ def test_rerank_weights_pick_the_best_mean_of_top1_and_top5_ties_small() -> None
         ]
     ]
     assert best(rows) == ("shifts", 50, 0.5)
+
+
+def test_rerank_weights_command_sweeps_every_setting(rock_salt_classes, tmp_path) -> None:
+    data = TrainingSet(
+        train=rock_salt_classes[:4], held_out=rock_salt_classes[4:], rejected={}, seed=0
+    )
+    data.save(tmp_path / "training_set.pkl")
+    out = tmp_path / "RERANK.md"
+    rerank_weights.main(
+        [
+            "--model", str(PROJECT_ROOT / "model_store" / "regnet1d.pt"),
+            "--training-set", str(tmp_path / "training_set.pkl"),
+            "--queries", "3",
+            "--markdown", str(out),
+        ]
+    )  # fmt: skip
+    text = out.read_text()
+    rows = json.loads(text.split("```json\n")[1].split("```")[0])
+    settings = {(r["queries"], r["correlation"], r["candidates"], r["weight"]) for r in rows}
+    assert (
+        len(settings)
+        == len(rows)
+        == (
+            len(rerank_weights.TUNING_SETS)
+            * len(rerank_weights.CORRELATIONS)
+            * len(rerank_weights.CANDIDATES)
+            * len(rerank_weights.WEIGHTS)
+        )
+    )
+    assert all(0.0 <= r["top1"] <= 1.0 and 0.0 <= r["top5"] <= 1.0 for r in rows)
+    assert "{}, {} candidates, weight {:.2f}".format(*best(rows)) in text
