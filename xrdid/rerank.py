@@ -4,11 +4,11 @@ The embedding finds the right material among thousands even when strain,
 texture and missing peaks move the pattern far from its reference, but it
 puts look-alikes side by side. A profile correlation (the classic
 search–match score) tells them apart when the peaks sit where the reference
-says; fitting a zero shift and an isotropic lattice strain first (as a
+says. Fitting a zero shift and an isotropic lattice strain first (as a
 search–match program refines lattice parameters), with a prior for small
-strains, lets it do so for strained samples too, and comparing square roots of the intensities keeps texture and
-a few strong peaks from outweighing where the many weak ones are. The
-service scores each of the embedding's
+strains, lets it do so for strained samples too; comparing square roots of
+the intensities keeps texture and a few strong peaks from outweighing where
+the many weak ones are. The service scores each of the embedding's
 ``RERANK_CANDIDATES`` nearest references by
 
     score = cosine of the embeddings + PROFILE_WEIGHT × profile correlation
@@ -145,7 +145,9 @@ def _unstrained(intensity: NDArray[np.float32], strain: float) -> NDArray[np.flo
 def _strained_two_theta_deg(strain: float) -> NDArray[np.float64]:
     """Where each grid angle's d-spacing lies once strained (the same for every query)."""
     sin_theta = np.sin(np.radians(_GRID_TWO_THETA_DEG / 2.0)) / (1.0 + strain)
-    return 2.0 * np.degrees(np.arcsin(np.clip(sin_theta, -1.0, 1.0)))
+    two_theta = 2.0 * np.degrees(np.arcsin(np.clip(sin_theta, -1.0, 1.0)))
+    two_theta.setflags(write=False)  # shared by every call
+    return two_theta
 
 
 def _binned(rows: NDArray[np.float32], bin_steps: int) -> NDArray[np.float32]:
