@@ -268,7 +268,7 @@ class IdentifyResponse(BaseModel):
                             "source": "bgmn",
                             "source_id": "Minerals/Quartz",
                             "kind": "calculated",
-                            "score": 1.4303,
+                            "score": 2.8019,
                             "similarity": 0.9731,
                             "profile_correlation": 0.9144,
                         }
