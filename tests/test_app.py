@@ -23,6 +23,7 @@ from xrdid.errors import PatternReadError, UnsupportedFormatError
 from xrdid.library import DuplicateReferenceError
 from xrdid.readers import SUPPORTED_FORMATS
 from xrdid.references import prepare_structure
+from xrdid.rerank import PROFILE_WEIGHT
 
 with warnings.catch_warnings():  # starlette's TestClient warns about httpx on import
     warnings.simplefilter("ignore")
@@ -242,7 +243,13 @@ def test_openapi_documents_forms_examples_problems_and_keys(client: TestClient) 
     assert {"415", "422", "413", "503"} <= set(identify["responses"])
     assert "application/problem+json" in identify["responses"]["422"]["content"]
     schemas = spec["components"]["schemas"]
-    assert schemas["IdentifyResponse"]["examples"][0]["candidates"][0]["name"] == "Quartz"
+    example = schemas["IdentifyResponse"]["examples"][0]["candidates"][0]
+    assert example["name"] == "Quartz"
+    assert example["score"] == pytest.approx(
+        example["similarity"] + PROFILE_WEIGHT * example["profile_correlation"], abs=1e-4
+    )
+    candidate = schemas["CandidatePublic"]["properties"]
+    assert f"+ {PROFILE_WEIGHT} ×" in candidate["score"]["description"]
     form = schemas["IdentifyForm"]["properties"]
     assert form["wavelength"]["examples"] == ["Cu"] and "'maximum': 100" in str(form["top_k"])
     assert "APIKeyHeader" in spec["components"]["securitySchemes"]
