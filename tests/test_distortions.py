@@ -38,4 +38,5 @@ def test_command_writes_one_row_per_variant(rock_salt_classes, tmp_path):
     rows = json.loads(text.split("```json\n")[1].split("```")[0])
     assert [r["queries"] for r in rows] == list(distortions.VARIANTS)
     assert all(0.0 <= r["top1"] <= r["top5"] <= 1.0 for r in rows)
+    assert all(0.0 <= r["served_top1"] <= r["served_top5"] <= 1.0 for r in rows)
     assert "3 closed-set queries against 5 references" in text
