@@ -56,3 +56,34 @@ def rock_salt_classes() -> list[TrainingClass]:
             )
         )
     return out
+
+
+@pytest.fixture()
+def run_study(rock_salt_classes, tmp_path):
+    """Run a study command (``indexer.distortions.main``, ``indexer.rerank_weights.main``)
+    with the real model on 3 queries of four rock-salt materials (the fifth held out);
+    returns its markdown and the rows of its JSON block."""
+    import json
+
+    from indexer.training_set import TrainingSet
+    from xrdid.data_paths import PROJECT_ROOT
+
+    data = TrainingSet(
+        train=rock_salt_classes[:4], held_out=rock_salt_classes[4:], rejected={}, seed=0
+    )
+    data.save(tmp_path / "training_set.pkl")
+    out = tmp_path / "study.md"
+
+    def run(main):
+        main(
+            [
+                "--model", str(PROJECT_ROOT / "model_store" / "regnet1d.pt"),
+                "--training-set", str(tmp_path / "training_set.pkl"),
+                "--queries", "3",
+                "--markdown", str(out),
+            ]
+        )  # fmt: skip
+        text = out.read_text()
+        return text, json.loads(text.split("```json\n")[1].split("```")[0])
+
+    return run

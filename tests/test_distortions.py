@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from indexer import distortions
 from indexer.evaluate import augmented_queries, query_draws
-from indexer.training_set import TrainingSet
-from xrdid.data_paths import PROJECT_ROOT
 
 
 def test_same_draws_and_config_give_the_same_queries(rock_salt_classes):
@@ -20,22 +16,8 @@ def test_same_draws_and_config_give_the_same_queries(rock_salt_classes):
     assert not np.allclose(first, no_strain)
 
 
-def test_command_writes_one_row_per_variant(rock_salt_classes, tmp_path):
-    data = TrainingSet(
-        train=rock_salt_classes[:4], held_out=rock_salt_classes[4:], rejected={}, seed=0
-    )
-    data.save(tmp_path / "training_set.pkl")
-    out = tmp_path / "DISTORTIONS.md"
-    distortions.main(
-        [
-            "--model", str(PROJECT_ROOT / "model_store" / "regnet1d.pt"),
-            "--training-set", str(tmp_path / "training_set.pkl"),
-            "--queries", "3",
-            "--markdown", str(out),
-        ]
-    )  # fmt: skip
-    text = out.read_text()
-    rows = json.loads(text.split("```json\n")[1].split("```")[0])
+def test_command_writes_one_row_per_variant(run_study):
+    text, rows = run_study(distortions.main)
     assert [r["queries"] for r in rows] == list(distortions.VARIANTS)
     assert all(0.0 <= r["top1"] <= r["top5"] <= 1.0 for r in rows)
     assert all(0.0 <= r["served_top1"] <= r["served_top5"] <= 1.0 for r in rows)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from indexer import rerank_weights
 from indexer.rerank_weights import best
-from indexer.training_set import TrainingSet
-from xrdid.data_paths import PROJECT_ROOT
 from xrdid.grid import MODEL_GRID
 from xrdid.phases import MAX_SHIFT_STEPS
 from xrdid.rerank import (
@@ -128,22 +124,8 @@ def test_rerank_weights_pick_the_best_mean_of_top1_and_top5_ties_small() -> None
     assert best(rows) == ("shifts", 50, 0.5)
 
 
-def test_rerank_weights_command_sweeps_every_setting(rock_salt_classes, tmp_path) -> None:
-    data = TrainingSet(
-        train=rock_salt_classes[:4], held_out=rock_salt_classes[4:], rejected={}, seed=0
-    )
-    data.save(tmp_path / "training_set.pkl")
-    out = tmp_path / "RERANK.md"
-    rerank_weights.main(
-        [
-            "--model", str(PROJECT_ROOT / "model_store" / "regnet1d.pt"),
-            "--training-set", str(tmp_path / "training_set.pkl"),
-            "--queries", "3",
-            "--markdown", str(out),
-        ]
-    )  # fmt: skip
-    text = out.read_text()
-    rows = json.loads(text.split("```json\n")[1].split("```")[0])
+def test_rerank_weights_command_sweeps_every_setting(run_study) -> None:
+    text, rows = run_study(rerank_weights.main)
     settings = {(r["queries"], r["correlation"], r["candidates"], r["weight"]) for r in rows}
     assert (
         len(settings)
