@@ -31,8 +31,10 @@ from xrdid.rerank import (
     RERANK_CANDIDATES,
     RERANK_STRAIN_MAX,
     RERANK_STRAIN_PENALTY,
+    STRAIN_FIT_CANDIDATES,
 )
 from xrdid.sticks import STICK_WAVELENGTH_ANGSTROM
+from xrdid.strain_fit import ANISOTROPIC_STRAIN_PENALTY
 from xrdid.wavelengths import Wavelength, parse_wavelength
 
 ELEMENTS_HELP = (
@@ -178,7 +180,11 @@ class CandidatePublic(BaseModel):
         description="Best Pearson r of the square roots of the query's and the reference's "
         f"profiles over 2θ shifts of ±0.3° and isotropic lattice strains of "
         f"±{100 * RERANK_STRAIN_MAX:g}% (each strain ε's r lowered by "
-        f"{RERANK_STRAIN_PENALTY:g}·|ε|), on the part of the grid the query covers"
+        f"{RERANK_STRAIN_PENALTY:g}·|ε|), on the part of the grid the query covers; for "
+        f"the {STRAIN_FIT_CANDIDATES} best calculated references, the better of that and "
+        "the r with a strain tensor fitted (each reflection its own strain; its departure "
+        f"from the mean strain costs {ANISOTROPIC_STRAIN_PENALTY:g} × its sum over the six "
+        "components)"
     )
 
     @classmethod

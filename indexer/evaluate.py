@@ -36,7 +36,7 @@ import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,11 +51,14 @@ from xrdid.preprocess import PreprocessedPattern, preprocess
 from xrdid.rerank import (
     PROFILE_WEIGHT,
     RERANK_CANDIDATES,
+    STRAIN_FIT_CANDIDATES,
+    StrainBasis,
     fused_score,
     profile_correlation,
-    rerank_correlation,
+    rerank_scores,
 )
 from xrdid.sticks import StickPattern
+from xrdid.strain_fit import strain_basis
 
 log = logging.getLogger("indexer.evaluate")
 
@@ -74,10 +77,23 @@ QUERY_SETS = {
 
 @dataclass
 class Library:
-    """References as model inputs (n, 2, L) and their labels (formula or class)."""
+    """References as model inputs (n, 2, L), their labels (formula or class)
+    and, for calculated references, their stick patterns (the served re-rank
+    fits strain tensors to those)."""
 
     inputs: np.ndarray
     labels: list[str]
+    sticks: list[StickPattern] | None = None
+    _bases: dict[int, StrainBasis] = field(default_factory=dict, repr=False)
+
+
+def strain_basis_of(lib: Library, index: int) -> StrainBasis | None:
+    """The strain basis of a calculated reference (computed once), None for a measured one."""
+    if lib.sticks is None:
+        return None
+    if index not in lib._bases:
+        lib._bases[index] = strain_basis(lib.sticks[index])
+    return lib._bases[index]
 
 
 @dataclass
@@ -105,7 +121,13 @@ def rank_model(embedder: Embedder, rerank: bool = False) -> Method:
 
     def reranked(x: np.ndarray, cosine: np.ndarray, lib: Library) -> list[int]:
         shortlist = np.argsort(-cosine)[:RERANK_CANDIDATES]
-        correlation = rerank_correlation(x[0], x[1] > 0.5, lib.inputs[shortlist, 0])
+
+        def bases_of(indices: np.ndarray) -> list[StrainBasis | None]:
+            return [strain_basis_of(lib, int(shortlist[i])) for i in indices]
+
+        correlation = rerank_scores(
+            x[0], x[1] > 0.5, cosine[shortlist], lib.inputs[shortlist, 0], bases_of
+        )
         order = np.argsort(-fused_score(cosine[shortlist], correlation), kind="stable")
         return [int(i) for i in shortlist[order[:CANDIDATES]]]
 
@@ -206,7 +228,7 @@ def evaluation_library(data: TrainingSet, cache_dir: Path) -> Library:
     references = [c.sticks[0] for c in classes]
     lib_path = cache_dir / f"eval_library_{len(classes)}.npz"
     lib = _cached(lib_path, _parallel, _reference_job, references, "library")
-    return Library(lib, [c.key for c in classes])
+    return Library(lib, [c.key for c in classes], references)
 
 
 def query_draws(
@@ -290,7 +312,7 @@ def autoanalyzer_rows(data: TrainingSet) -> tuple[Library, Queries, Queries, lis
     others = [c for c in data.train + data.held_out if not c.generated]
     sticks += [c.sticks[0] for c in others]
     labels += [c.formula for c in others]
-    lib = Library(_parallel(_reference_job, sticks, "real-data library"), labels)
+    lib = Library(_parallel(_reference_job, sticks, "real-data library"), labels, sticks)
     in_library = set(labels)
     notes = []
     single_in, single_truth, mix_in, mix_truth = [], [], [], []
@@ -504,7 +526,9 @@ def model_card(embedder: Embedder, results: list[dict], notes: list[str]) -> str
         f"(`xrdid/rerank.py`): the embedding's {RERANK_CANDIDATES} nearest references scored "
         f"by cosine + {PROFILE_WEIGHT:g} × profile correlation (Pearson r of square-rooted "
         "profiles, best over 2θ shifts of ±0.3° and isotropic strains of ±3.5% with a "
-        "prior for small strains; chosen on other synthetic queries, `RERANK.md`). "
+        f"prior for small strains; the {STRAIN_FIT_CANDIDATES} best by that score also get "
+        "a strain tensor fitted, `xrdid/strain_fit.py`; chosen on other synthetic queries, "
+        "`RERANK.md`). "
         "Mixtures: top-1 = the best candidate is one of the sample's phases; top-5 = the "
         "share of its phases found in the top 5. 'Phase search': each method inside the "
         "find–subtract–search-again loop of `xrdid/phases.py` (up to 3 phases). "

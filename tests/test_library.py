@@ -652,3 +652,25 @@ def test_shipped_library_matches_the_shipped_model() -> None:
     )
     assert stale == 0 and no_profile == 0
     assert all(decode_profile(p).shape == (MODEL_GRID.n_points,) for p in profiles)
+
+
+def test_search_fits_strain_tensors_to_calculated_references(lib_path: Path) -> None:
+    """An anisotropically strained scan of a calculated reference: the search
+    reads its stick pattern and fits the strain no isotropic one matches."""
+    from dataclasses import replace
+
+    from tests.test_strain_fit import ANISOTROPIC, REFERENCE, strained
+    from xrdid.rerank import rerank_correlation
+
+    with Library.open(lib_path, FakeEmbedder()) as lib:
+        vector = unit(np.random.default_rng(7))
+        entry = lib.add(replace(new_ref(0, vector), pattern=REFERENCE))
+        fill(lib, 5, start=10)
+        view = model_view(strained(REFERENCE, ANISOTROPIC))
+        isotropic = rerank_correlation(
+            view.intensity, view.mask, model_view(REFERENCE).intensity[None]
+        )[0]
+        (matches,) = lib.search(vector, 1, views=[view])
+        assert matches[0].entry.id == entry.id
+        assert matches[0].profile_correlation > isotropic + 0.1
+        assert entry.id in lib._basis_cache.get_many([entry.id], lambda ids: {})

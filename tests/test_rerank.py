@@ -126,10 +126,11 @@ def test_rerank_weights_pick_the_best_mean_of_top1_and_top5_ties_small() -> None
 
 def test_rerank_weights_command_sweeps_every_setting(run_study) -> None:
     text, rows = run_study(rerank_weights.main)
-    settings = {(r["queries"], r["correlation"], r["candidates"], r["weight"]) for r in rows}
+    isotropic = [r for r in rows if "correlation" in r]
+    settings = {(r["queries"], r["correlation"], r["candidates"], r["weight"]) for r in isotropic}
     assert (
         len(settings)
-        == len(rows)
+        == len(isotropic)
         == (
             len(rerank_weights.TUNING_SETS)
             * len(rerank_weights.CORRELATIONS)
@@ -137,5 +138,29 @@ def test_rerank_weights_command_sweeps_every_setting(run_study) -> None:
             * len(rerank_weights.WEIGHTS)
         )
     )
+    tensor = {
+        (r["queries"], r["strain_fit_candidates"], r["anisotropic_penalty"])
+        for r in rows
+        if "strain_fit_candidates" in r
+    }
+    assert (
+        len(tensor)
+        == len(rows) - len(isotropic)
+        == (
+            len(rerank_weights.TUNING_SETS)
+            * len(rerank_weights.STRAIN_FIT_CANDIDATES)
+            * len(rerank_weights.ANISOTROPIC_PENALTIES)
+        )
+    )
     assert all(0.0 <= r["top1"] <= 1.0 and 0.0 <= r["top5"] <= 1.0 for r in rows)
     assert "{}, {} candidates, weight {:.2f}".format(*best(rows)) in text
+    assert "{} candidates, prior {:g}".format(*rerank_weights.best_strain_fit(rows)) in text
+
+
+def test_rerank_weights_correlations_use_the_prior_their_name_says() -> None:
+    from functools import partial
+
+    for name, correlate in rerank_weights.CORRELATIONS.items():
+        if isinstance(correlate, partial):
+            named = float(name.split("penalty ")[1]) if "penalty" in name else 0.0
+            assert correlate.keywords["strain_penalty"] == named, name

@@ -57,7 +57,6 @@ import struct
 import threading
 import uuid
 import zlib
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -74,12 +73,14 @@ from numpy.typing import NDArray
 from pymatgen.core.periodic_table import Element
 
 from xrdid.augment import reference_input
+from xrdid.cache import LruCache
 from xrdid.errors import InputError
 from xrdid.grid import MODEL_GRID
 from xrdid.pattern import make_pattern
 from xrdid.preprocess import BaselineMethod, PreprocessedPattern, preprocess
-from xrdid.rerank import RERANK_CANDIDATES, fused_score, rerank_correlation
+from xrdid.rerank import RERANK_CANDIDATES, StrainBasis, fused_score, rerank_scores
 from xrdid.sticks import StickPattern
+from xrdid.strain_fit import strain_basis
 from xrdid.wavelengths import Wavelength
 
 __all__ = [
@@ -133,6 +134,10 @@ _SQL_CHUNK = 500
 # 15,000 hold a 10,000-reference library whole in 255 MB; beyond that the
 # least recently used are read again.
 PROFILE_CACHE_SIZE = 15_000
+# Strain bases (xrdid.strain_fit.strain_basis, 34 kB each) of the calculated
+# references a search fitted strain tensors to: computing one from the stored
+# sticks takes ~0.3 ms, a tenth of a search's fits. 2,000 take 68 MB.
+STRAIN_BASIS_CACHE_SIZE = 2_000
 
 # OpenMP threads per FAISS search. One query against ≤ 10⁵ flat vectors is
 # fastest on one thread (measured: 0.1 ms vs 24 ms with 2 threads at 10⁴, the
@@ -273,8 +278,8 @@ class Match:
     entry: ReferenceEntry
     similarity: float  # cosine of the embeddings, −1…1
     # Pearson r of the profiles with a 2θ shift and a lattice strain fitted
-    # (:func:`xrdid.rerank.rerank_correlation`), −1…1; None when the search
-    # was given embeddings only (no re-rank).
+    # (:func:`xrdid.rerank.rerank_scores`), −1…1; None when the search was
+    # given embeddings only (no re-rank).
     profile_correlation: float | None = None
 
     @property
@@ -568,16 +573,24 @@ _Hit: TypeAlias = tuple[int, float, float | None]
 def _reranked(
     hits: Sequence[tuple[int, float]],
     profiles: dict[int, NDArray[np.float32]],
+    strain_bases: Callable[[Sequence[int]], dict[int, StrainBasis]],
     view: PreprocessedPattern,
     k: int,
 ) -> list[_Hit]:
-    """The ``k`` best of the embedding's candidates (id, cosine) by the fused score."""
+    """The ``k`` best of the embedding's candidates (id, cosine) by the fused
+    score; ``strain_bases(ids)`` gives those of calculated references."""
     if not hits:
         return []
     blank = np.zeros(MODEL_GRID.n_points, dtype=np.float32)  # a profile not stored (yet)
     stack = np.stack([profiles.get(rid, blank) for rid, _ in hits])
-    correlation = rerank_correlation(view.intensity, view.mask, stack)
     similarity = np.array([s for _, s in hits])
+
+    def bases_of(indices: NDArray[np.int64]) -> list[StrainBasis | None]:
+        ids = [hits[int(i)][0] for i in indices]
+        found = strain_bases(ids)
+        return [found.get(rid) for rid in ids]
+
+    correlation = rerank_scores(view.intensity, view.mask, similarity, stack, bases_of)
     order = np.argsort(-fused_score(similarity, correlation), kind="stable")[:k]
     return [(hits[i][0], hits[i][1], float(correlation[i])) for i in order]
 
@@ -751,10 +764,11 @@ class Library:
         self._local = threading.local()
         self._reader_connections: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
-        # id → decoded profile; ids are never reused and a stored profile
-        # changes only in _refresh_derived(), before any search.
-        self._profile_cache: OrderedDict[int, NDArray[np.float32]] = OrderedDict()
-        self._profile_cache_lock = threading.Lock()
+        # id → decoded profile / strain basis; ids are never reused, a stored
+        # pattern never changes and a profile only in _refresh_derived(),
+        # before any search.
+        self._profile_cache: LruCache[int, NDArray[np.float32]] = LruCache(PROFILE_CACHE_SIZE)
+        self._basis_cache: LruCache[int, StrainBasis] = LruCache(STRAIN_BASIS_CACHE_SIZE)
         self._closed = False
         self._uuid = ""
         self._index: Any = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
@@ -1460,7 +1474,7 @@ class Library:
             else:
                 profiles = self._profiles(sorted({rid for row in hits for rid, _ in row}))
                 chosen = [
-                    _reranked(row, profiles, view, wanted_k)
+                    _reranked(row, profiles, self._strain_bases, view, wanted_k)
                     for row, view in zip(hits, views, strict=True)
                 ]
             # Metadata of the results only (not of every re-ranked candidate).
@@ -1475,19 +1489,25 @@ class Library:
 
     def _profiles(self, ids: Sequence[int]) -> dict[int, NDArray[np.float32]]:
         """Stored profiles of ``ids`` (those that have one), from the cache or the database."""
-        out: dict[int, NDArray[np.float32]] = {}
-        with self._profile_cache_lock:
-            for rid in ids:
-                cached = self._profile_cache.get(rid)
-                if cached is not None:
-                    self._profile_cache.move_to_end(rid)
-                    out[rid] = cached
-        read = self._read_profiles([rid for rid in ids if rid not in out])
-        with self._profile_cache_lock:
-            self._profile_cache.update(read)
-            while len(self._profile_cache) > PROFILE_CACHE_SIZE:
-                self._profile_cache.popitem(last=False)
-        return out | read
+        return self._profile_cache.get_many(ids, self._read_profiles)
+
+    def _strain_bases(self, ids: Sequence[int]) -> dict[int, StrainBasis]:
+        """Strain bases of those of ``ids`` that are calculated references."""
+        return self._basis_cache.get_many(ids, self._read_strain_bases)
+
+    def _read_strain_bases(self, ids: Sequence[int]) -> dict[int, StrainBasis]:
+        reader = self._reader()
+        out: dict[int, StrainBasis] = {}
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for rid, blob in reader.execute(
+                f"SELECT id, pattern FROM reference WHERE kind = 'calculated' AND id IN ({marks})",
+                list(chunk),
+            ):
+                pattern = decode_pattern(bytes(blob))
+                if isinstance(pattern, StickPattern):
+                    out[int(rid)] = strain_basis(pattern)
+        return out
 
     def _read_profiles(self, ids: Sequence[int]) -> dict[int, NDArray[np.float32]]:
         reader = self._reader()

@@ -1,0 +1,125 @@
+"""The strain-tensor fit of the re-rank's best candidates (xrdid/strain_fit.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from xrdid.augment import reference_input
+from xrdid.grid import MODEL_GRID
+from xrdid.rerank import RERANK_STRAIN_PENALTY, rerank_correlation, rerank_fits, rerank_scores
+from xrdid.sticks import StickPattern, simulate_sticks
+from xrdid.strain_fit import ANISOTROPIC_STRAIN_PENALTY, fit_strain_tensors, strain_basis
+
+EVERYWHERE = np.ones(MODEL_GRID.n_points, dtype=bool)
+
+
+def orthorhombic(a: float, b: float, c: float) -> StickPattern:
+    structure = Structure(
+        Lattice.orthorhombic(a, b, c),
+        ["Ba", "Ti", "O"],
+        [[0, 0, 0], [0.5, 0.3, 0.2], [0.2, 0.6, 0.7]],
+    )
+    return simulate_sticks(structure)
+
+
+def strained(sticks: StickPattern, tensor: np.ndarray) -> StickPattern:
+    """The same reflections once the cell is deformed by (I + tensor)."""
+    reciprocal = sticks.reciprocal_lattice @ np.linalg.inv(np.eye(3) + tensor)
+    d = 1.0 / np.linalg.norm(sticks.hkl @ reciprocal, axis=1)
+    order = np.argsort(-d)
+    return StickPattern(d[order], sticks.structure_factor[order], sticks.hkl[order], reciprocal)
+
+
+REFERENCE = orthorhombic(4.1, 5.3, 6.7)
+# ±0.8% along a and b: no isotropic strain matches both.
+ANISOTROPIC = np.diag([0.008, -0.008, 0.0])
+
+
+def roots(sticks: StickPattern) -> np.ndarray:
+    return np.sqrt(np.clip(reference_input(sticks).intensity, 0.0, None))
+
+
+def fit(query: StickPattern, references: list[StickPattern]):
+    """The tensor fit started, as the re-rank starts it, from no strain and no shift."""
+    n = len(references)
+    return fit_strain_tensors(
+        roots(query), EVERYWHERE, np.stack([roots(s) for s in references]),
+        [strain_basis(s) for s in references], np.zeros(n), np.zeros(n),
+    )  # fmt: skip
+
+
+def test_anisotropic_strain_is_fitted_where_an_isotropic_one_cannot_be() -> None:
+    query = strained(REFERENCE, ANISOTROPIC)
+    isotropic = rerank_correlation(
+        reference_input(query).intensity, EVERYWHERE, reference_input(REFERENCE).intensity[None]
+    )[0]
+    tensor = fit(query, [REFERENCE])
+    # Overlapping reflections that move apart share one strain in the warp,
+    # so r stays below 1 (0.91 here), but far above the isotropic fit's.
+    assert isotropic < 0.75
+    assert tensor.r[0] > 0.88
+    assert tensor.isotropic_strain[0] == pytest.approx(0.0, abs=0.002)
+    # the departure found is the one applied: 0.8% on each of two components
+    assert tensor.anisotropic_departure[0] == pytest.approx(0.016, abs=0.005)
+    assert tensor.correlation(RERANK_STRAIN_PENALTY)[0] == pytest.approx(
+        tensor.r[0]
+        - RERANK_STRAIN_PENALTY * abs(tensor.isotropic_strain[0])
+        - ANISOTROPIC_STRAIN_PENALTY * tensor.anisotropic_departure[0]
+    )
+
+
+def test_an_unstrained_query_keeps_its_fit() -> None:
+    tensor = fit(REFERENCE, [REFERENCE])
+    assert tensor.r[0] > 0.99
+    assert tensor.anisotropic_departure[0] < 0.002
+
+
+def test_the_fit_does_not_make_another_structure_match() -> None:
+    query = strained(REFERENCE, ANISOTROPIC)
+    other = orthorhombic(4.4, 5.0, 7.3)
+    assert fit(query, [other]).r[0] < 0.6
+
+
+def test_too_little_coverage_gives_zeros() -> None:
+    mask = np.zeros_like(EVERYWHERE)
+    mask[100:120] = True
+    tensor = fit_strain_tensors(
+        roots(REFERENCE),
+        mask,
+        roots(REFERENCE)[None],
+        [strain_basis(REFERENCE)],
+        np.zeros(1),
+        np.zeros(1),
+    )
+    assert tensor.r.tolist() == [0.0]
+
+
+def test_rerank_fits_the_best_calculated_candidates_only() -> None:
+    """Candidates: the right cell (calculated), a measured copy of it (no
+    sticks) and another cell; only the calculated right one gains."""
+    query = reference_input(strained(REFERENCE, ANISOTROPIC))
+    other = orthorhombic(4.4, 5.0, 7.3)
+    bases = [strain_basis(REFERENCE), None, strain_basis(other)]
+    profiles = np.stack([reference_input(s).intensity for s in (REFERENCE, REFERENCE, other)])
+    similarity = np.array([0.9, 0.9, 0.8])
+    asked: list[list[int]] = []
+
+    def bases_of(indices: np.ndarray) -> list[np.ndarray | None]:
+        asked.append([int(i) for i in indices])
+        return [bases[int(i)] for i in indices]
+
+    isotropic = rerank_correlation(query.intensity, query.mask, profiles)
+    fits = rerank_fits(query.intensity, query.mask, similarity, profiles, bases_of, 3)
+    np.testing.assert_allclose(fits.isotropic, isotropic, atol=1e-6)
+    fitted = fits.correlation(candidates=3)
+    assert fitted[0] > isotropic[0] + 0.1
+    assert fitted[1] == isotropic[1]  # measured: nothing to fit
+    assert fitted[2] >= isotropic[2]
+    assert sorted(asked[0]) == [0, 1, 2]
+    # no candidate fitted: the isotropic correlation
+    np.testing.assert_array_equal(fits.correlation(candidates=0), isotropic)
+    np.testing.assert_array_equal(
+        rerank_scores(query.intensity, query.mask, similarity, profiles), isotropic
+    )

@@ -1,0 +1,266 @@
+"""Fit a lattice strain per crystal direction to a calculated reference.
+
+A strained sample does not strain its cell evenly: the augmentation (and
+real samples, under stress or with a slightly different composition) move
+each reflection by its own relative amount ε_hkl = ĝᵀ E ĝ, where E is the
+symmetric strain tensor and ĝ the reflection's unit reciprocal vector. An
+isotropic strain (the re-rank's grid search, :mod:`xrdid.rerank`) leaves
+those differences, up to tenths of a degree at high angles, and a correlation
+over peaks that no longer overlap falls. Search–match programs refine the
+lattice parameters of their best few candidates for the same reason.
+
+:func:`fit_strain_tensors` starts from each candidate's isotropic
+strain and zero shift and refines the six components of E and the shift by
+Gauss–Newton on the candidate's own reflections (the reference's stick
+pattern tells where each hkl lies and which way it moves), first on smoothed
+profiles so peaks a few widths apart still pull each other, then on sharper
+ones. The query is warped onto the reference's angles reflection by
+reflection: each angle takes the strain of the reflections around it,
+weighted by their intensity, so the stored reference profile is compared
+unchanged. The fitted correlation pays a prior, as the isotropic one does,
+for the strain it needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.ndimage import gaussian_filter1d
+
+from xrdid.grid import MODEL_GRID
+from xrdid.phases import MAX_SHIFT_STEPS
+from xrdid.sticks import StickPattern
+
+__all__ = [
+    "ANISOTROPIC_STRAIN_MAX",
+    "ANISOTROPIC_STRAIN_PENALTY",
+    "StrainFit",
+    "fit_strain_tensors",
+    "strain_basis",
+]
+
+# How far each strain-tensor component may depart from the isotropic strain
+# (the augmentation's ±1% per component, with room), and the r lost per unit
+# of that departure, summed over the six components (0.04 for ±1% on two
+# axes): chosen by `python -m indexer rerank-weights` (model_store/RERANK.md).
+ANISOTROPIC_STRAIN_MAX = 0.015
+ANISOTROPIC_STRAIN_PENALTY = 2.0
+
+# The fit runs on bins of 3 grid steps (0.06°, as the re-rank correlates),
+# with the profiles smoothed by these Gaussian σ in turn (coarse to fine), a
+# few Gauss–Newton steps each.
+_BIN_STEPS = 3
+_SMOOTHING_DEG = (0.3, 0.12)
+_STEPS_PER_LEVEL = 3
+# Reflections within a few of these σ of an angle set its strain.
+_REFLECTION_WIDTH_DEG = 0.12
+# Largest change per Gauss–Newton step (strain component, zero shift in °):
+# keeps a step from jumping past the peaks it was pulled by.
+_MAX_STRAIN_STEP = 0.005
+_MAX_SHIFT_STEP_DEG = 0.1
+
+_GRID = MODEL_GRID.two_theta_deg
+_BINS = _GRID.size // _BIN_STEPS
+_BIN_CENTRES = _GRID[: _BINS * _BIN_STEPS].reshape(_BINS, _BIN_STEPS).mean(axis=1)
+_BIN_WIDTH_DEG = MODEL_GRID.step_deg * _BIN_STEPS
+# Each grid point's bin below and its weight for the next, for the same
+# linear interpolation as np.interp (held constant beyond the end centres),
+# done for all candidates at once.
+_GRID_BIN = np.clip(np.searchsorted(_BIN_CENTRES, _GRID, side="right") - 1, 0, _BINS - 2)
+_GRID_BIN_WEIGHT = np.clip((_GRID - _BIN_CENTRES[_GRID_BIN]) / _BIN_WIDTH_DEG, 0.0, 1.0)
+# Tensor components (xx, yy, zz, xy, xz, yz); an isotropic strain ε is ε × this.
+_ISOTROPIC = np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+
+
+@dataclass(frozen=True)
+class StrainFit:
+    """Per reference: Pearson r once the strain tensor and shift are fitted,
+    the fitted mean (isotropic) strain, and the summed departure of the six
+    tensor components from it."""
+
+    r: NDArray[np.float64]
+    isotropic_strain: NDArray[np.float64]
+    anisotropic_departure: NDArray[np.float64]
+
+    def correlation(
+        self, strain_penalty: float, anisotropic_penalty: float = ANISOTROPIC_STRAIN_PENALTY
+    ) -> NDArray[np.float64]:
+        """r lowered by the priors for small strains (as the isotropic search's)."""
+        return (
+            self.r
+            - strain_penalty * np.abs(self.isotropic_strain)
+            - anisotropic_penalty * self.anisotropic_departure
+        )
+
+
+def fit_strain_tensors(
+    intensity: NDArray[np.floating],
+    mask: NDArray[np.bool_],
+    references: NDArray[np.floating],
+    bases: Sequence[NDArray[np.floating]],
+    strain: NDArray[np.floating],
+    shift_deg: NDArray[np.floating],
+) -> StrainFit:
+    """Fit a strain tensor and a zero shift to each reference.
+
+    ``intensity``, ``mask``: the query on the model grid (L,), compared as
+    given (the caller takes square roots); ``references`` (k, L) the same
+    way; ``bases[i]``: the :func:`strain_basis` of the stick pattern
+    reference i was calculated from; ``strain`` and ``shift_deg`` (k,): the
+    isotropic fit to start from. The correlation is taken in bins of 3 grid
+    steps over the covered range less 0.3° at each end, as the isotropic
+    search does; r = 0 when the query covers too little.
+    """
+    covered = np.flatnonzero(mask)
+    n_refs = len(bases)
+    # Bins wholly inside the isotropic search's window.
+    lo = -(-(covered[0] + MAX_SHIFT_STEPS) // _BIN_STEPS) if covered.size else 0
+    hi = (covered[-1] + 1 - MAX_SHIFT_STEPS) // _BIN_STEPS if covered.size else 0
+    if hi - lo < 2 or n_refs == 0:
+        return StrainFit(np.zeros(n_refs), np.zeros(n_refs), np.zeros(n_refs))
+    window = slice(lo, hi)
+    query = _binned(np.asarray(intensity, dtype=np.float64)[None])[0]
+    refs = _binned(np.asarray(references, dtype=np.float64))
+    basis = np.stack(bases).astype(np.float64, copy=False)  # (k, bins, 6)
+    tensor = np.asarray(strain, dtype=np.float64)[:, None] * _ISOTROPIC
+    shift = np.asarray(shift_deg, dtype=np.float64).copy()
+    sin_theta = np.sin(np.radians(_BIN_CENTRES[window] / 2.0))
+    basis_t = np.ascontiguousarray(basis[:, window].transpose(0, 2, 1))
+    for sigma_deg in _SMOOTHING_DEG:
+        sigma_bins = sigma_deg / _BIN_WIDTH_DEG
+        smooth_query = gaussian_filter1d(query, sigma_bins)
+        slope = np.gradient(smooth_query, _BIN_WIDTH_DEG)
+        target = gaussian_filter1d(refs, sigma_bins, axis=1)[:, window]
+        target -= target.mean(axis=1, keepdims=True)
+        for _ in range(_STEPS_PER_LEVEL):
+            tensor, shift = _gauss_newton_step(
+                sin_theta, smooth_query, slope, target, basis_t, tensor, shift
+            )
+    full = slice(lo * _BIN_STEPS, hi * _BIN_STEPS)
+    # The query on the full grid, read where each strained reference has each
+    # angle (the bins' strains interpolated linearly between bin centres).
+    bin_strain = (tensor[:, None, :] @ basis.transpose(0, 2, 1))[:, 0, :]
+    lower = bin_strain[:, _GRID_BIN]
+    grid_strain = lower + _GRID_BIN_WEIGHT * (bin_strain[:, _GRID_BIN + 1] - lower)
+    angles = _query_angles(_GRID, grid_strain, shift[:, None])
+    warped = np.interp(angles, _GRID, intensity, left=0.0, right=0.0)
+    r = _rowwise_dot(_standardised(_binned(warped[:, full])), _standardised(refs[:, window]))
+    isotropic = tensor[:, :3].mean(axis=1)
+    departure = np.abs(tensor - isotropic[:, None] * _ISOTROPIC).sum(axis=1)
+    return StrainFit(r, isotropic, departure)
+
+
+def strain_basis(sticks: StickPattern) -> NDArray[np.float32]:
+    """How a strain tensor moves a reference, bin by bin: (bins, 6) such that
+    the strain at each 0.06° bin is ``basis @ tensor`` (components xx, yy,
+    zz, xy, xz, yz), the intensity-weighted mean of ε_hkl = ĝᵀ E ĝ over the
+    reflections around it (isotropic where there are none, so empty
+    stretches follow the mean). Depends on the sticks only: callers cache it."""
+    lam = MODEL_GRID.wavelength_angstrom
+    two_theta = sticks.two_theta_deg(lam)
+    weight = sticks.intensities(lam)
+    reach = 4.0 * _REFLECTION_WIDTH_DEG
+    g = sticks.hkl @ sticks.reciprocal_lattice
+    length = np.linalg.norm(g, axis=1)
+    keep = (
+        np.isfinite(two_theta)
+        & (weight > 0)
+        & (length > 0)  # a direction to strain along
+        & (two_theta > _BIN_CENTRES[0] - reach)
+        & (two_theta < _BIN_CENTRES[-1] + reach)
+    )
+    two_theta, weight = two_theta[keep], weight[keep] / max(weight[keep].max(initial=0), 1e-300)
+    g = g[keep] / length[keep, None]
+    # ĝᵀ E ĝ for the components (xx, yy, zz, xy, xz, yz), off-diagonals twice.
+    directions = np.stack(
+        [g[:, 0] ** 2, g[:, 1] ** 2, g[:, 2] ** 2, 2 * g[:, 0] * g[:, 1],
+         2 * g[:, 0] * g[:, 2], 2 * g[:, 1] * g[:, 2]],
+        axis=1,
+    )  # fmt: skip
+    half = int(np.ceil(reach / _BIN_WIDTH_DEG))
+    nearest = np.rint((two_theta - _BIN_CENTRES[0]) / _BIN_WIDTH_DEG).astype(np.int64)
+    bins = nearest[:, None] + np.arange(-half, half + 1)
+    inside = (bins >= 0) & (bins < _BINS)
+    bins = np.where(inside, bins, 0)
+    distance = (_BIN_CENTRES[bins] - two_theta[:, None]) / _REFLECTION_WIDTH_DEG
+    w = np.where(inside, weight[:, None] * np.exp(-0.5 * distance**2), 0.0)
+    total = np.bincount(bins.ravel(), w.ravel(), _BINS)
+    per_component = np.stack(
+        [np.bincount(bins.ravel(), (w * c[:, None]).ravel(), _BINS) for c in directions.T], axis=1
+    )
+    floor = 1e-3 * max(total.max(initial=0.0), 1e-300)
+    basis = (per_component + floor * _ISOTROPIC / 3.0) / (total + floor)[:, None]
+    return basis.astype(np.float32)
+
+
+def _query_angles(
+    centres: NDArray[np.float64], strain: NDArray[np.float64], shift: NDArray[np.float64] | float
+) -> NDArray[np.float64]:
+    """Where the query shows what the reference has at ``centres``: a d-spacing
+    strained by ε lies where sin θ' = sin θ / (1 + ε), then the zero shift."""
+    sin_theta = np.sin(np.radians(centres / 2.0)) / (1.0 + strain)
+    return 2.0 * np.degrees(np.arcsin(np.clip(sin_theta, -1.0, 1.0))) + shift
+
+
+def _gauss_newton_step(
+    sin_theta: NDArray[np.float64],
+    query: NDArray[np.float64],
+    slope: NDArray[np.float64],
+    target: NDArray[np.float64],
+    basis_t: NDArray[np.float64],
+    tensor: NDArray[np.float64],
+    shift: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """One damped step for every candidate at once: the warped query, scaled
+    by least squares, moved towards the (centred) reference ``target``.
+    ``sin_theta``: sin θ of the reference's bin centres; ``basis_t`` (k, 6,
+    bins): the bases transposed, so every product runs along contiguous bins."""
+    # As _query_angles, keeping sin θ' for the derivative.
+    strain = (tensor[:, None, :] @ basis_t)[:, 0, :]
+    sin_strained = np.clip(sin_theta / (1.0 + strain), -1.0, 1.0)
+    angles = 2.0 * np.degrees(np.arcsin(sin_strained)) + shift[:, None]
+    warped = np.interp(angles, _BIN_CENTRES, query, left=0.0, right=0.0)
+    gradient = np.interp(angles, _BIN_CENTRES, slope, left=0.0, right=0.0)
+    # d(angle)/dε = −2 tan θ' (degrees per unit strain), then through the basis.
+    tan_strained = sin_strained / np.sqrt(np.maximum(1.0 - sin_strained**2, 1e-12))
+    d_angle = -2.0 * np.degrees(tan_strained)
+    jacobian = np.empty((basis_t.shape[0], 7, basis_t.shape[2]))  # (k, parameter, bin)
+    jacobian[:, :6] = (gradient * d_angle)[:, None, :] * basis_t
+    jacobian[:, 6] = gradient
+    jacobian -= jacobian.mean(axis=2, keepdims=True)
+    warped -= warped.mean(axis=1, keepdims=True)
+    scale = _rowwise_dot(warped, target) / (_rowwise_dot(warped, warped) + 1e-12)
+    scale = np.where(
+        scale > 0, scale, np.linalg.norm(target, axis=1) / (np.linalg.norm(warped, axis=1) + 1e-12)
+    )
+    residual = target - scale[:, None] * warped
+    m = scale[:, None, None] * jacobian
+    normal = m @ m.transpose(0, 2, 1)
+    # Levenberg–Marquardt damping: a small share of the mean curvature.
+    damping = 1e-3 * np.trace(normal, axis1=1, axis2=2) / 7.0 + 1e-12
+    normal += damping[:, None, None] * np.eye(7)
+    step = np.linalg.solve(normal, m @ residual[..., None])[..., 0]
+    tensor = tensor + np.clip(step[:, :6], -_MAX_STRAIN_STEP, _MAX_STRAIN_STEP)
+    shift = shift + np.clip(step[:, 6], -_MAX_SHIFT_STEP_DEG, _MAX_SHIFT_STEP_DEG)
+    # Keep the departure from the isotropic strain within its bound.
+    isotropic = tensor[:, :3].mean(axis=1)[:, None] * _ISOTROPIC
+    departure = np.clip(tensor - isotropic, -ANISOTROPIC_STRAIN_MAX, ANISOTROPIC_STRAIN_MAX)
+    return isotropic + departure, shift
+
+
+def _binned(rows: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Sums of bins of 3 grid steps from the grid's start (a partial last bin dropped)."""
+    n = rows.shape[1] // _BIN_STEPS * _BIN_STEPS
+    return rows[:, :n].reshape(rows.shape[0], -1, _BIN_STEPS).sum(axis=2)
+
+
+def _rowwise_dot(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+    return (a[:, None, :] @ b[:, :, None])[:, 0, 0]
+
+
+def _standardised(rows: NDArray[np.float64]) -> NDArray[np.float64]:
+    centred = rows - rows.mean(axis=1, keepdims=True)
+    return centred / (np.linalg.norm(centred, axis=1, keepdims=True) + 1e-12)
