@@ -84,6 +84,7 @@ class Library:
     inputs: np.ndarray
     labels: list[str]
     sticks: list[StickPattern] | None = None
+    space_groups: list[int | None] | None = None
     _bases: dict[int, StrainBasis] = field(default_factory=dict, repr=False)
 
 
@@ -228,7 +229,9 @@ def evaluation_library(data: TrainingSet, cache_dir: Path) -> Library:
     references = [c.sticks[0] for c in classes]
     lib_path = cache_dir / f"eval_library_{len(classes)}.npz"
     lib = _cached(lib_path, _parallel, _reference_job, references, "library")
-    return Library(lib, [c.key for c in classes], references)
+    return Library(
+        lib, [c.key for c in classes], references, [c.space_group_number for c in classes]
+    )
 
 
 def query_draws(
@@ -399,6 +402,81 @@ def score(ranked: list[list[str]], truths: list[set[str]], mixture: bool) -> tup
     return float(top1), float(top5)
 
 
+@dataclass(frozen=True)
+class Misses:
+    """Why a ranking missed single-phase queries' material in its top 5."""
+
+    queries: int
+    missed: int
+    outside_candidates: int  # not among the embedding's RERANK_CANDIDATES nearest
+    isostructural: int  # a structure of the material's space group in the top 5 instead
+    # per isostructural miss: |cell edge of the closest such structure / the truth's − 1|
+    cell_edge_differences: list[float]
+
+    def describe(self) -> str:
+        edges = np.array(self.cell_edge_differences)
+        close = (
+            f" (its cell edge, ∛volume, within {100 * np.median(edges):.1f}% of the "
+            f"truth's at the median; < 1% for {100 * np.mean(edges < 0.01):.0f}%, < 3% for "
+            f"{100 * np.mean(edges < 0.03):.0f}%)"
+            if edges.size
+            else ""
+        )
+        other = self.missed - self.outside_candidates - self.isostructural
+        return (
+            f"{self.missed} of {self.queries} missed in the top 5: {self.outside_candidates} "
+            f"outside the embedding's {RERANK_CANDIDATES} nearest, {self.isostructural} with a "
+            f"structure of the same space group in the top 5{close}, {other} other"
+        )
+
+
+def synthetic_misses(
+    embedder: Embedder,
+    lib: Library,
+    rows: list[tuple[str, Library, Queries, bool, bool]],
+    served: dict[str, list[list[int]]],
+) -> dict[str, Misses]:
+    """:func:`miss_breakdown` of the served ranking on each synthetic row."""
+    references = embedder.embed_array(lib.inputs)
+    index = {label: i for i, label in enumerate(lib.labels)}
+    out = {}
+    for name, _, queries, _, _ in rows:
+        if name not in served:
+            continue
+        cosine = embedder.embed_array(queries.inputs) @ references.T
+        truth = [index[next(iter(t))] for t in queries.truths]
+        rank = [int((c > c[i]).sum()) for c, i in zip(cosine, truth, strict=True)]
+        out[name] = miss_breakdown(lib, queries, served[name], rank)
+    return out
+
+
+def miss_breakdown(
+    lib: Library, queries: Queries, ranked: list[list[int]], candidate_rank: list[int]
+) -> Misses:
+    """Sort the misses of ``ranked`` (library indices, best first) by cause;
+    ``candidate_rank``: each query's material's rank by embedding cosine."""
+    assert lib.sticks is not None and lib.space_groups is not None
+    index = {label: i for i, label in enumerate(lib.labels)}
+    groups, sticks = lib.space_groups, lib.sticks
+
+    def edge(i: int) -> float:
+        return float(abs(np.linalg.det(sticks[i].reciprocal_lattice)) ** (-1.0 / 3.0))
+
+    missed = outside = 0
+    differences = []
+    for top, truths, rank in zip(ranked, queries.truths, candidate_rank, strict=True):
+        truth = index[next(iter(truths))]
+        if truth in top[:5]:
+            continue
+        missed += 1
+        alike = [i for i in top[:5] if groups[i] is not None and groups[i] == groups[truth]]
+        if rank >= RERANK_CANDIDATES:
+            outside += 1
+        elif alike:
+            differences.append(min(abs(edge(i) / edge(truth) - 1.0) for i in alike))
+    return Misses(len(ranked), missed, outside, len(differences), differences)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m indexer evaluate", description=__doc__.splitlines()[0]
@@ -440,6 +518,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.model_only:
         methods |= {"profile cosine": rank_profile_cosine, "shifted Pearson": rank_shifted_pearson}
     results = []
+    served: dict[str, list[list[int]]] = {}  # synthetic rows' served rankings
     header = f"{'row':<36}{'queries':>8}{'library':>8}  " + "  ".join(f"{m:>24}" for m in methods)
     print(f"model {embedder.version}; each method cell: top-1 / top-5 / ms per query\n")
     print(header)
@@ -448,6 +527,8 @@ def main(argv: list[str] | None = None) -> None:
         for method, fn in methods.items():
             run = with_phase_search(fn) if phase_search else fn
             ranked, seconds = run(library, queries)
+            if method == "model + re-rank" and library is lib:
+                served[name] = ranked
             labels = [[library.labels[i] for i in r[:5]] for r in ranked]
             top1, top5 = score(labels, queries.truths, mixture)
             results.append(
@@ -467,9 +548,12 @@ def main(argv: list[str] | None = None) -> None:
             + "  ".join(f"{c:>24}" for c in cells),
             flush=True,
         )
+    misses = synthetic_misses(embedder, lib, rows, served)
+    for name, m in misses.items():
+        print(f"served, {name}: {m.describe()}")
     for note in notes + rj_notes:
         print("note:", note)
-    notes_all = notes + rj_notes
+    notes_all = notes + rj_notes + [f"served, {n}: {m.describe()}" for n, m in misses.items()]
     if args.json:
         args.json.write_text(
             json.dumps(

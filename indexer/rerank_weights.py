@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -190,31 +191,33 @@ def best(rows: list[dict]) -> Setting:
     """The setting with the best mean of top-1 and top-5 over the query sets
     (the first candidate is the one a user reads first; ties: the fewer
     candidates, then the smaller weight)."""
-    rows = [r for r in rows if "correlation" in r]
-    settings = sorted({_setting(r) for r in rows})
-    mean = {
-        s: np.mean([r["top1"] + r["top5"] for r in rows if _setting(r) == s]) / 2 for s in settings
-    }
-    return max(settings, key=lambda s: (round(float(mean[s]), 6), -s[1], -s[2]))
+    isotropic = [r for r in rows if "correlation" in r]
+    return _best_by_mean(isotropic, _setting, lambda s: (-s[1], -s[2]))
 
 
 def best_strain_fit(rows: list[dict]) -> tuple[int, float]:
     """(candidates, prior) of the strain-tensor fit by the same rule (ties:
     the fewer candidates, then the stronger prior)."""
-    rows = [r for r in rows if "strain_fit_candidates" in r]
-    settings = sorted({(r["strain_fit_candidates"], r["anisotropic_penalty"]) for r in rows})
+    tensor = [r for r in rows if "strain_fit_candidates" in r]
+
+    def setting(row: dict) -> tuple[int, float]:
+        return row["strain_fit_candidates"], row["anisotropic_penalty"]
+
+    return _best_by_mean(tensor, setting, lambda s: (-s[0], s[1]))
+
+
+_S = TypeVar("_S", bound=tuple)
+
+
+def _best_by_mean(
+    rows: list[dict], setting: Callable[[dict], _S], tie_break: Callable[[_S], tuple]
+) -> _S:
+    """The setting whose rows have the best mean of top-1 and top-5."""
+    settings = sorted({setting(r) for r in rows})
     mean = {
-        s: np.mean(
-            [
-                r["top1"] + r["top5"]
-                for r in rows
-                if (r["strain_fit_candidates"], r["anisotropic_penalty"]) == s
-            ]
-        )
-        / 2
-        for s in settings
+        s: np.mean([r["top1"] + r["top5"] for r in rows if setting(r) == s]) / 2 for s in settings
     }
-    return max(settings, key=lambda s: (round(float(mean[s]), 6), -s[0], s[1]))
+    return max(settings, key=lambda s: (round(float(mean[s]), 6), *tie_break(s)))
 
 
 def markdown(rows: list[dict], version: str, n_queries: int, library: int, seed: int) -> str:

@@ -37,3 +37,27 @@ def test_score_single_phase_and_mixtures():
     assert score(ranked, [{"a"}, {"a"}], mixture=False) == (0.5, 1.0)
     # Mixtures: top-1 is a phase; top-5 is the share of the phases found.
     assert score(ranked, [{"a", "z"}, {"y", "q"}], mixture=True) == (0.5, 0.5)
+
+
+def test_miss_breakdown_sorts_misses_by_cause(rock_salt_classes):
+    """Rock-salt cells of a = 3.9, 4.4, 5.0, 5.6, 6.1 Å (all Fm-3m) and one
+    query per cell: a hit, a look-alike miss, a miss outside the candidates."""
+    from dataclasses import replace
+
+    from indexer.evaluate import RERANK_CANDIDATES, Library, Queries, miss_breakdown
+
+    classes = rock_salt_classes[:4] + [replace(rock_salt_classes[4], space_group_number=221)]
+    lib = Library(
+        np.zeros((5, 2, 4)),
+        [c.key for c in classes],
+        [c.sticks[0] for c in classes],
+        [c.space_group_number for c in classes],
+    )
+    queries = Queries(np.zeros((4, 2, 4)), [{"c0"}, {"c1"}, {"c2"}, {"c3"}])
+    ranked = [[0, 1], [4, 2], [4], [4]]  # c1: c2 (same group, 5.0 vs 4.4 Å) ranks first
+    misses = miss_breakdown(lib, queries, ranked, [0, 3, RERANK_CANDIDATES, 7])
+    assert (misses.queries, misses.missed) == (4, 3)
+    assert misses.outside_candidates == 1  # c2
+    assert misses.isostructural == 1  # c1; c3 met only c4, of another space group
+    assert misses.cell_edge_differences == pytest.approx([5.0 / 4.4 - 1.0], rel=1e-3)
+    assert "3 of 4 missed" in misses.describe()

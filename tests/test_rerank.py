@@ -164,3 +164,19 @@ def test_rerank_weights_correlations_use_the_prior_their_name_says() -> None:
         if isinstance(correlate, partial):
             named = float(name.split("penalty ")[1]) if "penalty" in name else 0.0
             assert correlate.keywords["strain_penalty"] == named, name
+
+
+def test_best_strain_fit_ties_go_to_fewer_candidates_then_the_stronger_prior() -> None:
+    rows = [
+        {"queries": q, "strain_fit_candidates": n, "anisotropic_penalty": p, "top1": t1, "top5": t5}
+        for q, n, p, t1, t5 in [
+            ("a", 0, 1.0, 0.80, 0.90),
+            ("a", 5, 1.0, 0.82, 0.92),
+            ("a", 5, 2.0, 0.82, 0.92),
+            ("a", 10, 2.0, 0.82, 0.92),
+        ]
+    ]
+    assert rerank_weights.best_strain_fit(rows) == (5, 2.0)
+    rows.append({**rows[-1], "top5": 0.95})
+    rows = [r for r in rows if not (r["strain_fit_candidates"] == 10 and r["top5"] == 0.92)]
+    assert rerank_weights.best_strain_fit(rows) == (10, 2.0)
