@@ -47,6 +47,11 @@ VARIANTS: dict[str, AugmentConfig] = {
     "no missing reflections": replace(ALL_ON, drop_probability=0.0),
     "no truncated 2θ range": replace(ALL_ON, truncate_probability=0.0),
     "no strain": replace(ALL_ON, strain_max=0.0, anisotropic_strain_max=0.0),
+    # Which part of the strain costs: the isotropic one (±3%) makes
+    # isostructural look-alikes fit, the anisotropic one (±1% per component)
+    # is what the re-rank's tensor fit has to recover.
+    "isotropic strain only": replace(ALL_ON, anisotropic_strain_max=0.0),
+    "anisotropic strain only": replace(ALL_ON, strain_max=0.0),
     "no zero offset, no displacement": replace(
         ALL_ON, zero_offset_max_deg=0.0, displacement_max_mm=0.0
     ),
