@@ -136,7 +136,7 @@ _SQL_CHUNK = 500
 PROFILE_CACHE_SIZE = 15_000
 # Strain bases (xrdid.strain_fit.strain_basis, 34 kB each) of the calculated
 # references a search fitted strain tensors to: computing one from the stored
-# sticks takes ~0.3 ms, a tenth of a search's fits. 2,000 take 68 MB.
+# sticks takes ~0.3 ms (3 ms for the ten a search fits). 2,000 take 68 MB.
 STRAIN_BASIS_CACHE_SIZE = 2_000
 
 # OpenMP threads per FAISS search. One query against ≤ 10⁵ flat vectors is
