@@ -16,7 +16,6 @@ Each row is scored for the embedding alone and as served (re-ranked).
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from indexer.evaluate import (
     rank_model,
     score,
 )
-from indexer.studies import load_study, study_parser
+from indexer.studies import load_study, markdown_with_rows, study_parser
 from indexer.training_set import TrainingSet
 from xrdid.augment import AugmentConfig
 from xrdid.embedder import Embedder
@@ -108,7 +107,7 @@ def markdown(rows: list[dict], version: str, n_queries: int, library: int) -> st
         f"{100 * r['served_top1']:.1f} | {100 * r['served_top5']:.1f} |"
         for r in rows
     ]
-    return "\n".join(lines) + "\n\n```json\n" + json.dumps(rows, indent=1) + "\n```\n"
+    return markdown_with_rows(lines, rows)
 
 
 def main(argv: list[str] | None = None) -> None:

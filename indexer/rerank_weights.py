@@ -13,7 +13,6 @@ without the open set or the real scans the evaluation reports.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
@@ -32,7 +31,7 @@ from indexer.evaluate import (
     strain_basis_of,
 )
 from indexer.evaluate import score as top_k_score
-from indexer.studies import load_study, study_parser
+from indexer.studies import load_study, markdown_with_rows, study_parser
 from indexer.training_set import TrainingSet
 from xrdid.embedder import Embedder
 from xrdid.rerank import (
@@ -270,7 +269,7 @@ def markdown(rows: list[dict], version: str, n_queries: int, library: int, seed:
         for r in rows
         if "strain_fit_candidates" in r
     ]
-    return "\n".join(lines) + "\n\n```json\n" + json.dumps(rows, indent=1) + "\n```\n"
+    return markdown_with_rows(lines, rows)
 
 
 def main(argv: list[str] | None = None) -> None:

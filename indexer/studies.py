@@ -1,9 +1,11 @@
 """What the synthetic-query studies (distortions, rerank-weights) share:
-their command line, and loading the model and training set it names."""
+their command line, loading the model and training set it names, and the
+markdown they write."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
@@ -29,3 +31,8 @@ def load_study(args: argparse.Namespace) -> tuple[Embedder, TrainingSet, int]:
     embedder = Embedder.load(args.model)
     data = TrainingSet.load(args.training_set)
     return embedder, data, min(args.queries, len(data.train))
+
+
+def markdown_with_rows(lines: list[str], rows: list[dict]) -> str:
+    """The markdown lines, then every row as a JSON block (to read back exactly)."""
+    return "\n".join(lines) + "\n\n```json\n" + json.dumps(rows, indent=1) + "\n```\n"

@@ -34,6 +34,7 @@ from numpy.typing import NDArray
 
 from xrdid.grid import MODEL_GRID
 from xrdid.phases import MAX_SHIFT_STEPS
+from xrdid.profile_rows import binned, standardised
 from xrdid.strain_fit import ANISOTROPIC_STRAIN_PENALTY, StrainFit, fit_strain_tensors
 
 __all__ = [
@@ -131,7 +132,7 @@ def _isotropic_fit(
     if hi - lo < 2 * bin_steps:
         return _IsotropicFit(np.zeros(n_refs), np.zeros(n_refs), np.zeros(n_refs))
     # float32 is ample for a correlation and halves the memory traffic.
-    window = _standardised(_binned(np.asarray(references[:, lo:hi], dtype=np.float32), bin_steps))
+    window = standardised(binned(np.asarray(references[:, lo:hi], dtype=np.float32), bin_steps))
     query = np.asarray(intensity, dtype=np.float32)
     n_strains = int(round(strain_max / strain_step)) if strain_max > 0 else 0
     strains = strain_step * np.arange(-n_strains, n_strains + 1)
@@ -145,7 +146,7 @@ def _isotropic_fit(
         for strain in strains
     ]
     penalty = np.repeat(strain_penalty * np.abs(strains), len(shifts))
-    scores = _standardised(_binned(np.concatenate(trials), bin_steps)) @ window.T
+    scores = standardised(binned(np.concatenate(trials), bin_steps)) @ window.T
     scores -= penalty[:, None].astype(np.float32)
     best = scores.argmax(axis=0)
     return _IsotropicFit(
@@ -278,24 +279,6 @@ def _strained_two_theta_deg(strain: float) -> NDArray[np.float64]:
     two_theta = 2.0 * np.degrees(np.arcsin(np.clip(sin_theta, -1.0, 1.0)))
     two_theta.setflags(write=False)  # shared by every call
     return two_theta
-
-
-def _binned(rows: NDArray[np.float32], bin_steps: int) -> NDArray[np.float32]:
-    """Sums of ``bin_steps`` consecutive points (rows of a length divisible by
-    it; sums, not means: a correlation does not see the scale). Strided slices
-    added, several times faster than a reduction over a short last axis."""
-    if bin_steps == 1:
-        return rows
-    binned = rows[:, 0::bin_steps].copy()
-    for offset in range(1, bin_steps):
-        binned += rows[:, offset::bin_steps]
-    return binned
-
-
-def _standardised(rows: NDArray[np.float32]) -> NDArray[np.float32]:
-    """Rows centred and scaled to unit norm (flat rows stay zero)."""
-    centred = rows - rows.mean(axis=1, keepdims=True)
-    return centred / (np.linalg.norm(centred, axis=1, keepdims=True) + 1e-12)
 
 
 def fused_score(

@@ -32,6 +32,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from xrdid.grid import MODEL_GRID
 from xrdid.phases import MAX_SHIFT_STEPS
+from xrdid.profile_rows import binned, standardised
 from xrdid.sticks import StickPattern
 
 __all__ = [
@@ -122,8 +123,8 @@ def fit_strain_tensors(
     if hi - lo < 2 or n_refs == 0:
         return StrainFit(np.zeros(n_refs), np.zeros(n_refs), np.zeros(n_refs))
     window = slice(lo, hi)
-    query = _binned(np.asarray(intensity, dtype=np.float64)[None])[0]
-    refs = _binned(np.asarray(references, dtype=np.float64))
+    query = binned(np.asarray(intensity, dtype=np.float64)[None], _BIN_STEPS)[0]
+    refs = binned(np.asarray(references, dtype=np.float64), _BIN_STEPS)
     basis = np.stack(bases).astype(np.float64, copy=False)  # (k, bins, 6)
     tensor = np.asarray(strain, dtype=np.float64)[:, None] * _ISOTROPIC
     shift = np.asarray(shift_deg, dtype=np.float64).copy()
@@ -147,7 +148,9 @@ def fit_strain_tensors(
     grid_strain = lower + _GRID_BIN_WEIGHT * (bin_strain[:, _GRID_BIN + 1] - lower)
     angles = _query_angles(_GRID, grid_strain, shift[:, None])
     warped = np.interp(angles, _GRID, intensity, left=0.0, right=0.0)
-    r = _rowwise_dot(_standardised(_binned(warped[:, full])), _standardised(refs[:, window]))
+    r = _rowwise_dot(
+        standardised(binned(warped[:, full], _BIN_STEPS)), standardised(refs[:, window])
+    )
     isotropic = tensor[:, :3].mean(axis=1)
     departure = np.abs(tensor - isotropic[:, None] * _ISOTROPIC).sum(axis=1)
     return StrainFit(r, isotropic, departure)
@@ -251,16 +254,5 @@ def _gauss_newton_step(
     return isotropic + departure, shift
 
 
-def _binned(rows: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Sums of bins of 3 grid steps from the grid's start (a partial last bin dropped)."""
-    n = rows.shape[1] // _BIN_STEPS * _BIN_STEPS
-    return rows[:, :n].reshape(rows.shape[0], -1, _BIN_STEPS).sum(axis=2)
-
-
 def _rowwise_dot(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
     return (a[:, None, :] @ b[:, :, None])[:, 0, 0]
-
-
-def _standardised(rows: NDArray[np.float64]) -> NDArray[np.float64]:
-    centred = rows - rows.mean(axis=1, keepdims=True)
-    return centred / (np.linalg.norm(centred, axis=1, keepdims=True) + 1e-12)
