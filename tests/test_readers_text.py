@@ -9,8 +9,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from xrdid.data_paths import shared_data_dir
 from xrdid.errors import PatternReadError, UnsupportedFormatError
-from xrdid.readers import read_pattern, read_pattern_table
+from xrdid.readers import _columns, read_pattern, read_pattern_table
+from xrdid.readers._columns import parse_columns
+from xrdid.readers._textdecode import decode_text
 
 N = 60
 X = np.round(10.0 + 0.05 * np.arange(N), 4)
@@ -186,6 +189,60 @@ def test_metadata_keeps_the_header() -> None:
     assert "sample: quartz" in pattern.metadata["header"]
     assert pattern.metadata["intensity_column"] == "counts"
     assert pattern.wavelength is None
+
+
+_SHARED_TEXT_FILES = (
+    sorted(
+        path
+        for path in (shared_data_dir() / "patterns").rglob("*")
+        if path.suffix.lower() in {".xy", ".csv", ".txt", ".dat"}
+    )
+    if (shared_data_dir() / "patterns").is_dir()
+    else []
+)
+
+
+@pytest.mark.skipif(not _SHARED_TEXT_FILES, reason="../shared/data/patterns not found")
+def test_whole_block_reading_matches_line_by_line_on_every_real_text_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """numpy's whole-block parse (plain exports) reads exactly what the line
+    readers read, on every real text file, and takes most of them."""
+    block_read = 0
+    for path in _SHARED_TEXT_FILES:
+        text = decode_text(path.read_bytes(), path.name)
+        try:
+            fast = parse_columns(text, path.name)
+        except PatternReadError:
+            continue
+        with monkeypatch.context() as patch:
+            patch.setattr(_columns, "_block_columns", lambda *args: None)
+            slow = parse_columns(text, path.name)
+        for a, b in zip(fast.columns, slow.columns, strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=str(path))
+        assert (fast.names, fast.dialect, fast.first_data_line, fast.header) == (
+            slow.names,
+            slow.dialect,
+            slow.first_data_line,
+            slow.header,
+        )
+        block = _columns._lines_from(text, fast.first_data_line - 1)
+        block_read += _columns._block_columns(block, fast.dialect, fast.n_columns) is not None
+    assert block_read >= len(_SHARED_TEXT_FILES) // 2
+
+
+def test_a_bad_row_far_into_a_plain_block_is_still_named_by_line() -> None:
+    rows = [f"{10 + 0.01 * i:.2f} {100 + i}" for i in range(600)]
+    for bad, message in (
+        ("15.00 nan", "holds 'nan'"),
+        ("15.00", "1 value where"),
+        ("15.00 1e999", "too large"),
+    ):
+        lines = rows.copy()
+        lines[449] = bad
+        with pytest.raises(PatternReadError, match=message) as caught:
+            read_pattern("\n".join(lines).encode(), "scan.xy")
+        assert caught.value.line == 450
 
 
 # ----------------------------------------------------------- properties
