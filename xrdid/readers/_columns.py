@@ -185,7 +185,7 @@ def parse_columns(text: str, source: str | None, *, first_line: int = 1) -> Colu
 
     dialect, n_columns = _choose_dialect(sample, source)
     first_data_line = sample[0][0]
-    fast = _block_columns(_lines_from(text, first_data_line - first_line), dialect, n_columns)
+    fast = _block_columns(text, first_data_line - first_line, dialect, n_columns)
     if fast is None:
         rows = sample + [(lineno, line) for lineno, line, is_comment in lines if not is_comment]
         fast = _fast_columns(rows, dialect, n_columns)
@@ -224,14 +224,16 @@ _NOT_PLAIN = {None: re.compile(r"[^0-9.eE+\- \t\n]"), ",": re.compile(r"[^0-9.eE
 
 
 def _block_columns(
-    block: str, dialect: Dialect, n_columns: int
+    text: str, skip: int, dialect: Dialect, n_columns: int
 ) -> tuple[NDArray[np.float64], ...] | None:
-    """The data block converted whole by numpy's C parser when it holds plain
-    numbers only (the common .xy/.csv export), or None for the line readers.
-    Every row must have ``n_columns`` finite values; ~5× faster than
-    :func:`_fast_columns`, which splits line by line in Python."""
+    """``text`` from its line ``skip`` on (the data block) converted whole by
+    numpy's C parser when it holds plain numbers only (the common .xy/.csv
+    export), or None for the line readers. Every row must have ``n_columns``
+    finite values; ~5× faster than :func:`_fast_columns`, which splits line
+    by line in Python."""
     if dialect.decimal != "." or dialect.delimiter not in _NOT_PLAIN:
         return None
+    block = _lines_from(text, skip)
     if _NOT_PLAIN[dialect.delimiter].search(block) is not None:
         return None
     try:
