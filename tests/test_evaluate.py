@@ -61,3 +61,42 @@ def test_miss_breakdown_sorts_misses_by_cause(rock_salt_classes):
     assert misses.isostructural == 1  # c1; c3 met only c4, of another space group
     assert misses.cell_edge_differences == pytest.approx([5.0 / 4.4 - 1.0], rel=1e-3)
     assert "3 of 4 missed" in misses.describe()
+
+
+def test_within_reach_counts_misses_beside_a_near_twin(rock_salt_classes):
+    """A rock salt of 3.92 Å is within any augmentation's reach of the 3.9 Å
+    one (a strain of 0.5%); one of 6.1 Å is not of the 4.4 Å one."""
+    from pymatgen.core import Lattice, Structure
+
+    from indexer.evaluate import (
+        Library,
+        Misses,
+        Queries,
+        Reach,
+        _reference_job,
+        closeness_to_truth,
+        within_reach,
+    )
+    from xrdid.sticks import simulate_sticks
+
+    twin = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(3.92), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    sticks = [c.sticks[0] for c in rock_salt_classes] + [simulate_sticks(twin)]
+    lib = Library(
+        np.stack([_reference_job(s) for s in sticks]), ["c0", "c1", "c2", "c3", "c4", "twin"]
+    )
+    queries = Queries(lib.inputs[[0, 1, 2]], [{"c0"}, {"c1"}, {"c2"}])
+    # Unaugmented queries are their own reference, shifts and strains aside.
+    np.testing.assert_allclose(closeness_to_truth(lib, queries), 1.0, atol=1e-3)
+
+    closeness = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 0.95])  # 90% quantile: 0.925
+    ranked = [[5, 2], [4, 3], [2, 5]]  # c0 behind its twin, c1 behind strangers, c2 found
+    reach = within_reach(lib, queries, ranked, closeness)
+    assert reach.threshold == pytest.approx(0.925)
+    assert reach.median == pytest.approx(0.75)
+    assert reach.misses == 1
+
+    misses = Misses(3, 2, 0, 0, [], Reach(0.75, 0.925, 1))
+    assert "1 of the misses" in misses.describe()
+    assert "top-5 would be 66.7%" in misses.describe()  # 1 found + 1 within reach, of 3
