@@ -462,17 +462,20 @@ class Misses:
         return text
 
 
+def _truth_indices(lib: Library, queries: Queries) -> list[int]:
+    """Each single-phase query's material, as a library index."""
+    index = {label: i for i, label in enumerate(lib.labels)}
+    return [index[next(iter(t))] for t in queries.truths]
+
+
 def closeness_to_truth(lib: Library, queries: Queries) -> np.ndarray:
     """Each query's profile correlation with its material's reference, as the
     re-rank fits it but without the strain prior (how far the augmentation
     moved it)."""
-    index = {label: i for i, label in enumerate(lib.labels)}
     return np.array(
         [
-            rerank_correlation(
-                x[0], x[1] > 0.5, lib.inputs[[index[next(iter(t))]], 0], strain_penalty=0.0
-            )[0]
-            for x, t in zip(queries.inputs, queries.truths, strict=True)
+            rerank_correlation(x[0], x[1] > 0.5, lib.inputs[[truth], 0], strain_penalty=0.0)[0]
+            for x, truth in zip(queries.inputs, _truth_indices(lib, queries), strict=True)
         ]
     )
 
@@ -483,11 +486,9 @@ def within_reach(
     """Count the misses of ``ranked`` whose top 5 holds a reference at least as
     close to the truth's (reference against reference, as
     :func:`closeness_to_truth` compares) as ``closeness``'s REACH_QUANTILE."""
-    index = {label: i for i, label in enumerate(lib.labels)}
     threshold = float(np.quantile(closeness, REACH_QUANTILE))
     count = 0
-    for top, truths in zip(ranked, queries.truths, strict=True):
-        truth = index[next(iter(truths))]
+    for top, truth in zip(ranked, _truth_indices(lib, queries), strict=True):
         if truth in top[:5]:
             continue
         reference = lib.inputs[truth]
@@ -507,13 +508,12 @@ def synthetic_misses(
     """:func:`miss_breakdown` and :func:`within_reach` of the served ranking
     on each synthetic row."""
     references = embedder.embed_array(lib.inputs)
-    index = {label: i for i, label in enumerate(lib.labels)}
     out = {}
     for name, _, queries, _, _ in rows:
         if name not in served:
             continue
         cosine = embedder.embed_array(queries.inputs) @ references.T
-        truth = [index[next(iter(t))] for t in queries.truths]
+        truth = _truth_indices(lib, queries)
         rank = [int((c > c[i]).sum()) for c, i in zip(cosine, truth, strict=True)]
         reach = within_reach(lib, queries, served[name], closeness_to_truth(lib, queries))
         out[name] = replace(miss_breakdown(lib, queries, served[name], rank), reach=reach)
@@ -526,7 +526,6 @@ def miss_breakdown(
     """Sort the misses of ``ranked`` (library indices, best first) by cause;
     ``candidate_rank``: each query's material's rank by embedding cosine."""
     assert lib.sticks is not None and lib.space_groups is not None
-    index = {label: i for i, label in enumerate(lib.labels)}
     groups, sticks = lib.space_groups, lib.sticks
 
     def edge(i: int) -> float:
@@ -534,8 +533,7 @@ def miss_breakdown(
 
     missed = outside = 0
     differences = []
-    for top, truths, rank in zip(ranked, queries.truths, candidate_rank, strict=True):
-        truth = index[next(iter(truths))]
+    for top, truth, rank in zip(ranked, _truth_indices(lib, queries), candidate_rank, strict=True):
         if truth in top[:5]:
             continue
         missed += 1
