@@ -26,6 +26,7 @@ from xrdid.library import (
 )
 from xrdid.library_identify import MAX_TOP_K, Identification, IdentifyOptions
 from xrdid.preprocess import BaselineMethod
+from xrdid.profile_search import PROFILE_SEARCH_CANDIDATES
 from xrdid.rerank import (
     PROFILE_WEIGHT,
     RERANK_CANDIDATES,
@@ -173,7 +174,8 @@ class CandidatePublic(BaseModel):
     kind: ReferenceKind
     score: float = Field(
         description=f"What candidates are ranked by: similarity + {PROFILE_WEIGHT} × "
-        f"profile_correlation, over the embedding's {RERANK_CANDIDATES} nearest references"
+        f"profile_correlation, over the embedding's {RERANK_CANDIDATES} nearest references "
+        f"and the {PROFILE_SEARCH_CANDIDATES} whose profiles correlate best with the query's"
     )
     similarity: float = Field(description="Cosine similarity of the embeddings, −1…1")
     profile_correlation: float | None = Field(

@@ -23,7 +23,8 @@ and counts those beside a material the augmentation makes hard to tell from
 the truth (:func:`within_reach`).
 
 Methods: the model alone (cosine of embeddings); the model as the service
-ranks (its nearest references re-ranked by the fused score of
+ranks (its nearest references, and those the whole-library profile search
+of :mod:`xrdid.profile_search` finds, re-ranked by the fused score of
 :mod:`xrdid.rerank`); and the baselines, cosine of the preprocessed profiles
 and a shift-tolerant search-match (best Pearson r over 2θ shifts of ±0.3°),
 each restricted to the 2θ range the query covers.
@@ -52,6 +53,7 @@ from xrdid.data_paths import PROJECT_ROOT, shared_data_dir
 from xrdid.embedder import Embedder, model_input
 from xrdid.phases import phase_ranking, search_phases
 from xrdid.preprocess import PreprocessedPattern, preprocess
+from xrdid.profile_search import PROFILE_SEARCH_CANDIDATES, coarse_rows, profile_search
 from xrdid.rerank import (
     PROFILE_WEIGHT,
     RERANK_CANDIDATES,
@@ -91,6 +93,7 @@ class Library:
     sticks: list[StickPattern] | None = None
     space_groups: list[int | None] | None = None
     _bases: dict[int, StrainBasis] = field(default_factory=dict, repr=False)
+    _coarse: np.ndarray | None = field(default=None, repr=False)
 
 
 def strain_basis_of(lib: Library, index: int) -> StrainBasis | None:
@@ -100,6 +103,16 @@ def strain_basis_of(lib: Library, index: int) -> StrainBasis | None:
     if index not in lib._bases:
         lib._bases[index] = strain_basis(lib.sticks[index])
     return lib._bases[index]
+
+
+def rerank_candidates(lib: Library, x: np.ndarray, cosine: np.ndarray) -> np.ndarray:
+    """What the service re-ranks for query ``x`` (model input): the embedding's
+    nearest references by ``cosine``, then those the profile search adds."""
+    if lib._coarse is None:
+        lib._coarse = coarse_rows(lib.inputs[:, 0])
+    nearest = np.argsort(-cosine)[:RERANK_CANDIDATES]
+    found = profile_search(x[0], x[1] > 0.5, lib._coarse)
+    return np.concatenate([nearest, found[~np.isin(found, nearest)]])
 
 
 @dataclass
@@ -126,7 +139,7 @@ def rank_model(embedder: Embedder, rerank: bool = False) -> Method:
     cache: dict[int, tuple[Library, np.ndarray]] = {}
 
     def reranked(x: np.ndarray, cosine: np.ndarray, lib: Library) -> list[int]:
-        shortlist = np.argsort(-cosine)[:RERANK_CANDIDATES]
+        shortlist = rerank_candidates(lib, x, cosine)
 
         def bases_of(indices: np.ndarray) -> list[StrainBasis | None]:
             return [strain_basis_of(lib, int(shortlist[i])) for i in indices]
@@ -428,7 +441,7 @@ class Misses:
 
     queries: int
     missed: int
-    outside_candidates: int  # not among the embedding's RERANK_CANDIDATES nearest
+    outside_candidates: int  # not among the references the re-rank scored
     isostructural: int  # a structure of the material's space group in the top 5 instead
     # per isostructural miss: |cell edge of the closest such structure / the truth's − 1|
     cell_edge_differences: list[float]
@@ -446,7 +459,8 @@ class Misses:
         other = self.missed - self.outside_candidates - self.isostructural
         text = (
             f"{self.missed} of {self.queries} missed in the top 5: {self.outside_candidates} "
-            f"outside the embedding's {RERANK_CANDIDATES} nearest, {self.isostructural} with a "
+            f"not re-ranked (neither among the embedding's {RERANK_CANDIDATES} nearest nor the "
+            f"profile search's {PROFILE_SEARCH_CANDIDATES}), {self.isostructural} with a "
             f"structure of the same space group in the top 5{close}, {other} other"
         )
         if self.reach is not None:
@@ -514,17 +528,20 @@ def synthetic_misses(
             continue
         cosine = embedder.embed_array(queries.inputs) @ references.T
         truth = _truth_indices(lib, queries)
-        rank = [int((c > c[i]).sum()) for c, i in zip(cosine, truth, strict=True)]
+        scored = [
+            i in rerank_candidates(lib, x, c)
+            for x, c, i in zip(queries.inputs, cosine, truth, strict=True)
+        ]
         reach = within_reach(lib, queries, served[name], closeness_to_truth(lib, queries))
-        out[name] = replace(miss_breakdown(lib, queries, served[name], rank), reach=reach)
+        out[name] = replace(miss_breakdown(lib, queries, served[name], scored), reach=reach)
     return out
 
 
 def miss_breakdown(
-    lib: Library, queries: Queries, ranked: list[list[int]], candidate_rank: list[int]
+    lib: Library, queries: Queries, ranked: list[list[int]], rescored: list[bool]
 ) -> Misses:
     """Sort the misses of ``ranked`` (library indices, best first) by cause;
-    ``candidate_rank``: each query's material's rank by embedding cosine."""
+    ``rescored``: whether the re-rank scored each query's material."""
     assert lib.sticks is not None and lib.space_groups is not None
     groups, sticks = lib.space_groups, lib.sticks
 
@@ -533,12 +550,12 @@ def miss_breakdown(
 
     missed = outside = 0
     differences = []
-    for top, truth, rank in zip(ranked, _truth_indices(lib, queries), candidate_rank, strict=True):
+    for top, truth, scored in zip(ranked, _truth_indices(lib, queries), rescored, strict=True):
         if truth in top[:5]:
             continue
         missed += 1
         alike = [i for i in top[:5] if groups[i] is not None and groups[i] == groups[truth]]
-        if rank >= RERANK_CANDIDATES:
+        if not scored:
             outside += 1
         elif alike:
             differences.append(min(abs(edge(i) / edge(truth) - 1.0) for i in alike))
@@ -675,7 +692,9 @@ def model_card(embedder: Embedder, results: list[dict], notes: list[str]) -> str
     lines += [
         "",
         "'model': the embedding alone (cosine). 'model + re-rank': as the service ranks "
-        f"(`xrdid/rerank.py`): the embedding's {RERANK_CANDIDATES} nearest references scored "
+        f"(`xrdid/rerank.py`): the embedding's {RERANK_CANDIDATES} nearest references, and "
+        f"the {PROFILE_SEARCH_CANDIDATES} whose profiles correlate best with the query's "
+        "(`xrdid/profile_search.py`, every reference, coarsely), scored "
         f"by cosine + {PROFILE_WEIGHT:g} × profile correlation (Pearson r of square-rooted "
         "profiles, best over 2θ shifts of ±0.3° and isotropic strains of ±3.5% with a "
         f"prior for small strains; the {STRAIN_FIT_CANDIDATES} best by that score also get "

@@ -674,3 +674,38 @@ def test_search_fits_strain_tensors_to_calculated_references(lib_path: Path) -> 
         assert matches[0].entry.id == entry.id
         assert matches[0].profile_correlation > isotropic + 0.1
         assert entry.id in lib._basis_cache.get_many([entry.id], lambda ids: {})
+
+
+def test_profile_search_brings_in_a_reference_the_embedding_ranks_far_down(
+    lib_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the embedding's shortlist cut to 3, a reference whose embedding
+    is orthogonal to the query's is still found by its profile, with its
+    true cosine; filters, deletes and reopening keep the coarse profiles in
+    step with the index."""
+    import xrdid.library
+
+    monkeypatch.setattr(xrdid.library, "RERANK_CANDIDATES", 3)
+    query = unit(np.random.default_rng(5))
+    orthogonal = unit(np.random.default_rng(6))
+    orthogonal -= (orthogonal @ query) * query
+    view = model_view(sticks(500))
+    with Library.open(lib_path, FakeEmbedder()) as lib:
+        fill(lib, 20)
+        target = lib.add(new_ref(500, orthogonal / np.linalg.norm(orthogonal), ("Fe", "O")))
+        (matches,) = lib.search(query, 2, views=[view])
+        assert matches[0].entry.id == target.id
+        assert matches[0].similarity == pytest.approx(0.0, abs=1e-5)
+        assert matches[0].profile_correlation == pytest.approx(1.0, abs=1e-3)
+        (plain,) = lib.search(query, 3)
+        assert target.id not in [m.entry.id for m in plain]
+        (no_iron,) = lib.search(query, 2, ElementFilter.parse(none_of="Fe"), views=[view])
+        assert target.id not in [m.entry.id for m in no_iron]
+    with Library.open(lib_path, FakeEmbedder()) as lib:  # coarse profiles read back
+        assert lib._coarse.shape[0] == len(lib._ids) == 21
+        (matches,) = lib.search(query, 2, views=[view])
+        assert matches[0].entry.id == target.id
+        lib.delete(target.id)
+        assert lib._coarse.shape[0] == len(lib._ids) == 20
+        (matches,) = lib.search(query, 2, views=[view])
+        assert target.id not in [m.entry.id for m in matches]

@@ -36,9 +36,11 @@ Consistency
   old id at a different reference.
 
 Searches are exact (flat index). Given the query's model view, a search
-re-scores the embedding's ``RERANK_CANDIDATES`` nearest references with their
-stored profiles and ranks by the fused score (:mod:`xrdid.rerank`). Element
-filters select the eligible ids first
+re-scores the embedding's ``RERANK_CANDIDATES`` nearest references, and the
+few whose profiles correlate best with the query's
+(:mod:`xrdid.profile_search`, over coarse profiles of every reference kept in
+memory beside the index), with their stored profiles and ranks by the fused
+score (:mod:`xrdid.rerank`). Element filters select the eligible ids first
 and search only those, so a filtered search returns ``k`` results whenever
 ``k`` references qualify. References whose composition is unknown (measured
 patterns added without a formula) never match an element filter.
@@ -78,6 +80,7 @@ from xrdid.errors import InputError
 from xrdid.grid import MODEL_GRID
 from xrdid.pattern import make_pattern
 from xrdid.preprocess import BaselineMethod, PreprocessedPattern, preprocess
+from xrdid.profile_search import coarse_rows, profile_search
 from xrdid.rerank import RERANK_CANDIDATES, StrainBasis, fused_score, rerank_scores
 from xrdid.sticks import StickPattern
 from xrdid.strain_fit import strain_basis
@@ -568,6 +571,7 @@ def index_path_for(library_path: Path) -> Path:
 
 # A search result before its metadata is read: (id, cosine, profile correlation).
 _Hit: TypeAlias = tuple[int, float, float | None]
+_NO_PROFILES = np.empty((0, MODEL_GRID.n_points), dtype=np.float32)
 
 
 def _reranked(
@@ -774,9 +778,11 @@ class Library:
         self._index: Any = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self._index_generation = -1
         self._saved_generation = -2
-        # Element bitsets of indexed references, aligned with _ids (for filters).
+        # Element bitsets (for filters) and coarse profiles (for the profile
+        # search) of the indexed references, aligned with _ids.
         self._ids = np.empty(0, dtype=np.int64)
         self._bits = np.empty((0, 2), dtype=np.uint64)
+        self._coarse = coarse_rows(_NO_PROFILES)
 
     # ------------------------------------------------------------------ opening
 
@@ -1011,6 +1017,7 @@ class Library:
                 ids, vectors = self._stored_embeddings(reader, chunk)
                 index.add_with_ids(vectors, ids)
             changed = True
+        coarse = self._coarse_profiles(db_ids)
         with self._rw.write():
             self._index = index
             self._index_generation = generation
@@ -1020,6 +1027,7 @@ class Library:
                 if rows
                 else np.empty((0, 2), dtype=np.uint64)
             )
+            self._coarse = coarse
         logger.info(
             "%s: %d references indexed (generation %d)", self.path, index.ntotal, generation
         )
@@ -1027,6 +1035,16 @@ class Library:
             self.save_index(force=True)
         else:
             self._saved_generation = generation
+
+    def _coarse_profiles(self, ids: NDArray[np.int64]) -> NDArray[np.float32]:
+        """:func:`~xrdid.profile_search.coarse_rows` of the stored profiles of
+        ``ids`` (a flat row where none is stored), read in batches."""
+        blank = np.zeros(MODEL_GRID.n_points, dtype=np.float32)
+        parts = [coarse_rows(_NO_PROFILES)]  # the right shape for no ids
+        for chunk in _chunks(ids.tolist(), REBUILD_BATCH):
+            found = self._read_profiles(chunk)
+            parts.append(coarse_rows(np.stack([found.get(rid, blank) for rid in chunk])))
+        return np.concatenate(parts)
 
     def _stored_embeddings(
         self, reader: sqlite3.Connection, ids: Sequence[int]
@@ -1112,7 +1130,7 @@ class Library:
         profiles = [_profile_of(new) for new in items]
         now = datetime.now(UTC)
         results: list[ReferenceEntry | None] = []
-        added: list[tuple[int, NDArray[np.float32], tuple[str, ...]]] = []
+        added: list[tuple[int, NDArray[np.float32], tuple[str, ...], bytes]] = []
         with self._write_lock:
             with self._transaction() as db:
                 for new, vector, profile in zip(items, vectors, profiles, strict=True):
@@ -1159,7 +1177,7 @@ class Library:
                         "INSERT INTO reference_element (element, reference_id) VALUES (?, ?)",
                         [(e, rid) for e in elements],
                     )
-                    added.append((rid, vector, elements))
+                    added.append((rid, vector, elements, profile))
                     results.append(
                         ReferenceEntry(
                             id=rid,
@@ -1176,10 +1194,12 @@ class Library:
                 ids = np.array([a[0] for a in added], dtype=np.int64)
                 matrix = np.stack([a[1] for a in added]).astype(np.float32)
                 bits = np.stack([_bits(a[2]) for a in added])
+                coarse = coarse_rows(np.stack([decode_profile(a[3]) for a in added]))
                 with self._rw.write():
                     self._index.add_with_ids(matrix, ids)
                     self._ids = np.concatenate([self._ids, ids])
                     self._bits = np.concatenate([self._bits, bits])
+                    self._coarse = np.concatenate([self._coarse, coarse])
                     self._index_generation = generation
         return results
 
@@ -1198,6 +1218,7 @@ class Library:
             self._index.remove_ids(np.array([reference_id], dtype=np.int64))
             keep = self._ids != reference_id
             self._ids, self._bits = self._ids[keep], self._bits[keep]
+            self._coarse = self._coarse[keep]
             self._index_generation = generation
 
     def save_index(self, *, force: bool = False) -> bool:
@@ -1401,8 +1422,9 @@ class Library:
         next_after = entries[-1].id if len(rows) > limit else None
         return ReferencePage(entries=entries, total=int(total), next_after=next_after)
 
-    def _eligible_ids(self, elements: ElementFilter) -> NDArray[np.int64]:
-        """Ids of indexed references satisfying the filter (call under the read lock)."""
+    def _eligible(self, elements: ElementFilter) -> NDArray[np.bool_]:
+        """Which indexed references (a mask over ``_ids``) satisfy the filter
+        (call under the read lock)."""
         bits = self._bits
         ok = np.any(bits != 0, axis=1)  # composition known
         if elements.all_of:
@@ -1412,7 +1434,7 @@ class Library:
             ok &= np.all((bits & _bits(elements.none_of)) == 0, axis=1)
         if elements.only_from is not None:
             ok &= np.all((bits & ~_bits(elements.only_from)) == 0, axis=1)
-        return self._ids[ok]
+        return ok
 
     def search(
         self,
@@ -1428,7 +1450,8 @@ class Library:
         references qualify. With ``views`` (each query's model view, the one
         its embedding was made from) the embedding's nearest
         ``RERANK_CANDIDATES`` are re-scored with their profiles and ranked by
-        the fused score; without, by the cosine.
+        the fused score, together with the few the profile search finds
+        (:mod:`xrdid.profile_search`); without, by the cosine.
         """
         queries = np.ascontiguousarray(np.atleast_2d(embeddings), dtype=np.float32)
         if queries.shape[1] != self.dim:
@@ -1445,12 +1468,14 @@ class Library:
         # OpenMP settings are per calling thread: set them in every one that searches.
         faiss.omp_set_num_threads(self.search_threads)
         with self._rw.read():
+            eligible: NDArray[np.bool_] | None = None
             if elements is not None and elements.active:
-                eligible = self._eligible_ids(elements)
-                n = min(k, int(eligible.size))
+                eligible = self._eligible(elements)
+                eligible_ids = self._ids[eligible]
+                n = min(k, int(eligible_ids.size))
                 if n == 0:
                     return [() for _ in range(queries.shape[0])]
-                selector = faiss.IDSelectorBatch(eligible)  # must outlive the search
+                selector = faiss.IDSelectorBatch(eligible_ids)  # must outlive the search
                 params = faiss.SearchParameters()
                 params.sel = selector
                 scores, ids = self._index.search(queries, n, params=params)
@@ -1472,6 +1497,10 @@ class Library:
             if views is None:
                 chosen = [[(rid, s, None) for rid, s in row[:wanted_k]] for row in hits]
             else:
+                hits = [
+                    row + self._profile_hits(view, query, row, eligible)
+                    for row, view, query in zip(hits, views, queries, strict=True)
+                ]
                 profiles = self._profiles(sorted({rid for row in hits for rid, _ in row}))
                 chosen = [
                     _reranked(row, profiles, self._strain_bases, view, wanted_k)
@@ -1486,6 +1515,25 @@ class Library:
             )
             for row in chosen
         ]
+
+    def _profile_hits(
+        self,
+        view: PreprocessedPattern,
+        query: NDArray[np.float32],
+        hits: Sequence[tuple[int, float]],
+        eligible: NDArray[np.bool_] | None,
+    ) -> list[tuple[int, float]]:
+        """(id, cosine) of the references the profile search finds that are
+        not among the embedding's ``hits`` (call under the read lock)."""
+        found = self._ids[
+            profile_search(view.intensity, view.mask, self._coarse, eligible=eligible)
+        ]
+        have = {rid for rid, _ in hits}
+        new = [int(rid) for rid in found if int(rid) not in have]
+        if not new:
+            return []
+        cosines = self._index.reconstruct_batch(np.array(new, dtype=np.int64)) @ query
+        return [(rid, float(np.clip(c, -1.0, 1.0))) for rid, c in zip(new, cosines, strict=True)]
 
     def _profiles(self, ids: Sequence[int]) -> dict[int, NDArray[np.float32]]:
         """Stored profiles of ``ids`` (those that have one), from the cache or the database."""

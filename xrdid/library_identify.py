@@ -3,7 +3,8 @@
 The pipeline the service runs per upload, stage by stage (each timed):
 read the file (:func:`xrdid.readers.read_pattern`), preprocess it onto the
 model grid (:func:`xrdid.preprocess.preprocess`), embed it, search the
-library for the nearest references by cosine similarity and re-rank those by
+library for the nearest references by cosine similarity (and by coarse
+profile correlation, :mod:`xrdid.profile_search`) and re-rank those by
 profile correlation (:mod:`xrdid.rerank`).
 """
 

@@ -1,17 +1,71 @@
-"""Rows of profiles made ready for a Pearson correlation: binned, standardised.
+"""Rows of profiles made ready for a Pearson correlation: square-rooted,
+strained, shifted, binned, standardised.
 
-Shared by the isotropic re-rank (:mod:`xrdid.rerank`) and the strain tensor
-fit (:mod:`xrdid.strain_fit`), so both correlate exactly the same way.
+Shared by the isotropic re-rank (:mod:`xrdid.rerank`), the strain tensor fit
+(:mod:`xrdid.strain_fit`) and the whole-library profile search
+(:mod:`xrdid.profile_search`), so all correlate exactly the same way.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from xrdid.grid import MODEL_GRID
+from xrdid.phases import MAX_SHIFT_STEPS
+
 _Float = TypeVar("_Float", np.float32, np.float64)
+_GRID_TWO_THETA_DEG = MODEL_GRID.two_theta_deg
+
+
+def square_roots(intensity: NDArray[np.floating]) -> NDArray[np.float32]:
+    """Square roots (negative noise clipped): weak peaks count, strong ones less so."""
+    return np.sqrt(np.clip(intensity, 0.0, None, dtype=np.float32))
+
+
+def unstrained(intensity: NDArray[np.float32], strain: float) -> NDArray[np.float32]:
+    """A scan of a sample strained by ``strain``, on the unstrained grid: the
+    peak of d-spacing d·(1 + ε) is read back at the angle of d."""
+    if strain == 0.0:
+        return intensity
+    two_theta = _strained_two_theta_deg(round(strain, 9))
+    return np.interp(two_theta, _GRID_TWO_THETA_DEG, intensity, left=0.0, right=0.0).astype(
+        np.float32
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _strained_two_theta_deg(strain: float) -> NDArray[np.float64]:
+    """Where each grid angle's d-spacing lies once strained (the same for every query)."""
+    sin_theta = np.sin(np.radians(_GRID_TWO_THETA_DEG / 2.0)) / (1.0 + strain)
+    two_theta = 2.0 * np.degrees(np.arcsin(np.clip(sin_theta, -1.0, 1.0)))
+    two_theta.setflags(write=False)  # shared by every call
+    return two_theta
+
+
+def query_trials(
+    query: NDArray[np.float32], lo: int, hi: int, strains: NDArray[np.floating], bin_steps: int
+) -> NDArray[np.float32]:
+    """Every (strain, shift) trial of the query over grid points ``lo:hi`` as one
+    standardised row, strain-major: shifts of −``MAX_SHIFT_STEPS`` … +``MAX_SHIFT_STEPS``
+    in steps of ``bin_steps`` (see :func:`trial_shifts`). Needs
+    ``MAX_SHIFT_STEPS`` ≤ lo and hi + ``MAX_SHIFT_STEPS`` ≤ the grid's length."""
+    trials = [
+        np.lib.stride_tricks.sliding_window_view(
+            unstrained(query, float(strain))[lo - MAX_SHIFT_STEPS : hi + MAX_SHIFT_STEPS],
+            hi - lo,
+        )[::bin_steps]
+        for strain in strains
+    ]
+    return standardised(binned(np.concatenate(trials), bin_steps))
+
+
+def trial_shifts(bin_steps: int) -> NDArray[np.int64]:
+    """The shifts of :func:`query_trials`, in grid steps."""
+    return np.arange(-MAX_SHIFT_STEPS, MAX_SHIFT_STEPS + 1, bin_steps)
 
 
 def binned(rows: NDArray[_Float], bin_steps: int) -> NDArray[_Float]:

@@ -9,7 +9,8 @@ search–match program refines lattice parameters), with a prior for small
 strains, lets it do so for strained samples too; comparing square roots of
 the intensities keeps texture and a few strong peaks from outweighing where
 the many weak ones are. The service scores each of the embedding's
-``RERANK_CANDIDATES`` nearest references by
+``RERANK_CANDIDATES`` nearest references (and the few whose profiles
+correlate best with the query's, :mod:`xrdid.profile_search`) by
 
     score = cosine of the embeddings + PROFILE_WEIGHT × profile correlation
 
@@ -25,7 +26,6 @@ a query's with its coverage mask.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 
 from xrdid.grid import MODEL_GRID
 from xrdid.phases import MAX_SHIFT_STEPS
-from xrdid.profile_rows import binned, standardised
+from xrdid.profile_rows import binned, query_trials, square_roots, standardised, trial_shifts
 from xrdid.strain_fit import ANISOTROPIC_STRAIN_PENALTY, StrainFit, fit_strain_tensors
 
 __all__ = [
@@ -72,8 +72,6 @@ RERANK_STRAIN_PENALTY = 2.0
 # How many of the best by the fused score get a strain tensor fitted too
 # (10 scored as 20 did, at half the cost: about 1 ms a candidate).
 STRAIN_FIT_CANDIDATES = 10
-
-_GRID_TWO_THETA_DEG = MODEL_GRID.two_theta_deg
 
 # A calculated reference's :func:`xrdid.strain_fit.strain_basis`.
 StrainBasis = NDArray[np.float32]
@@ -137,16 +135,9 @@ def _isotropic_fit(
     n_strains = int(round(strain_max / strain_step)) if strain_max > 0 else 0
     strains = strain_step * np.arange(-n_strains, n_strains + 1)
     # Every (strain, shift) trial as one row: a single matrix product.
-    shifts = np.arange(-MAX_SHIFT_STEPS, MAX_SHIFT_STEPS + 1, bin_steps)
-    trials = [
-        np.lib.stride_tricks.sliding_window_view(
-            _unstrained(query, float(strain))[lo - MAX_SHIFT_STEPS : hi + MAX_SHIFT_STEPS],
-            hi - lo,
-        )[::bin_steps]
-        for strain in strains
-    ]
+    shifts = trial_shifts(bin_steps)
     penalty = np.repeat(strain_penalty * np.abs(strains), len(shifts))
-    scores = standardised(binned(np.concatenate(trials), bin_steps)) @ window.T
+    scores = query_trials(query, lo, hi, strains, bin_steps) @ window.T
     scores -= penalty[:, None].astype(np.float32)
     best = scores.argmax(axis=0)
     return _IsotropicFit(
@@ -168,7 +159,7 @@ def rerank_correlation(
     strains fitted, on square roots of the intensities (negative noise
     clipped) by default."""
     if sqrt_intensity:
-        intensity, references = _roots(intensity), _roots(references)
+        intensity, references = square_roots(intensity), square_roots(references)
     return profile_correlation(
         intensity,
         mask,
@@ -218,7 +209,7 @@ def rerank_fits(
     ``bases_of(indices)`` gives those candidates'
     :func:`~xrdid.strain_fit.strain_basis` (None for a measured reference);
     ``bases_of=None`` fits no tensor."""
-    query, refs = _roots(intensity), _roots(references)
+    query, refs = square_roots(intensity), square_roots(references)
     fit = _isotropic_fit(
         query,
         mask,
@@ -254,31 +245,6 @@ def rerank_scores(
     """The profile correlation the service fuses with each candidate's cosine
     (:func:`rerank_fits` with the service's settings): rank by :func:`fused_score`."""
     return rerank_fits(intensity, mask, similarity, references, bases_of).correlation()
-
-
-def _roots(intensity: NDArray[np.floating]) -> NDArray[np.float32]:
-    """Square roots (negative noise clipped): weak peaks count, strong ones less so."""
-    return np.sqrt(np.clip(intensity, 0.0, None, dtype=np.float32))
-
-
-def _unstrained(intensity: NDArray[np.float32], strain: float) -> NDArray[np.float32]:
-    """A scan of a sample strained by ``strain``, on the unstrained grid: the
-    peak of d-spacing d·(1 + ε) is read back at the angle of d."""
-    if strain == 0.0:
-        return intensity
-    two_theta = _strained_two_theta_deg(round(strain, 9))
-    return np.interp(two_theta, _GRID_TWO_THETA_DEG, intensity, left=0.0, right=0.0).astype(
-        np.float32
-    )
-
-
-@functools.lru_cache(maxsize=256)
-def _strained_two_theta_deg(strain: float) -> NDArray[np.float64]:
-    """Where each grid angle's d-spacing lies once strained (the same for every query)."""
-    sin_theta = np.sin(np.radians(_GRID_TWO_THETA_DEG / 2.0)) / (1.0 + strain)
-    two_theta = 2.0 * np.degrees(np.arcsin(np.clip(sin_theta, -1.0, 1.0)))
-    two_theta.setflags(write=False)  # shared by every call
-    return two_theta
 
 
 def fused_score(

@@ -1,0 +1,108 @@
+"""The whole-library profile search that adds candidates to the re-rank."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xrdid.grid import MODEL_GRID
+from xrdid.phases import MAX_SHIFT_STEPS
+from xrdid.profile_rows import square_roots
+from xrdid.profile_search import (
+    PROFILE_SEARCH_BIN_STEPS,
+    PROFILE_SEARCH_STRAIN_STEP,
+    coarse_rows,
+    profile_search,
+)
+from xrdid.rerank import RERANK_STRAIN_MAX, RERANK_STRAIN_PENALTY, profile_correlation
+
+L = MODEL_GRID.n_points
+EVERYWHERE = np.ones(L, dtype=bool)
+
+
+def bragg_peaks(d_angstrom: np.ndarray, strain: float = 0.0, shift_deg: float = 0.0) -> np.ndarray:
+    """Unit peaks of these d-spacings, scaled by 1 + strain, on the model grid."""
+    d = np.asarray(d_angstrom) * (1.0 + strain)
+    centres = 2.0 * np.degrees(np.arcsin(MODEL_GRID.wavelength_angstrom / (2.0 * d))) + shift_deg
+    return np.exp(-0.5 * ((MODEL_GRID.two_theta_deg[:, None] - centres) / 0.06) ** 2).sum(axis=1)
+
+
+def library(n: int, seed: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``n`` random 'materials' (8–14 d-spacings between 1.1 and 8 Å) as profiles."""
+    rng = np.random.default_rng(seed)
+    spacings = [rng.uniform(1.1, 8.0, int(rng.integers(8, 15))) for _ in range(n)]
+    return np.stack([bragg_peaks(d) for d in spacings]), spacings
+
+
+def test_a_strained_shifted_query_finds_its_material_first() -> None:
+    profiles, spacings = library(400)
+    rows = coarse_rows(profiles)
+    assert rows.shape == (400, L // PROFILE_SEARCH_BIN_STEPS)
+    for target, strain, shift in ((17, 0.025, 0.1), (230, -0.018, -0.2), (399, 0.0, 0.0)):
+        query = 5.0 * bragg_peaks(spacings[target], strain, shift)  # scale does not matter
+        found = profile_search(query, EVERYWHERE, rows, k=10)
+        assert found[0] == target
+        assert len(found) == 10 and len(set(found.tolist())) == 10
+
+
+def test_it_ranks_as_the_rerank_correlation_at_its_resolution() -> None:
+    """Where its bins line up with the re-rank's window it computes the very
+    same correlations: precomputed rows, the window's mean taken out through
+    the standardised trials."""
+    profiles, spacings = library(300, seed=1)
+    start = -MAX_SHIFT_STEPS % PROFILE_SEARCH_BIN_STEPS  # start + the shift margin: a whole bin
+    mask = np.zeros(L, dtype=bool)
+    mask[start : L - 40] = True
+    query = np.where(mask, bragg_peaks(spacings[5], 0.012) + 0.5 * bragg_peaks(spacings[9]), 0.0)
+    expected = profile_correlation(
+        square_roots(query),
+        mask,
+        square_roots(profiles),
+        RERANK_STRAIN_MAX,
+        PROFILE_SEARCH_STRAIN_STEP,
+        PROFILE_SEARCH_BIN_STEPS,
+        RERANK_STRAIN_PENALTY,
+    )
+    found = profile_search(query, mask, coarse_rows(profiles), k=20)
+    np.testing.assert_array_equal(found, np.argsort(-expected, kind="stable")[:20])
+    assert set(found[:2].tolist()) == {5, 9}
+
+
+def test_only_the_covered_range_counts() -> None:
+    profiles, spacings = library(200, seed=2)
+    mask = np.zeros(L, dtype=bool)
+    mask[1000:3000] = True
+    # Another material's peaks where the query has no data change nothing.
+    query = np.where(mask, bragg_peaks(spacings[42]), 0.0)
+    twin = np.where(mask, profiles[42], profiles[7])
+    rows = coarse_rows(np.concatenate([profiles, twin[None]]))
+    found = profile_search(query, mask, rows, k=2)
+    assert set(found.tolist()) == {42, 200}
+
+
+def test_eligible_flat_and_edge_cases() -> None:
+    profiles, spacings = library(50, seed=3)
+    profiles[10] = 0.0  # a reference without a profile yet
+    profiles[11] = 2.0  # a flat one
+    rows = coarse_rows(profiles)
+    query = bragg_peaks(spacings[4])
+    eligible = np.ones(50, dtype=bool)
+    eligible[4] = False
+    assert 4 not in profile_search(query, EVERYWHERE, rows, k=50, eligible=eligible)
+    everything = profile_search(query, EVERYWHERE, rows, k=100)
+    assert len(everything) == 48 and not {10, 11} & set(everything.tolist())
+    assert profile_search(query, EVERYWHERE, rows, k=0).size == 0
+    assert profile_search(query, EVERYWHERE, rows[:0]).size == 0
+    assert profile_search(query, np.zeros(L, dtype=bool), rows).size == 0
+    narrow = np.zeros(L, dtype=bool)
+    narrow[2000 : 2000 + 2 * MAX_SHIFT_STEPS + 6] = True  # too little to shift and correlate
+    assert profile_search(query, narrow, rows).size == 0
+    none = np.zeros(50, dtype=bool)
+    assert profile_search(query, EVERYWHERE, rows, eligible=none).size == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_are_float32_whatever_the_profiles(dtype: type) -> None:
+    profiles, _ = library(3, seed=4)
+    assert coarse_rows(profiles.astype(dtype)).dtype == np.float32
+    assert coarse_rows(profiles[0]).shape == (1, L // PROFILE_SEARCH_BIN_STEPS)
