@@ -1,4 +1,6 @@
-"""Choose the profile re-rank's correlation, weight and candidate count (xrdid/rerank.py).
+"""Choose the profile re-rank's correlation, weight and candidate count, its strain
+tensor fit and the profile search that adds to its candidates (xrdid/rerank.py,
+xrdid/strain_fit.py, xrdid/profile_search.py).
 
     python -m indexer rerank-weights [--model model_store/regnet1d.pt]
                                      [--training-set runs/main/training_set.pkl]
@@ -34,6 +36,7 @@ from indexer.evaluate import score as top_k_score
 from indexer.studies import load_study, markdown_with_rows, study_parser
 from indexer.training_set import TrainingSet
 from xrdid.embedder import Embedder
+from xrdid.profile_search import SearchResolution, coarse_rows, profile_search
 from xrdid.rerank import (
     RERANK_CANDIDATES,
     StrainBasis,
@@ -41,6 +44,7 @@ from xrdid.rerank import (
     profile_correlation,
     rerank_correlation,
     rerank_fits,
+    rerank_scores,
 )
 
 WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -67,6 +71,18 @@ Setting = tuple[str, int, float]  # correlation, candidates, weight
 # re-rank: how many of the best candidates get it, and its prior.
 STRAIN_FIT_CANDIDATES = (0, 5, 10, 20)
 ANISOTROPIC_PENALTIES = (0.5, 1.0, 2.0)
+
+# The profile search (xrdid/profile_search.py) on top of the served re-rank:
+# how many references it adds and how coarsely it compares. It costs every
+# query a pass over the whole library, so the cheapest setting within
+# PROFILE_SEARCH_TOLERANCE of the best is chosen.
+PROFILE_SEARCH_ADDED = (0, 10, 20)
+PROFILE_SEARCH_RESOLUTIONS = (
+    SearchResolution(bin_steps=6, strain_step=0.006),
+    SearchResolution(bin_steps=10, strain_step=0.008),
+    SearchResolution(bin_steps=15, strain_step=0.01),
+)
+PROFILE_SEARCH_TOLERANCE = 0.002  # in the mean of top-1 and top-5 (0.2 point)
 
 MIXTURES = "2-phase mixtures, low strain"
 TUNING_SETS = QUERY_SETS | {MIXTURES: replace(QUERY_SETS["low strain"], mixture_probability=1.0)}
@@ -127,7 +143,14 @@ def sweep(
                         flush=True,
                     )
         rows += strain_fit_rows(name, queries, shortlist, similarity, lib, mixture)
+        rows += profile_search_rows(name, queries, cosine, lib, mixture)
     return rows
+
+
+def _bases_reader(
+    lib: Library, ids: np.ndarray
+) -> Callable[[np.ndarray], list[StrainBasis | None]]:
+    return lambda indices: [strain_basis_of(lib, int(ids[i])) for i in indices]
 
 
 def strain_fit_rows(
@@ -141,17 +164,13 @@ def strain_fit_rows(
     """Top-1 / top-5 of the served re-rank (its correlation, candidates and
     weight) with strain tensors fitted to its best few, for each count and prior."""
     k = RERANK_CANDIDATES
-
-    def bases_reader(ids: np.ndarray) -> Callable[[np.ndarray], list[StrainBasis | None]]:
-        return lambda indices: [strain_basis_of(lib, int(ids[i])) for i in indices]
-
     fits = [
         rerank_fits(
             q[0],
             q[1] > 0.5,
             sim[:k],
             lib.inputs[ids[:k], 0],
-            bases_reader(ids),
+            _bases_reader(lib, ids),
             max(STRAIN_FIT_CANDIDATES),
         )
         for q, ids, sim in zip(queries.inputs, shortlist, similarity, strict=True)
@@ -182,6 +201,59 @@ def strain_fit_rows(
     return rows
 
 
+def profile_search_rows(
+    name: str, queries: Queries, cosine: np.ndarray, lib: Library, mixture: bool
+) -> list[dict]:
+    """Top-1 / top-5 as served (the re-rank with its strain tensor fit) when
+    the profile search adds its best references to the embedding's
+    ``RERANK_CANDIDATES``, for each count added and resolution."""
+    nearest = np.argsort(-cosine, axis=1)[:, :RERANK_CANDIDATES]
+
+    def served(candidates: list[np.ndarray]) -> tuple[float, float]:
+        ranked = []
+        for q, ids, c in zip(queries.inputs, candidates, cosine, strict=True):
+            correlation = rerank_scores(
+                q[0], q[1] > 0.5, c[ids], lib.inputs[ids, 0], _bases_reader(lib, ids)
+            )
+            order = np.argsort(-fused_score(c[ids], correlation), kind="stable")[:5]
+            ranked.append([lib.labels[i] for i in ids[order]])
+        return top_k_score(ranked, queries.truths, mixture)
+
+    rows = []
+    for resolution in PROFILE_SEARCH_RESOLUTIONS:
+        coarse = coarse_rows(lib.inputs[:, 0], resolution)
+        found = [
+            profile_search(
+                q[0], q[1] > 0.5, coarse, max(PROFILE_SEARCH_ADDED), resolution=resolution
+            )
+            for q in queries.inputs
+        ]
+        for added in PROFILE_SEARCH_ADDED:
+            if added == 0 and resolution != PROFILE_SEARCH_RESOLUTIONS[0]:
+                continue  # nothing added: the same for every resolution
+            candidates = [
+                np.concatenate([n, f[:added][~np.isin(f[:added], n)]])
+                for n, f in zip(nearest, found, strict=True)
+            ]
+            top1, top5 = served(candidates)
+            rows.append(
+                {
+                    "queries": name,
+                    "profile_search_added": added,
+                    "bin_steps": resolution.bin_steps,
+                    "strain_step": resolution.strain_step,
+                    "top1": top1,
+                    "top5": top5,
+                }
+            )
+            print(
+                f"{name:<20}profile search {added:>3} {resolution.bin_steps:>3} "
+                f"{resolution.strain_step:>6.3f}{100 * top1:8.1f} / {100 * top5:5.1f}",
+                flush=True,
+            )
+    return rows
+
+
 def _setting(row: dict) -> Setting:
     return row["correlation"], row["candidates"], row["weight"]
 
@@ -203,6 +275,30 @@ def best_strain_fit(rows: list[dict]) -> tuple[int, float]:
         return row["strain_fit_candidates"], row["anisotropic_penalty"]
 
     return _best_by_mean(tensor, setting, lambda s: (-s[0], s[1]))
+
+
+def best_profile_search(rows: list[dict]) -> tuple[int, int, float]:
+    """(added, bin steps, strain step) of the profile search: the fewest
+    added, then the least arithmetic per reference (trials × bins), among the
+    settings within PROFILE_SEARCH_TOLERANCE of the best mean of top-1 and
+    top-5 over the query sets."""
+    search = [r for r in rows if "profile_search_added" in r]
+
+    def setting(row: dict) -> tuple[int, int, float]:
+        return row["profile_search_added"], row["bin_steps"], row["strain_step"]
+
+    settings = sorted({setting(r) for r in search})
+    mean = {
+        s: float(np.mean([r["top1"] + r["top5"] for r in search if setting(r) == s]) / 2)
+        for s in settings
+    }
+    top = max(mean.values())
+
+    def cost(s: tuple[int, int, float]) -> tuple[int, float]:
+        resolution = SearchResolution(bin_steps=s[1], strain_step=s[2])
+        return s[0], len(resolution.penalty) / resolution.bin_steps
+
+    return min((s for s in settings if mean[s] >= top - PROFILE_SEARCH_TOLERANCE), key=cost)
 
 
 _S = TypeVar("_S", bound=tuple)
@@ -269,6 +365,35 @@ def markdown(rows: list[dict], version: str, n_queries: int, library: int, seed:
         for r in rows
         if "strain_fit_candidates" in r
     ]
+    added, bins, step = best_profile_search(rows)
+    lines += [
+        "",
+        "## Profile search",
+        "",
+        f"The served re-rank (its {RERANK_CANDIDATES} candidates, correlation, weight and "
+        "strain tensor fit) with the references a coarse profile search of the whole library "
+        "ranks best added to its candidates (`xrdid/profile_search.py`): the re-rank's "
+        "isotropic correlation in bins of so many grid steps and strain steps of so much. "
+        "0 added: the re-rank alone. The search costs every query a pass over the library, "
+        "so the chosen setting is the fewest added, then the least arithmetic, within "
+        f"{100 * PROFILE_SEARCH_TOLERANCE:.1f} point of the best mean of top-1 and top-5: "
+        f"{added} added, bins of {bins} steps, strain steps of {100 * step:g}%.",
+        "",
+        "| queries | added | bins (grid steps) | strain step | top-1 % | top-5 % |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def resolution(row: dict) -> str:
+        if row["profile_search_added"] == 0:
+            return "– | –"  # nothing searched
+        return f"{row['bin_steps']} | {100 * row['strain_step']:g}%"
+
+    lines += [
+        f"| {r['queries']} | {r['profile_search_added']} | {resolution(r)} | "
+        f"{100 * r['top1']:.1f} | {100 * r['top5']:.1f} |"
+        for r in rows
+        if "profile_search_added" in r
+    ]
     return markdown_with_rows(lines, rows)
 
 
@@ -279,6 +404,9 @@ def main(argv: list[str] | None = None) -> None:
     rows = sweep(embedder, data, n_queries, args.seed, args.training_set.parent)
     print("best mean of top-1 and top-5: {}, {} candidates, weight {:.2f}".format(*best(rows)))
     print("strain tensor fit: {} candidates, prior {:g}".format(*best_strain_fit(rows)))
+    print(
+        "profile search: {} added, bins of {}, strain step {:g}".format(*best_profile_search(rows))
+    )
     if args.markdown:
         library = len(data.train) + len(data.held_out)
         args.markdown.write_text(markdown(rows, embedder.version, n_queries, library, args.seed))

@@ -9,8 +9,8 @@ from xrdid.grid import MODEL_GRID
 from xrdid.phases import MAX_SHIFT_STEPS
 from xrdid.profile_rows import square_roots
 from xrdid.profile_search import (
-    PROFILE_SEARCH_BIN_STEPS,
-    PROFILE_SEARCH_STRAIN_STEP,
+    PROFILE_SEARCH_RESOLUTION,
+    SearchResolution,
     coarse_rows,
     profile_search,
 )
@@ -18,6 +18,7 @@ from xrdid.rerank import RERANK_STRAIN_MAX, RERANK_STRAIN_PENALTY, profile_corre
 
 L = MODEL_GRID.n_points
 EVERYWHERE = np.ones(L, dtype=bool)
+BINS = PROFILE_SEARCH_RESOLUTION.bin_steps
 
 
 def bragg_peaks(d_angstrom: np.ndarray, strain: float = 0.0, shift_deg: float = 0.0) -> np.ndarray:
@@ -37,7 +38,7 @@ def library(n: int, seed: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
 def test_a_strained_shifted_query_finds_its_material_first() -> None:
     profiles, spacings = library(400)
     rows = coarse_rows(profiles)
-    assert rows.shape == (400, L // PROFILE_SEARCH_BIN_STEPS)
+    assert rows.shape == (400, L // BINS)
     for target, strain, shift in ((17, 0.025, 0.1), (230, -0.018, -0.2), (399, 0.0, 0.0)):
         query = 5.0 * bragg_peaks(spacings[target], strain, shift)  # scale does not matter
         found = profile_search(query, EVERYWHERE, rows, k=10)
@@ -45,12 +46,18 @@ def test_a_strained_shifted_query_finds_its_material_first() -> None:
         assert len(found) == 10 and len(set(found.tolist())) == 10
 
 
-def test_it_ranks_as_the_rerank_correlation_at_its_resolution() -> None:
+@pytest.mark.parametrize(
+    "resolution", [PROFILE_SEARCH_RESOLUTION, SearchResolution(bin_steps=6, strain_step=0.006)]
+)
+def test_it_ranks_as_the_rerank_correlation_at_its_resolution(
+    resolution: SearchResolution,
+) -> None:
     """Where its bins line up with the re-rank's window it computes the very
     same correlations: precomputed rows, the window's mean taken out through
     the standardised trials."""
     profiles, spacings = library(300, seed=1)
-    start = -MAX_SHIFT_STEPS % PROFILE_SEARCH_BIN_STEPS  # start + the shift margin: a whole bin
+    bins = resolution.bin_steps
+    start = -MAX_SHIFT_STEPS % bins  # start + the shift margin: a whole bin
     mask = np.zeros(L, dtype=bool)
     mask[start : L - 40] = True
     query = np.where(mask, bragg_peaks(spacings[5], 0.012) + 0.5 * bragg_peaks(spacings[9]), 0.0)
@@ -59,11 +66,13 @@ def test_it_ranks_as_the_rerank_correlation_at_its_resolution() -> None:
         mask,
         square_roots(profiles),
         RERANK_STRAIN_MAX,
-        PROFILE_SEARCH_STRAIN_STEP,
-        PROFILE_SEARCH_BIN_STEPS,
+        resolution.strain_step,
+        bins,
         RERANK_STRAIN_PENALTY,
     )
-    found = profile_search(query, mask, coarse_rows(profiles), k=20)
+    rows = coarse_rows(profiles, resolution)
+    assert rows.shape == (300, L // bins)
+    found = profile_search(query, mask, rows, k=20, resolution=resolution)
     np.testing.assert_array_equal(found, np.argsort(-expected, kind="stable")[:20])
     assert set(found[:2].tolist()) == {5, 9}
 
@@ -105,4 +114,4 @@ def test_eligible_flat_and_edge_cases() -> None:
 def test_rows_are_float32_whatever_the_profiles(dtype: type) -> None:
     profiles, _ = library(3, seed=4)
     assert coarse_rows(profiles.astype(dtype)).dtype == np.float32
-    assert coarse_rows(profiles[0]).shape == (1, L // PROFILE_SEARCH_BIN_STEPS)
+    assert coarse_rows(profiles[0]).shape == (1, L // BINS)

@@ -143,18 +143,48 @@ def test_rerank_weights_command_sweeps_every_setting(run_study) -> None:
         for r in rows
         if "strain_fit_candidates" in r
     }
-    assert (
-        len(tensor)
-        == len(rows) - len(isotropic)
-        == (
-            len(rerank_weights.TUNING_SETS)
-            * len(rerank_weights.STRAIN_FIT_CANDIDATES)
-            * len(rerank_weights.ANISOTROPIC_PENALTIES)
-        )
+    assert len(tensor) == (
+        len(rerank_weights.TUNING_SETS)
+        * len(rerank_weights.STRAIN_FIT_CANDIDATES)
+        * len(rerank_weights.ANISOTROPIC_PENALTIES)
+    )
+    search = {
+        (r["queries"], r["profile_search_added"], r["bin_steps"], r["strain_step"])
+        for r in rows
+        if "profile_search_added" in r
+    }
+    added = len(rerank_weights.PROFILE_SEARCH_ADDED) - 1  # 0 added: one row, not per resolution
+    assert len(search) == len(rows) - len(isotropic) - len(tensor)
+    assert len(search) == len(rerank_weights.TUNING_SETS) * (
+        1 + added * len(rerank_weights.PROFILE_SEARCH_RESOLUTIONS)
     )
     assert all(0.0 <= r["top1"] <= 1.0 and 0.0 <= r["top5"] <= 1.0 for r in rows)
     assert "{}, {} candidates, weight {:.2f}".format(*best(rows)) in text
     assert "{} candidates, prior {:g}".format(*rerank_weights.best_strain_fit(rows)) in text
+    assert "{} added, bins of {} steps".format(*rerank_weights.best_profile_search(rows)) in text
+
+
+def test_best_profile_search_is_the_cheapest_within_the_tolerance() -> None:
+    rows = [
+        {
+            "queries": q,
+            "profile_search_added": n,
+            "bin_steps": b,
+            "strain_step": e,
+            "top1": t1,
+            "top5": t5,
+        }
+        for q, n, b, e, t1, t5 in [
+            ("a", 0, 6, 0.006, 0.800, 0.900),
+            ("a", 10, 6, 0.006, 0.810, 0.925),  # the best
+            ("a", 10, 15, 0.01, 0.810, 0.923),  # within 0.1 point: coarser, so chosen
+            ("a", 20, 15, 0.01, 0.810, 0.925),  # as good, but adds more
+            ("a", 10, 10, 0.008, 0.805, 0.915),  # 0.75 point worse
+        ]
+    ]
+    assert rerank_weights.best_profile_search(rows) == (10, 15, 0.01)
+    rows[2]["top5"] = 0.915  # now 0.5 point worse than the best
+    assert rerank_weights.best_profile_search(rows) == (10, 6, 0.006)
 
 
 def test_rerank_weights_correlations_use_the_prior_their_name_says() -> None:

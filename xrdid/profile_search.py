@@ -9,14 +9,16 @@ the query lost (its strongest reflections, part of its range) or gained (an
 impurity). This search finds such references so that the re-rank can score
 them too. It is the re-rank's own isotropic correlation (square roots, 2θ
 shift and isotropic strain fitted, the same prior for small strains) on
-bins of ``PROFILE_SEARCH_BIN_STEPS`` grid steps and strain steps of
-``PROFILE_SEARCH_STRAIN_STEP``, over rows binned once per reference
+the bins and strain steps of ``PROFILE_SEARCH_RESOLUTION``, over rows binned once per reference
 (:func:`coarse_rows`): one matrix product per query. On the evaluation's
 synthetic queries its candidates served a top-5 within 0.1 point of what
 the full-resolution correlation of every reference served.
 """
 
 from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,37 +28,57 @@ from xrdid.profile_rows import binned, query_trials, square_roots, trial_shifts
 from xrdid.rerank import RERANK_STRAIN_MAX, RERANK_STRAIN_PENALTY
 
 __all__ = [
-    "PROFILE_SEARCH_BIN_STEPS",
     "PROFILE_SEARCH_CANDIDATES",
+    "PROFILE_SEARCH_RESOLUTION",
+    "SearchResolution",
     "coarse_rows",
     "profile_search",
 ]
 
 # How many references the search adds to the embedding's (at most; those
-# already among them add nothing), and how coarsely it compares. Chosen on
+# already among them add nothing), and how coarsely it compares: chosen on
 # the queries `python -m indexer rerank-weights` tunes the re-rank on (600
-# closed-set materials, seed 8; served rankings, one-off runs): adding 10 moved top-1 / top-5 from 82.5 /
-# 93.3 to 82.3 / 93.5 (full augmentation), 85.7 / 95.8 to 85.7 / 96.0 (low
-# strain) and 81.2 / 54.4 to 82.2 / 57.0 (two-phase mixtures); bins of 6, 10
-# or 15 grid steps with strain steps of 0.6–1% all scored within 0.1 of that,
-# so the coarsest: 0.3° bins, strains up to ±4% (the re-rank's ±3.5% rounded
-# to whole steps) in steps of 1%, shifts of 0 and ±0.3°: 27 trials, a seventh
-# of the arithmetic per reference of bins of 6 steps and strain steps of 0.6%.
+# closed-set materials, seed 8; model_store/RERANK.md). Adding 10 moved top-1
+# / top-5 from 82.5 / 93.3 to 82.3 / 93.5 (full augmentation), 85.7 / 95.8 to
+# 85.7 / 96.0 (low strain) and 81.2 / 54.4 to 82.2 / 57.0 (two-phase
+# mixtures); bins of 6, 10 or 15 grid steps with strain steps of 0.6–1%, and
+# 20 added, all scored within 0.1 of that. So the fewest and coarsest: 0.3°
+# bins, strains up to ±4% (the re-rank's ±3.5% rounded to whole steps) in
+# steps of 1%, shifts of 0 and ±0.3°: 27 trials, a seventh of the arithmetic
+# per reference of bins of 6 steps and strain steps of 0.6%.
 PROFILE_SEARCH_CANDIDATES = 10
-PROFILE_SEARCH_BIN_STEPS = 15
-PROFILE_SEARCH_STRAIN_STEP = 0.01
-
-_N_STRAINS = int(round(RERANK_STRAIN_MAX / PROFILE_SEARCH_STRAIN_STEP))
-_STRAINS = PROFILE_SEARCH_STRAIN_STEP * np.arange(-_N_STRAINS, _N_STRAINS + 1)
-_PENALTY = np.repeat(
-    RERANK_STRAIN_PENALTY * np.abs(_STRAINS), len(trial_shifts(PROFILE_SEARCH_BIN_STEPS))
-).astype(np.float32)
 
 
-def coarse_rows(profiles: NDArray[np.floating]) -> NDArray[np.float32]:
+@dataclass(frozen=True)
+class SearchResolution:
+    """How coarsely the search compares: bins of ``bin_steps`` grid steps
+    (a divisor of 2 × MAX_SHIFT_STEPS, so the shifts tried are symmetric) and
+    isotropic strains in steps of ``strain_step`` up to about the re-rank's."""
+
+    bin_steps: int
+    strain_step: float
+
+    @functools.cached_property
+    def strains(self) -> NDArray[np.floating]:
+        n = int(round(RERANK_STRAIN_MAX / self.strain_step))
+        return self.strain_step * np.arange(-n, n + 1)
+
+    @functools.cached_property
+    def penalty(self) -> NDArray[np.float32]:
+        """Each (strain, shift) trial's prior, in :func:`query_trials` order."""
+        shifts = len(trial_shifts(self.bin_steps))
+        return np.repeat(RERANK_STRAIN_PENALTY * np.abs(self.strains), shifts).astype(np.float32)
+
+
+PROFILE_SEARCH_RESOLUTION = SearchResolution(bin_steps=15, strain_step=0.01)
+
+
+def coarse_rows(
+    profiles: NDArray[np.floating], resolution: SearchResolution = PROFILE_SEARCH_RESOLUTION
+) -> NDArray[np.float32]:
     """References' model-grid profiles (n, L) as the search compares them:
     square roots summed in bins from the grid's start, (n, L // bin)."""
-    return binned(square_roots(np.atleast_2d(profiles)), PROFILE_SEARCH_BIN_STEPS)
+    return binned(square_roots(np.atleast_2d(profiles)), resolution.bin_steps)
 
 
 def profile_search(
@@ -65,16 +87,18 @@ def profile_search(
     rows: NDArray[np.float32],
     k: int = PROFILE_SEARCH_CANDIDATES,
     eligible: NDArray[np.bool_] | None = None,
+    resolution: SearchResolution = PROFILE_SEARCH_RESOLUTION,
 ) -> NDArray[np.int64]:
-    """Indices of the (at most) ``k`` rows of :func:`coarse_rows` whose
-    profiles correlate best with the query's, best first; only ``eligible``
-    rows (a mask over them) when given. A flat reference, or a query that
-    covers too little of the grid to shift, gives none."""
+    """Indices of the (at most) ``k`` rows of :func:`coarse_rows` (made at
+    the same ``resolution``) whose profiles correlate best with the query's,
+    best first; only ``eligible`` rows (a mask over them) when given. A flat
+    reference, or a query that covers too little of the grid to shift,
+    gives none."""
     none = np.empty(0, dtype=np.int64)
     covered = np.flatnonzero(mask)
     if covered.size == 0 or rows.shape[0] == 0 or k < 1:
         return none
-    bin_steps = PROFILE_SEARCH_BIN_STEPS
+    bin_steps = resolution.bin_steps
     # The whole bins inside the range every shift keeps covered (as the re-rank's window).
     first = -(-(int(covered[0]) + MAX_SHIFT_STEPS) // bin_steps)
     last = (int(covered[-1]) + 1 - MAX_SHIFT_STEPS) // bin_steps
@@ -82,7 +106,7 @@ def profile_search(
         return none
     window = rows[:, first:last]
     query = square_roots(intensity)
-    trials = query_trials(query, first * bin_steps, last * bin_steps, _STRAINS, bin_steps)
+    trials = query_trials(query, first * bin_steps, last * bin_steps, resolution.strains, bin_steps)
     # One product gives each trial's dot product with each window and, through
     # a row of ones, each window's sum.
     ones = np.ones((1, last - first), dtype=np.float32)
@@ -95,7 +119,7 @@ def profile_search(
     flat = spread <= 1e-3 * np.sqrt(squares) + 1e-12  # no peaks to correlate
     scores = products[:-1]
     scores *= (1.0 / np.where(flat, 1.0, spread)).astype(np.float32)[None, :]
-    scores -= _PENALTY[:, None]
+    scores -= resolution.penalty[:, None]
     best = scores.max(axis=0)
     best[flat] = -np.inf
     if eligible is not None:
