@@ -110,9 +110,26 @@ def rerank_candidates(lib: Library, x: np.ndarray, cosine: np.ndarray) -> np.nda
     nearest references by ``cosine``, then those the profile search adds."""
     if lib._coarse is None:
         lib._coarse = coarse_rows(lib.inputs[:, 0])
-    nearest = np.argsort(-cosine)[:RERANK_CANDIDATES]
     found = profile_search(x[0], x[1] > 0.5, lib._coarse)
+    return joined(np.argsort(-cosine)[:RERANK_CANDIDATES], found)
+
+
+def joined(nearest: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """The embedding's ``nearest``, then those of ``found`` not among them."""
     return np.concatenate([nearest, found[~np.isin(found, nearest)]])
+
+
+def reranked(lib: Library, x: np.ndarray, cosine: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """``candidates`` (library indices) ordered as the service ranks them for
+    query ``x``: by the fused score, strain tensors fitted to the best."""
+
+    def bases_of(indices: np.ndarray) -> list[StrainBasis | None]:
+        return [strain_basis_of(lib, int(candidates[i])) for i in indices]
+
+    correlation = rerank_scores(
+        x[0], x[1] > 0.5, cosine[candidates], lib.inputs[candidates, 0], bases_of
+    )
+    return candidates[np.argsort(-fused_score(cosine[candidates], correlation), kind="stable")]
 
 
 @dataclass
@@ -138,18 +155,6 @@ def rank_model(embedder: Embedder, rerank: bool = False) -> Method:
     """The model's ranking: by cosine, or (``rerank``) as the service ranks."""
     cache: dict[int, tuple[Library, np.ndarray]] = {}
 
-    def reranked(x: np.ndarray, cosine: np.ndarray, lib: Library) -> list[int]:
-        shortlist = rerank_candidates(lib, x, cosine)
-
-        def bases_of(indices: np.ndarray) -> list[StrainBasis | None]:
-            return [strain_basis_of(lib, int(shortlist[i])) for i in indices]
-
-        correlation = rerank_scores(
-            x[0], x[1] > 0.5, cosine[shortlist], lib.inputs[shortlist, 0], bases_of
-        )
-        order = np.argsort(-fused_score(cosine[shortlist], correlation), kind="stable")
-        return [int(i) for i in shortlist[order[:CANDIDATES]]]
-
     def run(lib: Library, qs: Queries) -> tuple[list[list[int]], float]:
         # Reference embeddings once per library: the phase search ranks one
         # query at a time. The library is kept in the cache so its id stays unique.
@@ -159,7 +164,10 @@ def rank_model(embedder: Embedder, rerank: bool = False) -> Method:
         start = time.perf_counter()
         cosines = embedder.embed_array(qs.inputs) @ ref.T
         if rerank:
-            ranked = [reranked(x, c, lib) for x, c in zip(qs.inputs, cosines, strict=True)]
+            ranked = [
+                [int(i) for i in reranked(lib, x, c, rerank_candidates(lib, x, c))[:CANDIDATES]]
+                for x, c in zip(qs.inputs, cosines, strict=True)
+            ]
         else:
             ranked = [_top(c) for c in cosines]
         return ranked, (time.perf_counter() - start) / len(qs.inputs)

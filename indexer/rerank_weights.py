@@ -29,7 +29,9 @@ from indexer.evaluate import (
     Queries,
     augmented_queries,
     evaluation_library,
+    joined,
     query_draws,
+    reranked,
     strain_basis_of,
 )
 from indexer.evaluate import score as top_k_score
@@ -44,7 +46,6 @@ from xrdid.rerank import (
     profile_correlation,
     rerank_correlation,
     rerank_fits,
-    rerank_scores,
 )
 
 WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -210,13 +211,10 @@ def profile_search_rows(
     nearest = np.argsort(-cosine, axis=1)[:, :RERANK_CANDIDATES]
 
     def served(candidates: list[np.ndarray]) -> tuple[float, float]:
-        ranked = []
-        for q, ids, c in zip(queries.inputs, candidates, cosine, strict=True):
-            correlation = rerank_scores(
-                q[0], q[1] > 0.5, c[ids], lib.inputs[ids, 0], _bases_reader(lib, ids)
-            )
-            order = np.argsort(-fused_score(c[ids], correlation), kind="stable")[:5]
-            ranked.append([lib.labels[i] for i in ids[order]])
+        ranked = [
+            [lib.labels[i] for i in reranked(lib, q, c, ids)[:5]]
+            for q, ids, c in zip(queries.inputs, candidates, cosine, strict=True)
+        ]
         return top_k_score(ranked, queries.truths, mixture)
 
     rows = []
@@ -231,10 +229,7 @@ def profile_search_rows(
         for added in PROFILE_SEARCH_ADDED:
             if added == 0 and resolution != PROFILE_SEARCH_RESOLUTIONS[0]:
                 continue  # nothing added: the same for every resolution
-            candidates = [
-                np.concatenate([n, f[:added][~np.isin(f[:added], n)]])
-                for n, f in zip(nearest, found, strict=True)
-            ]
+            candidates = [joined(n, f[:added]) for n, f in zip(nearest, found, strict=True)]
             top1, top5 = served(candidates)
             rows.append(
                 {
@@ -287,18 +282,14 @@ def best_profile_search(rows: list[dict]) -> tuple[int, int, float]:
     def setting(row: dict) -> tuple[int, int, float]:
         return row["profile_search_added"], row["bin_steps"], row["strain_step"]
 
-    settings = sorted({setting(r) for r in search})
-    mean = {
-        s: float(np.mean([r["top1"] + r["top5"] for r in search if setting(r) == s]) / 2)
-        for s in settings
-    }
+    mean = _means(search, setting)
     top = max(mean.values())
 
     def cost(s: tuple[int, int, float]) -> tuple[int, float]:
         resolution = SearchResolution(bin_steps=s[1], strain_step=s[2])
         return s[0], len(resolution.penalty) / resolution.bin_steps
 
-    return min((s for s in settings if mean[s] >= top - PROFILE_SEARCH_TOLERANCE), key=cost)
+    return min((s for s in mean if mean[s] >= top - PROFILE_SEARCH_TOLERANCE), key=cost)
 
 
 _S = TypeVar("_S", bound=tuple)
@@ -308,11 +299,17 @@ def _best_by_mean(
     rows: list[dict], setting: Callable[[dict], _S], tie_break: Callable[[_S], tuple]
 ) -> _S:
     """The setting whose rows have the best mean of top-1 and top-5."""
+    mean = _means(rows, setting)
+    return max(mean, key=lambda s: (round(mean[s], 6), *tie_break(s)))
+
+
+def _means(rows: list[dict], setting: Callable[[dict], _S]) -> dict[_S, float]:
+    """Each setting's mean of top-1 and top-5 over its rows (the query sets)."""
     settings = sorted({setting(r) for r in rows})
-    mean = {
-        s: np.mean([r["top1"] + r["top5"] for r in rows if setting(r) == s]) / 2 for s in settings
+    return {
+        s: float(np.mean([r["top1"] + r["top5"] for r in rows if setting(r) == s]) / 2)
+        for s in settings
     }
-    return max(settings, key=lambda s: (round(float(mean[s]), 6), *tie_break(s)))
 
 
 def markdown(rows: list[dict], version: str, n_queries: int, library: int, seed: int) -> str:
