@@ -68,6 +68,22 @@ def trial_shifts(bin_steps: int) -> NDArray[np.int64]:
     return np.arange(-MAX_SHIFT_STEPS, MAX_SHIFT_STEPS + 1, bin_steps)
 
 
+def trial_strains(strain_max: float, strain_step: float) -> NDArray[np.float64]:
+    """Isotropic strains within ±``strain_max`` in steps of ``strain_step``
+    (0 alone when ``strain_max`` is 0)."""
+    n = int(round(strain_max / strain_step)) if strain_max > 0 else 0
+    return strain_step * np.arange(-n, n + 1, dtype=np.float64)
+
+
+def trial_penalties(
+    strains: NDArray[np.floating], strain_penalty: float, bin_steps: int
+) -> NDArray[np.float32]:
+    """Each (strain, shift) trial's prior for small strains, ``strain_penalty``
+    × |ε|, in :func:`query_trials` order."""
+    shifts = len(trial_shifts(bin_steps))
+    return np.repeat(strain_penalty * np.abs(strains), shifts).astype(np.float32)
+
+
 def binned(rows: NDArray[_Float], bin_steps: int) -> NDArray[_Float]:
     """Sums of ``bin_steps`` consecutive points from each row's start (a
     partial last bin dropped; sums, not means: a correlation does not see the

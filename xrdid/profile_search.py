@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xrdid.phases import MAX_SHIFT_STEPS
-from xrdid.profile_rows import binned, query_trials, square_roots, trial_shifts
+from xrdid.profile_rows import binned, query_trials, square_roots, trial_penalties, trial_strains
 from xrdid.rerank import RERANK_STRAIN_MAX, RERANK_STRAIN_PENALTY
 
 __all__ = [
@@ -60,14 +60,12 @@ class SearchResolution:
 
     @functools.cached_property
     def strains(self) -> NDArray[np.floating]:
-        n = int(round(RERANK_STRAIN_MAX / self.strain_step))
-        return self.strain_step * np.arange(-n, n + 1)
+        return trial_strains(RERANK_STRAIN_MAX, self.strain_step)
 
     @functools.cached_property
     def penalty(self) -> NDArray[np.float32]:
         """Each (strain, shift) trial's prior, in :func:`query_trials` order."""
-        shifts = len(trial_shifts(self.bin_steps))
-        return np.repeat(RERANK_STRAIN_PENALTY * np.abs(self.strains), shifts).astype(np.float32)
+        return trial_penalties(self.strains, RERANK_STRAIN_PENALTY, self.bin_steps)
 
 
 PROFILE_SEARCH_RESOLUTION = SearchResolution(bin_steps=15, strain_step=0.01)

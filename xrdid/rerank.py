@@ -34,7 +34,15 @@ from numpy.typing import NDArray
 
 from xrdid.grid import MODEL_GRID
 from xrdid.phases import MAX_SHIFT_STEPS
-from xrdid.profile_rows import binned, query_trials, square_roots, standardised, trial_shifts
+from xrdid.profile_rows import (
+    binned,
+    query_trials,
+    square_roots,
+    standardised,
+    trial_penalties,
+    trial_shifts,
+    trial_strains,
+)
 from xrdid.strain_fit import ANISOTROPIC_STRAIN_PENALTY, StrainFit, fit_strain_tensors
 
 __all__ = [
@@ -132,13 +140,11 @@ def _isotropic_fit(
     # float32 is ample for a correlation and halves the memory traffic.
     window = standardised(binned(np.asarray(references[:, lo:hi], dtype=np.float32), bin_steps))
     query = np.asarray(intensity, dtype=np.float32)
-    n_strains = int(round(strain_max / strain_step)) if strain_max > 0 else 0
-    strains = strain_step * np.arange(-n_strains, n_strains + 1)
+    strains = trial_strains(strain_max, strain_step)
     # Every (strain, shift) trial as one row: a single matrix product.
     shifts = trial_shifts(bin_steps)
-    penalty = np.repeat(strain_penalty * np.abs(strains), len(shifts))
     scores = query_trials(query, lo, hi, strains, bin_steps) @ window.T
-    scores -= penalty[:, None].astype(np.float32)
+    scores -= trial_penalties(strains, strain_penalty, bin_steps)[:, None]
     best = scores.argmax(axis=0)
     return _IsotropicFit(
         correlation=np.asarray(scores[best, np.arange(n_refs)], np.float64),
