@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from xrdid.errors import InputError
+from xrdid.identify import MAX_TOP_K, Identification, IdentifyOptions
 from xrdid.library import (
     ElementFilter,
     Match,
@@ -24,18 +25,9 @@ from xrdid.library import (
     ReferencePattern,
     parse_elements,
 )
-from xrdid.library_identify import MAX_TOP_K, Identification, IdentifyOptions
 from xrdid.preprocess import BaselineMethod
-from xrdid.profile_search import PROFILE_SEARCH_CANDIDATES
-from xrdid.rerank import (
-    PROFILE_WEIGHT,
-    RERANK_CANDIDATES,
-    RERANK_STRAIN_MAX,
-    RERANK_STRAIN_PENALTY,
-    STRAIN_FIT_CANDIDATES,
-)
+from xrdid.ranking import SERVED
 from xrdid.sticks import STICK_WAVELENGTH_ANGSTROM
-from xrdid.strain_fit import ANISOTROPIC_STRAIN_PENALTY
 from xrdid.wavelengths import Wavelength, parse_wavelength
 
 ELEMENTS_HELP = (
@@ -173,19 +165,20 @@ class CandidatePublic(BaseModel):
     source_id: str
     kind: ReferenceKind
     score: float = Field(
-        description=f"What candidates are ranked by: similarity + {PROFILE_WEIGHT} × "
-        f"profile_correlation, over the embedding's {RERANK_CANDIDATES} nearest references "
-        f"and the {PROFILE_SEARCH_CANDIDATES} whose profiles correlate best with the query's"
+        description=f"What candidates are ranked by: similarity + {SERVED.profile_weight} × "
+        f"profile_correlation, over the embedding's {SERVED.rerank_candidates} nearest "
+        f"references and the {SERVED.profile_search_candidates} whose profiles correlate best "
+        "with the query's"
     )
     similarity: float = Field(description="Cosine similarity of the embeddings, −1…1")
     profile_correlation: float | None = Field(
         description="Best Pearson r of the square roots of the query's and the reference's "
         f"profiles over 2θ shifts of ±0.3° and isotropic lattice strains of "
-        f"±{100 * RERANK_STRAIN_MAX:g}% (each strain ε's r lowered by "
-        f"{RERANK_STRAIN_PENALTY:g}·|ε|), on the part of the grid the query covers; for "
-        f"the {STRAIN_FIT_CANDIDATES} best calculated references, the better of that and "
-        "the r with a strain tensor fitted (each reflection its own strain; its departure "
-        f"from the mean strain costs {ANISOTROPIC_STRAIN_PENALTY:g} × its sum over the six "
+        f"±{100 * SERVED.strain_max:g}% (each strain ε's r lowered by "
+        f"{SERVED.strain_penalty:g}·|ε|), on the part of the grid the query covers; for "
+        f"the {SERVED.strain_fit_candidates} best calculated references, the better of that "
+        "and the r with a strain tensor fitted (each reflection its own strain; its departure "
+        f"from the mean strain costs {SERVED.anisotropic_penalty:g} × its sum over the six "
         "components)"
     )
 

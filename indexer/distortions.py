@@ -97,7 +97,7 @@ def markdown(rows: list[dict], version: str, n_queries: int, library: int) -> st
         f"Model `{version}`; {n_queries} closed-set queries against {library} references. "
         "Every row uses the same materials, impurity draws and seeds; it differs from the "
         "first row only as its name says. 'Model': the embedding alone; 'served': "
-        "re-ranked as `/identify` does (`xrdid/rerank.py`).",
+        "ranked as `/identify` does (`xrdid/ranking/`).",
         "",
         "| queries | model top-1 % | model top-5 % | served top-1 % | served top-5 % |",
         "|---|---|---|---|---|",

@@ -41,7 +41,7 @@ import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,21 +51,11 @@ from indexer.training_set import TrainingClass, TrainingSet
 from xrdid.augment import FULL_AUGMENTATION, AugmentConfig, augmented_input, reference_input
 from xrdid.data_paths import PROJECT_ROOT, shared_data_dir
 from xrdid.embedder import Embedder, model_input
-from xrdid.phases import phase_ranking, search_phases
 from xrdid.preprocess import PreprocessedPattern, preprocess
-from xrdid.profile_search import PROFILE_SEARCH_CANDIDATES, coarse_rows, profile_search
-from xrdid.rerank import (
-    PROFILE_WEIGHT,
-    RERANK_CANDIDATES,
-    STRAIN_FIT_CANDIDATES,
-    StrainBasis,
-    fused_score,
-    profile_correlation,
-    rerank_correlation,
-    rerank_scores,
-)
+from xrdid.ranking import SERVED, ArraySource, Query, candidates, rank
+from xrdid.ranking.correlation import profile_correlation, rerank_correlation
+from xrdid.ranking.phases import phase_ranking, search_phases
 from xrdid.sticks import StickPattern
-from xrdid.strain_fit import strain_basis
 
 log = logging.getLogger("indexer.evaluate")
 
@@ -85,51 +75,22 @@ QUERY_SETS = {
 @dataclass
 class Library:
     """References as model inputs (n, 2, L), their labels (formula or class)
-    and, for calculated references, their stick patterns (the served re-rank
+    and, for calculated references, their stick patterns (the served ranking
     fits strain tensors to those)."""
 
     inputs: np.ndarray
     labels: list[str]
     sticks: list[StickPattern] | None = None
     space_groups: list[int | None] | None = None
-    _bases: dict[int, StrainBasis] = field(default_factory=dict, repr=False)
-    _coarse: np.ndarray | None = field(default=None, repr=False)
+
+    def source(self, embeddings: np.ndarray) -> ArraySource:
+        """The references as the ranking reads them, with their embeddings."""
+        return ArraySource(self.inputs[:, 0], embeddings, self.sticks)
 
 
-def strain_basis_of(lib: Library, index: int) -> StrainBasis | None:
-    """The strain basis of a calculated reference (computed once), None for a measured one."""
-    if lib.sticks is None:
-        return None
-    if index not in lib._bases:
-        lib._bases[index] = strain_basis(lib.sticks[index])
-    return lib._bases[index]
-
-
-def rerank_candidates(lib: Library, x: np.ndarray, cosine: np.ndarray) -> np.ndarray:
-    """What the service re-ranks for query ``x`` (model input): the embedding's
-    nearest references by ``cosine``, then those the profile search adds."""
-    if lib._coarse is None:
-        lib._coarse = coarse_rows(lib.inputs[:, 0])
-    found = profile_search(x[0], x[1] > 0.5, lib._coarse)
-    return joined(np.argsort(-cosine)[:RERANK_CANDIDATES], found)
-
-
-def joined(nearest: np.ndarray, found: np.ndarray) -> np.ndarray:
-    """The embedding's ``nearest``, then those of ``found`` not among them."""
-    return np.concatenate([nearest, found[~np.isin(found, nearest)]])
-
-
-def reranked(lib: Library, x: np.ndarray, cosine: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """``candidates`` (library indices) ordered as the service ranks them for
-    query ``x``: by the fused score, strain tensors fitted to the best."""
-
-    def bases_of(indices: np.ndarray) -> list[StrainBasis | None]:
-        return [strain_basis_of(lib, int(candidates[i])) for i in indices]
-
-    correlation = rerank_scores(
-        x[0], x[1] > 0.5, cosine[candidates], lib.inputs[candidates, 0], bases_of
-    )
-    return candidates[np.argsort(-fused_score(cosine[candidates], correlation), kind="stable")]
+def as_queries(inputs: np.ndarray, embeddings: np.ndarray) -> list[Query]:
+    """Model inputs (n, 2, L) and their embeddings as the ranking's queries."""
+    return [Query(x[0], x[1] > 0.5, e) for x, e in zip(inputs, embeddings, strict=True)]
 
 
 @dataclass
@@ -153,23 +114,22 @@ def _top(scores: np.ndarray) -> list[int]:
 
 def rank_model(embedder: Embedder, rerank: bool = False) -> Method:
     """The model's ranking: by cosine, or (``rerank``) as the service ranks."""
-    cache: dict[int, tuple[Library, np.ndarray]] = {}
+    cache: dict[int, tuple[Library, np.ndarray, ArraySource]] = {}
 
     def run(lib: Library, qs: Queries) -> tuple[list[list[int]], float]:
         # Reference embeddings once per library: the phase search ranks one
         # query at a time. The library is kept in the cache so its id stays unique.
         if id(lib) not in cache:
-            cache[id(lib)] = (lib, embedder.embed_array(lib.inputs))
-        ref = cache[id(lib)][1]
+            references = embedder.embed_array(lib.inputs)
+            cache[id(lib)] = (lib, references, lib.source(references))
+        _, references, source = cache[id(lib)]
         start = time.perf_counter()
-        cosines = embedder.embed_array(qs.inputs) @ ref.T
+        embeddings = embedder.embed_array(qs.inputs)
         if rerank:
-            ranked = [
-                [int(i) for i in reranked(lib, x, c, rerank_candidates(lib, x, c))[:CANDIDATES]]
-                for x, c in zip(qs.inputs, cosines, strict=True)
-            ]
+            rankings = rank(as_queries(qs.inputs, embeddings), source, CANDIDATES)
+            ranked = [[r.reference_id for r in row.best] for row in rankings]
         else:
-            ranked = [_top(c) for c in cosines]
+            ranked = [_top(c) for c in embeddings @ references.T]
         return ranked, (time.perf_counter() - start) / len(qs.inputs)
 
     return run
@@ -209,7 +169,9 @@ def with_phase_search(method: Method) -> Method:
         ranked = []
         for q in qs.inputs:
             first = rank(q)
-            fits = search_phases(q, rank, lambda i: lib.inputs[i, 0], identity, ranking=first)
+            fits = search_phases(
+                q, rank, lambda i: lib.inputs[i, 0], identity=identity, ranking=first
+            )
             ranked.append(phase_ranking(fits, first, 5, identity))
         return ranked, (time.perf_counter() - start) / len(qs.inputs)
 
@@ -428,6 +390,10 @@ def score(ranked: list[list[str]], truths: list[set[str]], mixture: bool) -> tup
     return float(top1), float(top5)
 
 
+# The served correlation without its prior for small strains: how far a
+# pattern moved, not how plausible the move is.
+NO_PRIOR = replace(SERVED, strain_penalty=0.0)
+
 # A reference whose calculated pattern is closer to the truth's than this
 # share of a row's augmented queries are to their own material's is within the
 # augmentation's reach: a query of the truth may well look more like it.
@@ -467,8 +433,9 @@ class Misses:
         other = self.missed - self.outside_candidates - self.isostructural
         text = (
             f"{self.missed} of {self.queries} missed in the top 5: {self.outside_candidates} "
-            f"not re-ranked (neither among the embedding's {RERANK_CANDIDATES} nearest nor the "
-            f"profile search's {PROFILE_SEARCH_CANDIDATES}), {self.isostructural} with a "
+            f"not re-ranked (neither among the embedding's {SERVED.rerank_candidates} nearest "
+            f"nor the profile search's {SERVED.profile_search_candidates}), "
+            f"{self.isostructural} with a "
             f"structure of the same space group in the top 5{close}, {other} other"
         )
         if self.reach is not None:
@@ -496,7 +463,7 @@ def closeness_to_truth(lib: Library, queries: Queries) -> np.ndarray:
     moved it)."""
     return np.array(
         [
-            rerank_correlation(x[0], x[1] > 0.5, lib.inputs[[truth], 0], strain_penalty=0.0)[0]
+            rerank_correlation(x[0], x[1] > 0.5, lib.inputs[[truth], 0], NO_PRIOR)[0]
             for x, truth in zip(queries.inputs, _truth_indices(lib, queries), strict=True)
         ]
     )
@@ -514,9 +481,7 @@ def within_reach(
         if truth in top[:5]:
             continue
         reference = lib.inputs[truth]
-        r = rerank_correlation(
-            reference[0], reference[1] > 0.5, lib.inputs[top[:5], 0], strain_penalty=0.0
-        )
+        r = rerank_correlation(reference[0], reference[1] > 0.5, lib.inputs[top[:5], 0], NO_PRIOR)
         count += bool(r.max() >= threshold)
     return Reach(float(np.median(closeness)), threshold, count)
 
@@ -529,16 +494,20 @@ def synthetic_misses(
 ) -> dict[str, Misses]:
     """:func:`miss_breakdown` and :func:`within_reach` of the served ranking
     on each synthetic row."""
-    references = embedder.embed_array(lib.inputs)
+    source = lib.source(embedder.embed_array(lib.inputs))
     out = {}
     for name, _, queries, _, _ in rows:
         if name not in served:
             continue
-        cosine = embedder.embed_array(queries.inputs) @ references.T
+        embeddings = embedder.embed_array(queries.inputs)
+        nearest = source.nearest(embeddings, SERVED.rerank_candidates)
+        profile_rows = source.profile_rows(SERVED.profile_search_resolution)
         truth = _truth_indices(lib, queries)
         scored = [
-            i in rerank_candidates(lib, x, c)
-            for x, c, i in zip(queries.inputs, cosine, truth, strict=True)
+            i in candidates(query, hits, profile_rows)[0]
+            for query, hits, i in zip(
+                as_queries(queries.inputs, embeddings), nearest, truth, strict=True
+            )
         ]
         reach = within_reach(lib, queries, served[name], closeness_to_truth(lib, queries))
         out[name] = replace(miss_breakdown(lib, queries, served[name], scored), reach=reach)
@@ -584,6 +553,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="also write the table as JSON here")
     parser.add_argument("--card", type=Path, help="also write the model card (markdown) here")
     parser.add_argument(
+        "--rankings", type=Path, help="also write each row's and method's rankings (JSON) here"
+    )
+    parser.add_argument(
         "--model-only", action="store_true", help="skip the baselines (to compare checkpoints)"
     )
     args = parser.parse_args(argv)
@@ -611,6 +583,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.model_only:
         methods |= {"profile cosine": rank_profile_cosine, "shifted Pearson": rank_shifted_pearson}
     results = []
+    rankings: dict[str, list[list[int]]] = {}  # "row | method" → library indices per query
     served: dict[str, list[list[int]]] = {}  # synthetic rows' served rankings
     header = f"{'row':<36}{'queries':>8}{'library':>8}  " + "  ".join(f"{m:>24}" for m in methods)
     print(f"model {embedder.version}; each method cell: top-1 / top-5 / ms per query\n")
@@ -620,6 +593,7 @@ def main(argv: list[str] | None = None) -> None:
         for method, fn in methods.items():
             run = with_phase_search(fn) if phase_search else fn
             ranked, seconds = run(library, queries)
+            rankings[f"{name} | {method}"] = ranked
             if method == "model + re-rank" and library is lib:
                 served[name] = ranked
             labels = [[library.labels[i] for i in r[:5]] for r in ranked]
@@ -641,6 +615,8 @@ def main(argv: list[str] | None = None) -> None:
             + "  ".join(f"{c:>24}" for c in cells),
             flush=True,
         )
+    if args.rankings:
+        args.rankings.write_text(json.dumps(rankings))
     misses = synthetic_misses(embedder, lib, rows, served)
     for name, m in misses.items():
         print(f"served, {name}: {m.describe()}")
@@ -700,14 +676,14 @@ def model_card(embedder: Embedder, results: list[dict], notes: list[str]) -> str
     lines += [
         "",
         "'model': the embedding alone (cosine). 'model + re-rank': as the service ranks "
-        f"(`xrdid/rerank.py`): the embedding's {RERANK_CANDIDATES} nearest references, and "
-        f"the {PROFILE_SEARCH_CANDIDATES} whose profiles correlate best with the query's "
-        "(`xrdid/profile_search.py`, every reference, coarsely), scored "
-        f"by cosine + {PROFILE_WEIGHT:g} × profile correlation (Pearson r of square-rooted "
-        "profiles, best over 2θ shifts of ±0.3° and isotropic strains of ±3.5% with a "
-        f"prior for small strains; the {STRAIN_FIT_CANDIDATES} best by that score also get "
-        "a strain tensor fitted, `xrdid/strain_fit.py`; chosen on other synthetic queries, "
-        "`RERANK.md`). "
+        f"(`xrdid/ranking/`): the embedding's {SERVED.rerank_candidates} nearest references, "
+        f"and the {SERVED.profile_search_candidates} whose profiles correlate best with the "
+        "query's (`xrdid/ranking/profile_search.py`, every reference, coarsely), scored "
+        f"by cosine + {SERVED.profile_weight:g} × profile correlation (Pearson r of "
+        "square-rooted profiles, best over 2θ shifts of ±0.3° and isotropic strains of ±3.5% "
+        f"with a prior for small strains; the {SERVED.strain_fit_candidates} best by that "
+        "score also get a strain tensor fitted, `xrdid/ranking/strain_tensor.py`; chosen on "
+        "other synthetic queries, `RERANK.md`). "
         "Mixtures: top-1 = the best candidate is one of the sample's phases; top-5 = the "
         "share of its phases found in the top 5. 'Phase search': each method inside the "
         "find–subtract–search-again loop of `xrdid/phases.py` (up to 3 phases). "

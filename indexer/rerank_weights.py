@@ -1,6 +1,6 @@
 """Choose the profile re-rank's correlation, weight and candidate count, its strain
-tensor fit and the profile search that adds to its candidates (xrdid/rerank.py,
-xrdid/strain_fit.py, xrdid/profile_search.py).
+tensor fit and the profile search that adds to its candidates (the fields of
+``xrdid.ranking.RankingConfig``), each by ranking with :func:`xrdid.ranking.rank`.
 
     python -m indexer rerank-weights [--model model_store/regnet1d.pt]
                                      [--training-set runs/main/training_set.pkl]
@@ -25,44 +25,33 @@ import numpy as np
 
 from indexer.evaluate import (
     QUERY_SETS,
-    Library,
     Queries,
+    as_queries,
     augmented_queries,
     evaluation_library,
-    joined,
     query_draws,
-    reranked,
-    strain_basis_of,
 )
 from indexer.evaluate import score as top_k_score
 from indexer.studies import load_study, markdown_with_rows, study_parser
 from indexer.training_set import TrainingSet
 from xrdid.embedder import Embedder
-from xrdid.profile_search import SearchResolution, coarse_rows, profile_search
-from xrdid.rerank import (
-    RERANK_CANDIDATES,
-    StrainBasis,
-    fused_score,
-    profile_correlation,
-    rerank_correlation,
-    rerank_fits,
-)
+from xrdid.ranking import SERVED, ArraySource, Query, Ranking, RankingConfig, SearchResolution, rank
+from xrdid.ranking.rows import trial_shifts, trial_strains
 
 WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
 CANDIDATES = (50, 300)
-Correlation = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-CORRELATIONS: dict[str, Correlation] = {
-    "shifts": profile_correlation,
-    # Each prior named explicitly: rerank_correlation's default is the served one.
-    "shifts + strain": partial(rerank_correlation, sqrt_intensity=False, strain_penalty=0.0),
-    "shifts + strain, √intensity": partial(
-        rerank_correlation, sqrt_intensity=True, strain_penalty=0.0
+# The isotropic correlation's variants: each prior and scale named explicitly.
+CORRELATIONS: dict[str, RankingConfig] = {
+    "shifts": replace(
+        SERVED, sqrt_intensity=False, strain_max=0.0, bin_steps=1, strain_penalty=0.0
     ),
-    "shifts + strain, √intensity, strain penalty 2": partial(
-        rerank_correlation, sqrt_intensity=True, strain_penalty=2.0
+    "shifts + strain": replace(SERVED, sqrt_intensity=False, strain_penalty=0.0),
+    "shifts + strain, √intensity": replace(SERVED, sqrt_intensity=True, strain_penalty=0.0),
+    "shifts + strain, √intensity, strain penalty 2": replace(
+        SERVED, sqrt_intensity=True, strain_penalty=2.0
     ),
-    "shifts + strain, √intensity, strain penalty 5": partial(
-        rerank_correlation, sqrt_intensity=True, strain_penalty=5.0
+    "shifts + strain, √intensity, strain penalty 5": replace(
+        SERVED, sqrt_intensity=True, strain_penalty=5.0
     ),
 }
 
@@ -104,30 +93,27 @@ def sweep(
         t | {label_of[id(d[1])]} if d[1] is not None else t
         for t, d in zip(truths, draws, strict=True)
     ]
-    references = embedder.embed_array(lib.inputs)
+    source = lib.source(embedder.embed_array(lib.inputs))
     rows = []
     for name, cfg in TUNING_SETS.items():
         mixture = name == MIXTURES
         queries = Queries(augmented_queries(draws, cfg, name), mixed if mixture else truths)
-        cosine = embedder.embed_array(queries.inputs) @ references.T
-        shortlist = np.argsort(-cosine, axis=1)[:, : max(CANDIDATES)]
-        similarity = np.take_along_axis(cosine, shortlist, axis=1)
-        for kind, correlate in CORRELATIONS.items():
-            correlation = np.stack(
-                [
-                    correlate(q[0], q[1] > 0.5, lib.inputs[ids, 0])
-                    for q, ids in zip(queries.inputs, shortlist, strict=True)
-                ]
-            )
+        batch = as_queries(queries.inputs, embedder.embed_array(queries.inputs))
+
+        scored = partial(top_5, labels=lib.labels, truths=queries.truths, mixture=mixture)
+        for kind, correlation in CORRELATIONS.items():
             for k in CANDIDATES:
+                # The isotropic fit alone over the embedding's k nearest; each
+                # weight re-scores the same fits.
+                isotropic = replace(
+                    correlation,
+                    rerank_candidates=k,
+                    profile_search_candidates=0,
+                    strain_fit_candidates=0,
+                )
+                rankings = rank(batch, source, 5, isotropic)
                 for weight in WEIGHTS:
-                    fused = similarity[:, :k] + weight * correlation[:, :k]
-                    order = np.argsort(-fused, axis=1, kind="stable")[:, :5]
-                    ranked = [
-                        [lib.labels[i] for i in ids[o]]
-                        for ids, o in zip(shortlist, order, strict=True)
-                    ]
-                    top1, top5 = top_k_score(ranked, queries.truths, mixture)
+                    top1, top5 = scored(rankings, replace(isotropic, profile_weight=weight))
                     rows.append(
                         {
                             "queries": name,
@@ -143,48 +129,41 @@ def sweep(
                         f"{100 * top1:8.1f} / {100 * top5:5.1f}",
                         flush=True,
                     )
-        rows += strain_fit_rows(name, queries, shortlist, similarity, lib, mixture)
-        rows += profile_search_rows(name, queries, cosine, lib, mixture)
+        rows += strain_fit_rows(name, batch, source, scored)
+        rows += profile_search_rows(name, batch, source, scored)
     return rows
 
 
-def _bases_reader(
-    lib: Library, ids: np.ndarray
-) -> Callable[[np.ndarray], list[StrainBasis | None]]:
-    return lambda indices: [strain_basis_of(lib, int(ids[i])) for i in indices]
+def top_5(
+    rankings: list[Ranking],
+    config: RankingConfig,
+    labels: list[str],
+    truths: list[set[str]],
+    mixture: bool,
+) -> tuple[float, float]:
+    """Top-1 / top-5 of ``rankings`` re-scored with ``config``."""
+    ranked = [[labels[r.reference_id] for r in x.reordered(5, config)] for x in rankings]
+    return top_k_score(ranked, truths, mixture)
+
+
+Scorer = Callable[[list[Ranking], RankingConfig], tuple[float, float]]
 
 
 def strain_fit_rows(
-    name: str,
-    queries: Queries,
-    shortlist: np.ndarray,
-    similarity: np.ndarray,
-    lib: Library,
-    mixture: bool,
+    name: str, batch: list[Query], source: ArraySource, scored: Scorer
 ) -> list[dict]:
     """Top-1 / top-5 of the served re-rank (its correlation, candidates and
-    weight) with strain tensors fitted to its best few, for each count and prior."""
-    k = RERANK_CANDIDATES
-    fits = [
-        rerank_fits(
-            q[0],
-            q[1] > 0.5,
-            sim[:k],
-            lib.inputs[ids[:k], 0],
-            _bases_reader(lib, ids),
-            max(STRAIN_FIT_CANDIDATES),
-        )
-        for q, ids, sim in zip(queries.inputs, shortlist, similarity, strict=True)
-    ]
+    weight, no profile search) with strain tensors fitted to its best few,
+    for each count and prior."""
+    fitted = replace(
+        SERVED, profile_search_candidates=0, strain_fit_candidates=max(STRAIN_FIT_CANDIDATES)
+    )
+    rankings = rank(batch, source, 5, fitted)
     rows = []
     for count in STRAIN_FIT_CANDIDATES:
         for penalty in ANISOTROPIC_PENALTIES:
-            ranked = []
-            for fit, ids, sim in zip(fits, shortlist, similarity, strict=True):
-                fused = fused_score(sim[:k], fit.correlation(count, penalty))
-                order = np.argsort(-fused, kind="stable")[:5]
-                ranked.append([lib.labels[i] for i in ids[order]])
-            top1, top5 = top_k_score(ranked, queries.truths, mixture)
+            config = replace(fitted, strain_fit_candidates=count, anisotropic_penalty=penalty)
+            top1, top5 = scored(rankings, config)
             rows.append(
                 {
                     "queries": name,
@@ -203,34 +182,20 @@ def strain_fit_rows(
 
 
 def profile_search_rows(
-    name: str, queries: Queries, cosine: np.ndarray, lib: Library, mixture: bool
+    name: str, batch: list[Query], source: ArraySource, scored: Scorer
 ) -> list[dict]:
     """Top-1 / top-5 as served (the re-rank with its strain tensor fit) when
-    the profile search adds its best references to the embedding's
-    ``RERANK_CANDIDATES``, for each count added and resolution."""
-    nearest = np.argsort(-cosine, axis=1)[:, :RERANK_CANDIDATES]
-
-    def served(candidates: list[np.ndarray]) -> tuple[float, float]:
-        ranked = [
-            [lib.labels[i] for i in reranked(lib, q, c, ids)[:5]]
-            for q, ids, c in zip(queries.inputs, candidates, cosine, strict=True)
-        ]
-        return top_k_score(ranked, queries.truths, mixture)
-
+    the profile search adds its best references to the embedding's nearest,
+    for each count added and resolution."""
     rows = []
     for resolution in PROFILE_SEARCH_RESOLUTIONS:
-        coarse = coarse_rows(lib.inputs[:, 0], resolution)
-        found = [
-            profile_search(
-                q[0], q[1] > 0.5, coarse, max(PROFILE_SEARCH_ADDED), resolution=resolution
-            )
-            for q in queries.inputs
-        ]
         for added in PROFILE_SEARCH_ADDED:
             if added == 0 and resolution != PROFILE_SEARCH_RESOLUTIONS[0]:
                 continue  # nothing added: the same for every resolution
-            candidates = [joined(n, f[:added]) for n, f in zip(nearest, found, strict=True)]
-            top1, top5 = served(candidates)
+            config = replace(
+                SERVED, profile_search_candidates=added, profile_search_resolution=resolution
+            )
+            top1, top5 = scored(rank(batch, source, 5, config), config)
             rows.append(
                 {
                     "queries": name,
@@ -286,8 +251,8 @@ def best_profile_search(rows: list[dict]) -> tuple[int, int, float]:
     top = max(mean.values())
 
     def cost(s: tuple[int, int, float]) -> tuple[int, float]:
-        resolution = SearchResolution(bin_steps=s[1], strain_step=s[2])
-        return s[0], len(resolution.penalty) / resolution.bin_steps
+        trials = len(trial_strains(SERVED.strain_max, s[2])) * len(trial_shifts(s[1]))
+        return s[0], trials / s[1]
 
     return min((s for s in mean if mean[s] >= top - PROFILE_SEARCH_TOLERANCE), key=cost)
 
@@ -327,7 +292,7 @@ def markdown(rows: list[dict], version: str, n_queries: int, library: int, seed:
         "in 0.06° bins; '√intensity': that, on square roots of the intensities; 'strain "
         "penalty p': each strain ε's r lowered by p·|ε| (p = 2: 0.06 at 3%). "
         f"Best mean of top-1 and top-5 over the three query sets: {kind}, {k} candidates, "
-        f"weight {weight:.2f} (`xrdid/rerank.py` uses these).",
+        f"weight {weight:.2f} (`xrdid/ranking/config.py` holds these).",
         "",
         "Mixtures: top-1 = the first candidate is one of the phases; top-5 = the share of "
         "the phases in the top 5.",
@@ -346,8 +311,8 @@ def markdown(rows: list[dict], version: str, n_queries: int, library: int, seed:
         "",
         "## Strain tensor fit",
         "",
-        f"The served re-rank ({RERANK_CANDIDATES} candidates, its correlation and weight) "
-        "with a strain tensor and zero shift fitted (`xrdid/strain_fit.py`) to its best few "
+        f"The served re-rank ({SERVED.rerank_candidates} candidates, its correlation and weight) "
+        "with a strain tensor and zero shift fitted (`xrdid/ranking/strain_tensor.py`) to its best few "
         "candidates by the fused score, keeping the better of the two correlations; the "
         "tensor's departure from the isotropic strain costs 'prior' × the sum of its six "
         "components' departures. 0 candidates: the isotropic fit alone. Best by the same "
@@ -367,9 +332,9 @@ def markdown(rows: list[dict], version: str, n_queries: int, library: int, seed:
         "",
         "## Profile search",
         "",
-        f"The served re-rank (its {RERANK_CANDIDATES} candidates, correlation, weight and "
+        f"The served re-rank (its {SERVED.rerank_candidates} candidates, correlation, weight and "
         "strain tensor fit) with the references a coarse profile search of the whole library "
-        "ranks best added to its candidates (`xrdid/profile_search.py`): the re-rank's "
+        "ranks best added to its candidates (`xrdid/ranking/profile_search.py`): the re-rank's "
         "isotropic correlation in bins of so many grid steps and strain steps of so much. "
         "0 added: the re-rank alone. The search costs every query a pass over the library, "
         "so the chosen setting is the fewest added, then the least arithmetic, within "

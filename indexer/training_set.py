@@ -20,7 +20,7 @@ import pickle
 import re
 import signal
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,13 +115,22 @@ def real_classes(root: Path, workers: int = 2) -> tuple[list[TrainingClass], dic
 
 
 def split_held_out(
-    classes: list[TrainingClass], seed: int, fraction: float = HELD_OUT_FRACTION
+    classes: list[TrainingClass],
+    seed: int,
+    fraction: float = HELD_OUT_FRACTION,
+    held_out_keys: Collection[str] | None = None,
 ) -> tuple[list[TrainingClass], list[TrainingClass]]:
-    """(train, held_out): a seeded fraction of the materials, all files of each."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(classes))
-    n_held = int(round(fraction * len(classes)))
-    held = {int(i) for i in order[:n_held]}
+    """(train, held_out): a seeded fraction of the materials, all files of each;
+    or, given ``held_out_keys`` (a shipped model's ``held_out.json``), exactly
+    those materials. A seeded split moves whenever the readers accept another
+    file, and the open set must be what the model never saw."""
+    if held_out_keys is not None:
+        keys = set(held_out_keys)
+        held = {i for i, c in enumerate(classes) if c.key in keys}
+    else:
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(classes))
+        held = {int(i) for i in order[: int(round(fraction * len(classes)))]}
     train = [c for i, c in enumerate(classes) if i not in held]
     held_out = [c for i, c in enumerate(classes) if i in held]
     return train, held_out
@@ -265,10 +274,21 @@ class TrainingSet:
         return loaded
 
 
-def build_training_set(n_generated: int, seed: int, workers: int = 2) -> TrainingSet:
+def shipped_held_out_keys(path: Path) -> list[str] | None:
+    """The held-out materials a shipped model was trained without, if recorded."""
+    if not path.is_file():
+        return None
+    return [entry["key"] for entry in json.loads(path.read_text())]
+
+
+def build_training_set(
+    n_generated: int, seed: int, workers: int = 2, held_out_keys: Collection[str] | None = None
+) -> TrainingSet:
+    """Real classes split (by ``held_out_keys`` when given, else by seed) plus
+    ``n_generated`` pyxtal classes whose formulas are not held out."""
     root = shared_data_dir() / "structures"
     classes, rejected = real_classes(root, workers)
-    train, held_out = split_held_out(classes, seed)
+    train, held_out = split_held_out(classes, seed, held_out_keys=held_out_keys)
     excluded = {c.formula for c in held_out}
     log.info(
         "real materials: %d train, %d held out, %d files rejected",

@@ -21,9 +21,9 @@ from tests.e2e.support import build_library, model_path, xy_bytes
 from xrdid.data_paths import PROJECT_ROOT
 from xrdid.errors import PatternReadError, UnsupportedFormatError
 from xrdid.library import DuplicateReferenceError
+from xrdid.ranking import SERVED
 from xrdid.readers import SUPPORTED_FORMATS
 from xrdid.references import prepare_structure
-from xrdid.rerank import PROFILE_WEIGHT
 
 with warnings.catch_warnings():  # starlette's TestClient warns about httpx on import
     warnings.simplefilter("ignore")
@@ -246,10 +246,10 @@ def test_openapi_documents_forms_examples_problems_and_keys(client: TestClient) 
     example = schemas["IdentifyResponse"]["examples"][0]["candidates"][0]
     assert example["name"] == "Quartz"
     assert example["score"] == pytest.approx(
-        example["similarity"] + PROFILE_WEIGHT * example["profile_correlation"], abs=1e-4
+        example["similarity"] + SERVED.profile_weight * example["profile_correlation"], abs=1e-4
     )
     candidate = schemas["CandidatePublic"]["properties"]
-    assert f"+ {PROFILE_WEIGHT} ×" in candidate["score"]["description"]
+    assert f"+ {SERVED.profile_weight} ×" in candidate["score"]["description"]
     form = schemas["IdentifyForm"]["properties"]
     assert form["wavelength"]["examples"] == ["Cu"] and "'maximum': 100" in str(form["top_k"])
     assert "APIKeyHeader" in spec["components"]["securitySchemes"]

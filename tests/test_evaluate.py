@@ -100,20 +100,3 @@ def test_within_reach_counts_misses_beside_a_near_twin(rock_salt_classes):
     misses = Misses(3, 2, 0, 0, [], Reach(0.75, 0.925, 1))
     assert "1 of the misses" in misses.describe()
     assert "top-5 would be 66.7%" in misses.describe()  # 1 found + 1 within reach, of 3
-
-
-def test_rerank_candidates_add_the_profile_search_to_the_embeddings(monkeypatch):
-    """As the service: the embedding's nearest, then what the profile search
-    finds beyond them (here the query's own material, ranked last by cosine)."""
-    import indexer.evaluate
-    from indexer.evaluate import Library, rerank_candidates
-    from tests.test_profile_search import EVERYWHERE, bragg_peaks, library
-
-    monkeypatch.setattr(indexer.evaluate, "RERANK_CANDIDATES", 3)
-    profiles, spacings = library(30, seed=6)
-    lib = Library(np.stack([profiles, np.ones_like(profiles)], axis=1), [str(i) for i in range(30)])
-    x = np.stack([bragg_peaks(spacings[12], 0.02), EVERYWHERE.astype(float)])
-    cosine = np.linspace(1.0, 0.0, 30)  # 0, 1, 2 nearest; 12 far down
-    candidates = rerank_candidates(lib, x, cosine)
-    assert candidates[:3].tolist() == [0, 1, 2]
-    assert 12 in candidates[3:] and len(set(candidates.tolist())) == len(candidates) <= 13

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from xrdid.library import (
     DuplicateReferenceError,
     ElementFilter,
     Library,
+    Match,
     MeasuredProfile,
     NewReference,
     ReferenceInfo,
@@ -29,7 +31,7 @@ from xrdid.library import (
     parse_elements,
 )
 from xrdid.preprocess import BaselineMethod, PreprocessedPattern
-from xrdid.rerank import PROFILE_WEIGHT
+from xrdid.ranking import SERVED, Query, RankingConfig, rank
 from xrdid.sticks import StickPattern
 from xrdid.wavelengths import CU_KALPHA, anode
 
@@ -371,7 +373,7 @@ def test_crash_between_commit_and_index_update(
     def explode(*args: object) -> None:
         raise Boom
 
-    monkeypatch.setattr(lib._index, "add_with_ids", explode)
+    monkeypatch.setattr(lib._index, "add", explode)
     with pytest.raises(Boom):
         lib.add(new_ref(50, unit(np.random.default_rng(9))))
     lib.close(save=False)
@@ -393,7 +395,7 @@ def test_interrupted_index_save_keeps_old_file(
     def crash(*args: object) -> None:
         raise OSError("disk pulled")
 
-    monkeypatch.setattr("xrdid.library.os.replace", crash)
+    monkeypatch.setattr("xrdid.library.index.os.replace", crash)
     with pytest.raises(OSError):
         lib.save_index()
     monkeypatch.undo()
@@ -483,6 +485,21 @@ def test_profiles_roundtrip_and_refuse_wrong_shapes() -> None:
         decode_profile(encode_profile(values)[:-10])
 
 
+def ranked(
+    lib: Library,
+    embedding: np.ndarray,
+    k: int,
+    view: PreprocessedPattern,
+    elements: ElementFilter | None = None,
+    config: RankingConfig = SERVED,
+) -> tuple[Match, ...]:
+    """``k`` matches of one query as the service ranks them, over the library's source."""
+    with lib.reading(elements) as source:
+        (ranking,) = rank([Query(view.intensity, view.mask, embedding)], source, k, config)
+        (matches,) = lib.matches([ranking.best])
+    return matches
+
+
 def same_embedding_refs(lib: Library) -> list[int]:
     """Three references with one embedding and different profiles."""
     vector = unit(np.random.default_rng(5))
@@ -495,18 +512,16 @@ def test_search_with_views_ranks_by_profile_among_equal_embeddings(lib_path: Pat
         fill(lib, 10, start=100)
         for target in (2, 0, 1):
             view = model_view(sticks(target))
-            (matches,) = lib.search(np.stack([unit(np.random.default_rng(5))]), 3, views=[view])
+            matches = ranked(lib, unit(np.random.default_rng(5)), 3, view)
             assert [m.rank for m in matches] == [1, 2, 3]
             assert matches[0].entry.id == ids[target]
             assert matches[0].profile_correlation == pytest.approx(1.0, abs=1e-3)
             assert matches[0].score == pytest.approx(
-                matches[0].similarity + PROFILE_WEIGHT * matches[0].profile_correlation
+                matches[0].similarity + SERVED.profile_weight * matches[0].profile_correlation
             )
             assert matches[0].score >= matches[1].score >= matches[2].score
         (plain,) = lib.search(unit(np.random.default_rng(5)), 3)
         assert all(m.profile_correlation is None and m.score == m.similarity for m in plain)
-        with pytest.raises(InputError, match="1 views given for 2"):
-            lib.search(np.stack([unit(np.random.default_rng(1))] * 2), 3, views=[view])
 
 
 def test_rerank_respects_filters_and_k(lib_path: Path) -> None:
@@ -515,9 +530,9 @@ def test_rerank_respects_filters_and_k(lib_path: Path) -> None:
         lib.add(new_ref(500, unit(np.random.default_rng(9)), elements=("Fe", "O")))
         view = model_view(sticks(500))
         query = unit(np.random.default_rng(3))
-        (matches,) = lib.search(query, 4, views=[view])
+        matches = ranked(lib, query, 4, view)
         assert len(matches) == 4
-        (only_fe,) = lib.search(query, 4, ElementFilter.parse(all_of="Fe"), views=[view])
+        only_fe = ranked(lib, query, 4, view, ElementFilter.parse(all_of="Fe"))
         assert [m.entry.info.name for m in only_fe] == ["ref 500"]
         assert only_fe[0].profile_correlation == pytest.approx(1.0, abs=1e-3)
 
@@ -530,10 +545,10 @@ def test_profile_cache_is_bounded_and_changes_no_result(
     monkeypatch.setattr(xrdid.library, "PROFILE_CACHE_SIZE", 5)
     with Library.open(lib_path, FakeEmbedder()) as lib:
         fill(lib, 12)
-        query, view = unit(np.random.default_rng(3)), [model_view(sticks(4))]
-        (first,) = lib.search(query, 8, views=view)  # reads every profile
+        query, view = unit(np.random.default_rng(3)), model_view(sticks(4))
+        first = ranked(lib, query, 8, view)  # reads every profile
         assert len(lib._profile_cache) == 5
-        (again,) = lib.search(query, 8, views=view)  # partly from the cache
+        again = ranked(lib, query, 8, view)  # partly from the cache
         assert [(m.entry.id, m.profile_correlation) for m in again] == [
             (m.entry.id, m.profile_correlation) for m in first
         ]
@@ -556,7 +571,7 @@ def test_schema_1_library_is_upgraded_with_profiles(lib_path: Path) -> None:
     with Library.open(lib_path, embedder) as lib:
         assert embedder.calls == 3  # recomputed once
         assert lib.status().size == 3
-        (matches,) = lib.search(unit(np.random.default_rng(5)), 1, views=[model_view(sticks(1))])
+        matches = ranked(lib, unit(np.random.default_rng(5)), 1, model_view(sticks(1)))
         assert matches[0].entry.id == ids[1]
         assert matches[0].profile_correlation == pytest.approx(1.0, abs=1e-3)
     again = FakeEmbedder()
@@ -657,10 +672,8 @@ def test_shipped_library_matches_the_shipped_model() -> None:
 def test_search_fits_strain_tensors_to_calculated_references(lib_path: Path) -> None:
     """An anisotropically strained scan of a calculated reference: the search
     reads its stick pattern and fits the strain no isotropic one matches."""
-    from dataclasses import replace
-
-    from tests.test_strain_fit import ANISOTROPIC, REFERENCE, strained
-    from xrdid.rerank import rerank_correlation
+    from tests.test_ranking_strain_tensor import ANISOTROPIC, REFERENCE, strained
+    from xrdid.ranking.correlation import rerank_correlation
 
     with Library.open(lib_path, FakeEmbedder()) as lib:
         vector = unit(np.random.default_rng(7))
@@ -670,22 +683,20 @@ def test_search_fits_strain_tensors_to_calculated_references(lib_path: Path) -> 
         isotropic = rerank_correlation(
             view.intensity, view.mask, model_view(REFERENCE).intensity[None]
         )[0]
-        (matches,) = lib.search(vector, 1, views=[view])
+        matches = ranked(lib, vector, 1, view)
         assert matches[0].entry.id == entry.id
         assert matches[0].profile_correlation > isotropic + 0.1
         assert entry.id in lib._basis_cache.get_many([entry.id], lambda ids: {})
 
 
 def test_profile_search_brings_in_a_reference_the_embedding_ranks_far_down(
-    lib_path: Path, monkeypatch: pytest.MonkeyPatch
+    lib_path: Path,
 ) -> None:
     """With the embedding's shortlist cut to 3, a reference whose embedding
     is orthogonal to the query's is still found by its profile, with its
     true cosine; filters, deletes and reopening keep the coarse profiles in
     step with the index."""
-    import xrdid.library
-
-    monkeypatch.setattr(xrdid.library, "RERANK_CANDIDATES", 3)
+    three = replace(SERVED, rerank_candidates=3)
     query = unit(np.random.default_rng(5))
     orthogonal = unit(np.random.default_rng(6))
     orthogonal -= (orthogonal @ query) * query
@@ -693,19 +704,19 @@ def test_profile_search_brings_in_a_reference_the_embedding_ranks_far_down(
     with Library.open(lib_path, FakeEmbedder()) as lib:
         fill(lib, 20)
         target = lib.add(new_ref(500, orthogonal / np.linalg.norm(orthogonal), ("Fe", "O")))
-        (matches,) = lib.search(query, 2, views=[view])
+        matches = ranked(lib, query, 2, view, config=three)
         assert matches[0].entry.id == target.id
         assert matches[0].similarity == pytest.approx(0.0, abs=1e-5)
         assert matches[0].profile_correlation == pytest.approx(1.0, abs=1e-3)
         (plain,) = lib.search(query, 3)
         assert target.id not in [m.entry.id for m in plain]
-        (no_iron,) = lib.search(query, 2, ElementFilter.parse(none_of="Fe"), views=[view])
+        no_iron = ranked(lib, query, 2, view, ElementFilter.parse(none_of="Fe"), three)
         assert target.id not in [m.entry.id for m in no_iron]
     with Library.open(lib_path, FakeEmbedder()) as lib:  # coarse profiles read back
-        assert lib._coarse.shape[0] == len(lib._ids) == 21
-        (matches,) = lib.search(query, 2, views=[view])
+        assert lib._index.coarse.shape[0] == len(lib._index.ids) == 21
+        matches = ranked(lib, query, 2, view, config=three)
         assert matches[0].entry.id == target.id
         lib.delete(target.id)
-        assert lib._coarse.shape[0] == len(lib._ids) == 20
-        (matches,) = lib.search(query, 2, views=[view])
+        assert lib._index.coarse.shape[0] == len(lib._index.ids) == 20
+        matches = ranked(lib, query, 2, view, config=three)
         assert target.id not in [m.entry.id for m in matches]

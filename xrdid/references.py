@@ -30,6 +30,7 @@ import numpy as np
 from pymatgen.core import Composition
 
 from xrdid.errors import InputError, StructureReadError, XrdidError
+from xrdid.identify import preprocess_guard
 from xrdid.library import (
     ELEMENT_SYMBOLS,
     MeasuredProfile,
@@ -42,7 +43,6 @@ from xrdid.library import (
     encode_pattern,
     model_view,
 )
-from xrdid.library_identify import preprocess_guard
 from xrdid.pattern import Pattern
 from xrdid.preprocess import BaselineMethod, PreprocessedPattern
 from xrdid.readers import DEFAULT_MAX_BYTES, read_pattern

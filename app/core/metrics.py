@@ -25,7 +25,7 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from xrdid.library_identify import StageTimings
+from xrdid.identify import StageTimings
 
 # Request latencies from a fast health check to a slow large upload.
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

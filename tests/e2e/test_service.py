@@ -27,8 +27,8 @@ from tests.e2e.support import (
 )
 from xrdid.data_paths import PROJECT_ROOT, shared_data_dir
 from xrdid.embedder import Embedder
+from xrdid.ranking import SERVED
 from xrdid.references import prepare_structure
-from xrdid.rerank import PROFILE_WEIGHT
 
 pytestmark = pytest.mark.slow
 
@@ -103,7 +103,7 @@ def test_identify_a_measured_rockjock_pattern(server: Server) -> None:
     # Its own profile: the re-rank's correlation is 1 and the score the sum.
     assert best["profile_correlation"] == pytest.approx(1.0, abs=1e-3)
     assert best["score"] == pytest.approx(
-        best["similarity"] + PROFILE_WEIGHT * best["profile_correlation"], abs=1e-3
+        best["similarity"] + SERVED.profile_weight * best["profile_correlation"], abs=1e-3
     )
     assert [c["rank"] for c in body["candidates"]] == [1, 2, 3]
     scores = [c["score"] for c in body["candidates"]]

@@ -10,7 +10,7 @@ from app.api.deps import EmbedderDep, LibraryDep, ReadAccess, ServiceDep, Settin
 from app.api.uploads import read_upload
 from app.core.errors import problem_responses
 from app.models import IdentifyForm, IdentifyResponse
-from xrdid.library_identify import identify as run_identification
+from xrdid.identify import identify as run_identification
 from xrdid.readers import SUPPORTED_FORMATS
 
 router = APIRouter(prefix="/identify", tags=["identify"], dependencies=[ReadAccess])

@@ -18,11 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.ndimage import maximum_filter1d
 
-# ±0.3° in 0.02° steps: zero offset and displacement of lab scans.
-MAX_SHIFT_STEPS = 15
-# Subtract each reference point's neighbourhood too (±0.04°): strain and
-# broadening leave peak flanks behind otherwise, which read as a new phase.
-WIDENING_STEPS = 2
+from xrdid.ranking.config import MAX_SHIFT_STEPS, SERVED, RankingConfig
 
 
 @dataclass(frozen=True)
@@ -36,7 +32,10 @@ class PhaseFit:
 
 
 def fit_phase(
-    intensity: NDArray[np.floating], mask: NDArray[np.bool_], reference: NDArray[np.floating]
+    intensity: NDArray[np.floating],
+    mask: NDArray[np.bool_],
+    reference: NDArray[np.floating],
+    config: RankingConfig = SERVED,
 ) -> tuple[float, int, NDArray[np.float64]]:
     """Fit ``reference`` to ``intensity`` over ``mask``: (scale, shift, residual ≥ 0)."""
     q = np.where(mask, intensity, 0.0).astype(np.float64)
@@ -47,7 +46,7 @@ def fit_phase(
     best = np.roll(r, shift)
     power = float(best @ best)
     scale = float(np.clip((best @ q) / power, 0.0, 1.0)) if power > 0 else 0.0
-    wide = maximum_filter1d(best, size=2 * WIDENING_STEPS + 1)
+    wide = maximum_filter1d(best, size=2 * config.widening_steps + 1)
     residual = np.clip(q - scale * wide, 0.0, None)
     return scale, shift, residual
 
@@ -57,9 +56,8 @@ def search_phases(
     rank: Callable[[NDArray[np.float32]], Sequence[int]],
     reference: Callable[[int], NDArray[np.floating]],
     identity: Callable[[int], Hashable] = lambda i: i,
-    max_phases: int = 3,
-    min_unexplained: float = 0.15,
     ranking: Sequence[int] | None = None,
+    config: RankingConfig = SERVED,
 ) -> list[PhaseFit]:
     """Phases of ``query`` (2, L: intensity, mask), strongest first.
 
@@ -67,7 +65,8 @@ def search_phases(
     is candidate i's intensity on the grid; ``identity(i)`` says which
     candidates are the same material (so one is not found twice); ``ranking``
     is the query's own ranking when the caller already has it. Stops after
-    ``max_phases`` or when less than ``min_unexplained`` of the intensity is left.
+    ``config.max_phases`` or when less than ``config.min_unexplained`` of the
+    intensity is left.
     """
     mask = query[1] > 0.5
     intensity = np.where(mask, query[0], 0.0).astype(np.float64)
@@ -75,17 +74,17 @@ def search_phases(
     fits: list[PhaseFit] = []
     found: set[Hashable] = set()
     current = np.asarray(query, dtype=np.float32)
-    while len(fits) < max_phases and total > 0:
+    while len(fits) < config.max_phases and total > 0:
         order = rank(current) if ranking is None or fits else ranking
         candidate = next((i for i in order if identity(i) not in found), None)
         if candidate is None:
             break
         before = float(intensity.sum())
-        scale, shift, intensity = fit_phase(intensity, mask, reference(candidate))
+        scale, shift, intensity = fit_phase(intensity, mask, reference(candidate), config)
         fits.append(PhaseFit(candidate, scale, shift, (before - float(intensity.sum())) / total))
         found.add(identity(candidate))
         peak = float(intensity.max())
-        if intensity.sum() < min_unexplained * total or peak <= 0:
+        if intensity.sum() < config.min_unexplained * total or peak <= 0:
             break
         current = np.stack([intensity / peak, mask]).astype(np.float32)
     return fits

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from xrdid.grid import MODEL_GRID
-from xrdid.phases import MAX_SHIFT_STEPS
-from xrdid.profile_rows import square_roots
-from xrdid.profile_search import (
-    PROFILE_SEARCH_RESOLUTION,
-    SearchResolution,
+from xrdid.ranking import SERVED, SearchResolution
+from xrdid.ranking.config import MAX_SHIFT_STEPS
+from xrdid.ranking.correlation import profile_correlation
+from xrdid.ranking.profile_search import (
     coarse_rows,
     profile_search,
 )
-from xrdid.rerank import RERANK_STRAIN_MAX, RERANK_STRAIN_PENALTY, profile_correlation
+from xrdid.ranking.rows import square_roots
 
 L = MODEL_GRID.n_points
 EVERYWHERE = np.ones(L, dtype=bool)
-BINS = PROFILE_SEARCH_RESOLUTION.bin_steps
+BINS = SERVED.profile_search_resolution.bin_steps
 
 
 def bragg_peaks(d_angstrom: np.ndarray, strain: float = 0.0, shift_deg: float = 0.0) -> np.ndarray:
@@ -47,7 +48,8 @@ def test_a_strained_shifted_query_finds_its_material_first() -> None:
 
 
 @pytest.mark.parametrize(
-    "resolution", [PROFILE_SEARCH_RESOLUTION, SearchResolution(bin_steps=6, strain_step=0.006)]
+    "resolution",
+    [SERVED.profile_search_resolution, SearchResolution(bin_steps=6, strain_step=0.006)],
 )
 def test_it_ranks_as_the_rerank_correlation_at_its_resolution(
     resolution: SearchResolution,
@@ -65,14 +67,15 @@ def test_it_ranks_as_the_rerank_correlation_at_its_resolution(
         square_roots(query),
         mask,
         square_roots(profiles),
-        RERANK_STRAIN_MAX,
+        SERVED.strain_max,
         resolution.strain_step,
         bins,
-        RERANK_STRAIN_PENALTY,
+        SERVED.strain_penalty,
     )
     rows = coarse_rows(profiles, resolution)
     assert rows.shape == (300, L // bins)
-    found = profile_search(query, mask, rows, k=20, resolution=resolution)
+    config = replace(SERVED, profile_search_resolution=resolution)
+    found = profile_search(query, mask, rows, config=config, k=20)
     np.testing.assert_array_equal(found, np.argsort(-expected, kind="stable")[:20])
     assert set(found[:2].tolist()) == {5, 9}
 

@@ -2,10 +2,8 @@
 
 The pipeline the service runs per upload, stage by stage (each timed):
 read the file (:func:`xrdid.readers.read_pattern`), preprocess it onto the
-model grid (:func:`xrdid.preprocess.preprocess`), embed it, search the
-library for the nearest references by cosine similarity (and by coarse
-profile correlation, :mod:`xrdid.profile_search`) and re-rank those by
-profile correlation (:mod:`xrdid.rerank`).
+model grid (:func:`xrdid.preprocess.preprocess`), embed it and rank the
+library's references for it (:func:`xrdid.ranking.rank`).
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from xrdid.errors import InputError, PatternReadError, XrdidError
 from xrdid.library import ElementFilter, Library, LibraryStatus, Match, PatternEmbedder
 from xrdid.pattern import Pattern
 from xrdid.preprocess import BaselineMethod, PreprocessedPattern, preprocess
+from xrdid.ranking import Query, rank
 from xrdid.readers import DEFAULT_MAX_BYTES, read_pattern
 from xrdid.wavelengths import CU_KALPHA, Wavelength
 
@@ -151,10 +150,13 @@ def identify_pattern(
     view = _preprocess(pattern, options)
     preprocess_ms = _ms(start)
     start = time.perf_counter()
-    embedding = embedder.embed([view])
+    (embedding,) = embedder.embed([view])
     embed_ms = _ms(start)
     start = time.perf_counter()
-    (matches,) = library.search(embedding, options.top_k, options.elements, views=[view])
+    query = Query(view.intensity, view.mask, embedding)
+    with library.reading(options.elements) as source:
+        (ranking,) = rank([query], source, options.top_k)
+        (matches,) = library.matches([ranking.best])
     status = library.status()
     search_ms = _ms(start)
     return Identification(

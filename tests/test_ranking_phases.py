@@ -8,7 +8,7 @@ from pymatgen.core import Lattice, Structure
 
 from xrdid.augment import reference_input
 from xrdid.embedder import model_input
-from xrdid.phases import fit_phase, phase_ranking, search_phases
+from xrdid.ranking.phases import fit_phase, phase_ranking, search_phases
 from xrdid.sticks import simulate_sticks
 
 

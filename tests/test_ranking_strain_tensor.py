@@ -1,6 +1,8 @@
-"""The strain-tensor fit of the re-rank's best candidates (xrdid/strain_fit.py)."""
+"""The strain-tensor fit of the ranking's best candidates (xrdid/ranking/strain_tensor.py)."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -8,9 +10,10 @@ from pymatgen.core import Lattice, Structure
 
 from xrdid.augment import reference_input
 from xrdid.grid import MODEL_GRID
-from xrdid.rerank import RERANK_STRAIN_PENALTY, rerank_correlation, rerank_fits, rerank_scores
+from xrdid.ranking import SERVED
+from xrdid.ranking.correlation import rerank_correlation, rerank_fits, rerank_scores
+from xrdid.ranking.strain_tensor import fit_strain_tensors, strain_basis
 from xrdid.sticks import StickPattern, simulate_sticks
-from xrdid.strain_fit import ANISOTROPIC_STRAIN_PENALTY, fit_strain_tensors, strain_basis
 
 EVERYWHERE = np.ones(MODEL_GRID.n_points, dtype=bool)
 
@@ -47,6 +50,7 @@ def fit(query: StickPattern, references: list[StickPattern]):
     return fit_strain_tensors(
         roots(query), EVERYWHERE, np.stack([roots(s) for s in references]),
         [strain_basis(s) for s in references], np.zeros(n), np.zeros(n),
+        SERVED.anisotropic_strain_max,
     )  # fmt: skip
 
 
@@ -63,10 +67,12 @@ def test_anisotropic_strain_is_fitted_where_an_isotropic_one_cannot_be() -> None
     assert tensor.isotropic_strain[0] == pytest.approx(0.0, abs=0.002)
     # the departure found is the one applied: 0.8% on each of two components
     assert tensor.anisotropic_departure[0] == pytest.approx(0.016, abs=0.005)
-    assert tensor.correlation(RERANK_STRAIN_PENALTY)[0] == pytest.approx(
+    assert tensor.correlation(SERVED.strain_penalty, SERVED.anisotropic_penalty)[
+        0
+    ] == pytest.approx(
         tensor.r[0]
-        - RERANK_STRAIN_PENALTY * abs(tensor.isotropic_strain[0])
-        - ANISOTROPIC_STRAIN_PENALTY * tensor.anisotropic_departure[0]
+        - SERVED.strain_penalty * abs(tensor.isotropic_strain[0])
+        - SERVED.anisotropic_penalty * tensor.anisotropic_departure[0]
     )
 
 
@@ -92,6 +98,7 @@ def test_too_little_coverage_gives_zeros() -> None:
         [strain_basis(REFERENCE)],
         np.zeros(1),
         np.zeros(1),
+        SERVED.anisotropic_strain_max,
     )
     assert tensor.r.tolist() == [0.0]
 
@@ -111,15 +118,17 @@ def test_rerank_fits_the_best_calculated_candidates_only() -> None:
         return [bases[int(i)] for i in indices]
 
     isotropic = rerank_correlation(query.intensity, query.mask, profiles)
-    fits = rerank_fits(query.intensity, query.mask, similarity, profiles, bases_of, 3)
-    np.testing.assert_allclose(fits.isotropic, isotropic, atol=1e-6)
-    fitted = fits.correlation(candidates=3)
+    three = replace(SERVED, strain_fit_candidates=3)
+    fits = rerank_fits(query.intensity, query.mask, similarity, profiles, bases_of, three)
+    np.testing.assert_allclose(fits.isotropic.correlation, isotropic, atol=1e-6)
+    fitted = fits.correlation(three)
     assert fitted[0] > isotropic[0] + 0.1
     assert fitted[1] == isotropic[1]  # measured: nothing to fit
     assert fitted[2] >= isotropic[2]
     assert sorted(asked[0]) == [0, 1, 2]
     # no candidate fitted: the isotropic correlation
-    np.testing.assert_array_equal(fits.correlation(candidates=0), isotropic)
+    none = replace(SERVED, strain_fit_candidates=0)
+    np.testing.assert_array_equal(fits.correlation(none), fits.isotropic.correlation)
     np.testing.assert_array_equal(
         rerank_scores(query.intensity, query.mask, similarity, profiles), isotropic
     )

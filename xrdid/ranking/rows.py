@@ -1,9 +1,10 @@
 """Rows of profiles made ready for a Pearson correlation: square-rooted,
 strained, shifted, binned, standardised.
 
-Shared by the isotropic re-rank (:mod:`xrdid.rerank`), the strain tensor fit
-(:mod:`xrdid.strain_fit`) and the whole-library profile search
-(:mod:`xrdid.profile_search`), so all correlate exactly the same way.
+Shared by the isotropic correlation (:mod:`xrdid.ranking.correlation`), the
+strain tensor fit (:mod:`xrdid.ranking.strain_tensor`) and the whole-library
+profile search (:mod:`xrdid.ranking.profile_search`), so all correlate
+exactly the same way.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xrdid.grid import MODEL_GRID
-from xrdid.phases import MAX_SHIFT_STEPS
+from xrdid.ranking.config import MAX_SHIFT_STEPS
 
 _Float = TypeVar("_Float", np.float32, np.float64)
 _GRID_TWO_THETA_DEG = MODEL_GRID.two_theta_deg

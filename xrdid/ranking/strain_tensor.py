@@ -4,7 +4,7 @@ A strained sample does not strain its cell evenly: the augmentation (and
 real samples, under stress or with a slightly different composition) move
 each reflection by its own relative amount ε_hkl = ĝᵀ E ĝ, where E is the
 symmetric strain tensor and ĝ the reflection's unit reciprocal vector. An
-isotropic strain (the re-rank's grid search, :mod:`xrdid.rerank`) leaves
+isotropic strain (the grid search of :mod:`xrdid.ranking.correlation`) leaves
 those differences, up to tenths of a degree at high angles, and a correlation
 over peaks that no longer overlap falls. Search–match programs refine the
 lattice parameters of their best few candidates for the same reason.
@@ -31,24 +31,14 @@ from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d
 
 from xrdid.grid import MODEL_GRID
-from xrdid.phases import MAX_SHIFT_STEPS
-from xrdid.profile_rows import binned, standardised
+from xrdid.ranking.config import MAX_SHIFT_STEPS
+from xrdid.ranking.rows import binned, standardised
 from xrdid.sticks import StickPattern
 
-__all__ = [
-    "ANISOTROPIC_STRAIN_MAX",
-    "ANISOTROPIC_STRAIN_PENALTY",
-    "StrainFit",
-    "fit_strain_tensors",
-    "strain_basis",
-]
+__all__ = ["StrainBasis", "StrainFit", "fit_strain_tensors", "strain_basis"]
 
-# How far each strain-tensor component may depart from the isotropic strain
-# (the augmentation's ±1% per component, with room), and the r lost per unit
-# of that departure, summed over the six components (0.04 for ±1% on two
-# axes): chosen by `python -m indexer rerank-weights` (model_store/RERANK.md).
-ANISOTROPIC_STRAIN_MAX = 0.015
-ANISOTROPIC_STRAIN_PENALTY = 2.0
+# A calculated reference's :func:`strain_basis`.
+StrainBasis = NDArray[np.float32]
 
 # The fit runs on bins of 3 grid steps (0.06°, as the re-rank correlates),
 # with the profiles smoothed by these Gaussian σ in turn (coarse to fine), a
@@ -86,9 +76,7 @@ class StrainFit:
     isotropic_strain: NDArray[np.float64]
     anisotropic_departure: NDArray[np.float64]
 
-    def correlation(
-        self, strain_penalty: float, anisotropic_penalty: float = ANISOTROPIC_STRAIN_PENALTY
-    ) -> NDArray[np.float64]:
+    def correlation(self, strain_penalty: float, anisotropic_penalty: float) -> NDArray[np.float64]:
         """r lowered by the priors for small strains (as the isotropic search's)."""
         return (
             self.r
@@ -104,6 +92,7 @@ def fit_strain_tensors(
     bases: Sequence[NDArray[np.floating]],
     strain: NDArray[np.floating],
     shift_deg: NDArray[np.floating],
+    anisotropic_strain_max: float,
 ) -> StrainFit:
     """Fit a strain tensor and a zero shift to each reference.
 
@@ -111,7 +100,8 @@ def fit_strain_tensors(
     given (the caller takes square roots); ``references`` (k, L) the same
     way; ``bases[i]``: the :func:`strain_basis` of the stick pattern
     reference i was calculated from; ``strain`` and ``shift_deg`` (k,): the
-    isotropic fit to start from. The correlation is taken in bins of 3 grid
+    isotropic fit to start from; each tensor component stays within
+    ``anisotropic_strain_max`` of their mean. The correlation is taken in bins of 3 grid
     steps over the covered range less 0.3° at each end, as the isotropic
     search does; r = 0 when the query covers too little.
     """
@@ -140,6 +130,7 @@ def fit_strain_tensors(
             tensor, shift = _gauss_newton_step(
                 sin_theta, smooth_query, slope, target, basis_t, tensor, shift
             )
+            tensor = _bounded(tensor, anisotropic_strain_max)
     full = slice(lo * _BIN_STEPS, hi * _BIN_STEPS)
     # The query on the full grid, read where each strained reference has each
     # angle (the bins' strains interpolated linearly between bin centres).
@@ -248,10 +239,14 @@ def _gauss_newton_step(
     step = np.linalg.solve(normal, m @ residual[..., None])[..., 0]
     tensor = tensor + np.clip(step[:, :6], -_MAX_STRAIN_STEP, _MAX_STRAIN_STEP)
     shift = shift + np.clip(step[:, 6], -_MAX_SHIFT_STEP_DEG, _MAX_SHIFT_STEP_DEG)
-    # Keep the departure from the isotropic strain within its bound.
+    return tensor, shift
+
+
+def _bounded(tensor: NDArray[np.float64], departure_max: float) -> NDArray[np.float64]:
+    """The tensor with each component's departure from the isotropic strain
+    kept within ``departure_max``."""
     isotropic = tensor[:, :3].mean(axis=1)[:, None] * _ISOTROPIC
-    departure = np.clip(tensor - isotropic, -ANISOTROPIC_STRAIN_MAX, ANISOTROPIC_STRAIN_MAX)
-    return isotropic + departure, shift
+    return isotropic + np.clip(tensor - isotropic, -departure_max, departure_max)
 
 
 def _rowwise_dot(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -1,0 +1,196 @@
+"""What the library stores and returns: references, their patterns and
+metadata, search results, pages, status; and its errors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol, TypeAlias
+
+import numpy as np
+from numpy.typing import NDArray
+
+from xrdid.errors import InputError
+from xrdid.library.filters import is_element_symbol
+from xrdid.preprocess import BaselineMethod, PreprocessedPattern
+from xrdid.sticks import StickPattern
+from xrdid.wavelengths import Wavelength
+
+__all__ = [
+    "DuplicateReferenceError",
+    "LibraryStatus",
+    "Match",
+    "MeasuredProfile",
+    "NewReference",
+    "PatternEmbedder",
+    "ReferenceEntry",
+    "ReferenceInfo",
+    "ReferenceKind",
+    "ReferenceNotFoundError",
+    "ReferencePage",
+    "ReferencePattern",
+]
+
+
+class DuplicateReferenceError(InputError):
+    """A reference with this (source, source id) is already in the library."""
+
+    def __init__(self, source: str, source_id: str, existing_id: int) -> None:
+        self.source = source
+        self.source_id = source_id
+        self.existing_id = existing_id
+        super().__init__(
+            f"reference {existing_id} already has source {source!r} and source id "
+            f"{source_id!r}; give another source id, or delete reference {existing_id} first"
+        )
+
+
+class ReferenceNotFoundError(InputError):
+    """No reference has this id."""
+
+    def __init__(self, reference_id: int) -> None:
+        self.reference_id = reference_id
+        super().__init__(f"no reference with id {reference_id} in the library")
+
+
+class ReferenceKind(StrEnum):
+    """Where a reference pattern comes from."""
+
+    CALCULATED = "calculated"  # simulated from a crystal structure
+    MEASURED = "measured"  # a measured pattern of a known material
+
+
+@dataclass(frozen=True)
+class MeasuredProfile:
+    """A measured reference pattern as it was given: its own 2θ grid and radiation.
+
+    Kept raw (not preprocessed) so that a new model or preprocessing can
+    recompute its embedding.
+    """
+
+    two_theta_deg: NDArray[np.float64]
+    intensity: NDArray[np.float64]
+    wavelength: Wavelength
+    baseline: BaselineMethod = BaselineMethod.BEADS
+
+
+ReferencePattern: TypeAlias = StickPattern | MeasuredProfile
+
+
+@dataclass(frozen=True)
+class ReferenceInfo:
+    """What a reference is: the descriptive metadata shown with a match.
+
+    ``elements`` are sorted symbols, empty when the composition is unknown;
+    ``(source, source_id)`` identifies the reference across rebuilds (COD id,
+    file path, content hash).
+    """
+
+    name: str
+    source: str
+    source_id: str
+    formula: str | None = None
+    elements: tuple[str, ...] = ()
+    space_group_symbol: str | None = None
+    space_group_number: int | None = None
+    crystal_system: str | None = None
+    notes: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("name", "source", "source_id"):
+            if not str(getattr(self, name)).strip():
+                raise InputError(f"a reference needs a non-empty {name}")
+        unknown = [e for e in self.elements if not is_element_symbol(e)]
+        if unknown:
+            raise InputError(
+                f"unknown element symbol(s) {', '.join(unknown)} in reference {self.name!r}"
+            )
+        if self.space_group_number is not None and not 1 <= self.space_group_number <= 230:
+            raise InputError(f"space group number {self.space_group_number} is outside 1–230")
+
+
+@dataclass(frozen=True)
+class NewReference:
+    """A reference ready to store: metadata, pattern and embedding."""
+
+    info: ReferenceInfo
+    pattern: ReferencePattern
+    embedding: NDArray[np.float32]  # (dim,) unit vector
+    model_version: str
+    content_hash: str | None = None  # of the file it was made from
+    # The model-grid intensity the embedding was made from (its view's);
+    # computed from ``pattern`` when None.
+    profile: NDArray[np.floating] | None = None
+
+    @property
+    def kind(self) -> ReferenceKind:
+        return (
+            ReferenceKind.CALCULATED
+            if isinstance(self.pattern, StickPattern)
+            else ReferenceKind.MEASURED
+        )
+
+
+@dataclass(frozen=True)
+class ReferenceEntry:
+    """A stored reference (without its pattern arrays)."""
+
+    id: int
+    info: ReferenceInfo
+    kind: ReferenceKind
+    model_version: str
+    created_at: datetime
+    content_hash: str | None
+
+
+@dataclass(frozen=True)
+class Match:
+    """One result for a query: rank 1 is the best."""
+
+    rank: int
+    entry: ReferenceEntry
+    similarity: float  # cosine of the embeddings, −1…1
+    # What results are ranked by: the ranking's fused score (the cosine for an
+    # embedding-only search).
+    score: float
+    # Pearson r of the profiles with a 2θ shift and a lattice strain fitted
+    # (:mod:`xrdid.ranking.correlation`), −1…1; None for an embedding-only search.
+    profile_correlation: float | None = None
+
+
+@dataclass(frozen=True)
+class ReferencePage:
+    """A page of a listing; pass ``next_after`` as ``after`` for the next page."""
+
+    entries: tuple[ReferenceEntry, ...]
+    total: int  # references matching the filters, over all pages
+    next_after: int | None  # None on the last page
+
+
+@dataclass(frozen=True)
+class LibraryStatus:
+    """Sizes and versions for readiness checks and responses."""
+
+    size: int  # references searches see
+    generation: int  # bumped by every write transaction
+    model_version: str
+    dim: int
+
+    @property
+    def version(self) -> str:
+        """Changes whenever the library's content changes."""
+        return f"g{self.generation}-n{self.size}"
+
+
+class PatternEmbedder(Protocol):
+    """What the library needs of a model (:class:`xrdid.embedder.Embedder`)."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed(self, patterns: Sequence[PreprocessedPattern]) -> NDArray[np.float32]: ...

@@ -1,0 +1,597 @@
+"""SQLite storage of the library: the source of truth.
+
+Tables: ``meta`` (schema version, library uuid, generation counter, model
+version, embedding dimension), ``reference`` (one row per reference:
+descriptive metadata, the pattern it was made from, its embedding and the
+model version of that embedding, created time, notes, content hash),
+``reference_profile`` (its model-grid profile, for the re-rank) and
+``reference_element`` (element → reference, for SQL filters).
+
+A write commits (WAL, ``synchronous=FULL``) before it returns, so an
+acknowledged add survives a crash; every write transaction bumps the
+generation counter. Ids are ``AUTOINCREMENT``: never reused, so a stale
+search index cannot point an old id at a different reference. Each thread
+reads through its own connection (WAL readers never block the writer); one
+writer at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from xrdid.errors import InputError
+from xrdid.library.codecs import decode_pattern, decode_profile, encode_pattern
+from xrdid.library.filters import ElementFilter
+from xrdid.library.records import (
+    DuplicateReferenceError,
+    NewReference,
+    ReferenceEntry,
+    ReferenceInfo,
+    ReferenceKind,
+    ReferenceNotFoundError,
+    ReferencePage,
+    ReferencePattern,
+)
+from xrdid.sticks import StickPattern
+
+__all__ = ["MAX_PAGE_SIZE", "SCHEMA_VERSION", "SqliteStore", "StoredRow", "chunks"]
+
+logger = logging.getLogger(__name__)
+
+# 2: profiles stored (schema 1 libraries are upgraded in place on open).
+SCHEMA_VERSION = 2
+
+# SQLite host parameters per statement stay well below its 32,766 limit.
+_SQL_CHUNK = 500
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reference (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    formula TEXT,
+    elements TEXT NOT NULL,  -- sorted symbols separated by spaces; '' when unknown
+    space_group_symbol TEXT,
+    space_group_number INTEGER,
+    crystal_system TEXT,
+    source TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('calculated', 'measured')),
+    pattern BLOB NOT NULL,  -- codecs.encode_pattern()
+    embedding BLOB NOT NULL,  -- float32 unit vector
+    model_version TEXT NOT NULL,
+    created_at TEXT NOT NULL,  -- ISO 8601, UTC
+    notes TEXT,
+    content_hash TEXT,
+    UNIQUE (source, source_id)
+);
+-- Apart from the reference rows (whose pattern blobs a search would have to
+-- read past): one model-grid profile per reference, for the re-rank.
+CREATE TABLE IF NOT EXISTS reference_profile (
+    reference_id INTEGER PRIMARY KEY REFERENCES reference (id) ON DELETE CASCADE,
+    profile BLOB NOT NULL  -- codecs.encode_profile()
+);
+CREATE INDEX IF NOT EXISTS reference_by_content_hash ON reference (content_hash);
+CREATE TABLE IF NOT EXISTS reference_element (
+    element TEXT NOT NULL,
+    reference_id INTEGER NOT NULL REFERENCES reference (id) ON DELETE CASCADE,
+    PRIMARY KEY (element, reference_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS reference_element_by_reference ON reference_element (reference_id);
+"""
+
+_ENTRY_COLUMNS = (
+    "id, name, formula, elements, space_group_symbol, space_group_number, crystal_system, "
+    "source, source_id, notes, kind, model_version, created_at, content_hash"
+)
+
+# Rows whose embedding another model made, or that have no profile (schema 1).
+_STALE = "(model_version != ? OR id NOT IN (SELECT reference_id FROM reference_profile))"
+
+
+def chunks(values: Sequence[int], size: int = _SQL_CHUNK) -> Iterator[Sequence[int]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _entry(row: tuple[Any, ...]) -> ReferenceEntry:
+    (rid, name, formula, elements, sg_symbol, sg_number, system, source, source_id, notes) = row[
+        :10
+    ]
+    kind, model_version, created_at, content_hash = row[10:]
+    return ReferenceEntry(
+        id=int(rid),
+        info=ReferenceInfo(
+            name=name,
+            source=source,
+            source_id=source_id,
+            formula=formula,
+            elements=tuple(elements.split()),
+            space_group_symbol=sg_symbol,
+            space_group_number=sg_number,
+            crystal_system=system,
+            notes=notes,
+        ),
+        kind=ReferenceKind(kind),
+        model_version=model_version,
+        created_at=datetime.fromisoformat(created_at),
+        content_hash=content_hash,
+    )
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """A reference as the search index needs it: id and element symbols."""
+
+    id: int
+    elements: tuple[str, ...]
+
+
+class SqliteStore:
+    """The library's SQLite file: schema, migrations, reads and writes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = self._connect()
+        self._writer.execute("PRAGMA journal_mode = WAL")
+        self._writer.execute("PRAGMA foreign_keys = ON")
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._reader_connections: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+        self.uuid = ""
+
+    # ------------------------------------------------------------------ connections
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=30.0
+        )
+        connection.execute("PRAGMA synchronous = FULL")
+        connection.execute("PRAGMA busy_timeout = 30000")
+        return connection
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection."""
+        if self._closed:
+            raise InputError(f"the library {self.path} is closed")
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            connection.execute("PRAGMA query_only = ON")
+            self._local.connection = connection
+            with self._readers_lock:
+                self._reader_connections.append(connection)
+        return connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The one writer's transaction (BEGIN IMMEDIATE … COMMIT, rolled back on error)."""
+        with self._write_lock:
+            connection = self._writer
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._readers_lock:
+            for connection in self._reader_connections:
+                connection.close()
+            self._reader_connections.clear()
+        try:
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass
+        self._writer.close()
+
+    # ------------------------------------------------------------------ schema
+
+    def init_schema(self, model_version: str, dim: int) -> None:
+        """Create the tables (or upgrade a schema 1 library) and read the library's uuid."""
+        # CREATE … IF NOT EXISTS is idempotent; executescript commits on its own.
+        with self._write_lock:
+            self._writer.executescript(_SCHEMA)
+        with self.transaction() as db:
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            if not meta:
+                meta = {
+                    "schema_version": str(SCHEMA_VERSION),
+                    "library_uuid": uuid.uuid4().hex,
+                    "generation": "0",
+                    "model_version": model_version,
+                    "dim": str(dim),
+                    "created_at": datetime.now(UTC).isoformat(),
+                }
+                db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+            elif meta.get("schema_version") == "1":
+                # Profiles are derived data: their table is created above and
+                # filled from the stored patterns (Library._refresh_derived).
+                logger.warning("%s: upgrading the library schema 1 → 2", self.path)
+                db.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                    (str(SCHEMA_VERSION),),
+                )
+            elif int(meta.get("schema_version", "0")) != SCHEMA_VERSION:
+                raise InputError(
+                    f"{self.path} has library schema {meta.get('schema_version')}, this "
+                    f"xrdid reads schema {SCHEMA_VERSION}; rebuild it with "
+                    "`python -m indexer build`"
+                )
+        self.uuid = meta["library_uuid"]
+
+    def set_model(self, model_version: str, dim: int) -> None:
+        """Record the model every stored embedding now comes from."""
+        with self.transaction() as db:
+            db.execute("UPDATE meta SET value = ? WHERE key = 'model_version'", (model_version,))
+            db.execute("UPDATE meta SET value = ? WHERE key = 'dim'", (str(dim),))
+
+    # ------------------------------------------------------------------ generation
+
+    @staticmethod
+    def _generation_of(db: sqlite3.Connection) -> int:
+        (value,) = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(value)
+
+    def generation(self) -> int:
+        return self._generation_of(self._reader())
+
+    def _bump_generation(self, db: sqlite3.Connection) -> int:
+        db.execute(
+            "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'generation'"
+        )
+        return self._generation_of(db)
+
+    # ------------------------------------------------------------------ derived data
+
+    def stale_count(self, model_version: str) -> int:
+        """References embedded by another model or lacking a profile."""
+        (count,) = (
+            self._reader()
+            .execute(f"SELECT COUNT(*) FROM reference WHERE {_STALE}", (model_version,))
+            .fetchone()
+        )
+        return int(count)
+
+    def stale_patterns(self, model_version: str, after: int, limit: int) -> list[tuple[int, bytes]]:
+        """(id, stored pattern) of up to ``limit`` stale references after id ``after``."""
+        rows = (
+            self._reader()
+            .execute(
+                f"SELECT id, pattern FROM reference WHERE {_STALE} AND id > ? ORDER BY id LIMIT ?",
+                (model_version, after, limit),
+            )
+            .fetchall()
+        )
+        return [(int(r[0]), bytes(r[1])) for r in rows]
+
+    def update_derived(
+        self, model_version: str, rows: Sequence[tuple[int, NDArray[np.float32], bytes]]
+    ) -> None:
+        """Store recomputed (id, embedding, encoded profile) rows in one transaction."""
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE reference SET embedding = ?, model_version = ? WHERE id = ?",
+                [(vector.tobytes(), model_version, rid) for rid, vector, _ in rows],
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO reference_profile (reference_id, profile) VALUES (?, ?)",
+                [(rid, profile) for rid, _, profile in rows],
+            )
+            self._bump_generation(db)
+
+    # ------------------------------------------------------------------ writes
+
+    def insert(
+        self,
+        items: Sequence[NewReference],
+        vectors: Sequence[NDArray[np.float32]],
+        profiles: Sequence[bytes],
+        model_version: str,
+        *,
+        skip_existing: bool,
+    ) -> tuple[list[ReferenceEntry | None], int | None]:
+        """Store references in one transaction (all or nothing): the entries
+        (None for one skipped as existing) and the new generation (None when
+        nothing was added). A taken (source, source id) raises
+        :class:`DuplicateReferenceError` unless ``skip_existing``."""
+        now = datetime.now(UTC)
+        results: list[ReferenceEntry | None] = []
+        with self.transaction() as db:
+            for new, vector, profile in zip(items, vectors, profiles, strict=True):
+                info = new.info
+                row = db.execute(
+                    "SELECT id FROM reference WHERE source = ? AND source_id = ?",
+                    (info.source, info.source_id),
+                ).fetchone()
+                if row is not None:
+                    if not skip_existing:
+                        raise DuplicateReferenceError(info.source, info.source_id, int(row[0]))
+                    results.append(None)
+                    continue
+                elements = tuple(sorted(set(info.elements)))
+                cursor = db.execute(
+                    "INSERT INTO reference (name, formula, elements, space_group_symbol, "
+                    "space_group_number, crystal_system, source, source_id, kind, pattern, "
+                    "embedding, model_version, created_at, notes, content_hash) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        info.name.strip(),
+                        info.formula,
+                        " ".join(elements),
+                        info.space_group_symbol,
+                        info.space_group_number,
+                        info.crystal_system,
+                        info.source,
+                        info.source_id,
+                        str(new.kind),
+                        encode_pattern(new.pattern),
+                        vector.tobytes(),
+                        model_version,
+                        now.isoformat(),
+                        info.notes,
+                        new.content_hash,
+                    ),
+                )
+                rid = int(cursor.lastrowid or 0)
+                db.execute(
+                    "INSERT INTO reference_profile (reference_id, profile) VALUES (?, ?)",
+                    (rid, profile),
+                )
+                db.executemany(
+                    "INSERT INTO reference_element (element, reference_id) VALUES (?, ?)",
+                    [(e, rid) for e in elements],
+                )
+                results.append(
+                    ReferenceEntry(
+                        id=rid,
+                        info=info,
+                        kind=new.kind,
+                        model_version=model_version,
+                        created_at=now,
+                        content_hash=new.content_hash,
+                    )
+                )
+            added = any(r is not None for r in results)
+            generation = self._bump_generation(db) if added else None
+        return results, generation
+
+    def delete(self, reference_id: int) -> int:
+        """Remove a reference; the new generation. Raises
+        :class:`ReferenceNotFoundError` when there is none."""
+        with self.transaction() as db:
+            cursor = db.execute("DELETE FROM reference WHERE id = ?", (int(reference_id),))
+            if cursor.rowcount == 0:
+                raise ReferenceNotFoundError(reference_id)
+            return self._bump_generation(db)
+
+    # ------------------------------------------------------------------ reads for the index
+
+    def indexed_rows(self, model_version: str) -> list[StoredRow]:
+        """(id, elements) of every reference embedded by ``model_version``, by id."""
+        return [
+            StoredRow(int(rid), tuple(elements.split()))
+            for rid, elements in self._reader().execute(
+                "SELECT id, elements FROM reference WHERE model_version = ? ORDER BY id",
+                (model_version,),
+            )
+        ]
+
+    def embeddings(
+        self, ids: Sequence[int], dim: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """(ids found, their (n, dim) stored embeddings), by id."""
+        marks = ",".join("?" * len(ids))
+        rows = (
+            self._reader()
+            .execute(
+                f"SELECT id, embedding FROM reference WHERE id IN ({marks}) ORDER BY id", list(ids)
+            )
+            .fetchall()
+        )
+        out_ids = np.array([r[0] for r in rows], dtype=np.int64)
+        vectors = (
+            np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+            if rows
+            else np.empty((0, dim), dtype=np.float32)
+        )
+        if vectors.shape[1] != dim:
+            raise InputError(f"stored embeddings have dimension {vectors.shape[1]}, expected {dim}")
+        return out_ids, np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def profiles(self, ids: Sequence[int]) -> dict[int, NDArray[np.float32]]:
+        """Decoded stored profiles of those of ``ids`` that have one."""
+        reader = self._reader()
+        out: dict[int, NDArray[np.float32]] = {}
+        for chunk in chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for rid, blob in reader.execute(
+                "SELECT reference_id, profile FROM reference_profile "
+                f"WHERE reference_id IN ({marks})",
+                list(chunk),
+            ):
+                out[int(rid)] = decode_profile(bytes(blob))
+        return out
+
+    def stick_patterns(self, ids: Sequence[int]) -> dict[int, StickPattern]:
+        """Stick patterns of those of ``ids`` that are calculated references."""
+        reader = self._reader()
+        out: dict[int, StickPattern] = {}
+        for chunk in chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for rid, blob in reader.execute(
+                f"SELECT id, pattern FROM reference WHERE kind = 'calculated' AND id IN ({marks})",
+                list(chunk),
+            ):
+                pattern = decode_pattern(bytes(blob))
+                if isinstance(pattern, StickPattern):
+                    out[int(rid)] = pattern
+        return out
+
+    # ------------------------------------------------------------------ reads
+
+    def count(self) -> int:
+        (size,) = self._reader().execute("SELECT COUNT(*) FROM reference").fetchone()
+        return int(size)
+
+    def ids(self, model_version: str) -> NDArray[np.int64]:
+        return np.array(
+            [
+                r[0]
+                for r in self._reader().execute(
+                    "SELECT id FROM reference WHERE model_version = ?", (model_version,)
+                )
+            ],
+            dtype=np.int64,
+        )
+
+    def get(self, reference_id: int) -> ReferenceEntry:
+        row = (
+            self._reader()
+            .execute(f"SELECT {_ENTRY_COLUMNS} FROM reference WHERE id = ?", (int(reference_id),))
+            .fetchone()
+        )
+        if row is None:
+            raise ReferenceNotFoundError(reference_id)
+        return _entry(row)
+
+    def get_pattern(self, reference_id: int) -> ReferencePattern:
+        row = (
+            self._reader()
+            .execute("SELECT pattern FROM reference WHERE id = ?", (int(reference_id),))
+            .fetchone()
+        )
+        if row is None:
+            raise ReferenceNotFoundError(reference_id)
+        return decode_pattern(bytes(row[0]))
+
+    def entries(self, ids: Sequence[int]) -> dict[int, ReferenceEntry]:
+        reader = self._reader()
+        out: dict[int, ReferenceEntry] = {}
+        for chunk in chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for row in reader.execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM reference WHERE id IN ({marks})", list(chunk)
+            ):
+                entry = _entry(row)
+                out[entry.id] = entry
+        return out
+
+    def find(self, source: str, source_id: str) -> ReferenceEntry | None:
+        row = (
+            self._reader()
+            .execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM reference WHERE source = ? AND source_id = ?",
+                (source, source_id),
+            )
+            .fetchone()
+        )
+        return None if row is None else _entry(row)
+
+    def find_content(self, content_hash: str) -> ReferenceEntry | None:
+        row = (
+            self._reader()
+            .execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM reference WHERE content_hash = ? ORDER BY id LIMIT 1",
+                (content_hash,),
+            )
+            .fetchone()
+        )
+        return None if row is None else _entry(row)
+
+    def source_keys(self) -> set[tuple[str, str]]:
+        return {
+            (s, i) for s, i in self._reader().execute("SELECT source, source_id FROM reference")
+        }
+
+    def content_hashes(self) -> set[str]:
+        return {
+            h
+            for (h,) in self._reader().execute(
+                "SELECT content_hash FROM reference WHERE content_hash IS NOT NULL"
+            )
+        }
+
+    def page(
+        self,
+        *,
+        after: int = 0,
+        limit: int = DEFAULT_PAGE_SIZE,
+        name_contains: str | None = None,
+        elements: ElementFilter | None = None,
+        kind: ReferenceKind | None = None,
+    ) -> ReferencePage:
+        """References in id order, ``limit`` of them after id ``after``."""
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InputError(f"limit {limit} is outside 1–{MAX_PAGE_SIZE}")
+        where: list[str] = []
+        params: list[Any] = []
+        if name_contains:
+            escaped = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("name LIKE ? ESCAPE '\\'")
+            params.append(f"%{escaped}%")
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(str(kind))
+        if elements is not None and elements.active:
+            where.append("elements != ''")
+            if elements.all_of:
+                marks = ",".join("?" * len(elements.all_of))
+                where.append(
+                    f"id IN (SELECT reference_id FROM reference_element WHERE element IN ({marks}) "
+                    "GROUP BY reference_id HAVING COUNT(*) = ?)"
+                )
+                params.extend(sorted(elements.all_of))
+                params.append(len(elements.all_of))
+            if elements.none_of:
+                marks = ",".join("?" * len(elements.none_of))
+                where.append(
+                    f"id NOT IN (SELECT reference_id FROM reference_element WHERE element IN ({marks}))"
+                )
+                params.extend(sorted(elements.none_of))
+            if elements.only_from is not None:
+                marks = ",".join("?" * len(elements.only_from))
+                where.append(
+                    "id NOT IN (SELECT reference_id FROM reference_element "
+                    f"WHERE element NOT IN ({marks}))"
+                )
+                params.extend(sorted(elements.only_from))
+        condition = " AND ".join(where) or "1"
+        reader = self._reader()
+        (total,) = reader.execute(
+            f"SELECT COUNT(*) FROM reference WHERE {condition}", params
+        ).fetchone()
+        rows = reader.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM reference WHERE {condition} AND id > ? "
+            "ORDER BY id LIMIT ?",
+            [*params, int(after), limit + 1],
+        ).fetchall()
+        entries = tuple(_entry(r) for r in rows[:limit])
+        next_after = entries[-1].id if len(rows) > limit else None
+        return ReferencePage(entries=entries, total=int(total), next_after=next_after)

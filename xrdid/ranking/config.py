@@ -1,0 +1,92 @@
+"""Every tuned constant of the ranking, in one frozen config.
+
+The service, the evaluation and the tuning sweeps all rank with a
+:class:`RankingConfig`: :data:`SERVED` is what ``/identify`` uses; a sweep
+varies one field with :func:`dataclasses.replace`. Each field says in one
+line why it has its value; how it was measured is in ``model_store/RERANK.md``
+(``python -m indexer rerank-weights``) and ``docs/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["MAX_SHIFT_STEPS", "SERVED", "RankingConfig", "SearchResolution"]
+
+# ±0.3° in 0.02° grid steps: the zero offset and sample displacement of lab
+# scans. Every correlation and fit of the ranking shifts within it.
+MAX_SHIFT_STEPS = 15
+
+
+@dataclass(frozen=True)
+class SearchResolution:
+    """How coarsely the whole-library profile search compares: bins of
+    ``bin_steps`` grid steps (a divisor of 2 × MAX_SHIFT_STEPS, so the shifts
+    tried are symmetric) and isotropic strains in steps of ``strain_step``."""
+
+    bin_steps: int
+    strain_step: float
+
+
+@dataclass(frozen=True)
+class RankingConfig:
+    """The ranking's settings (see the module docstring)."""
+
+    # --- candidates
+    # The embedding's nearest references re-scored: the truth is among the
+    # 300 nearest for 98% of synthetic queries (80% in its top 5).
+    rerank_candidates: int = 300
+    # References the coarse profile search of the whole library adds: 10 scored
+    # as 20 did; it finds truths the embedding ranks far down.
+    profile_search_candidates: int = 10
+    # 0.3° bins and 1% strain steps served within 0.1 point of finer ones.
+    profile_search_resolution: SearchResolution = field(
+        default_factory=lambda: SearchResolution(bin_steps=15, strain_step=0.01)
+    )
+
+    # --- fused score = cosine of the embeddings + profile_weight × profile correlation
+    # Best mean of top-1 and top-5 over single phases and two-phase mixtures.
+    profile_weight: float = 2.0
+
+    # --- the isotropic profile correlation of every candidate
+    # Square roots keep texture and a few strong peaks from outweighing the weak ones.
+    sqrt_intensity: bool = True
+    # ±3.5% covers the augmentation's ±3% isotropic strain plus part of its anisotropic one.
+    strain_max: float = 0.035
+    # 0.3% steps in 0.06° bins (3 grid steps) scored as finer grids do, at ~10 ms a query.
+    strain_step: float = 0.003
+    bin_steps: int = 3
+    # r lost per unit of fitted strain (0.06 at 3%): without it every
+    # isostructural compound within the range fits as well as the right one.
+    strain_penalty: float = 2.0
+
+    # --- the strain tensor fitted to the best calculated candidates
+    # 10 scored as 20 did, at half the cost (about 1 ms a candidate).
+    strain_fit_candidates: int = 10
+    # How far each tensor component may depart from the mean strain: the
+    # augmentation's ±1% per component, with room.
+    anisotropic_strain_max: float = 0.015
+    # r lost per unit of that departure, summed over the six components.
+    anisotropic_penalty: float = 2.0
+
+    # --- the find–subtract–search-again phase loop
+    max_phases: int = 3
+    # Stop when less than this share of the scan's intensity is left unexplained.
+    min_unexplained: float = 0.15
+    # Subtract each reference point's neighbourhood too (±0.04°): strain and
+    # broadening leave peak flanks behind otherwise, which read as a new phase.
+    widening_steps: int = 2
+
+    def fused_score(
+        self, similarity: NDArray[np.floating] | float, correlation: NDArray[np.floating] | float
+    ) -> NDArray[np.float64]:
+        """What candidates are ranked by: cosine + weight × profile correlation."""
+        return np.asarray(similarity, dtype=np.float64) + self.profile_weight * np.asarray(
+            correlation, dtype=np.float64
+        )
+
+
+SERVED = RankingConfig()
