@@ -10,7 +10,8 @@ SOURCES are folders (searched recursively) or files:
   after the file (a ``.cif`` with powder data counts as a pattern);
 - wide text tables (``2θ`` then one intensity column per phase, e.g.
   RockJock's ``rockjock_xrd.csv``) → one measured reference per column,
-  named through ``--names`` (a CSV: column id, display name, …).
+  named through ``--names`` (a CSV: column id, display name, …; a column
+  headed ``rir`` gives each phase's reference intensity ratio).
 
 Each reference is keyed by (source, source id), derived from its path: the
 first folder below a SOURCE folder is the source (``cod``, ``bgmn``), the rest
@@ -58,6 +59,7 @@ from xrdid.references import (
     prepare_measured,
     prepare_structure,
 )
+from xrdid.rir import MAX_RIR, MIN_RIR
 
 logger = logging.getLogger("indexer.build")
 
@@ -78,13 +80,22 @@ TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".dat")
 
 
 @dataclass(frozen=True)
+class ColumnName:
+    """What a table column holds: the phase's display name and, when known,
+    its reference intensity ratio."""
+
+    name: str
+    rir: float | None = None
+
+
+@dataclass(frozen=True)
 class Task:
     """One file to turn into references."""
 
     path: Path
     source: str
     source_id: str
-    names: dict[str, str] = field(default_factory=dict)  # table column → display name
+    names: dict[str, ColumnName] = field(default_factory=dict)  # table column → its name
     skip_ids: frozenset[str] = frozenset()  # table columns already stored
 
 
@@ -149,18 +160,36 @@ def source_key(root: Path, path: Path, source: str | None = None) -> tuple[str, 
     return parts[0], "/".join(parts[1:])
 
 
-def read_names(paths: Sequence[Path]) -> dict[str, str]:
-    """Column id → display name from CSVs whose first two columns are those."""
-    names: dict[str, str] = {}
+def read_names(paths: Sequence[Path]) -> dict[str, ColumnName]:
+    """Column id → name (and RIR, from a column headed ``rir``) from CSVs
+    whose first two columns are id and display name. An RIR outside
+    MIN_RIR–MAX_RIR (RockJock's 10,000 for its background columns) is no RIR."""
+    names: dict[str, ColumnName] = {}
     for path in paths:
         with open(path, newline="", encoding="utf-8-sig") as handle:
+            rir_column: int | None = None
             for i, row in enumerate(csv.reader(handle)):
-                if len(row) < 2 or (
-                    i == 0 and row[0].strip().lower() in {"id", "phase_id", "column"}
-                ):
+                if len(row) < 2:
                     continue
-                names[row[0].strip()] = row[1].strip()
+                if i == 0 and row[0].strip().lower() in {"id", "phase_id", "column"}:
+                    headers = [cell.strip().lower() for cell in row]
+                    rir_column = headers.index("rir") if "rir" in headers else None
+                    continue
+                rir = (
+                    _rir(row[rir_column])
+                    if rir_column is not None and len(row) > rir_column
+                    else None
+                )
+                names[row[0].strip()] = ColumnName(row[1].strip(), rir)
     return names
+
+
+def _rir(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if MIN_RIR <= value <= MAX_RIR else None
 
 
 # --------------------------------------------------------------------------- workers
@@ -206,9 +235,10 @@ def _prepare_table(task: Task, data: bytes) -> Outcome | None:
             outcome.prepared.append(
                 prepare_measured(
                     pattern,
-                    name=task.names.get(column, column),
+                    name=task.names.get(column, ColumnName(column)).name,
                     source=task.source,
                     source_id=column_id,
+                    rir=task.names.get(column, ColumnName(column)).rir,
                 )
             )
         except Exception as exc:  # one bad column must not lose the others
@@ -252,7 +282,7 @@ def collect_tasks(
     library: Library,
     *,
     source: str | None = None,
-    names: dict[str, str] | None = None,
+    names: dict[str, ColumnName] | None = None,
 ) -> tuple[list[Task], int, list[dict[str, str]]]:
     """Tasks for every file not yet stored, how many were skipped as stored,
     and the files skipped because another file has their key (x.raw, x.xy)."""
@@ -422,7 +452,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default=None, help="torch device (default: CUDA when present)")
     parser.add_argument(
-        "--names", type=Path, action="append", default=[], help="CSV: table column id, name"
+        "--names",
+        type=Path,
+        action="append",
+        default=[],
+        help="CSV: table column id, name (and a column headed rir)",
     )
     parser.add_argument(
         "--source", default=None, help="one source name for every file (default: from paths)"

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from indexer.classical_phases import phase_ranking, search_phases
 from indexer.training_set import TrainingClass, TrainingSet
 from xrdid.augment import FULL_AUGMENTATION, AugmentConfig, augmented_input, reference_input
 from xrdid.data_paths import PROJECT_ROOT, shared_data_dir
@@ -54,7 +55,6 @@ from xrdid.embedder import Embedder, model_input
 from xrdid.preprocess import PreprocessedPattern, preprocess
 from xrdid.ranking import SERVED, ArraySource, Query, candidates, rank
 from xrdid.ranking.correlation import profile_correlation, rerank_correlation
-from xrdid.ranking.phases import phase_ranking, search_phases
 from xrdid.sticks import StickPattern
 
 log = logging.getLogger("indexer.evaluate")

@@ -167,13 +167,15 @@ def render_sticks(
     instrument: InstrumentProfile = DEFAULT_INSTRUMENT,
     crystallite_size_nm: float = DEFAULT_CRYSTALLITE_SIZE_NM,
     b_iso_angstrom2: float = DEFAULT_B_ISO_ANGSTROM2,
+    normalise: bool = True,
 ) -> NDArray[np.float64]:
     """Profile a stick pattern as a lab measurement on ``grid`` would show it.
 
     ``wavelength`` is the radiation simulated; it defaults to the grid's own
     (Kα1 only). With a Kα2 line, each reflection gets its Kα2 partner at the
     Kα2 position with the tube's intensity ratio. Returns (grid.n_points,)
-    scaled so the strongest point is 1.
+    scaled so the strongest point is 1 (``normalise``), or in the sticks'
+    units (integrated intensity × profile density).
     """
     radiation = wavelength or Wavelength(grid.wavelength_angstrom)
     lines = [(radiation.kalpha1_angstrom, 1.0)]
@@ -203,4 +205,4 @@ def render_sticks(
     )
     profile = render_peaks(center, area, fwhm, eta, grid)
     peak = profile.max()
-    return profile / peak if peak > 0 else profile
+    return profile / peak if normalise and peak > 0 else profile

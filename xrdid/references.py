@@ -46,7 +46,8 @@ from xrdid.library import (
 from xrdid.pattern import Pattern
 from xrdid.preprocess import BaselineMethod, PreprocessedPattern
 from xrdid.readers import DEFAULT_MAX_BYTES, read_pattern
-from xrdid.sticks import simulate_sticks
+from xrdid.rir import calculated_rir
+from xrdid.sticks import simulate
 from xrdid.structures import read_structure
 from xrdid.wavelengths import CU_KALPHA, Wavelength
 
@@ -197,11 +198,13 @@ def prepare_structure(
     source_id: str | None = None,
     name: str | None = None,
     notes: str | None = None,
+    rir: float | None = None,
 ) -> PreparedReference:
     """Read a structure file, simulate its sticks and the model's view of them.
 
     The name defaults to the file's (mineral name, title or formula); the
-    formula, elements and space group come from the structure.
+    formula, elements and space group come from the structure, and so does
+    the reference intensity ratio unless ``rir`` gives a measured one.
 
     Raises StructureReadError (unreadable file) or SimulationError (no usable
     pattern).
@@ -209,7 +212,10 @@ def prepare_structure(
     label = filename or "structure.cif"
     with _guard(label):
         structure = read_structure(data, label)
-        sticks = _stored(simulate_sticks(structure.structure))
+        simulated, scale = simulate(structure.structure)
+        sticks = _stored(simulated)
+        if rir is None:
+            rir = calculated_rir(simulated, scale, structure.structure)
     info = ReferenceInfo(
         name=_clean_text(name, "name", MAX_NAME_CHARS) or structure.name[:MAX_NAME_CHARS],
         source=source,
@@ -220,6 +226,7 @@ def prepare_structure(
         space_group_number=structure.space_group_number,
         crystal_system=structure.crystal_system,
         notes=_clean_text(notes, "notes", MAX_NOTES_CHARS),
+        rir=rir,
     )
     with _guard(label):
         view = model_view(sticks)
@@ -244,6 +251,7 @@ def prepare_measured(
     baseline: BaselineMethod = BaselineMethod.BEADS,
     notes: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    rir: float | None = None,
 ) -> PreparedReference:
     """Read a measured pattern of a known material and preprocess it.
 
@@ -290,6 +298,7 @@ def prepare_measured(
         formula=reduced,
         elements=elements,
         notes=_clean_text(notes, "notes", MAX_NOTES_CHARS),
+        rir=rir,
     )
     return PreparedReference(
         info=info,
@@ -313,9 +322,11 @@ def prepare_reference(
     baseline: BaselineMethod = BaselineMethod.BEADS,
     notes: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    rir: float | None = None,
 ) -> PreparedReference:
     """Prepare any reference file; ``kind`` None decides by suffix and content
-    (:func:`is_structure_file`)."""
+    (:func:`is_structure_file`). ``rir``: a measured reference intensity ratio
+    (a structure's is calculated when none is given)."""
     source, source_id = source_key(data, source, source_id)
     if kind is None:
         kind = (
@@ -325,7 +336,7 @@ def prepare_reference(
         )
     if kind is ReferenceKind.CALCULATED:
         prepared = prepare_structure(
-            data, filename, source=source, source_id=source_id, name=name, notes=notes
+            data, filename, source=source, source_id=source_id, name=name, notes=notes, rir=rir
         )
         if formula and formula.strip() and parse_formula(formula)[0] != prepared.info.formula:
             raise InputError(
@@ -344,6 +355,7 @@ def prepare_reference(
         baseline=baseline,
         notes=notes,
         max_bytes=max_bytes,
+        rir=rir,
     )
 
 

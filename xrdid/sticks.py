@@ -94,6 +94,14 @@ def simulate_sticks(structure: Structure) -> StickPattern:
     factors, e.g. for exotic elements) or the structure has no reflection in
     range (empty or absurd cells).
     """
+    return simulate(structure)[0]
+
+
+def simulate(structure: Structure) -> tuple[StickPattern, float]:
+    """:func:`simulate_sticks` and the absolute scale its structure factors
+    were divided by (the strongest |F|²·multiplicity, electrons²): with the
+    cell's mass and volume it puts the pattern on an absolute scale, for
+    weight fractions (:mod:`xrdid.rir`)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -115,6 +123,7 @@ def simulate_sticks(structure: Structure) -> StickPattern:
     theta = np.radians(two_theta / 2.0)
     structure_factor = intensity / lorentz_polarisation(theta)
     keep = intensity >= MIN_RELATIVE_INTENSITY * intensity.max()
+    scale = float(structure_factor.max())
     structure_factor = structure_factor[keep]
     # Hexagonal cells come as (h, k, i, l); keep (h, k, l).
     hkl = np.array(
@@ -122,9 +131,10 @@ def simulate_sticks(structure: Structure) -> StickPattern:
     )[keep]
     d = np.asarray(pattern.d_hkls, dtype=np.float64)[keep]
     order = np.argsort(-d)
-    return StickPattern(
+    sticks = StickPattern(
         d_angstrom=d[order],
-        structure_factor=structure_factor[order] / structure_factor.max(),
+        structure_factor=structure_factor[order] / scale,
         hkl=hkl[order],
         reciprocal_lattice=np.array(structure.lattice.reciprocal_lattice_crystallographic.matrix),
     )
+    return sticks, scale

@@ -78,6 +78,7 @@ from xrdid.library.records import (
 from xrdid.library.store import MAX_PAGE_SIZE, SqliteStore, chunks
 from xrdid.library.views import model_view, view_of_blob
 from xrdid.ranking import SERVED, EmbeddingHits, ProfileRows, RankedReference, SearchResolution
+from xrdid.ranking.materials import Material
 from xrdid.ranking.strain_tensor import StrainBasis, strain_basis
 
 __all__ = [
@@ -131,6 +132,14 @@ STRAIN_BASIS_CACHE_SIZE = 2_000
 # fastest on one thread (0.1 ms vs 24 ms with 2 threads at 10⁴, the OpenMP
 # start-up dominating); concurrent requests use the other cores.
 DEFAULT_SEARCH_THREADS = 1
+
+
+def material_of(entry: ReferenceEntry) -> Material:
+    """The material a stored reference is of (:mod:`xrdid.ranking.materials`)."""
+    info = entry.info
+    return Material.of(
+        info.name, info.formula, info.space_group_number, entry.kind is ReferenceKind.MEASURED
+    )
 
 
 def _profile_of(new: NewReference) -> bytes:
@@ -611,3 +620,7 @@ class LibrarySource:
     def strain_bases(self, ids: NDArray[np.int64]) -> list[StrainBasis | None]:
         found = self._library._strain_bases([int(i) for i in ids])
         return [found.get(int(rid)) for rid in ids]
+
+    def materials(self, ids: NDArray[np.int64]) -> list[Material]:
+        entries = self._library._store.entries([int(i) for i in ids])
+        return [material_of(entries[int(i)]) for i in ids]

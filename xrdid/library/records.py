@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from xrdid.errors import InputError
 from xrdid.library.filters import is_element_symbol
 from xrdid.preprocess import BaselineMethod, PreprocessedPattern
+from xrdid.rir import MAX_RIR, MIN_RIR
 from xrdid.sticks import StickPattern
 from xrdid.wavelengths import Wavelength
 
@@ -85,7 +86,8 @@ class ReferenceInfo:
 
     ``elements`` are sorted symbols, empty when the composition is unknown;
     ``(source, source_id)`` identifies the reference across rebuilds (COD id,
-    file path, content hash).
+    file path, content hash); ``rir`` is its reference intensity ratio
+    (:mod:`xrdid.rir`), None when unknown (its weight percent cannot be given).
     """
 
     name: str
@@ -97,6 +99,7 @@ class ReferenceInfo:
     space_group_number: int | None = None
     crystal_system: str | None = None
     notes: str | None = None
+    rir: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("name", "source", "source_id"):
@@ -109,6 +112,11 @@ class ReferenceInfo:
             )
         if self.space_group_number is not None and not 1 <= self.space_group_number <= 230:
             raise InputError(f"space group number {self.space_group_number} is outside 1–230")
+        if self.rir is not None and not (MIN_RIR <= self.rir <= MAX_RIR):
+            raise InputError(
+                f"reference intensity ratio {self.rir} is outside {MIN_RIR:g}–{MAX_RIR:g}; give "
+                "I/I_corundum of the phase's strongest line (e.g. 3.4 for quartz), or none"
+            )
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,9 @@ __all__ = ["MAX_PAGE_SIZE", "SCHEMA_VERSION", "SqliteStore", "StoredRow", "chunk
 
 logger = logging.getLogger(__name__)
 
-# 2: profiles stored (schema 1 libraries are upgraded in place on open).
-SCHEMA_VERSION = 2
+# 2: profiles stored; 3: reference intensity ratios. Older libraries are
+# upgraded in place on open.
+SCHEMA_VERSION = 3
 
 # SQLite host parameters per statement stay well below its 32,766 limit.
 _SQL_CHUNK = 500
@@ -81,6 +82,7 @@ CREATE TABLE IF NOT EXISTS reference (
     created_at TEXT NOT NULL,  -- ISO 8601, UTC
     notes TEXT,
     content_hash TEXT,
+    rir REAL,  -- reference intensity ratio I/I_corundum; NULL when unknown
     UNIQUE (source, source_id)
 );
 -- Apart from the reference rows (whose pattern blobs a search would have to
@@ -98,9 +100,17 @@ CREATE TABLE IF NOT EXISTS reference_element (
 CREATE INDEX IF NOT EXISTS reference_element_by_reference ON reference_element (reference_id);
 """
 
+# Columns added since schema 1, each with its definition: an older library
+# gets those it lacks. Profiles (1 → 2) are derived data: their table is
+# created with the schema and filled from the stored patterns
+# (Library._refresh_derived). RIRs (2 → 3) stay unknown for existing
+# references; rebuilding gives calculated ones theirs.
+_ADDED_COLUMNS = {"rir": "REAL"}
+_UPGRADABLE = {"1", "2"}
+
 _ENTRY_COLUMNS = (
     "id, name, formula, elements, space_group_symbol, space_group_number, crystal_system, "
-    "source, source_id, notes, kind, model_version, created_at, content_hash"
+    "source, source_id, notes, rir, kind, model_version, created_at, content_hash"
 )
 
 # Rows whose embedding another model made, or that have no profile (schema 1).
@@ -113,10 +123,10 @@ def chunks(values: Sequence[int], size: int = _SQL_CHUNK) -> Iterator[Sequence[i
 
 
 def _entry(row: tuple[Any, ...]) -> ReferenceEntry:
-    (rid, name, formula, elements, sg_symbol, sg_number, system, source, source_id, notes) = row[
-        :10
-    ]
-    kind, model_version, created_at, content_hash = row[10:]
+    (rid, name, formula, elements, sg_symbol, sg_number, system, source, source_id, notes, rir) = (
+        row[:11]
+    )
+    kind, model_version, created_at, content_hash = row[11:]
     return ReferenceEntry(
         id=int(rid),
         info=ReferenceInfo(
@@ -129,6 +139,7 @@ def _entry(row: tuple[Any, ...]) -> ReferenceEntry:
             space_group_number=sg_number,
             crystal_system=system,
             notes=notes,
+            rir=rir,
         ),
         kind=ReferenceKind(kind),
         model_version=model_version,
@@ -230,10 +241,15 @@ class SqliteStore:
                     "created_at": datetime.now(UTC).isoformat(),
                 }
                 db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
-            elif meta.get("schema_version") == "1":
-                # Profiles are derived data: their table is created above and
-                # filled from the stored patterns (Library._refresh_derived).
-                logger.warning("%s: upgrading the library schema 1 → 2", self.path)
+            elif meta.get("schema_version") in _UPGRADABLE:
+                version = meta["schema_version"]
+                logger.warning(
+                    "%s: upgrading the library schema %s → %d", self.path, version, SCHEMA_VERSION
+                )
+                present = {row[1] for row in db.execute("PRAGMA table_info(reference)")}
+                for column, definition in _ADDED_COLUMNS.items():
+                    if column not in present:
+                        db.execute(f"ALTER TABLE reference ADD COLUMN {column} {definition}")
                 db.execute(
                     "UPDATE meta SET value = ? WHERE key = 'schema_version'",
                     (str(SCHEMA_VERSION),),
@@ -339,8 +355,8 @@ class SqliteStore:
                 cursor = db.execute(
                     "INSERT INTO reference (name, formula, elements, space_group_symbol, "
                     "space_group_number, crystal_system, source, source_id, kind, pattern, "
-                    "embedding, model_version, created_at, notes, content_hash) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "embedding, model_version, created_at, notes, content_hash, rir) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         info.name.strip(),
                         info.formula,
@@ -357,6 +373,7 @@ class SqliteStore:
                         now.isoformat(),
                         info.notes,
                         new.content_hash,
+                        info.rir,
                     ),
                 )
                 rid = int(cursor.lastrowid or 0)

@@ -72,13 +72,28 @@ class RankingConfig:
     # r lost per unit of that departure, summed over the six components.
     anisotropic_penalty: float = 2.0
 
-    # --- the find–subtract–search-again phase loop
-    max_phases: int = 3
-    # Stop when less than this share of the scan's intensity is left unexplained.
-    min_unexplained: float = 0.15
-    # Subtract each reference point's neighbourhood too (±0.04°): strain and
-    # broadening leave peak flanks behind otherwise, which read as a new phase.
-    widening_steps: int = 2
+    # --- phase analysis (xrdid.ranking.phases): search, refine together, keep on evidence
+    # Rocks and soils hold 5–8 phases; more is rarely resolvable in one scan.
+    max_phases: int = 6
+    # Candidates screened each round (scales alone fitted with the phases
+    # found), how many of the best screened get the full joint refinement, and
+    # how many of the residual's ranking they come from.
+    phase_trials: int = 3
+    phase_refines: int = 2
+    phase_candidates: int = 10
+    # A residual is ranked over fewer of the embedding's nearest and without
+    # strain tensors: its candidates are screened by fitting anyway.
+    phase_rerank_candidates: int = 100
+    # A candidate this close to a phase found (profile correlation, strain and
+    # shift fitted, no prior) is its look-alike: the scan cannot tell them apart.
+    lookalike_correlation: float = 0.8
+    # Evidence a new phase must give: the share of the remaining misfit it
+    # removes, the misfit removed against what noise explains over its peaks,
+    # and the share of the heights of its strongest peaks the scan shows.
+    min_phase_gain: float = 0.05
+    min_phase_significance: float = 10.0
+    min_peak_presence: float = 0.5
+    strongest_peaks: int = 3
 
     def fused_score(
         self, similarity: NDArray[np.floating] | float, correlation: NDArray[np.floating] | float

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xrdid.ranking.config import SearchResolution
+from xrdid.ranking.materials import Material
 from xrdid.ranking.pipeline import EmbeddingHits, ProfileRows
 from xrdid.ranking.profile_search import coarse_rows
 from xrdid.ranking.strain_tensor import StrainBasis, strain_basis
@@ -29,8 +30,9 @@ def _take(values: NDArray[np.float32], ids: NDArray[np.int64]) -> NDArray[np.flo
 class ArraySource:
     """References as arrays: ``profiles`` (n, L) on the model grid,
     ``embeddings`` (n, dim) unit vectors and, for calculated references, their
-    stick patterns (None for a measured one); ``eligible`` masks the rows a
-    filter admits."""
+    stick patterns (None for a measured one); ``labels`` name each row's
+    material (a row is its own material without them); ``eligible`` masks
+    the rows a filter admits."""
 
     def __init__(
         self,
@@ -38,11 +40,13 @@ class ArraySource:
         embeddings: NDArray[np.float32],
         sticks: Sequence[StickPattern | None] | None = None,
         eligible: NDArray[np.bool_] | None = None,
+        labels: Sequence[str] | None = None,
     ) -> None:
         self._profiles = profiles
         self._embeddings = embeddings
         self._sticks = sticks
         self._eligible = eligible
+        self._labels = labels
         self._coarse: dict[SearchResolution, NDArray[np.float32]] = {}
         self._bases: dict[int, StrainBasis] = {}
 
@@ -68,6 +72,10 @@ class ArraySource:
 
     def strain_bases(self, ids: NDArray[np.int64]) -> list[StrainBasis | None]:
         return [self._basis(int(i)) for i in ids]
+
+    def materials(self, ids: NDArray[np.int64]) -> list[Material]:
+        keys = [self._labels[int(i)] if self._labels else str(int(i)) for i in ids]
+        return [Material(key, key, measured=False) for key in keys]
 
     def _basis(self, index: int) -> StrainBasis | None:
         """A calculated reference's strain basis (computed once), None for a measured one."""

@@ -1,108 +1,341 @@
-"""Several phases in one scan: find one, subtract it, search what is left.
+"""Which phases a scan holds: iterative search–match with joint refinement.
 
-A nearest-neighbour list answers "which reference is this scan most like";
-for a mixture that tends to be the strongest phase and its look-alikes. The
-classic search–match loop (and XRD-AutoAnalyzer's) instead takes the best
-match, fits its reference to the scan (best small 2θ shift, least-squares
-scale), subtracts it and searches the residual again, until little intensity
-is left unexplained. Works with any ranking (the model or a profile search),
-on model-grid inputs (intensity, coverage mask).
+A ranked list answers "which reference is this scan most like"; for a
+mixture that tends to be the strongest phase and its look-alikes. Phase
+analysis instead, round by round:
+
+1. takes the best few candidates of the current ranking (the scan's at
+   first, then the unexplained residual's) that are not a material already
+   found;
+2. refines each together with the phases found so far against the scan
+   (:func:`xrdid.ranking.refine.refine`: non-negative scales, per phase a
+   2θ shift, a strain and a broadening);
+3. keeps the one that passes the evidence best: it must remove a clear share
+   of the remaining misfit, far more than noise over its peaks explains, and
+   the scan must show its own strongest peaks;
+4. ranks what is still unexplained and goes on, until no candidate passes or
+   ``max_phases`` are found.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import maximum_filter1d
+from scipy.optimize import nnls
+from scipy.signal import find_peaks
 
-from xrdid.ranking.config import MAX_SHIFT_STEPS, SERVED, RankingConfig
+from xrdid.ranking.config import SERVED, RankingConfig
+from xrdid.ranking.correlation import rerank_correlation
+from xrdid.ranking.pipeline import Query, RankedReference, Ranking, ReferenceSource, rank
+from xrdid.ranking.refine import JointFit, PhaseShape, ShapeLimits, refine, transformed
+
+__all__ = ["FoundPhase", "PhaseAnalysis", "PhaseEvidence", "analyse_phases", "noise_level"]
+
+# Embeds a model-grid profile (intensity, mask) the way the query was embedded.
+Embed = Callable[[NDArray[np.float64], NDArray[np.bool_]], NDArray[np.float32]]
+
+# A component point counts as part of a phase's peaks above this share of its maximum.
+_FOOTPRINT = 0.05
+# Half-width (grid steps) searched around a predicted peak for the scan's own.
+_PEAK_SEARCH_STEPS = 3
+# A refined shape within this share of a bound counts as at the bound.
+_AT_BOUND = 0.98
+# Look-alikes are compared without the ranking's prior for small strains.
+_NO_PRIOR = replace(SERVED, strain_penalty=0.0)
 
 
 @dataclass(frozen=True)
-class PhaseFit:
-    """One phase found in a scan."""
+class PhaseEvidence:
+    """Why a phase was kept (the features its confidence is calibrated on)."""
 
-    candidate: int  # library index
-    scale: float  # its strongest peak, relative to the scan's (max 1)
-    shift_steps: int  # grid steps its reference was moved to fit
-    explained: float  # share of the scan's intensity removed with it
+    gain: float  # share of the misfit before it that adding it removed
+    significance: float  # misfit removed / (noise² × points under its peaks)
+    peak_presence: float  # smallest share of its strongest own peaks' heights the scan shows
+    similarity: float  # its ranked cosine when it was found
+    correlation: float  # its ranked profile correlation when it was found
 
 
-def fit_phase(
-    intensity: NDArray[np.floating],
+@dataclass(frozen=True)
+class FoundPhase:
+    """A phase of the scan, as refined with all the others."""
+
+    reference_id: int
+    scale: float  # of the reference's profile (its strongest point = 1)
+    scale_sd: float
+    shape: PhaseShape
+    explained: float  # share of the scan's intensity it accounts for
+    evidence: PhaseEvidence
+    round: int  # 0 = found first
+
+
+@dataclass(frozen=True)
+class PhaseAnalysis:
+    """The phases found (strongest first), their joint fit and the scan's noise."""
+
+    phases: tuple[FoundPhase, ...]
+    fit: JointFit | None  # components in the order of ``phases``
+    noise: float  # the scan's noise level (σ, same units as its intensity)
+    intensity: NDArray[np.float64]  # the scan as fitted
+    mask: NDArray[np.bool_]
+
+
+def noise_level(intensity: NDArray[np.floating], mask: NDArray[np.bool_]) -> float:
+    """Robust σ of a scan's point-to-point noise: the median absolute second
+    difference (peaks span many points, so few differences fall on them)."""
+    y = np.asarray(intensity, dtype=np.float64)[np.asarray(mask, dtype=bool)]
+    if y.size < 5:
+        return 0.0
+    second = y[2:] - 2.0 * y[1:-1] + y[:-2]
+    # Clipping at zero (background removed) leaves runs of zeros: use the rest.
+    second = second[np.abs(second) > 0]
+    if second.size == 0:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(second)) / np.sqrt(6.0))
+
+
+def analyse_phases(
+    query: Query,
+    first: Ranking,
+    source: ReferenceSource,
+    embed: Embed,
+    config: RankingConfig = SERVED,
+) -> PhaseAnalysis:
+    """The phases of ``query``, given its ranking ``first``."""
+    y = np.where(query.mask, query.intensity, 0.0).astype(np.float64)
+    mask = np.asarray(query.mask, dtype=bool)
+    noise = noise_level(y, mask)
+    total = float(y[mask].sum())
+    found: list[tuple[int, PhaseEvidence, int]] = []  # (id, evidence, round)
+    fit: JointFit | None = None
+    ranking = first
+    for round_ in range(config.max_phases):
+        ids = [f[0] for f in found]
+        trials = _trials(ranking, source, ids, mask, config)
+        accepted: tuple[JointFit, int, PhaseEvidence] | None = None
+        screened = _screened(y, mask, source, fit, ids, ranking, trials, config)
+        for candidate in screened[: config.phase_refines]:
+            start = (list(fit.shapes) if fit is not None else []) + [
+                _start(ranking, candidate.reference_id)
+            ]
+            trial = refine(
+                y, mask, source.profiles(np.array(ids + [candidate.reference_id])), start
+            )
+            evidence = _evidence(y, mask, noise, fit, trial, candidate, config)
+            if _passes(evidence, trial.shapes[-1], config) and (
+                accepted is None or evidence.gain > accepted[2].gain
+            ):
+                accepted = (trial, candidate.reference_id, evidence)
+        if accepted is None:
+            break
+        fit, reference_id, evidence = accepted
+        found.append((reference_id, evidence, round_))
+        left = np.clip(fit.residual, 0.0, None)
+        if round_ + 1 == config.max_phases or left.max() <= 3.0 * noise:
+            break
+        residual = np.where(mask, left / left.max(), 0.0)
+        (ranking,) = rank(
+            [Query(residual, mask, embed(residual, mask))],
+            source,
+            config.phase_candidates,
+            replace(
+                config,
+                rerank_candidates=config.phase_rerank_candidates,
+                strain_fit_candidates=0,
+            ),
+        )
+    return _analysis(found, fit, noise, y, mask, total)
+
+
+def _trials(
+    ranking: Ranking,
+    source: ReferenceSource,
+    found: list[int],
     mask: NDArray[np.bool_],
-    reference: NDArray[np.floating],
-    config: RankingConfig = SERVED,
-) -> tuple[float, int, NDArray[np.float64]]:
-    """Fit ``reference`` to ``intensity`` over ``mask``: (scale, shift, residual ≥ 0)."""
-    q = np.where(mask, intensity, 0.0).astype(np.float64)
-    r = np.where(mask, reference, 0.0).astype(np.float64)
-    shifts = np.arange(-MAX_SHIFT_STEPS, MAX_SHIFT_STEPS + 1)
-    shifted = np.stack([np.roll(r, int(s)) for s in shifts])
-    shift = int(shifts[np.argmax(shifted @ q)])
-    best = np.roll(r, shift)
-    power = float(best @ best)
-    scale = float(np.clip((best @ q) / power, 0.0, 1.0)) if power > 0 else 0.0
-    wide = maximum_filter1d(best, size=2 * config.widening_steps + 1)
-    residual = np.clip(q - scale * wide, 0.0, None)
-    return scale, shift, residual
-
-
-def search_phases(
-    query: NDArray[np.floating],
-    rank: Callable[[NDArray[np.float32]], Sequence[int]],
-    reference: Callable[[int], NDArray[np.floating]],
-    identity: Callable[[int], Hashable] = lambda i: i,
-    ranking: Sequence[int] | None = None,
-    config: RankingConfig = SERVED,
-) -> list[PhaseFit]:
-    """Phases of ``query`` (2, L: intensity, mask), strongest first.
-
-    ``rank(x)`` orders library indices for a model-grid input x; ``reference(i)``
-    is candidate i's intensity on the grid; ``identity(i)`` says which
-    candidates are the same material (so one is not found twice); ``ranking``
-    is the query's own ranking when the caller already has it. Stops after
-    ``config.max_phases`` or when less than ``config.min_unexplained`` of the
-    intensity is left.
-    """
-    mask = query[1] > 0.5
-    intensity = np.where(mask, query[0], 0.0).astype(np.float64)
-    total = float(intensity.sum())
-    fits: list[PhaseFit] = []
-    found: set[Hashable] = set()
-    current = np.asarray(query, dtype=np.float32)
-    while len(fits) < config.max_phases and total > 0:
-        order = rank(current) if ranking is None or fits else ranking
-        candidate = next((i for i in order if identity(i) not in found), None)
-        if candidate is None:
+    config: RankingConfig,
+) -> list[RankedReference]:
+    """The best ``config.phase_trials`` ranked candidates, one per material,
+    that are neither a material found already nor its look-alike (a pattern
+    the found phase's strain and shift could turn into this one's: the scan
+    cannot tell them apart, and fitting both only bends one's peaks)."""
+    if not ranking.best:
+        return []
+    ids = np.array([r.reference_id for r in ranking.best], dtype=np.int64)
+    materials = source.materials(ids)
+    found_materials = source.materials(np.array(found, dtype=np.int64)) if found else []
+    alike = np.zeros(ids.size, dtype=bool)
+    if found:
+        profiles = source.profiles(ids)
+        for reference in source.profiles(np.array(found, dtype=np.int64)):
+            alike |= (
+                rerank_correlation(reference, mask, profiles, _NO_PRIOR)
+                >= config.lookalike_correlation
+            )
+    out: list[RankedReference] = []
+    seen = list(found_materials)
+    for candidate, material, same_pattern in zip(ranking.best, materials, alike, strict=True):
+        if same_pattern or any(material.same_as(m) for m in seen):
+            continue
+        seen.append(material)
+        out.append(candidate)
+        if len(out) == config.phase_trials:
             break
-        before = float(intensity.sum())
-        scale, shift, intensity = fit_phase(intensity, mask, reference(candidate), config)
-        fits.append(PhaseFit(candidate, scale, shift, (before - float(intensity.sum())) / total))
-        found.add(identity(candidate))
-        peak = float(intensity.max())
-        if intensity.sum() < config.min_unexplained * total or peak <= 0:
-            break
-        current = np.stack([intensity / peak, mask]).astype(np.float32)
-    return fits
+    return out
 
 
-def phase_ranking(
-    fits: Sequence[PhaseFit],
-    ranking: Sequence[int],
-    k: int,
-    identity: Callable[[int], Hashable] = lambda i: i,
-) -> list[int]:
-    """The phases found, then the plain ranking's other materials, k in all."""
-    out = [f.candidate for f in fits]
-    seen = {identity(i) for i in out}
-    for i in ranking:
-        if len(out) >= k:
-            break
-        if identity(i) not in seen:
-            out.append(i)
-            seen.add(identity(i))
-    return out[:k]
+def _screened(
+    y: NDArray[np.float64],
+    mask: NDArray[np.bool_],
+    source: ReferenceSource,
+    fit: JointFit | None,
+    found: list[int],
+    ranking: Ranking,
+    trials: list[RankedReference],
+    config: RankingConfig,
+) -> list[RankedReference]:
+    """``trials`` worth refining, most promising first: each is added to the
+    phases found, all held at their shapes with only the scales fitted
+    (cheap), and kept when that alone removes at least half the share of the
+    misfit the evidence asks of a phase (refining moves it little further)."""
+    held = (
+        [
+            transformed(profile, shape)[mask]
+            for profile, shape in zip(
+                source.profiles(np.array(found, dtype=np.int64)), fit.shapes, strict=True
+            )
+        ]
+        if fit is not None
+        else []
+    )
+    target = y[mask]
+    before = fit.misfit if fit is not None else float(target @ target)
+    gains = []
+    for candidate in trials:
+        profile = source.profiles(np.array([candidate.reference_id], dtype=np.int64))[0]
+        new = transformed(profile, _start(ranking, candidate.reference_id))[mask]
+        misfit = nnls(np.stack([*held, new]).T, target)[1] ** 2
+        gains.append((before - misfit) / before if before > 0 else 0.0)
+    order = np.argsort(-np.array(gains), kind="stable")
+    return [trials[i] for i in order if gains[i] >= 0.5 * config.min_phase_gain]
+
+
+def _start(ranking: Ranking, reference_id: int) -> PhaseShape:
+    """A candidate's isotropic fit in the ranking, as the refinement's start."""
+    assert ranking.fits is not None
+    (index,) = np.flatnonzero(ranking.ids == reference_id)[:1]
+    fit = ranking.fits.isotropic
+    return PhaseShape(float(fit.shift_deg[index]), float(fit.strain[index]), 0.0)
+
+
+def _evidence(
+    y: NDArray[np.float64],
+    mask: NDArray[np.bool_],
+    noise: float,
+    before: JointFit | None,
+    after: JointFit,
+    candidate: RankedReference,
+    config: RankingConfig,
+) -> PhaseEvidence:
+    """How clearly the last phase of ``after`` is in the scan."""
+    misfit_before = before.misfit if before is not None else float(np.sum(y[mask] ** 2))
+    removed = misfit_before - after.misfit
+    new = after.components[-1]
+    height = float(new.max())
+    footprint = int(np.count_nonzero(new > _FOOTPRINT * height)) if height > 0 else 0
+    significance = removed / max(noise**2 * max(footprint, 1), 1e-12)
+    return PhaseEvidence(
+        gain=removed / misfit_before if misfit_before > 0 else 0.0,
+        significance=float(significance),
+        peak_presence=_peak_presence(
+            y - after.model + new, new, after.model - new, config.strongest_peaks
+        ),
+        similarity=candidate.similarity,
+        correlation=candidate.profile_correlation,
+    )
+
+
+def _peak_presence(
+    partial: NDArray[np.float64],
+    component: NDArray[np.float64],
+    others: NDArray[np.float64],
+    count: int,
+) -> float:
+    """The smallest share, over the ``count`` strongest of the component's own
+    peaks (where the other phases' model ``others`` stays below half its
+    height), of its height that the scan less the other phases (``partial``)
+    shows there; 0 when it has no peak of its own: a phase whose every peak
+    sits on another's only reshapes that one."""
+    height = float(component.max())
+    if height <= 0:
+        return 0.0
+    peaks, props = find_peaks(component, height=0.02 * height)
+    own = [
+        p
+        for p in peaks[np.argsort(-props["peak_heights"])]
+        if _window(others, p) < 0.5 * component[p]
+    ]
+    if not own:
+        return 0.0
+    shares = [_window(partial, p) / float(component[p]) for p in own[:count]]
+    return float(np.clip(min(shares), 0.0, 1.0))
+
+
+def _window(values: NDArray[np.float64], peak: int) -> float:
+    """The largest value within the peak search window around ``peak``."""
+    return float(values[max(peak - _PEAK_SEARCH_STEPS, 0) : peak + _PEAK_SEARCH_STEPS + 1].max())
+
+
+def _passes(evidence: PhaseEvidence, shape: PhaseShape, config: RankingConfig) -> bool:
+    """Evidence enough, and a shape inside its bounds (a phase refined to the
+    edge of a range is bending to fit what is not its own)."""
+    limits = ShapeLimits()
+    at_bound = (
+        abs(shape.shift_deg) >= _AT_BOUND * limits.shift_deg
+        or abs(shape.strain) >= _AT_BOUND * limits.strain
+        or shape.broadening_deg >= _AT_BOUND * limits.broadening_deg
+    )
+    return (
+        not at_bound
+        and evidence.gain >= config.min_phase_gain
+        and evidence.significance >= config.min_phase_significance
+        and evidence.peak_presence >= config.min_peak_presence
+    )
+
+
+def _analysis(
+    found: list[tuple[int, PhaseEvidence, int]],
+    fit: JointFit | None,
+    noise: float,
+    y: NDArray[np.float64],
+    mask: NDArray[np.bool_],
+    total: float,
+) -> PhaseAnalysis:
+    """Phases strongest first (by the intensity they explain), the fit's
+    components in the same order."""
+    if fit is None or not found:
+        return PhaseAnalysis((), None, noise, y, mask)
+    explained = fit.components[:, mask].sum(axis=1) / total if total > 0 else np.zeros(len(found))
+    order = np.argsort(-explained, kind="stable")
+    phases = tuple(
+        FoundPhase(
+            reference_id=found[i][0],
+            scale=float(fit.scales[i]),
+            scale_sd=float(fit.scale_sd[i]),
+            shape=fit.shapes[i],
+            explained=float(explained[i]),
+            evidence=found[i][1],
+            round=found[i][2],
+        )
+        for i in order
+    )
+    ordered = JointFit(
+        scales=fit.scales[order],
+        scale_sd=fit.scale_sd[order],
+        shapes=tuple(fit.shapes[i] for i in order),
+        components=fit.components[order],
+        residual=fit.residual,
+        misfit=fit.misfit,
+    )
+    return PhaseAnalysis(phases, ordered, noise, y, mask)

@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from xrdid.ranking.config import SERVED, RankingConfig, SearchResolution
 from xrdid.ranking.correlation import RerankFits, rerank_fits
+from xrdid.ranking.materials import Material
 from xrdid.ranking.profile_search import profile_search
 from xrdid.ranking.strain_tensor import StrainBasis
 
@@ -90,6 +91,10 @@ class ReferenceSource(Protocol):
 
     def strain_bases(self, ids: NDArray[np.int64]) -> Sequence[StrainBasis | None]:
         """Each id's strain basis; None for a measured reference."""
+        ...
+
+    def materials(self, ids: NDArray[np.int64]) -> list[Material]:
+        """Each id's material (:mod:`xrdid.ranking.materials`)."""
         ...
 
 

@@ -1,4 +1,4 @@
-"""The find–subtract–search-again loop for multi-phase scans."""
+"""The classical find–subtract–search-again loop (a baseline of the evaluation)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
+from indexer.classical_phases import fit_phase, phase_ranking, search_phases
 from xrdid.augment import reference_input
 from xrdid.embedder import model_input
-from xrdid.ranking.phases import fit_phase, phase_ranking, search_phases
 from xrdid.sticks import simulate_sticks
 
 
