@@ -77,9 +77,17 @@ from xrdid.library.records import (
 )
 from xrdid.library.store import MAX_PAGE_SIZE, SqliteStore, chunks
 from xrdid.library.views import model_view, view_of_blob
-from xrdid.ranking import SERVED, EmbeddingHits, ProfileRows, RankedReference, SearchResolution
+from xrdid.ranking import (
+    SERVED,
+    EmbeddingHits,
+    ProfileRows,
+    RankedReference,
+    ReferenceFacts,
+    SearchResolution,
+)
 from xrdid.ranking.materials import Material
 from xrdid.ranking.strain_tensor import StrainBasis, strain_basis
+from xrdid.sticks import StickPattern
 
 __all__ = [
     "ELEMENT_SYMBOLS",
@@ -87,6 +95,7 @@ __all__ = [
     "DuplicateReferenceError",
     "ElementFilter",
     "Library",
+    "LibrarySource",
     "LibraryStatus",
     "Match",
     "MeasuredProfile",
@@ -134,12 +143,13 @@ STRAIN_BASIS_CACHE_SIZE = 2_000
 DEFAULT_SEARCH_THREADS = 1
 
 
-def material_of(entry: ReferenceEntry) -> Material:
-    """The material a stored reference is of (:mod:`xrdid.ranking.materials`)."""
+def facts_of(entry: ReferenceEntry) -> ReferenceFacts:
+    """What the ranking needs to know of a stored reference."""
     info = entry.info
-    return Material.of(
+    material = Material.of(
         info.name, info.formula, info.space_group_number, entry.kind is ReferenceKind.MEASURED
     )
+    return ReferenceFacts(info.name, material, info.space_group_number, info.rir)
 
 
 def _profile_of(new: NewReference) -> bytes:
@@ -552,6 +562,10 @@ class Library:
             for row in rows
         ]
 
+    def stick_patterns(self, ids: Sequence[int]) -> dict[int, StickPattern]:
+        """Stick patterns of those of ``ids`` that are calculated references."""
+        return self._store.stick_patterns(ids)
+
     def _profiles(self, ids: Sequence[int]) -> dict[int, NDArray[np.float32]]:
         """Stored profiles of ``ids`` (those that have one), from the cache or the database."""
         return self._profile_cache.get_many(ids, self._store.profiles)
@@ -621,6 +635,6 @@ class LibrarySource:
         found = self._library._strain_bases([int(i) for i in ids])
         return [found.get(int(rid)) for rid in ids]
 
-    def materials(self, ids: NDArray[np.int64]) -> list[Material]:
+    def facts(self, ids: NDArray[np.int64]) -> list[ReferenceFacts]:
         entries = self._library._store.entries([int(i) for i in ids])
-        return [material_of(entries[int(i)]) for i in ids]
+        return [facts_of(entries[int(i)]) for i in ids]

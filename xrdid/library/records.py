@@ -166,6 +166,8 @@ class Match:
     # Pearson r of the profiles with a 2θ shift and a lattice strain fitted
     # (:mod:`xrdid.ranking.correlation`), −1…1; None for an embedding-only search.
     profile_correlation: float | None = None
+    # Probability that its material is in the sample (calibrated), when known.
+    confidence: float | None = None
 
 
 @dataclass(frozen=True)

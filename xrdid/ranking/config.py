@@ -84,8 +84,10 @@ class RankingConfig:
     # A residual is ranked over fewer of the embedding's nearest and without
     # strain tensors: its candidates are screened by fitting anyway.
     phase_rerank_candidates: int = 100
-    # A candidate this close to a phase found (profile correlation, strain and
-    # shift fitted, no prior) is its look-alike: the scan cannot tell them apart.
+    # Patterns this close (profile correlation, strain and shift fitted, no
+    # prior) are look-alikes the scan cannot tell apart: a candidate this close
+    # to a phase found is not another phase, and materials of one space group
+    # this close are reported as one family.
     lookalike_correlation: float = 0.8
     # Evidence a new phase must give: the share of the remaining misfit it
     # removes, the misfit removed against what noise explains over its peaks,

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from xrdid.ranking.config import SearchResolution
 from xrdid.ranking.materials import Material
-from xrdid.ranking.pipeline import EmbeddingHits, ProfileRows
+from xrdid.ranking.pipeline import EmbeddingHits, ProfileRows, ReferenceFacts
 from xrdid.ranking.profile_search import coarse_rows
 from xrdid.ranking.strain_tensor import StrainBasis, strain_basis
 from xrdid.sticks import StickPattern
@@ -31,8 +31,9 @@ class ArraySource:
     """References as arrays: ``profiles`` (n, L) on the model grid,
     ``embeddings`` (n, dim) unit vectors and, for calculated references, their
     stick patterns (None for a measured one); ``labels`` name each row's
-    material (a row is its own material without them); ``eligible`` masks
-    the rows a filter admits."""
+    material (a row is its own material without them), with its space group
+    and reference intensity ratio when known; ``eligible`` masks the rows a
+    filter admits."""
 
     def __init__(
         self,
@@ -41,12 +42,16 @@ class ArraySource:
         sticks: Sequence[StickPattern | None] | None = None,
         eligible: NDArray[np.bool_] | None = None,
         labels: Sequence[str] | None = None,
+        space_groups: Sequence[int | None] | None = None,
+        rirs: Sequence[float | None] | None = None,
     ) -> None:
         self._profiles = profiles
         self._embeddings = embeddings
         self._sticks = sticks
         self._eligible = eligible
         self._labels = labels
+        self._space_groups = space_groups
+        self._rirs = rirs
         self._coarse: dict[SearchResolution, NDArray[np.float32]] = {}
         self._bases: dict[int, StrainBasis] = {}
 
@@ -73,9 +78,14 @@ class ArraySource:
     def strain_bases(self, ids: NDArray[np.int64]) -> list[StrainBasis | None]:
         return [self._basis(int(i)) for i in ids]
 
-    def materials(self, ids: NDArray[np.int64]) -> list[Material]:
-        keys = [self._labels[int(i)] if self._labels else str(int(i)) for i in ids]
-        return [Material(key, key, measured=False) for key in keys]
+    def facts(self, ids: NDArray[np.int64]) -> list[ReferenceFacts]:
+        out = []
+        for i in (int(i) for i in ids):
+            key = self._labels[i] if self._labels else str(i)
+            group = self._space_groups[i] if self._space_groups else None
+            rir = self._rirs[i] if self._rirs else None
+            out.append(ReferenceFacts(key, Material(key, key, measured=False), group, rir))
+        return out
 
     def _basis(self, index: int) -> StrainBasis | None:
         """A calculated reference's strain basis (computed once), None for a measured one."""

@@ -163,8 +163,10 @@ def _trials(
     if not ranking.best:
         return []
     ids = np.array([r.reference_id for r in ranking.best], dtype=np.int64)
-    materials = source.materials(ids)
-    found_materials = source.materials(np.array(found, dtype=np.int64)) if found else []
+    materials = [f.material for f in source.facts(ids)]
+    found_materials = (
+        [f.material for f in source.facts(np.array(found, dtype=np.int64))] if found else []
+    )
     alike = np.zeros(ids.size, dtype=bool)
     if found:
         profiles = source.profiles(ids)

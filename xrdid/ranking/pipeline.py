@@ -37,6 +37,7 @@ __all__ = [
     "Query",
     "RankedReference",
     "Ranking",
+    "ReferenceFacts",
     "ReferenceSource",
     "candidates",
     "rank",
@@ -73,6 +74,16 @@ class ProfileRows:
     eligible: NDArray[np.bool_] | None
 
 
+@dataclass(frozen=True)
+class ReferenceFacts:
+    """What the phase analysis and the grouping need to know of a reference."""
+
+    name: str
+    material: Material  # :mod:`xrdid.ranking.materials`
+    space_group_number: int | None
+    rir: float | None  # reference intensity ratio (:mod:`xrdid.rir`); None: unknown
+
+
 class ReferenceSource(Protocol):
     """What the ranking reads of a reference library (one consistent view:
     the library holds its read lock while the ranking runs)."""
@@ -93,8 +104,8 @@ class ReferenceSource(Protocol):
         """Each id's strain basis; None for a measured reference."""
         ...
 
-    def materials(self, ids: NDArray[np.int64]) -> list[Material]:
-        """Each id's material (:mod:`xrdid.ranking.materials`)."""
+    def facts(self, ids: NDArray[np.int64]) -> list[ReferenceFacts]:
+        """What each id is: name, material, space group, intensity ratio."""
         ...
 
 

@@ -1,0 +1,293 @@
+"""A ranking and its phase analysis as the answer a lab reads.
+
+- **entries**: the ranked references grouped, one per material or family of
+  look-alikes (:mod:`xrdid.ranking.grouping`), each with the calibrated
+  probability that it is in the sample;
+- **phases**: the phases found, with weight percents
+  (:mod:`xrdid.ranking.quantify`) and their own confidence;
+- **fit**: how much of the scan the phases leave unexplained, and where;
+- **verdict**: ``match`` (one phase), ``mixture`` (several) or ``no_match``
+  (nothing in the library is credible).
+
+The service (:mod:`xrdid.identify`) and the evaluation both build their
+answers here, over any :class:`~xrdid.ranking.pipeline.ReferenceSource`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.signal import find_peaks
+
+from xrdid.grid import MODEL_GRID
+from xrdid.ranking.confidence import CANDIDATE_FEATURES, PHASE_FEATURES, Calibration
+from xrdid.ranking.config import SERVED, RankingConfig
+from xrdid.ranking.grouping import grouped
+from xrdid.ranking.phases import FoundPhase, PhaseAnalysis
+from xrdid.ranking.pipeline import Query, RankedReference, Ranking, ReferenceFacts, ReferenceSource
+from xrdid.ranking.quantify import weight_percents
+
+__all__ = ["Answer", "AnswerEntry", "AnswerPhase", "UnexplainedPeak", "Verdict", "answer"]
+
+Verdict = str  # "match" | "mixture" | "no_match"
+
+# A residual peak counts as unexplained above this many noise σ and this share of the scan's maximum.
+_UNEXPLAINED_SIGMA = 5.0
+_UNEXPLAINED_MIN = 0.02
+# At most this many unexplained peaks are reported, the highest first.
+_UNEXPLAINED_PEAKS = 10
+# A phase this probable counts towards a mixture.
+_PHASE_PRESENT = 0.5
+
+
+@dataclass(frozen=True)
+class AnswerEntry:
+    """One answer of the list: a material, or a family of look-alikes whose
+    first member fits best. ``members[m]`` are the ranked references of
+    member material m, best first."""
+
+    members: tuple[tuple[RankedReference, ...], ...]
+    confidence: float | None
+
+    @property
+    def lead(self) -> RankedReference:
+        return self.members[0][0]
+
+
+@dataclass(frozen=True)
+class AnswerPhase:
+    """A phase found, with its amount and how sure it is."""
+
+    found: FoundPhase
+    name: str
+    weight_percent: float | None
+    weight_percent_sd: float | None
+    weight_percent_note: str | None
+    confidence: float | None
+
+
+@dataclass(frozen=True)
+class UnexplainedPeak:
+    two_theta_deg: float  # on the model grid (Cu Kα1)
+    height: float  # of the residual, the scan's maximum being 1
+
+
+@dataclass(frozen=True)
+class Answer:
+    entries: tuple[AnswerEntry, ...]
+    phases: tuple[AnswerPhase, ...]
+    verdict: Verdict
+    rwp: float | None  # √(misfit / Σ scan²) of the phases' joint fit
+    unexplained: float | None  # share of the scan's intensity the phases leave
+    unexplained_peaks: tuple[UnexplainedPeak, ...]
+    amorphous_percent: float | None
+    notes: tuple[str, ...]
+
+    def confidence_of(self, reference_id: int) -> float | None:
+        """The confidence of the entry a reference belongs to."""
+        for entry in self.entries:
+            if any(r.reference_id == reference_id for refs in entry.members for r in refs):
+                return entry.confidence
+        return None
+
+
+def answer(
+    query: Query,
+    ranking: Ranking,
+    analysis: PhaseAnalysis | None,
+    source: ReferenceSource,
+    k: int,
+    calibration: Calibration | None = None,
+    standard: tuple[str, float] | None = None,
+    config: RankingConfig = SERVED,
+) -> Answer:
+    """The answer for ``query``: its first ``k`` entries, from ``ranking``
+    (whose ``best`` should hold several times ``k`` references, so that
+    grouping leaves ``k`` entries) and ``analysis`` (None: no phase analysis).
+    ``standard`` is an internal standard (its name and weight percent)."""
+    notes: list[str] = []
+    phases: tuple[AnswerPhase, ...] = ()
+    amorphous = None
+    if analysis is not None:
+        phases, amorphous = _phases(analysis, source, calibration, standard, notes)
+    entries = _entries(query, ranking, source, calibration, phases, k, config)
+    fit_rwp = fit_unexplained = None
+    unexplained_peaks: tuple[UnexplainedPeak, ...] = ()
+    if analysis is not None and analysis.fit is not None:
+        y = analysis.intensity[analysis.mask]
+        fit_rwp = float(np.sqrt(analysis.fit.misfit / max(float(y @ y), 1e-300)))
+        left = np.clip(analysis.fit.residual, 0.0, None)
+        fit_unexplained = float(left[analysis.mask].sum() / max(float(y.sum()), 1e-300))
+        unexplained_peaks = _unexplained_peaks(left, analysis.noise)
+    return Answer(
+        entries=entries,
+        phases=phases,
+        verdict=_verdict(entries, phases, analysis, calibration),
+        rwp=fit_rwp,
+        unexplained=fit_unexplained,
+        unexplained_peaks=unexplained_peaks,
+        amorphous_percent=amorphous,
+        notes=tuple(notes),
+    )
+
+
+def _phases(
+    analysis: PhaseAnalysis,
+    source: ReferenceSource,
+    calibration: Calibration | None,
+    standard: tuple[str, float] | None,
+    notes: list[str],
+) -> tuple[tuple[AnswerPhase, ...], float | None]:
+    """The phases found with their weight percents and confidences, and with
+    an internal standard what it leaves amorphous or unidentified."""
+    found = analysis.phases
+    if not found:
+        return (), None
+    facts = source.facts(np.array([p.reference_id for p in found], dtype=np.int64))
+    standard_index = None
+    if standard is not None:
+        standard_index = _standard_index(standard[0], facts)
+        if standard_index is None:
+            notes.append(
+                f"the internal standard {standard[0]!r} is not among the phases found; "
+                "weight percents are relative to the phases found"
+            )
+    amounts = weight_percents(
+        [f.name for f in facts],
+        [p.scale for p in found],
+        [p.scale_sd for p in found],
+        [f.rir for f in facts],
+        (standard_index, standard[1])
+        if standard is not None and standard_index is not None
+        else None,
+    )
+    confidence: list[float | None] = [None] * len(found)
+    if calibration is not None:
+        rows = np.array([_phase_features(p) for p in found])
+        confidence = [float(c) for c in calibration.phase.probability(rows)]
+    phases = tuple(
+        AnswerPhase(
+            found=p,
+            name=f.name,
+            weight_percent=amounts.percent[i],
+            weight_percent_sd=amounts.sd[i],
+            weight_percent_note=amounts.notes[i],
+            confidence=confidence[i],
+        )
+        for i, (p, f) in enumerate(zip(found, facts, strict=True))
+    )
+    return phases, amounts.amorphous_percent
+
+
+def _standard_index(name: str, facts: list[ReferenceFacts]) -> int | None:
+    """The phase whose name (or material) is the standard's, case aside."""
+    wanted = name.strip().lower()
+    for i, fact in enumerate(facts):
+        formula = (fact.material.formula_space_group or "").split("|")[0].lower()
+        if fact.name.strip().lower() == wanted or (formula and formula == wanted):
+            return i
+    return None
+
+
+def _phase_features(phase: FoundPhase) -> list[float]:
+    e = phase.evidence
+    values = {
+        "gain": e.gain,
+        "log_significance": float(np.log10(max(e.significance, 1e-3))),
+        "peak_presence": e.peak_presence,
+        "explained": phase.explained,
+        "correlation": e.correlation,
+        "similarity": e.similarity,
+    }
+    return [values[name] for name in PHASE_FEATURES]
+
+
+def candidate_features(
+    lead: RankedReference, next_score: float | None, rank: int, phase: FoundPhase | None
+) -> list[float]:
+    """The features of an entry's confidence (:data:`CANDIDATE_FEATURES`)."""
+    values = {
+        "score": lead.score,
+        "correlation": lead.profile_correlation,
+        "similarity": lead.similarity,
+        "margin": lead.score - next_score if next_score is not None else 0.0,
+        "log_rank": float(np.log(rank)),
+        "is_phase": 1.0 if phase is not None else 0.0,
+        "explained": phase.explained if phase is not None else 0.0,
+    }
+    return [values[name] for name in CANDIDATE_FEATURES]
+
+
+def _entries(
+    query: Query,
+    ranking: Ranking,
+    source: ReferenceSource,
+    calibration: Calibration | None,
+    phases: tuple[AnswerPhase, ...],
+    k: int,
+    config: RankingConfig,
+) -> tuple[AnswerEntry, ...]:
+    best = ranking.best
+    if not best:
+        return ()
+    ids = np.array([r.reference_id for r in best], dtype=np.int64)
+    facts = source.facts(ids)
+    groups = grouped(
+        [f.material for f in facts],
+        [f.space_group_number for f in facts],
+        source.profiles(ids),
+        np.asarray(query.mask, dtype=bool),
+        config,
+    )[:k]
+    # A member is a phase found when one of its references is, or one of its material's.
+    phase_of: dict[int, FoundPhase] = {}
+    found_facts = source.facts(np.array([p.found.reference_id for p in phases], dtype=np.int64))
+    for p, f in zip(phases, found_facts, strict=True):
+        for position, fact in enumerate(facts):
+            if fact.material.same_as(f.material):
+                phase_of.setdefault(position, p.found)
+    entries = []
+    for rank_, group in enumerate(groups, start=1):
+        members = tuple(tuple(best[i] for i in refs) for refs in group.members)
+        entries.append((group, members, rank_))
+    confidence: list[float | None] = [None] * len(entries)
+    if calibration is not None:
+        rows = []
+        for index, (group, members, rank_) in enumerate(entries):
+            following = entries[index + 1][1][0][0].score if index + 1 < len(entries) else None
+            phase = next(
+                (phase_of[i] for refs in group.members for i in refs if i in phase_of), None
+            )
+            rows.append(candidate_features(members[0][0], following, rank_, phase))
+        confidence = [float(c) for c in calibration.candidate.probability(np.array(rows))]
+    return tuple(AnswerEntry(members, confidence[i]) for i, (_, members, _) in enumerate(entries))
+
+
+def _unexplained_peaks(left: NDArray[np.float64], noise: float) -> tuple[UnexplainedPeak, ...]:
+    floor = max(_UNEXPLAINED_SIGMA * noise, _UNEXPLAINED_MIN)
+    peaks, props = find_peaks(left, height=floor, prominence=floor)
+    order = np.argsort(-props["peak_heights"])[:_UNEXPLAINED_PEAKS]
+    return tuple(
+        UnexplainedPeak(float(MODEL_GRID.two_theta_deg[peaks[i]]), float(props["peak_heights"][i]))
+        for i in order
+    )
+
+
+def _verdict(
+    entries: tuple[AnswerEntry, ...],
+    phases: tuple[AnswerPhase, ...],
+    analysis: PhaseAnalysis | None,
+    calibration: Calibration | None,
+) -> Verdict:
+    """``no_match`` when nothing is credible: no phase kept (when the phase
+    analysis ran) or the best answer's confidence below the calibrated
+    threshold; ``mixture`` when several phases are probably present."""
+    if not entries or (analysis is not None and not phases):
+        return "no_match"
+    top = entries[0].confidence
+    if calibration is not None and top is not None and top < calibration.no_match_below:
+        return "no_match"
+    present = [p for p in phases if p.confidence is None or p.confidence >= _PHASE_PRESENT]
+    return "mixture" if len(present) >= 2 else "match"

@@ -1,0 +1,177 @@
+"""How sure: probabilities calibrated on queries apart from the evaluation's.
+
+The ranking's scores (cosine + 2 × profile correlation, about 1.4–2.3) say
+nothing a person reads as "how sure". A logistic model on features the
+ranking already has turns them into the probability that a material (an
+answer of the ranked list) or a phase (of the phase analysis) is in the
+sample. ``python -m indexer calibrate`` fits both on synthetic queries
+(single phases of materials in the library and of materials absent from it,
+and mixtures) drawn apart from the evaluation's, and writes them, with the
+threshold below which the answer is ``no_match``, to
+``model_store/calibration.json``; the evaluation reports their reliability
+and expected calibration error on its own queries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import minimize
+
+from xrdid.errors import InputError
+
+__all__ = [
+    "CANDIDATE_FEATURES",
+    "PHASE_FEATURES",
+    "Calibration",
+    "LogisticModel",
+    "expected_calibration_error",
+    "fit_logistic",
+    "reliability",
+]
+
+# What a material's confidence is computed from: its best reference's score,
+# profile correlation and cosine, its lead over the next answer, its place,
+# and whether the phase analysis kept it (and how much of the scan it explains).
+CANDIDATE_FEATURES = (
+    "score",
+    "correlation",
+    "similarity",
+    "margin",
+    "log_rank",
+    "is_phase",
+    "explained",
+)
+# A phase's: the evidence it was kept on, and how it ranked when found.
+PHASE_FEATURES = (
+    "gain",
+    "log_significance",
+    "peak_presence",
+    "explained",
+    "correlation",
+    "similarity",
+)
+
+# L2 penalty on the weights (not the bias): a few features, thousands of
+# queries; it only keeps collinear features from trading huge weights.
+_RIDGE = 1e-3
+
+
+@dataclass(frozen=True)
+class LogisticModel:
+    """p = σ(bias + Σ weight · (feature − mean) / scale)."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+
+    def probability(self, rows: NDArray[np.floating]) -> NDArray[np.float64]:
+        x = (np.atleast_2d(rows) - np.array(self.mean)) / np.array(self.scale)
+        return 1.0 / (1.0 + np.exp(-(x @ np.array(self.weights) + self.bias)))
+
+
+def fit_logistic(
+    rows: NDArray[np.floating], labels: NDArray[np.bool_], features: Sequence[str]
+) -> LogisticModel:
+    """Maximum-likelihood logistic regression (standardised features, a small ridge)."""
+    x = np.asarray(rows, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0) + 1e-9
+    z = (x - mean) / scale
+
+    def loss(theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        logits = z @ theta[:-1] + theta[-1]
+        p = 1.0 / (1.0 + np.exp(-logits))
+        eps = 1e-12
+        nll = -np.mean(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))
+        gradient = np.concatenate([z.T @ (p - y) / y.size, [np.mean(p - y)]])
+        nll += _RIDGE * np.sum(theta[:-1] ** 2)
+        gradient[:-1] += 2 * _RIDGE * theta[:-1]
+        return float(nll), gradient
+
+    result = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B")
+    theta = result.x
+    return LogisticModel(
+        tuple(features),
+        tuple(map(float, mean)),
+        tuple(map(float, scale)),
+        tuple(map(float, theta[:-1])),
+        float(theta[-1]),
+    )
+
+
+def reliability(
+    probability: NDArray[np.floating], labels: NDArray[np.bool_], bins: int = 10
+) -> list[tuple[float, float, float, int]]:
+    """Per probability bin: (lower edge, mean predicted, observed frequency, count)."""
+    p = np.asarray(probability, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    out = []
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            out.append(
+                (
+                    float(edges[b]),
+                    float(p[inside].mean()),
+                    float(y[inside].mean()),
+                    int(inside.sum()),
+                )
+            )
+    return out
+
+
+def expected_calibration_error(
+    probability: NDArray[np.floating], labels: NDArray[np.bool_], bins: int = 10
+) -> float:
+    """Σ over bins of (share of queries) × |mean predicted − observed|."""
+    table = reliability(probability, labels, bins)
+    total = sum(count for *_, count in table)
+    return float(sum(count * abs(mean - observed) for _, mean, observed, count in table) / total)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The shipped calibration of one model: material and phase confidences,
+    and the material confidence below which the answer is ``no_match``."""
+
+    model_version: str
+    candidate: LogisticModel
+    phase: LogisticModel
+    no_match_below: float
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Calibration:
+        try:
+            data = json.loads(Path(path).read_text())
+            return cls(
+                model_version=data["model_version"],
+                candidate=_model(data["candidate"]),
+                phase=_model(data["phase"]),
+                no_match_below=float(data["no_match_below"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{path} is not a readable calibration: {exc}") from exc
+
+
+def _model(values: dict) -> LogisticModel:
+    return LogisticModel(
+        tuple(values["features"]),
+        tuple(values["mean"]),
+        tuple(values["scale"]),
+        tuple(values["weights"]),
+        float(values["bias"]),
+    )
