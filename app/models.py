@@ -13,8 +13,16 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.answer_models import (
+    CONFIDENCE_HELP,
+    FitPublic,
+    MaterialPublic,
+    PhasePublic,
+    ProfilesPublic,
+    Verdict,
+)
 from xrdid.errors import InputError
-from xrdid.identify import MAX_TOP_K, Identification, IdentifyOptions
+from xrdid.identify import MAX_TOP_K, Identification, IdentifyOptions, InternalStandard
 from xrdid.library import (
     ElementFilter,
     Match,
@@ -29,6 +37,9 @@ from xrdid.preprocess import BaselineMethod
 from xrdid.ranking import SERVED
 from xrdid.sticks import STICK_WAVELENGTH_ANGSTROM
 from xrdid.wavelengths import Wavelength, parse_wavelength
+
+# What `include` may ask for.
+INCLUDE_EXTRAS = {"profiles"}
 
 ELEMENTS_HELP = (
     "comma-separated element symbols (e.g. 'Fe,O'); references of unknown composition "
@@ -132,8 +143,34 @@ class IdentifyForm(ElementFilterFields):
         description="Your sample id, echoed back",
         examples=["S-2024-017"],
     )
+    phases: bool = Field(
+        default=True,
+        description="Analyse the phases (which materials, how much of each); false: the "
+        "ranked lists only (faster)",
+    )
+    include: str | None = Field(
+        default=None,
+        description="Comma-separated extras: 'profiles' adds the arrays of an overlay (the "
+        "scan, each phase's fitted profile, the residual, reflections with hkl)",
+        examples=["profiles"],
+    )
+    internal_standard: str | None = Field(
+        default=None,
+        max_length=120,
+        description="A phase added at a known weight percent, NAME:PERCENT (e.g. "
+        "'Corundum:20'): weight percents become absolute and the rest is reported as "
+        "amorphous or unidentified",
+        examples=["Corundum:20"],
+    )
+    plot: bool = Field(
+        default=False,
+        description="Answer with a PNG overlay of the scan and the phases instead of JSON "
+        "(as `Accept: image/png` does)",
+    )
 
-    @field_validator("wavelength", "sample_id", "top_k", mode="before")
+    @field_validator(
+        "wavelength", "sample_id", "top_k", "include", "internal_standard", mode="before"
+    )
     @classmethod
     def _blank_fields(cls, value: object) -> object:
         return _blank_to_none(value)
@@ -143,12 +180,48 @@ class IdentifyForm(ElementFilterFields):
     def _radiation(cls, value: str | None) -> str | None:
         return _check_wavelength(value)
 
+    @field_validator("include")
+    @classmethod
+    def _extras(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        extras = {part.strip().lower() for part in value.split(",") if part.strip()}
+        unknown = extras - INCLUDE_EXTRAS
+        if unknown:
+            raise ValueError(
+                f"unknown include value(s) {', '.join(sorted(unknown))}; give "
+                f"{', '.join(sorted(INCLUDE_EXTRAS))}"
+            )
+        return ",".join(sorted(extras)) or None
+
+    @field_validator("internal_standard")
+    @classmethod
+    def _standard(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            InternalStandard.parse(value)
+        except InputError as exc:
+            raise ValueError(str(exc)) from exc
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _standard_needs_phases(self) -> IdentifyForm:
+        if self.internal_standard and not self.phases:
+            raise ValueError("an internal standard needs the phase analysis: leave phases on")
+        return self
+
     def options(self, default_top_k: int) -> IdentifyOptions:
         return IdentifyOptions(
             top_k=self.top_k or default_top_k,
             wavelength=parse_wavelength(self.wavelength) if self.wavelength else None,
             baseline=self.baseline,
             elements=self.element_filter(),
+            phases=self.phases,
+            include_profiles="profiles" in (self.include or "").split(","),
+            internal_standard=(
+                InternalStandard.parse(self.internal_standard) if self.internal_standard else None
+            ),
         )
 
 
@@ -182,6 +255,10 @@ class CandidatePublic(BaseModel):
         "components)"
     )
 
+    confidence: float | None = Field(
+        default=None, description=f"Of its material: {CONFIDENCE_HELP}"
+    )
+
     @classmethod
     def from_match(cls, match: Match) -> CandidatePublic:
         info = match.entry.info
@@ -202,6 +279,7 @@ class CandidatePublic(BaseModel):
             profile_correlation=(
                 None if match.profile_correlation is None else round(match.profile_correlation, 6)
             ),
+            confidence=None if match.confidence is None else round(match.confidence, 4),
         )
 
 
@@ -247,6 +325,7 @@ class TimingsPublic(BaseModel):
     preprocess_ms: float
     embed_ms: float
     search_ms: float
+    phases_ms: float = Field(default=0.0, description="Phase analysis and grouping")
     total_ms: float = Field(description="Sum of the stages (the upload itself excluded)")
 
 
@@ -303,7 +382,27 @@ class IdentifyResponse(BaseModel):
     )
 
     sample_id: str | None
-    candidates: list[CandidatePublic]
+    verdict: Verdict = Field(
+        description="match: one material; mixture: several phases; no_match: nothing in the "
+        "library is credible (e.g. the material is not in it)"
+    )
+    candidates: list[CandidatePublic] = Field(
+        description="The ranked references, one per reference (several may be one material)"
+    )
+    materials: list[MaterialPublic] = Field(
+        description="The same ranking as one answer per material or look-alike family"
+    )
+    phases: list[PhasePublic] = Field(
+        description="The phases found by the phase analysis, strongest first (empty with "
+        "phases=false or when none is credible)"
+    )
+    amorphous_percent: float | None = Field(
+        description="With an internal standard: 100 − the phases' weight percents (amorphous "
+        "or unidentified)"
+    )
+    fit: FitPublic | None = Field(description="How well the phases explain the scan")
+    notes: list[str] = Field(description="What the answer could not do, in sentences")
+    profiles: ProfilesPublic | None = Field(description="Overlay arrays (include=profiles)")
     query: QueryPublic
     model_version: str
     library: LibraryPublic
@@ -314,7 +413,16 @@ class IdentifyResponse(BaseModel):
         q, t = result.query, result.timings
         return cls(
             sample_id=sample_id,
+            verdict=result.verdict,  # type: ignore[arg-type]
             candidates=[CandidatePublic.from_match(m) for m in result.matches],
+            materials=[MaterialPublic.of(m) for m in result.materials],
+            phases=[PhasePublic.of(p) for p in result.phases],
+            amorphous_percent=(
+                None if result.amorphous_percent is None else round(result.amorphous_percent, 3)
+            ),
+            fit=FitPublic.of(result.fit) if result.fit is not None else None,
+            notes=list(result.notes),
+            profiles=ProfilesPublic.of(result.evidence) if result.evidence is not None else None,
             query=QueryPublic(
                 filename=q.filename,
                 points=q.n_points,
@@ -331,6 +439,7 @@ class IdentifyResponse(BaseModel):
                 preprocess_ms=round(t.preprocess_ms, 3),
                 embed_ms=round(t.embed_ms, 3),
                 search_ms=round(t.search_ms, 3),
+                phases_ms=round(t.phases_ms, 3),
                 total_ms=round(t.total_ms, 3),
             ),
         )

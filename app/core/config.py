@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     library_path: Path = Field(default_factory=_default_library_path)
     default_library_path: Path = PROJECT_ROOT / "model_store" / "library.sqlite"
     model_path: Path = PROJECT_ROOT / "model_store" / "regnet1d.pt"
+    # Confidence calibration of that model (`python -m indexer calibrate`).
+    calibration_path: Path = PROJECT_ROOT / "model_store" / "calibration.json"
     device: str | None = None  # "cpu", "cuda", "cuda:1"; None: CUDA when present
     # Threads per torch call: 1 lets concurrent requests use the cores instead
     # of fighting over them (measured: 2 threads per call doubles p95 on 2 cores).

@@ -18,6 +18,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -28,6 +29,7 @@ from app.core.config import Settings
 from app.core.metrics import Metrics
 from xrdid.embedder import Embedder
 from xrdid.library import Library, index_path_for
+from xrdid.ranking.confidence import Calibration
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,25 @@ def ensure_library_file(settings: Settings) -> None:
     logger.info("copied the default library %s to %s", source, target)
 
 
+def load_calibration(path: Path, model_version: str) -> Calibration | None:
+    """The confidence calibration for this model, or None (confidences are
+    then omitted, and the verdict rests on the phase analysis alone)."""
+    if not path.is_file():
+        logger.warning("no calibration at %s: confidences will be omitted", path)
+        return None
+    calibration = Calibration.load(path)
+    if calibration.model_version != model_version:
+        logger.warning(
+            "%s calibrates model %s, not %s: confidences will be omitted (run "
+            "`python -m indexer calibrate`)",
+            path,
+            calibration.model_version,
+            model_version,
+        )
+        return None
+    return calibration
+
+
 class ServiceState:
     """The loaded model and library, and how far loading got."""
 
@@ -69,6 +90,7 @@ class ServiceState:
         self.metrics = metrics
         self.embedder: Embedder | None = None
         self.library: Library | None = None
+        self.calibration: Calibration | None = None
         self.phase = "starting"
         self.error: str | None = None
         self._lock = threading.Lock()
@@ -98,6 +120,7 @@ class ServiceState:
                 )
             embedder = Embedder.load(settings.model_path, device=settings.device)
             logger.info("model %s loaded on %s", embedder.version, embedder.device)
+            self.calibration = load_calibration(settings.calibration_path, embedder.version)
             self.phase = f"opening the library {settings.library_path}"
             ensure_library_file(settings)
             library = Library.open(

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
 from app.api.deps import EmbedderDep, LibraryDep, ReadAccess, ServiceDep, SettingsDep
 from app.api.uploads import read_upload
 from app.core.errors import problem_responses
 from app.models import IdentifyForm, IdentifyResponse
 from xrdid.identify import identify as run_identification
+from xrdid.overlay import overlay_png
 from xrdid.readers import SUPPORTED_FORMATS
 
 router = APIRouter(prefix="/identify", tags=["identify"], dependencies=[ReadAccess])
@@ -24,28 +26,49 @@ FILE_HELP = (
 
 @router.post(
     "",
-    summary="Identify the material of a measured pattern",
-    response_description="Candidates, best first, with what was used to find them",
-    responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
+    summary="Identify what a measured pattern holds",
+    response_model=IdentifyResponse,
+    response_description="The verdict, the phases with weight percents, the ranked materials "
+    "and references, and what was used to find them (JSON); or a PNG overlay",
+    responses={
+        **problem_responses(400, 401, 403, 413, 415, 422, 503),
+        200: {
+            "content": {"image/png": {}},
+            "description": "With `Accept: image/png` or `plot=true`: the overlay as a picture",
+        },
+    },
 )
 async def identify(
+    request: Request,
     file: Annotated[UploadFile, File(description=FILE_HELP)],
     form: Annotated[IdentifyForm, Form()],
     service: ServiceDep,
     settings: SettingsDep,
     library: LibraryDep,
     embedder: EmbedderDep,
-) -> IdentifyResponse:
-    """Read the pattern, remove its background, embed it and return the most
-    similar references: the embedding's nearest (cosine ``similarity``),
-    ranked by ``score``, which adds their weighted ``profile_correlation`` (a
-    Pearson r of the profiles with a 2θ shift and a lattice strain fitted,
-    which tells look-alikes apart).
+) -> IdentifyResponse | Response:
+    """Read the pattern, remove its background, embed it, rank the library's
+    references for it and analyse its phases.
+
+    - ``phases``: the phases found by search–match with joint refinement
+      (scales, 2θ shift, strain and peak width of all phases refined
+      together), with weight percents from their reference intensity ratios;
+    - ``materials``: the ranking as one answer per material (its other
+      references as alternatives) or look-alike family, with a calibrated
+      ``confidence``;
+    - ``candidates``: the same ranking one reference at a time, as before:
+      the embedding's nearest (cosine ``similarity``) ranked by ``score``,
+      which adds their weighted ``profile_correlation``;
+    - ``verdict``: match, mixture or no_match.
 
     The scan is compared on the model grid (Cu Kα1, 2θ 5–90°); a scan at
     another wavelength is mapped through d-spacing, and one that covers only
     part of the grid is compared on that part (a warning says which).
     """
+    picture = form.plot or "image/png" in request.headers.get("accept", "")
+    options = form.options(settings.default_top_k)
+    if picture:
+        options = replace(options, phases=True, include_profiles=True)
     data = await read_upload(file, settings)
     result = await service.run_cpu(
         run_identification,
@@ -53,8 +76,12 @@ async def identify(
         file.filename,
         embedder,
         library,
-        form.options(settings.default_top_k),
+        options,
+        calibration=service.calibration,
         max_bytes=settings.max_upload_bytes,
     )
     service.metrics.observe_identification(result.timings)
+    if picture:
+        png = await service.run_cpu(overlay_png, result, form.sample_id)
+        return Response(png, media_type="image/png")
     return IdentifyResponse.from_identification(result, form.sample_id)
