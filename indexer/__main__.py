@@ -6,6 +6,8 @@
     ablate    compare architecture variants            (indexer/ablate.py)
     distortions  what each distortion costs the model  (indexer/distortions.py)
     rerank-weights  choose the profile re-rank's weight (indexer/rerank_weights.py)
+    calibrate  calibrate confidences and no_match      (indexer/calibrate.py)
+    phase-settings  the phase analysis's thresholds    (indexer/phase_settings.py)
 
 Each module has ``main(argv)``; it is imported only when its command runs, so
 one job's heavy imports (or absence) never slow or break another.
@@ -25,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ablate": ("indexer.ablate", "compare architecture variants at equal training time"),
     "distortions": ("indexer.distortions", "what each distortion costs the model"),
     "rerank-weights": ("indexer.rerank_weights", "choose the profile re-rank's weight"),
+    "calibrate": ("indexer.calibrate", "calibrate the answer's confidences and no_match"),
+    "phase-settings": ("indexer.phase_settings", "choose the phase analysis's thresholds"),
 }
 
 

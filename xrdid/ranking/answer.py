@@ -165,7 +165,7 @@ def _phases(
     )
     confidence: list[float | None] = [None] * len(found)
     if calibration is not None:
-        rows = np.array([_phase_features(p) for p in found])
+        rows = np.array([phase_features(p) for p in found])
         confidence = [float(c) for c in calibration.phase.probability(rows)]
     phases = tuple(
         AnswerPhase(
@@ -191,7 +191,8 @@ def _standard_index(name: str, facts: list[ReferenceFacts]) -> int | None:
     return None
 
 
-def _phase_features(phase: FoundPhase) -> list[float]:
+def phase_features(phase: FoundPhase) -> list[float]:
+    """The features of a phase's confidence (:data:`PHASE_FEATURES`)."""
     e = phase.evidence
     values = {
         "gain": e.gain,

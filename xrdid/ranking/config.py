@@ -90,12 +90,14 @@ class RankingConfig:
     # this close are reported as one family.
     lookalike_correlation: float = 0.8
     # Evidence a new phase must give: the share of the remaining misfit it
-    # removes, the misfit removed against what noise explains over its peaks,
-    # and the share of the heights of its strongest peaks the scan shows.
+    # removes, and of that where its own peaks stand out; the misfit removed
+    # against what noise explains over its peaks; the share of its strongest
+    # own peaks the scan shows.
     min_phase_gain: float = 0.05
+    min_own_gain: float = 0.02
     min_phase_significance: float = 10.0
     min_peak_presence: float = 0.5
-    strongest_peaks: int = 3
+    strongest_peaks: int = 5
 
     def fused_score(
         self, similarity: NDArray[np.floating] | float, correlation: NDArray[np.floating] | float

@@ -55,6 +55,20 @@ class ArraySource:
         self._coarse: dict[SearchResolution, NDArray[np.float32]] = {}
         self._bases: dict[int, StrainBasis] = {}
 
+    def restricted(self, eligible: NDArray[np.bool_]) -> ArraySource:
+        """The same references with only ``eligible`` admitted (caches shared)."""
+        other = ArraySource(
+            self._profiles,
+            self._embeddings,
+            self._sticks,
+            eligible,
+            self._labels,
+            self._space_groups,
+            self._rirs,
+        )
+        other._coarse, other._bases = self._coarse, self._bases
+        return other
+
     def nearest(self, embeddings: NDArray[np.float32], n: int) -> list[EmbeddingHits]:
         cosine = embeddings @ self._embeddings.T
         if self._eligible is not None:

@@ -28,7 +28,6 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import nnls
 
 from xrdid.grid import MODEL_GRID
-from xrdid.ranking.config import MAX_SHIFT_STEPS
 
 __all__ = ["JointFit", "PhaseShape", "ShapeLimits", "refine", "transformed"]
 
@@ -57,9 +56,11 @@ class PhaseShape:
 class ShapeLimits:
     """Bounds of the shape parameters (the ranking's ranges, with room)."""
 
-    shift_deg: float = MAX_SHIFT_STEPS * MODEL_GRID.step_deg
+    # Zero offset and displacement reach ±0.3° at low angle (the ranking's
+    # range); strains ±4%; crystallites of ~10 nm broaden peaks by σ ≈ 0.6°.
+    shift_deg: float = 0.45
     strain: float = 0.04
-    broadening_deg: float = 0.25
+    broadening_deg: float = 0.6
 
 
 def transformed(profile: NDArray[np.floating], shape: PhaseShape) -> NDArray[np.float64]:

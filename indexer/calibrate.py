@@ -1,0 +1,281 @@
+"""Calibrate the answer's confidences and its ``no_match`` threshold.
+
+    python -m indexer calibrate [--model model_store/regnet1d.pt]
+                                [--training-set runs/main/training_set.pkl]
+                                [--queries 300] [--seed 8]
+                                [--out model_store/calibration.json]
+                                [--markdown model_store/CALIBRATION.md]
+
+Synthetic queries drawn apart from the evaluation's (seed 8, as the re-rank
+tuning), half under the evaluation's full augmentation and half under its
+low-strain one, against the evaluation's library (every training and held-out
+material): single phases of materials in the library, single phases of
+materials taken out of it (what ``no_match`` is for), and mixtures of 2–4
+materials. Each is ranked, its phases analysed and its answer built as the
+service does; every answer entry (top 5) and every phase found is labelled
+by whether its material is in the scan, and a logistic model of each is
+fitted (:mod:`xrdid.ranking.confidence`). The ``no_match`` threshold is the
+entry confidence below which at most 5% of the in-library scans fall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from indexer.evaluate import (
+    QUERY_SETS,
+    Draw,
+    Library,
+    _parallel,
+    augmented_queries,
+    evaluation_library,
+    query_draws,
+)
+from indexer.mixtures import calculated_mixture, random_weights
+from indexer.training_set import TrainingSet
+from xrdid.augment import AugmentConfig
+from xrdid.data_paths import PROJECT_ROOT
+from xrdid.embedder import Embedder, model_input
+from xrdid.ranking import SERVED, ArraySource, Query, RankingConfig, rank
+from xrdid.ranking.answer import answer, candidate_features, phase_features
+from xrdid.ranking.confidence import (
+    CANDIDATE_FEATURES,
+    PHASE_FEATURES,
+    Calibration,
+    expected_calibration_error,
+    fit_logistic,
+    reliability,
+)
+from xrdid.ranking.phases import analyse_phases
+
+log = logging.getLogger("indexer.calibrate")
+
+# The in-library scans the no_match threshold may call no_match, at most.
+FALSE_NO_MATCH = 0.05
+# Answer entries labelled per scan (the ones a person reads).
+ENTRIES = 5
+# References ranked per scan before grouping (as the service: 4 per entry, ≥ 30).
+POOL = 30
+MIXTURE_PHASES = (2, 3, 4)
+# Half the scans under the evaluation's full augmentation, half under its
+# low-strain one (lab scans of catalogued phases); mixtures keep texture in:
+# it is what confidences must learn to discount.
+AUGMENTATIONS = (QUERY_SETS["full augmentation"], QUERY_SETS["low strain"])
+
+
+@dataclass
+class Labelled:
+    """Features and labels gathered from answered queries."""
+
+    candidate_rows: list[list[float]]
+    candidate_labels: list[bool]
+    phase_rows: list[list[float]]
+    phase_labels: list[bool]
+    top_confidence_features: list[tuple[str, list[float]]]  # (kind of query, top entry's features)
+
+
+@dataclass(frozen=True)
+class QuerySet:
+    """Model inputs (n, 2, L) with the materials each holds and whether
+    the library keeps them (False: they are taken out for that query)."""
+
+    kind: str
+    inputs: np.ndarray
+    truths: list[set[int]]
+    in_library: bool
+
+
+def _mixture_job(args: tuple) -> np.ndarray:
+    members, sticks, weights, seed, cfg = args
+    rng = np.random.default_rng(seed)
+    mixture = calculated_mixture(members, sticks, [1.0] * len(sticks), weights, rng, cfg)
+    return model_input([mixture.view])[0]
+
+
+def _augmentation(i: int) -> AugmentConfig:
+    return replace(AUGMENTATIONS[i % 2], impurity_probability=0.0)
+
+
+def query_sets(lib: Library, data: TrainingSet, n: int, seed: int) -> list[QuerySet]:
+    """In-library single phases, taken-out single phases and mixtures, ``n``
+    each, alternately under the full and the low-strain augmentation."""
+    assert lib.sticks is not None
+    classes = data.train + data.held_out
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(classes), size=2 * n, replace=False)
+    sets = []
+    for kind, indices, in_library in (
+        ("in library", chosen[:n], True),
+        ("not in library", chosen[n:], False),
+    ):
+        draws = query_draws(classes, indices, rng)
+        inputs = np.empty((n, 2, lib.inputs.shape[2]), dtype=np.float32)
+        for parity in (0, 1):
+            single: list[Draw] = [(sticks, None, s) for sticks, _, s in draws[parity::2]]
+            inputs[parity::2] = augmented_queries(single, _augmentation(parity), kind)
+        sets.append(QuerySet(kind, inputs, [{int(i)} for i in indices], in_library))
+    jobs, truths = [], []
+    for i in range(n):
+        k = int(rng.choice(MIXTURE_PHASES))
+        members = [int(m) for m in rng.choice(len(classes), size=k, replace=False)]
+        weights = random_weights(k, rng)
+        sticks = [lib.sticks[m] for m in members]
+        jobs.append((members, sticks, weights, int(rng.integers(1 << 31)), _augmentation(i)))
+        truths.append(set(members))
+    sets.append(QuerySet("mixtures", _parallel(_mixture_job, jobs, "mixtures"), truths, True))
+    return sets
+
+
+def labelled(
+    embedder: Embedder,
+    source: ArraySource,
+    sets: list[QuerySet],
+    config: RankingConfig = SERVED,
+    on_answer: Callable[..., None] | None = None,
+) -> Labelled:
+    """Answer every query as the service does (no calibration yet) and label
+    each top entry and each phase by whether its material is in the scan."""
+    out = Labelled([], [], [], [], [])
+    n_refs = source.profile_rows(config.profile_search_resolution).ids.size
+    for query_set in sets:
+        embeddings = embedder.embed_array(query_set.inputs)
+        for x, e, truth in tqdm(
+            list(zip(query_set.inputs, embeddings, query_set.truths, strict=True)),
+            desc=f"answering: {query_set.kind}",
+        ):
+            view_source = source
+            if not query_set.in_library:
+                eligible = np.ones(n_refs, dtype=bool)
+                eligible[list(truth)] = False
+                view_source = source.restricted(eligible)
+            query = Query(x[0], x[1] > 0.5, e)
+            (ranking,) = rank([query], view_source, POOL, config)
+
+            def embed(intensity: np.ndarray, mask: np.ndarray) -> np.ndarray:
+                return embedder.embed_array(np.stack([intensity, mask]).astype(np.float32)[None])[0]
+
+            analysis = analyse_phases(query, ranking, view_source, embed, config)
+            result = answer(query, ranking, analysis, view_source, ENTRIES, None, None, config)
+            if on_answer is not None:
+                on_answer(query_set, truth, result)
+            phase_of = {p.found.reference_id: p.found for p in result.phases}
+            for index, entry in enumerate(result.entries):
+                following = (
+                    result.entries[index + 1].lead.score
+                    if index + 1 < len(result.entries)
+                    else None
+                )
+                members = [r.reference_id for refs in entry.members for r in refs]
+                phase = next((phase_of[m] for m in members if m in phase_of), None)
+                features = candidate_features(entry.lead, following, index + 1, phase)
+                out.candidate_rows.append(features)
+                out.candidate_labels.append(entry.lead.reference_id in truth)
+                if index == 0:
+                    out.top_confidence_features.append((query_set.kind, features))
+            for p in result.phases:
+                out.phase_rows.append(phase_features(p.found))
+                out.phase_labels.append(p.found.reference_id in truth)
+    return out
+
+
+def calibrate(data: Labelled, model_version: str) -> Calibration:
+    candidate = fit_logistic(
+        np.array(data.candidate_rows), np.array(data.candidate_labels), CANDIDATE_FEATURES
+    )
+    phase = fit_logistic(np.array(data.phase_rows), np.array(data.phase_labels), PHASE_FEATURES)
+    present = [f for kind, f in data.top_confidence_features if kind != "not in library"]
+    top = candidate.probability(np.array(present))
+    threshold = float(np.quantile(top, FALSE_NO_MATCH))
+    return Calibration(model_version, candidate, phase, threshold)
+
+
+def report(calibration: Calibration, data: Labelled, n: int, seed: int) -> str:
+    """Reliability tables and ECE on the calibration queries, and the no_match rates."""
+    p_candidate = calibration.candidate.probability(np.array(data.candidate_rows))
+    p_phase = calibration.phase.probability(np.array(data.phase_rows))
+    lines = [
+        "# Confidence calibration (`python -m indexer calibrate`)",
+        "",
+        f"Model `{calibration.model_version}`; {n} synthetic scans of each kind (seed {seed}, "
+        "apart from the evaluation's): single phases of materials in the library, single "
+        "phases of materials taken out of it, and mixtures of 2–4 materials. Every answer "
+        f"entry (top {ENTRIES}) and every phase found is labelled by whether its material is "
+        "in the scan; a logistic model of each is fitted (`xrdid/ranking/confidence.py`).",
+        "",
+        f"- entries: {len(p_candidate)}, expected calibration error "
+        f"{expected_calibration_error(p_candidate, np.array(data.candidate_labels)):.3f} (on the "
+        "calibration scans; the evaluation reports it on its own)",
+        f"- phases: {len(p_phase)}, ECE "
+        f"{expected_calibration_error(p_phase, np.array(data.phase_labels)):.3f}",
+        f"- no_match below an entry confidence of {calibration.no_match_below:.3f} (at most "
+        f"{100 * FALSE_NO_MATCH:.0f}% of the in-library scans fall below it)",
+    ]
+    for kind in ("in library", "not in library", "mixtures"):
+        rows = [f for k, f in data.top_confidence_features if k == kind]
+        if rows:
+            share = np.mean(
+                calibration.candidate.probability(np.array(rows)) < calibration.no_match_below
+            )
+            lines.append(f"- {kind}: {100 * share:.1f}% of scans below it")
+    for name, p, y in (
+        ("entries", p_candidate, data.candidate_labels),
+        ("phases", p_phase, data.phase_labels),
+    ):
+        lines += [
+            "",
+            f"## Reliability: {name}",
+            "",
+            "| predicted | mean predicted | observed | count |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {lo:.1f}–{lo + 0.1:.1f} | {mean:.3f} | {observed:.3f} | {count} |"
+            for lo, mean, observed, count in reliability(p, np.array(y))
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m indexer calibrate", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--model", type=Path, default=PROJECT_ROOT / "model_store" / "regnet1d.pt")
+    parser.add_argument("--training-set", type=Path, default=Path("runs/main/training_set.pkl"))
+    parser.add_argument("--queries", type=int, default=300, help="scans of each kind")
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument(
+        "--out", type=Path, default=PROJECT_ROOT / "model_store" / "calibration.json"
+    )
+    parser.add_argument("--markdown", type=Path, help="also write the reliability report here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    embedder = Embedder.load(args.model)
+    data = TrainingSet.load(args.training_set)
+    lib = evaluation_library(data, args.training_set.parent)
+    source = ArraySource(
+        lib.inputs[:, 0],
+        embedder.embed_array(lib.inputs),
+        lib.sticks,
+        None,
+        lib.labels,
+        lib.space_groups,
+    )
+    sets = query_sets(lib, data, args.queries, args.seed)
+    gathered = labelled(embedder, source, sets)
+    calibration = calibrate(gathered, embedder.version)
+    calibration.save(args.out)
+    text = report(calibration, gathered, args.queries, args.seed)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
