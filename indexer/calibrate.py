@@ -109,7 +109,10 @@ def query_sets(lib: Library, data: TrainingSet, n: int, seed: int) -> list[Query
     assert lib.sticks is not None
     classes = data.train + data.held_out
     rng = np.random.default_rng(seed)
-    chosen = rng.choice(len(classes), size=2 * n, replace=False)
+    # Scans of real materials only (the generated ones are training devices,
+    # not references a lab searches); the library keeps them as distractors.
+    real = np.array([i for i, c in enumerate(classes) if not c.generated])
+    chosen = rng.choice(real, size=2 * n, replace=False)
     sets = []
     for kind, indices, in_library in (
         ("in library", chosen[:n], True),
@@ -124,7 +127,7 @@ def query_sets(lib: Library, data: TrainingSet, n: int, seed: int) -> list[Query
     jobs, truths = [], []
     for i in range(n):
         k = int(rng.choice(MIXTURE_PHASES))
-        members = [int(m) for m in rng.choice(len(classes), size=k, replace=False)]
+        members = [int(m) for m in rng.choice(real, size=k, replace=False)]
         weights = random_weights(k, rng)
         sticks = [lib.sticks[m] for m in members]
         jobs.append((members, sticks, weights, int(rng.integers(1 << 31)), _augmentation(i)))

@@ -26,8 +26,8 @@ from xrdid.ranking import SERVED, ArraySource, Query, RankingConfig, rank
 from xrdid.ranking.phases import analyse_phases
 
 GAINS = (0.03, 0.05, 0.1)
-OWN_GAINS = (0.01, 0.02, 0.05)
-PRESENCES = (0.4, 0.6)
+OWN_GAINS = (0.02, 0.05, 0.1)
+PRESENCES = (0.4, 0.5, 0.6)
 # Single-phase scans that may get a spurious second phase, at most.
 MAX_SPURIOUS = 0.05
 

@@ -75,12 +75,16 @@ class RankingConfig:
     # --- phase analysis (xrdid.ranking.phases): search, refine together, keep on evidence
     # Rocks and soils hold 5–8 phases; more is rarely resolvable in one scan.
     max_phases: int = 6
-    # Candidates screened each round (scales alone fitted with the phases
-    # found), how many of the best screened get the full joint refinement, and
-    # how many of the residual's ranking they come from.
-    phase_trials: int = 3
-    phase_refines: int = 2
+    # Candidates looked at each round (the best ranked materials not found
+    # yet), how many of them that pass a cheap screen (scales alone fitted)
+    # get the full joint refinement, and how many of the residual's ranking
+    # they come from.
+    phase_trials: int = 5
+    phase_refines: int = 4
     phase_candidates: int = 10
+    # A passing candidate this close to the best gain is as good: the ranked
+    # order decides between them.
+    phase_gain_tie: float = 0.9
     # A residual is ranked over fewer of the embedding's nearest and without
     # strain tensors: its candidates are screened by fitting anyway.
     phase_rerank_candidates: int = 100
@@ -90,14 +94,16 @@ class RankingConfig:
     # this close are reported as one family.
     lookalike_correlation: float = 0.8
     # Evidence a new phase must give: the share of the remaining misfit it
-    # removes, and of that where its own peaks stand out; the misfit removed
-    # against what noise explains over its peaks; the share of its strongest
-    # own peaks the scan shows.
+    # removes, and of that where its own peaks stand out; the share of its
+    # strongest own peaks the scan shows.
     min_phase_gain: float = 0.05
-    min_own_gain: float = 0.02
-    min_phase_significance: float = 10.0
+    min_own_gain: float = 0.05
     min_peak_presence: float = 0.5
     strongest_peaks: int = 5
+    # A phase's own peaks: where the other phases' model stays below this
+    # share of its height (a peak on another's is no evidence: texture and
+    # widths the others fit imperfectly leave misfit there).
+    own_peak_overlap: float = 0.2
 
     def fused_score(
         self, similarity: NDArray[np.floating] | float, correlation: NDArray[np.floating] | float

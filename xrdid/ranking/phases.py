@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from itertools import zip_longest
 
 import numpy as np
 from numpy.typing import NDArray
@@ -114,25 +115,23 @@ def analyse_phases(
     ranking = first
     for round_ in range(config.max_phases):
         ids = [f[0] for f in found]
-        trials = _trials(ranking, source, ids, mask, config)
-        accepted: tuple[JointFit, int, PhaseEvidence] | None = None
-        screened = _screened(y, mask, source, fit, ids, ranking, trials, config)
-        for candidate in screened[: config.phase_refines]:
-            start = (list(fit.shapes) if fit is not None else []) + [
-                _start(ranking, candidate.reference_id)
-            ]
-            trial = refine(
-                y, mask, source.profiles(np.array(ids + [candidate.reference_id])), start
-            )
-            evidence = _evidence(y, mask, noise, fit, trial, candidate, config)
-            if _passes(evidence, trial.shapes[-1], config) and (
-                accepted is None or evidence.gain > accepted[2].gain
-            ):
-                accepted = (trial, candidate.reference_id, evidence)
-        if accepted is None:
+        # The residual's ranking first, then what the scan's own ranked high:
+        # a minor phase the residual's embedding misses often ranked there.
+        rankings = [ranking, first] if ranking is not first else [first]
+        trials = _trials(rankings, source, ids, mask, config)
+        passing: list[tuple[JointFit, int, PhaseEvidence]] = []
+        for trial_ in _screened(y, mask, source, fit, ids, trials, config):
+            start = (list(fit.shapes) if fit is not None else []) + [trial_.start]
+            reference_id = trial_.reference.reference_id
+            trial = refine(y, mask, source.profiles(np.array(ids + [reference_id])), start)
+            evidence = _evidence(y, mask, noise, fit, trial, trial_.reference, config)
+            if _passes(evidence, trial.shapes[-1], config):
+                passing.append((trial, reference_id, evidence))
+        if not passing:
             break
-        fit, reference_id, evidence = accepted
+        fit, reference_id, evidence = _chosen(passing, config)
         found.append((reference_id, evidence, round_))
+        fit, found = _pruned(y, mask, source, fit, found, config)
         left = np.clip(fit.residual, 0.0, None)
         if round_ + 1 == config.max_phases or left.max() <= 3.0 * noise:
             break
@@ -150,39 +149,56 @@ def analyse_phases(
     return _analysis(found, fit, noise, y, mask, total)
 
 
+@dataclass(frozen=True)
+class _Trial:
+    """A candidate phase and where its ranking's isotropic fit puts it."""
+
+    reference: RankedReference
+    start: PhaseShape
+
+
 def _trials(
-    ranking: Ranking,
+    rankings: list[Ranking],
     source: ReferenceSource,
     found: list[int],
     mask: NDArray[np.bool_],
     config: RankingConfig,
-) -> list[RankedReference]:
-    """The best ``config.phase_trials`` ranked candidates, one per material,
-    that are neither a material found already nor its look-alike (a pattern
-    the found phase's strain and shift could turn into this one's: the scan
-    cannot tell them apart, and fitting both only bends one's peaks)."""
-    if not ranking.best:
-        return []
-    ids = np.array([r.reference_id for r in ranking.best], dtype=np.int64)
-    materials = [f.material for f in source.facts(ids)]
-    found_materials = (
-        [f.material for f in source.facts(np.array(found, dtype=np.int64))] if found else []
-    )
-    alike = np.zeros(ids.size, dtype=bool)
-    if found:
-        profiles = source.profiles(ids)
-        for reference in source.profiles(np.array(found, dtype=np.int64)):
-            alike |= (
-                rerank_correlation(reference, mask, profiles, _NO_PRIOR)
-                >= config.lookalike_correlation
-            )
-    out: list[RankedReference] = []
-    seen = list(found_materials)
-    for candidate, material, same_pattern in zip(ranking.best, materials, alike, strict=True):
-        if same_pattern or any(material.same_as(m) for m in seen):
+) -> list[_Trial]:
+    """Up to ``config.phase_trials`` candidates taken in turn from ``rankings``,
+    one per material, that are neither a material found already nor its
+    look-alike (a pattern the found phase's strain and shift could turn into
+    this one's: the scan cannot tell them apart, and fitting both only bends
+    one's peaks)."""
+    out: list[_Trial] = []
+    seen = [f.material for f in source.facts(np.array(found, dtype=np.int64))] if found else []
+    found_profiles = source.profiles(np.array(found, dtype=np.int64)) if found else None
+    queues = []
+    for ranking in rankings:
+        if not ranking.best:
             continue
-        seen.append(material)
-        out.append(candidate)
+        ids = np.array([r.reference_id for r in ranking.best], dtype=np.int64)
+        alike = np.zeros(ids.size, dtype=bool)
+        if found_profiles is not None:
+            profiles = source.profiles(ids)
+            for reference in found_profiles:
+                alike |= (
+                    rerank_correlation(reference, mask, profiles, _NO_PRIOR)
+                    >= config.lookalike_correlation
+                )
+        facts = source.facts(ids)
+        queues.append(
+            [
+                (candidate, fact, ranking)
+                for candidate, fact, same_pattern in zip(ranking.best, facts, alike, strict=True)
+                if not same_pattern
+            ]
+        )
+    # Taken in turn from each ranking.
+    for candidate, fact, ranking in (c for row in zip_longest(*queues) for c in row if c):
+        if any(fact.material.same_as(m) for m in seen):
+            continue
+        seen.append(fact.material)
+        out.append(_Trial(candidate, _start(ranking, candidate.reference_id)))
         if len(out) == config.phase_trials:
             break
     return out
@@ -194,14 +210,14 @@ def _screened(
     source: ReferenceSource,
     fit: JointFit | None,
     found: list[int],
-    ranking: Ranking,
-    trials: list[RankedReference],
+    trials: list[_Trial],
     config: RankingConfig,
-) -> list[RankedReference]:
-    """``trials`` worth refining, most promising first: each is added to the
-    phases found, all held at their shapes with only the scales fitted
-    (cheap), and kept when that alone removes at least half the share of the
-    misfit the evidence asks of a phase (refining moves it little further)."""
+) -> list[_Trial]:
+    """The first ``config.phase_refines`` trials (in ranked order) worth
+    refining: each is added to the phases found, all held at their shapes
+    with only the scales fitted (cheap), and kept when that alone removes at
+    least half the share of the misfit the evidence asks of a phase
+    (refining moves it little further)."""
     held = (
         [
             transformed(profile, shape)[mask]
@@ -214,14 +230,62 @@ def _screened(
     )
     target = y[mask]
     before = fit.misfit if fit is not None else float(target @ target)
+    if not trials or before <= 0:
+        return []
+    profiles = source.profiles(np.array([t.reference.reference_id for t in trials]))
     gains = []
-    for candidate in trials:
-        profile = source.profiles(np.array([candidate.reference_id], dtype=np.int64))[0]
-        new = transformed(profile, _start(ranking, candidate.reference_id))[mask]
+    for trial, profile in zip(trials, profiles, strict=True):
+        new = transformed(profile, trial.start)[mask]
         misfit = nnls(np.stack([*held, new]).T, target)[1] ** 2
-        gains.append((before - misfit) / before if before > 0 else 0.0)
-    order = np.argsort(-np.array(gains), kind="stable")
-    return [trials[i] for i in order if gains[i] >= 0.5 * config.min_phase_gain]
+        gains.append((before - misfit) / before)
+    kept = [t for t, gain in zip(trials, gains, strict=True) if gain >= 0.5 * config.min_phase_gain]
+    return kept[: config.phase_refines]
+
+
+def _chosen(
+    passing: list[tuple[JointFit, int, PhaseEvidence]], config: RankingConfig
+) -> tuple[JointFit, int, PhaseEvidence]:
+    """Of the candidates that passed (in ranked order), the first whose gain,
+    less a prior for small strains (as the ranking's), is within
+    ``config.phase_gain_tie`` of the best: look-alikes fit about as well once
+    strained, and then the ranking (embedding, profile, prior) knows better
+    which it is."""
+
+    def merit(trial: tuple[JointFit, int, PhaseEvidence]) -> float:
+        return trial[2].gain - config.strain_penalty * abs(trial[0].shapes[-1].strain)
+
+    best = max(merit(p) for p in passing)
+    return next(p for p in passing if merit(p) >= config.phase_gain_tie * best)
+
+
+def _pruned(
+    y: NDArray[np.float64],
+    mask: NDArray[np.bool_],
+    source: ReferenceSource,
+    fit: JointFit,
+    found: list[tuple[int, PhaseEvidence, int]],
+    config: RankingConfig,
+) -> tuple[JointFit, list[tuple[int, PhaseEvidence, int]]]:
+    """The phases without those a later one made unnecessary: a phase found
+    early (a look-alike of a phase found later, or one that only stood in for
+    two) goes when leaving it out, the others' shapes held and their scales
+    refitted, raises the misfit by less than ``config.min_phase_gain``."""
+    if len(found) < 2:
+        return fit, found
+    profiles = source.profiles(np.array([f[0] for f in found], dtype=np.int64))
+    columns = np.stack([transformed(p, s)[mask] for p, s in zip(profiles, fit.shapes, strict=True)])
+    target = y[mask]
+    keep = list(range(len(found)))
+    for index in range(len(found) - 1):  # the newest phase just passed its evidence
+        rest = [k for k in keep if k != index]
+        misfit = nnls(columns[rest].T, target)[1] ** 2
+        if (misfit - fit.misfit) / max(misfit, 1e-300) < config.min_phase_gain:
+            keep = rest
+    if len(keep) == len(found):
+        return fit, found
+    kept = [found[k] for k in keep]
+    refitted = refine(y, mask, profiles[keep], [fit.shapes[k] for k in keep])
+    return refitted, kept
 
 
 def _start(ranking: Ranking, reference_id: int) -> PhaseShape:
@@ -252,14 +316,16 @@ def _evidence(
     others = after.model - new
     height = float(new.max())
     footprint = new > _FOOTPRINT * height if height > 0 else np.zeros(new.shape, dtype=bool)
-    own = footprint & (new > others)
+    own = footprint & (new * config.own_peak_overlap > others)
     own_removed = float(np.sum(residual_before[own] ** 2) - np.sum(after.residual[own] ** 2))
     significance = removed / max(noise**2 * max(int(footprint.sum()), 1), 1e-12)
     return PhaseEvidence(
         gain=removed / misfit_before if misfit_before > 0 else 0.0,
         own_gain=own_removed / misfit_before if misfit_before > 0 else 0.0,
         significance=float(significance),
-        peak_presence=_peak_presence(y - others, new, others, config.strongest_peaks),
+        peak_presence=_peak_presence(
+            y - others, new, others, config.strongest_peaks, config.own_peak_overlap
+        ),
         similarity=candidate.similarity,
         correlation=candidate.profile_correlation,
     )
@@ -270,9 +336,10 @@ def _peak_presence(
     component: NDArray[np.float64],
     others: NDArray[np.float64],
     count: int,
+    overlap: float,
 ) -> float:
     """The share of the component's ``count`` strongest own peaks (where the
-    other phases' model ``others`` stays below half its height) that the scan
+    other phases' model ``others`` stays below ``overlap`` × its height) that the scan
     less the other phases (``partial``) shows at half their height or more;
     0 when it has no peak of its own: a phase whose every peak sits on
     another's only reshapes that one. Texture and missing reflections leave
@@ -282,7 +349,7 @@ def _peak_presence(
         return 0.0
     peaks, props = find_peaks(component, height=0.02 * height)
     ranked = peaks[np.argsort(-props["peak_heights"])]
-    own = [p for p in ranked if _window(others, p) < 0.5 * component[p]][:count]
+    own = [p for p in ranked if _window(others, p) < overlap * component[p]][:count]
     if not own:
         return 0.0
     return float(np.mean([_window(partial, p) >= 0.5 * component[p] for p in own]))
@@ -305,7 +372,6 @@ def _passes(evidence: PhaseEvidence, shape: PhaseShape, config: RankingConfig) -
         not at_bound
         and evidence.gain >= config.min_phase_gain
         and evidence.own_gain >= config.min_own_gain
-        and evidence.significance >= config.min_phase_significance
         and evidence.peak_presence >= config.min_peak_presence
     )
 
