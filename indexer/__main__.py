@@ -7,6 +7,7 @@
     distortions  what each distortion costs the model  (indexer/distortions.py)
     rerank-weights  choose the profile re-rank's weight (indexer/rerank_weights.py)
     calibrate  calibrate confidences and no_match      (indexer/calibrate.py)
+    evaluate-phases  phases, weight %, families, confidence (indexer/evaluate_phases.py)
     phase-settings  the phase analysis's thresholds    (indexer/phase_settings.py)
 
 Each module has ``main(argv)``; it is imported only when its command runs, so
@@ -28,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "distortions": ("indexer.distortions", "what each distortion costs the model"),
     "rerank-weights": ("indexer.rerank_weights", "choose the profile re-rank's weight"),
     "calibrate": ("indexer.calibrate", "calibrate the answer's confidences and no_match"),
+    "evaluate-phases": (
+        "indexer.evaluate_phases",
+        "evaluate phases, weight %, families, confidence",
+    ),
     "phase-settings": ("indexer.phase_settings", "choose the phase analysis's thresholds"),
 }
 

@@ -29,12 +29,12 @@ from numpy.typing import NDArray
 from xrdid.augment import AugmentConfig, simulate_measurement
 from xrdid.backgrounds import poisson_counts, random_background
 from xrdid.grid import MODEL_GRID
-from xrdid.pattern import make_pattern
+from xrdid.pattern import Pattern, make_pattern
 from xrdid.preprocess import BaselineMethod, PreprocessedPattern, preprocess
 from xrdid.profiles import render_sticks
 from xrdid.ranking.refine import PhaseShape, transformed
 from xrdid.sticks import StickPattern
-from xrdid.wavelengths import CU_KALPHA
+from xrdid.wavelengths import CU_KALPHA, Wavelength
 
 __all__ = [
     "Mixture",
@@ -50,8 +50,11 @@ MIN_WEIGHT = 0.04
 
 @dataclass(frozen=True)
 class Mixture:
-    """A synthetic scan and what it holds (indices into the caller's references)."""
+    """A synthetic scan (as measured, and preprocessed as uploads are) and
+    what it holds (indices into the caller's references)."""
 
+    pattern: Pattern
+    wavelength: Wavelength
     view: PreprocessedPattern
     members: tuple[int, ...]
     weight_percent: tuple[float, ...]
@@ -92,7 +95,7 @@ def calculated_mixture(
     grid, radiation, counts = simulate_measurement(sticks[main], rng, cfg, others)
     pattern = make_pattern(grid.two_theta_deg, counts)
     view = preprocess(pattern, wavelength=radiation, method=BaselineMethod.BEADS)
-    return Mixture(view, tuple(members), tuple(float(100 * w) for w in weights))
+    return Mixture(pattern, radiation, view, tuple(members), tuple(float(100 * w) for w in weights))
 
 
 def measured_mixture(
@@ -124,5 +127,6 @@ def measured_mixture(
     counts = poisson_counts(
         rng, scan + background, float(np.exp(rng.uniform(np.log(3e3), np.log(1e5))))
     )
-    view = preprocess(make_pattern(x, counts), wavelength=CU_KALPHA, method=BaselineMethod.BEADS)
-    return Mixture(view, tuple(members), tuple(float(100 * w) for w in weights))
+    pattern = make_pattern(x, counts)
+    view = preprocess(pattern, wavelength=CU_KALPHA, method=BaselineMethod.BEADS)
+    return Mixture(pattern, CU_KALPHA, view, tuple(members), tuple(float(100 * w) for w in weights))

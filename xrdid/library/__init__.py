@@ -111,6 +111,7 @@ __all__ = [
     "decode_profile",
     "encode_pattern",
     "encode_profile",
+    "facts_of",
     "index_path_for",
     "model_view",
     "parse_elements",

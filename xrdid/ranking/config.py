@@ -81,10 +81,13 @@ class RankingConfig:
     # they come from.
     phase_trials: int = 5
     phase_refines: int = 4
-    phase_candidates: int = 10
+    phase_candidates: int = 30
     # A passing candidate this close to the best gain is as good: the ranked
     # order decides between them.
     phase_gain_tie: float = 0.9
+    # Refuse a phase refined to the bound of its shift or strain (bending to
+    # fit what is not its own).
+    reject_at_bound: bool = True
     # A residual is ranked over fewer of the embedding's nearest and without
     # strain tensors: its candidates are screened by fitting anyway.
     phase_rerank_candidates: int = 100

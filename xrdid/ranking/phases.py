@@ -255,7 +255,7 @@ def _chosen(
         return trial[2].gain - config.strain_penalty * abs(trial[0].shapes[-1].strain)
 
     best = max(merit(p) for p in passing)
-    return next(p for p in passing if merit(p) >= config.phase_gain_tie * best)
+    return next(p for p in passing if merit(p) >= best - (1.0 - config.phase_gain_tie) * abs(best))
 
 
 def _pruned(
@@ -369,7 +369,7 @@ def _passes(evidence: PhaseEvidence, shape: PhaseShape, config: RankingConfig) -
         or abs(shape.strain) >= _AT_BOUND * limits.strain
     )
     return (
-        not at_bound
+        not (at_bound and config.reject_at_bound)
         and evidence.gain >= config.min_phase_gain
         and evidence.own_gain >= config.min_own_gain
         and evidence.peak_presence >= config.min_peak_presence

@@ -1,0 +1,867 @@
+"""Evaluate the answer: phases, weight percents, families, confidence, no_match.
+
+    python -m indexer evaluate-phases [--library model_store/library.sqlite]
+                                      [--model model_store/regnet1d.pt]
+                                      [--training-set runs/main/training_set.pkl]
+                                      [--markdown model_store/PHASES_EVALUATION.md]
+
+One run, methods side by side where there are several:
+
+- **real mixtures** (dara precursor mixtures, weight fractions in their
+  names; XRD-AutoAnalyzer mixtures) against the shipped library, through
+  the service's own pipeline (:func:`xrdid.identify.identify`): phase recall
+  and precision of the phase analysis, of the flat list (the top 5's
+  materials) and of the classical residual search (shifted Pearson inside
+  find–subtract–search, :mod:`indexer.classical_phases`); weight-percent
+  mean absolute error where every phase of a scan is in the library;
+- **synthetic mixtures** of 2–6 phases with random weight fractions, of
+  calculated references and of RockJock's measured ones (the shipped
+  library's, with their RIRs; :mod:`indexer.mixtures`): recall, precision,
+  weight-percent MAE by number of phases;
+- **quantification benchmark**: three-phase mixtures of the IUCr CPD round
+  robin's phases (corundum, zincite, fluorite; brucite, magnetite, zircon)
+  made from the library's structures, texture-free as the round robin's
+  samples were prepared: weight-percent MAE;
+- **single phases**: synthetic and real single-phase scans (AutoAnalyzer,
+  powdR minerals, also cut to partial 2θ ranges): one phase and no spurious
+  second; the right material first;
+- **families**: on the evaluation's synthetic rows (same queries and library
+  as ``python -m indexer evaluate``), exact top-5 (the truth leads one of
+  the first five answers) and family top-5 (it is in one of their families)
+  beside the flat list's top-5;
+- **confidence and no_match** on the evaluation's queries: the expected
+  calibration error of the answers' and the phases' confidences, and the
+  share of ``no_match`` verdicts for materials taken out of the library and
+  for materials in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from indexer.classical_phases import search_phases
+from indexer.evaluate import (
+    QUERY_SETS,
+    _formula,
+    _phase_names,
+    _phases_from_name,
+    as_queries,
+    synthetic_rows,
+)
+from indexer.mixtures import calculated_mixture, measured_mixture, random_weights
+from indexer.training_set import TrainingSet
+from xrdid.data_paths import PROJECT_ROOT, shared_data_dir
+from xrdid.embedder import Embedder
+from xrdid.identify import IdentifyOptions, identify, identify_pattern
+from xrdid.library import Library, ReferenceEntry, ReferenceKind, facts_of
+from xrdid.pattern import Pattern, make_pattern
+from xrdid.preprocess import preprocess
+from xrdid.ranking import SERVED, ArraySource, Query, rank
+from xrdid.ranking.answer import answer
+from xrdid.ranking.confidence import Calibration, expected_calibration_error
+from xrdid.ranking.correlation import profile_correlation
+from xrdid.ranking.materials import Material
+from xrdid.ranking.phases import analyse_phases
+from xrdid.ranking.quantify import weight_percents
+from xrdid.readers import read_pattern, read_pattern_table
+from xrdid.results import Identification
+from xrdid.wavelengths import Wavelength
+
+log = logging.getLogger("indexer.evaluate_phases")
+
+SEED = 7  # the evaluation's seed (the calibration and tuning use 8)
+SYNTHETIC_PHASES = (2, 3, 4, 5, 6)
+SYNTHETIC_PER_COUNT = 20
+SINGLE_SCANS = 100
+QUANTIFICATION_SCANS = 20
+CONFIDENCE_SCANS = 300
+# The IUCr CPD quantitative phase analysis round robin's sample phases.
+CPD_SETS = (
+    ("Corundum", "Zincite", "Fluorite"),
+    ("Corundum", "Magnetite", "Zircon"),
+    ("Brucite", "Corundum", "Zincite"),
+)
+# Mixtures keep texture and the low-strain distortions (lab scans of
+# catalogued phases); the quantification benchmark's are texture-free.
+MIXTURE_AUGMENTATION = replace(QUERY_SETS["low strain"], impurity_probability=0.0)
+CPD_AUGMENTATION = replace(
+    MIXTURE_AUGMENTATION,
+    march_dollase_probability=0.0,
+    texture_sigma=0.0,
+    drop_probability=0.0,
+    truncate_probability=0.0,
+    other_anode_probability=0.0,
+    large_strain_probability=0.0,
+    size_nm_range=(50.0, 300.0),
+    peak_counts_range=(1e4, 1e5),
+)
+
+
+# --- scoring ---------------------------------------------------------------------
+
+
+@dataclass
+class PhaseTally:
+    """Phases found against the truth, and weight-percent errors."""
+
+    right: int = 0
+    found: int = 0
+    present: int = 0
+    errors: list[float] = field(default_factory=list)  # per scan: MAE over truth ∪ found
+    scans: int = 0
+
+    def add(
+        self,
+        truth: dict[str, float],
+        found: dict[str, float | None],
+        same: Callable[[str, str], bool],
+    ) -> None:
+        """``truth``: key → weight percent; ``found``: key → weight percent
+        (None: none, and then no weight error is counted)."""
+        self.scans += 1
+        self.present += len(truth)
+        self.found += len(found)
+        matched: dict[str, str] = {}  # truth key → found key
+        for t in truth:
+            hit = next((f for f in found if same(f, t) and f not in matched.values()), None)
+            if hit is not None:
+                matched[t] = hit
+        self.right += len(matched)
+        if any(value is None for value in found.values()):
+            return
+        errors = [
+            abs((found[matched[t]] or 0.0) - w) if t in matched else w for t, w in truth.items()
+        ]
+        errors += [found[f] or 0.0 for f in found if f not in matched.values()]
+        self.errors.append(float(np.mean(errors)))
+
+    @property
+    def recall(self) -> float:
+        return self.right / max(self.present, 1)
+
+    @property
+    def precision(self) -> float:
+        return self.right / max(self.found, 1)
+
+    @property
+    def mae(self) -> float | None:
+        return float(np.mean(self.errors)) if self.errors else None
+
+    def cells(self) -> str:
+        mae = f"{self.mae:.1f}" if self.mae is not None else "–"
+        return f"{100 * self.recall:.1f} | {100 * self.precision:.1f} | {mae}"
+
+
+def _weights_from_name(stem: str) -> dict[str, float]:
+    """'Li2CO3_0p9001-ZrO2_0p1000--8min' → {'Li2CO3': 90.01, 'ZrO2': 10.0} ({} without fractions)."""
+    out = {}
+    for part in re.split(r"-(?=[A-Z])", stem.split("--")[0]):
+        if "_" in part:
+            formula, fraction = part.split("_", 1)
+            out[_formula(formula)] = 100.0 * float(fraction.replace("p", "."))
+    return out
+
+
+# --- the shipped library as arrays, for the classical baseline ------------------
+
+
+@dataclass
+class LibraryArrays:
+    ids: np.ndarray
+    profiles: np.ndarray
+    formulas: list[str | None]
+    materials: list[Material]
+    rirs: list[float | None]
+
+    @classmethod
+    def of(cls, library: Library) -> LibraryArrays:
+        with library.reading() as source:
+            ids = source.profile_rows(SERVED.profile_search_resolution).ids.copy()
+            profiles = source.profiles(ids)
+            facts = source.facts(ids)
+        entries = {e.id: e for e in (library.get(int(i)) for i in ids)}
+        return cls(
+            ids,
+            profiles,
+            [entries[int(i)].info.formula for i in ids],
+            [f.material for f in facts],
+            [f.rir for f in facts],
+        )
+
+
+def classical_phases(
+    arrays: LibraryArrays, view_intensity: np.ndarray, mask: np.ndarray
+) -> list[tuple[int, float]]:
+    """(library row, scale) of the phases the classical residual search
+    finds with shifted Pearson as its ranking."""
+
+    def ranked(x: np.ndarray) -> list[int]:
+        scores = profile_correlation(x[0], x[1] > 0.5, arrays.profiles)
+        return [int(i) for i in np.argsort(-scores)[:20]]
+
+    def identity(i: int) -> object:
+        return arrays.formulas[i] or arrays.materials[i].name
+
+    query = np.stack([view_intensity, mask.astype(np.float64)]).astype(np.float32)
+    fits = search_phases(query, ranked, lambda i: arrays.profiles[i], identity=identity)
+    return [(f.candidate, f.scale) for f in fits]
+
+
+def classical_weights(
+    arrays: LibraryArrays, fits: list[tuple[int, float]]
+) -> dict[int, float | None]:
+    amounts = weight_percents(
+        [str(i) for i, _ in fits],
+        [s for _, s in fits],
+        [0.0] * len(fits),
+        [arrays.rirs[i] for i, _ in fits],
+    )
+    return {i: amounts.percent[k] for k, (i, _) in enumerate(fits)}
+
+
+# --- sections ----------------------------------------------------------------------
+
+
+def real_mixtures(
+    embedder: Embedder, library: Library, arrays: LibraryArrays, calibration: Calibration | None
+) -> tuple[list[str], list[dict]]:
+    root = shared_data_dir() / "patterns"
+    scans = sorted((root / "xrd_autoanalyzer").glob("*+*.xy"))
+    scans += sorted((root / "dara" / "precursor_mixtures").glob("*.xrdml"))
+    known = {f for f in arrays.formulas if f}
+    tallies = {
+        m: PhaseTally()
+        for m in ("phase analysis (served)", "flat list (top 5)", "classical residual search")
+    }
+    full_cover = {m: PhaseTally() for m in tallies}
+    notes = []
+    for path in tqdm(scans, desc="real mixtures"):
+        formulas = [_formula(p) for p in _phases_from_name(path.stem)]
+        weights = _weights_from_name(path.stem)
+        truth_known = {f for f in formulas if f in known}
+        if not truth_known:
+            continue
+        result = identify(
+            path.read_bytes(),
+            path.name,
+            embedder,
+            library,
+            IdentifyOptions(),
+            calibration=calibration,
+        )
+        served = _by_formula(
+            [(p.match.entry.info.formula, p.weight_percent) for p in result.phases]
+        )
+        flat = _by_formula(
+            [(m.entry.info.formula, None) for m in result.matches[:5]], keep_none=True
+        )
+        view = preprocess(read_pattern(path))
+        fits = classical_phases(arrays, view.intensity, view.mask)
+        amounts = classical_weights(arrays, fits)
+        classical = _by_formula([(arrays.formulas[i], amounts[i]) for i, _ in fits])
+        same = _same_formula
+        truth = {f: weights.get(f, float("nan")) for f in truth_known}
+        for method, found in (
+            ("phase analysis (served)", served),
+            ("flat list (top 5)", flat),
+            ("classical residual search", classical),
+        ):
+            tallies[method].add({f: 0.0 for f in truth_known}, {f: None for f in found}, same)
+            if weights and set(formulas) <= known and method != "flat list (top 5)":
+                full_cover[method].add(truth, found, same)
+        if set(formulas) - known:
+            notes.append(
+                f"{path.name}: not in the library: {', '.join(sorted(set(formulas) - known))}"
+            )
+    rows = [
+        {
+            "section": "real mixtures",
+            "method": m,
+            "scans": t.scans,
+            "recall": t.recall,
+            "precision": t.precision,
+        }
+        for m, t in tallies.items()
+    ]
+    rows += [
+        {"section": "real mixtures, weight %", "method": m, "scans": t.scans, "mae": t.mae}
+        for m, t in full_cover.items()
+        if t.scans
+    ]
+    lines = [
+        "## Real mixtures",
+        "",
+        f"{tallies['phase analysis (served)'].scans} scans (XRD-AutoAnalyzer and dara precursor "
+        "mixtures) with at least one phase in the shipped library; recall and precision over "
+        "the phases that are in it. Weight % MAE: the dara scans whose every phase is in the "
+        f"library ({full_cover['phase analysis (served)'].scans} scans), over the phases present "
+        "and found.",
+        "",
+        "| method | recall % | precision % | weight % MAE |",
+        "|---|---|---|---|",
+    ]
+    for m, t in tallies.items():
+        mae = full_cover[m].mae
+        lines.append(
+            f"| {m} | {100 * t.recall:.1f} | {100 * t.precision:.1f} | "
+            f"{'–' if mae is None else f'{mae:.2f}'} |"
+        )
+    return lines + [""] + [f"- {n}" for n in notes], rows
+
+
+def _by_formula(
+    items: Sequence[tuple[str | None, float | None]], keep_none: bool = False
+) -> dict[str, float | None]:
+    """Phases by reduced formula (one entry per formula, percents summed)."""
+    out: dict[str, float | None] = {}
+    for formula, percent in items:
+        if not formula:
+            continue
+        if formula in out and not keep_none:
+            previous = out[formula]
+            out[formula] = None if previous is None or percent is None else previous + percent
+        else:
+            out.setdefault(formula, percent)
+    return out
+
+
+def _same_formula(a: str, b: str) -> bool:
+    return a == b
+
+
+def synthetic_mixtures(
+    embedder: Embedder,
+    library: Library,
+    arrays: LibraryArrays,
+    calibration: Calibration | None,
+    rng: np.random.Generator,
+    phase_labels: list[tuple[float, bool]],
+) -> tuple[list[str], list[dict]]:
+    """Calculated and measured mixtures of 2–6 phases from the shipped library."""
+    entries = [library.get(int(i)) for i in arrays.ids]
+    calculated = [
+        k for k, e in enumerate(entries) if e.kind is ReferenceKind.CALCULATED and e.info.rir
+    ]
+    measured = [
+        k
+        for k, e in enumerate(entries)
+        if e.kind is ReferenceKind.MEASURED and e.info.rir and e.info.source.startswith("rockjock")
+    ]
+    sticks = library.stick_patterns([int(arrays.ids[k]) for k in calculated])
+    rows, lines = (
+        [],
+        [
+            "## Synthetic mixtures",
+            "",
+            f"{SYNTHETIC_PER_COUNT} scans per number of phases and kind, weight fractions from a "
+            "Dirichlet(1) with every phase ≥ 4%: calculated references simulated as a lab "
+            "measurement (low strain, texture, widths, background, counting noise), and "
+            "RockJock's measured references summed as powdR does (each moved a little). "
+            "Recall % | precision % | weight % MAE (over the phases present or found).",
+            "",
+            "| phases | calculated: served | calculated: classical | measured: served | measured: classical |",
+            "|---|---|---|---|---|",
+        ],
+    )
+    for n in SYNTHETIC_PHASES:
+        tallies = {key: PhaseTally() for key in ("cs", "cc", "ms", "mc")}
+        for _ in tqdm(range(SYNTHETIC_PER_COUNT), desc=f"{n}-phase mixtures"):
+            weights = random_weights(n, rng)
+            pick = [int(k) for k in rng.choice(calculated, size=n, replace=False)]
+            mixture = calculated_mixture(
+                pick,
+                [sticks[int(arrays.ids[k])] for k in pick],
+                [float(arrays.rirs[k] or 1.0) for k in pick],
+                weights,
+                rng,
+                MIXTURE_AUGMENTATION,
+            )
+            _score_mixture(
+                embedder,
+                library,
+                arrays,
+                calibration,
+                mixture.pattern,
+                mixture.wavelength,
+                pick,
+                mixture.weight_percent,
+                tallies["cs"],
+                tallies["cc"],
+                phase_labels,
+            )
+            pick = [int(k) for k in rng.choice(measured, size=n, replace=False)]
+            mixture = measured_mixture(
+                pick,
+                arrays.profiles[pick],
+                [float(arrays.rirs[k] or 1.0) for k in pick],
+                weights,
+                rng,
+            )
+            _score_mixture(
+                embedder,
+                library,
+                arrays,
+                calibration,
+                mixture.pattern,
+                mixture.wavelength,
+                pick,
+                mixture.weight_percent,
+                tallies["ms"],
+                tallies["mc"],
+                phase_labels,
+            )
+        lines.append(
+            f"| {n} | " + " | ".join(tallies[k].cells() for k in ("cs", "cc", "ms", "mc")) + " |"
+        )
+        for key, name in (
+            ("cs", "calculated, served"),
+            ("cc", "calculated, classical"),
+            ("ms", "measured, served"),
+            ("mc", "measured, classical"),
+        ):
+            t = tallies[key]
+            rows.append(
+                {
+                    "section": f"synthetic {n}-phase",
+                    "method": name,
+                    "scans": t.scans,
+                    "recall": t.recall,
+                    "precision": t.precision,
+                    "mae": t.mae,
+                }
+            )
+    return lines, rows
+
+
+def _score_mixture(
+    embedder: Embedder,
+    library: Library,
+    arrays: LibraryArrays,
+    calibration: Calibration | None,
+    pattern: Pattern,
+    wavelength: Wavelength,
+    members: list[int],
+    weight_percent: Sequence[float],
+    served: PhaseTally,
+    classical: PhaseTally,
+    phase_labels: list[tuple[float, bool]],
+) -> None:
+    result = identify_pattern(
+        pattern, embedder, library, IdentifyOptions(wavelength=wavelength), calibration=calibration
+    )  # type: ignore[arg-type]
+    truth = {str(arrays.ids[k]): w for k, w in zip(members, weight_percent, strict=True)}
+    row_of = {int(i): k for k, i in enumerate(arrays.ids)}
+    found = {str(p.match.entry.id): p.weight_percent for p in result.phases}
+
+    def same(a: str, b: str) -> bool:
+        return arrays.materials[row_of[int(a)]].same_as(arrays.materials[row_of[int(b)]])
+
+    served.add(truth, found, same)
+    for p in result.phases:
+        if p.confidence is not None:
+            phase_labels.append((p.confidence, any(same(str(p.match.entry.id), t) for t in truth)))
+    view = preprocess(pattern, wavelength=wavelength)
+    fits = classical_phases(arrays, view.intensity, view.mask)
+    amounts = classical_weights(arrays, fits)
+    classical.add(truth, {str(arrays.ids[i]): amounts[i] for i, _ in fits}, same)
+
+
+def quantification(
+    embedder: Embedder,
+    library: Library,
+    arrays: LibraryArrays,
+    calibration: Calibration | None,
+    rng: np.random.Generator,
+) -> tuple[list[str], list[dict]]:
+    entries = {int(i): library.get(int(i)) for i in arrays.ids}
+    row_of = {int(i): k for k, i in enumerate(arrays.ids)}
+    lines = [
+        "## Quantification benchmark (IUCr CPD round-robin phases)",
+        "",
+        f"{QUANTIFICATION_SCANS} three-phase scans per set, weight fractions from a Dirichlet(1) "
+        "with every phase ≥ 10%, simulated from the library's calculated references without "
+        "texture (as the round robin's samples were prepared), low strain, high counts. "
+        "Weight % MAE over the three phases (a phase not found counts its whole percent).",
+        "",
+        "| phases | served: recall % | served MAE | classical MAE |",
+        "|---|---|---|---|",
+    ]
+    rows = []
+    for names in CPD_SETS:
+        pick = []
+        for name in names:
+            k = next(
+                (
+                    row_of[i]
+                    for i, e in entries.items()
+                    if e.info.name.lower() == name.lower()
+                    and e.kind is ReferenceKind.CALCULATED
+                    and e.info.rir
+                ),
+                None,
+            )
+            if k is not None:
+                pick.append(k)
+        if len(pick) < len(names):
+            lines.append(f"| {', '.join(names)} | not all in the library | | |")
+            continue
+        sticks = library.stick_patterns([int(arrays.ids[k]) for k in pick])
+        served, classical = PhaseTally(), PhaseTally()
+        for _ in range(QUANTIFICATION_SCANS):
+            while True:
+                weights = rng.dirichlet(np.ones(3))
+                if weights.min() >= 0.1:
+                    break
+            mixture = calculated_mixture(
+                pick,
+                [sticks[int(arrays.ids[k])] for k in pick],
+                [float(arrays.rirs[k] or 1.0) for k in pick],
+                weights,
+                rng,
+                CPD_AUGMENTATION,
+            )
+            _score_mixture(
+                embedder,
+                library,
+                arrays,
+                calibration,
+                mixture.pattern,
+                mixture.wavelength,
+                pick,
+                mixture.weight_percent,
+                served,
+                classical,
+                [],
+            )
+        lines.append(
+            f"| {', '.join(names)} | {100 * served.recall:.1f} | {served.mae:.2f} | {classical.mae:.2f} |"
+        )
+        rows.append(
+            {
+                "section": "quantification",
+                "set": list(names),
+                "recall": served.recall,
+                "mae": served.mae,
+                "classical_mae": classical.mae,
+            }
+        )
+    return lines, rows
+
+
+def single_phases(
+    embedder: Embedder,
+    library: Library,
+    arrays: LibraryArrays,
+    calibration: Calibration | None,
+    rng: np.random.Generator,
+) -> tuple[list[str], list[dict]]:
+    entries = [library.get(int(i)) for i in arrays.ids]
+    calculated = [k for k, e in enumerate(entries) if e.kind is ReferenceKind.CALCULATED]
+    pick = [int(k) for k in rng.choice(calculated, size=SINGLE_SCANS, replace=False)]
+    sticks = library.stick_patterns([int(arrays.ids[k]) for k in pick])
+    counts = {
+        "synthetic": [0, 0, 0],
+        "real": [0, 0, 0],
+        "real, partial range": [0, 0, 0],
+    }  # one right phase, spurious, right first
+    for k in tqdm(pick, desc="single phases"):
+        mixture = calculated_mixture(
+            [k], [sticks[int(arrays.ids[k])]], [1.0], np.ones(1), rng, MIXTURE_AUGMENTATION
+        )
+        result = identify_pattern(
+            mixture.pattern,
+            embedder,
+            library,
+            IdentifyOptions(wavelength=mixture.wavelength),
+            calibration=calibration,
+        )
+        _count_single(counts["synthetic"], result, partial(_is_material, arrays.materials[k]))
+    for pattern, wanted, name in _real_single_scans():
+        for label, scan in (("real", pattern), ("real, partial range", _cut(pattern, rng))):
+            result = identify_pattern(
+                scan, embedder, library, IdentifyOptions(), calibration=calibration, filename=name
+            )
+            _count_single(counts[label], result, wanted)
+    lines = [
+        "## Single phases",
+        "",
+        f"Synthetic: {SINGLE_SCANS} calculated references of the library, each simulated alone "
+        "(low strain, texture). Real: XRD-AutoAnalyzer single-phase scans and the powdR "
+        "mineral scans (against RockJock's references), and the same scans cut to a random "
+        "window of 25–50° 2θ.",
+        "",
+        "| scans | count | exactly its phase % | a spurious phase % | its material first % |",
+        "|---|---|---|---|---|",
+    ]
+    rows = []
+    for label, (exact, spurious, first) in counts.items():
+        total = SINGLE_SCANS if label == "synthetic" else len(_real_single_scans())
+        lines.append(
+            f"| {label} | {total} | {100 * exact / total:.1f} | {100 * spurious / total:.1f} | {100 * first / total:.1f} |"
+        )
+        rows.append(
+            {
+                "section": "single phases",
+                "scans": label,
+                "count": total,
+                "exact": exact / total,
+                "spurious": spurious / total,
+                "first": first / total,
+            }
+        )
+    return lines, rows
+
+
+def _is_material(material: Material, entry: ReferenceEntry) -> bool:
+    return material.same_as(facts_of(entry).material)
+
+
+def _has_formula(formula: str, entry: ReferenceEntry) -> bool:
+    return entry.info.formula == formula
+
+
+def _named(names: set[str], entry: ReferenceEntry) -> bool:
+    return entry.info.name.strip().lower() in names
+
+
+def _count_single(
+    count: list[int], result: Identification, wanted: Callable[[ReferenceEntry], bool]
+) -> None:
+    right = [wanted(p.match.entry) for p in result.phases]
+    count[0] += int(right == [True])
+    count[1] += int(len(right) > 1)
+    count[2] += int(bool(result.materials) and wanted(result.materials[0].match.entry))
+
+
+_REAL_SINGLES: list[tuple[Pattern, Callable[[ReferenceEntry], bool], str]] | None = None
+
+
+def _real_single_scans() -> list[tuple[Pattern, Callable[[ReferenceEntry], bool], str]]:
+    global _REAL_SINGLES
+    if _REAL_SINGLES is not None:
+        return _REAL_SINGLES
+    root = shared_data_dir() / "patterns"
+    out: list[tuple[Pattern, Callable[[ReferenceEntry], bool], str]] = []
+    for path in sorted((root / "xrd_autoanalyzer").glob("*.xy")):
+        phases = _phases_from_name(path.stem)
+        if len(phases) == 1:
+            formula = _formula(phases[0])
+            out.append((read_pattern(path), partial(_has_formula, formula), path.name))
+    names = _phase_names(root / "powdr_minerals" / "minerals_phases.csv", None)
+    for key, pattern in read_pattern_table(root / "powdr_minerals" / "minerals_xrd.csv").items():
+        wanted = names.get(key, set())
+        if wanted:
+            out.append((pattern, partial(_named, wanted), key))
+    _REAL_SINGLES = out
+    return out
+
+
+def _cut(pattern: Pattern, rng: np.random.Generator) -> Pattern:
+    lo = float(rng.uniform(max(pattern.two_theta_deg[0], 10.0), 30.0))
+    hi = lo + float(rng.uniform(25.0, 50.0))
+    keep = (pattern.two_theta_deg >= lo) & (pattern.two_theta_deg <= hi)
+    return make_pattern(
+        pattern.two_theta_deg[keep], pattern.intensity[keep], wavelength=pattern.wavelength
+    )
+
+
+def families_and_confidence(
+    embedder: Embedder,
+    data: TrainingSet,
+    cache_dir: Path,
+    calibration: Calibration | None,
+    phase_labels: list[tuple[float, bool]],
+) -> tuple[list[str], list[dict]]:
+    """Exact and family top-5 on the evaluation's rows; ECE and no_match."""
+    lib, query_sets = synthetic_rows(data, 1000, 3, SEED, cache_dir)
+    references = embedder.embed_array(lib.inputs)
+    source = ArraySource(
+        lib.inputs[:, 0], references, lib.sticks, None, lib.labels, lib.space_groups
+    )
+    lines = [
+        "## Families",
+        "",
+        "The evaluation's synthetic rows (`python -m indexer evaluate`, same queries and "
+        "library): top-5 of the flat list (references), exact top-5 (the truth leads one of the "
+        "first five answers, one per material or look-alike family) and family top-5 (the truth "
+        "is in one of their families).",
+        "",
+        "| row | flat top-5 % | exact top-5 % | family top-5 % |",
+        "|---|---|---|---|",
+    ]
+    rows = []
+    for augmentation, (closed, open_set) in query_sets.items():
+        for name, queries in (("closed", closed), ("open", open_set)):
+            flat = exact = family = 0
+            embeddings = embedder.embed_array(queries.inputs)
+            batch = as_queries(queries.inputs, embeddings)
+            rankings = rank(batch, source, 30)
+            for query, ranking, truth in tqdm(
+                list(zip(batch, rankings, queries.truths, strict=True)),
+                desc=f"families, {name}, {augmentation}",
+            ):
+                label = next(iter(truth))
+                result = answer(query, ranking, None, source, 5)
+                flat += any(lib.labels[r.reference_id] == label for r in ranking.best[:5])
+                exact += any(lib.labels[e.lead.reference_id] == label for e in result.entries)
+                family += any(
+                    lib.labels[r.reference_id] == label
+                    for e in result.entries
+                    for refs in e.members
+                    for r in refs
+                )
+            n = len(queries.truths)
+            lines.append(
+                f"| {name}, {augmentation} | {100 * flat / n:.1f} | {100 * exact / n:.1f} | {100 * family / n:.1f} |"
+            )
+            rows.append(
+                {
+                    "section": "families",
+                    "row": f"{name}, {augmentation}",
+                    "flat_top5": flat / n,
+                    "exact_top5": exact / n,
+                    "family_top5": family / n,
+                }
+            )
+    # Confidence and no_match: the low-strain closed set (in the library) and
+    # open set with each query's material taken out of it.
+    closed, open_set = query_sets["low strain"]
+    entry_p: list[float] = []
+    entry_y: list[bool] = []
+    verdicts: dict[str, list[bool]] = {"in library": [], "not in library": []}
+    for kind, queries in (("in library", closed), ("not in library", open_set)):
+        count = min(CONFIDENCE_SCANS, len(queries.truths))
+        embeddings = embedder.embed_array(queries.inputs[:count])
+        for x, e, truth in tqdm(
+            list(zip(queries.inputs[:count], embeddings, queries.truths[:count], strict=True)),
+            desc=f"confidence, {kind}",
+        ):
+            label = next(iter(truth))
+            view = source
+            if kind == "not in library":
+                view = source.restricted(np.array([lab != label for lab in lib.labels]))
+            query = Query(x[0], x[1] > 0.5, e)
+            (ranking,) = rank([query], view, 30)
+
+            def embed(intensity: np.ndarray, mask: np.ndarray) -> np.ndarray:
+                return embedder.embed_array(np.stack([intensity, mask]).astype(np.float32)[None])[0]
+
+            analysis = analyse_phases(query, ranking, view, embed)
+            result = answer(query, ranking, analysis, view, 5, calibration)
+            verdicts[kind].append(result.verdict == "no_match")
+            for entry in result.entries:
+                if entry.confidence is not None:
+                    entry_p.append(entry.confidence)
+                    entry_y.append(lib.labels[entry.lead.reference_id] == label)
+    lines += ["", "## Confidence and no_match", ""]
+    if calibration is None:
+        lines.append("No calibration for this model: run `python -m indexer calibrate`.")
+        return lines, rows
+    entry_ece = expected_calibration_error(np.array(entry_p), np.array(entry_y))
+    phase_ece = (
+        expected_calibration_error(
+            np.array([p for p, _ in phase_labels]), np.array([y for _, y in phase_labels])
+        )
+        if phase_labels
+        else float("nan")
+    )
+    no_match_absent = float(np.mean(verdicts["not in library"]))
+    no_match_present = float(np.mean(verdicts["in library"]))
+    lines += [
+        f"- answers' confidence (top 5 of {len(verdicts['in library'])} in-library and "
+        f"{len(verdicts['not in library'])} taken-out low-strain scans): expected calibration "
+        f"error {entry_ece:.3f} over {len(entry_p)} answers",
+        f"- phases' confidence (the synthetic mixtures above): ECE {phase_ece:.3f} over {len(phase_labels)} phases",
+        f"- no_match for materials taken out of the library: {100 * no_match_absent:.1f}%; "
+        f"false no_match for materials in it: {100 * no_match_present:.1f}%",
+    ]
+    rows.append(
+        {
+            "section": "confidence",
+            "entry_ece": entry_ece,
+            "phase_ece": phase_ece,
+            "no_match_absent": no_match_absent,
+            "no_match_present": no_match_present,
+        }
+    )
+    return lines, rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m indexer evaluate-phases", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--library", type=Path, default=PROJECT_ROOT / "model_store" / "library.sqlite"
+    )
+    parser.add_argument("--model", type=Path, default=PROJECT_ROOT / "model_store" / "regnet1d.pt")
+    parser.add_argument(
+        "--calibration", type=Path, default=PROJECT_ROOT / "model_store" / "calibration.json"
+    )
+    parser.add_argument("--training-set", type=Path, default=Path("runs/main/training_set.pkl"))
+    parser.add_argument("--markdown", type=Path, help="also write the report here")
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    warnings.simplefilter("ignore")
+    embedder = Embedder.load(args.model)
+    calibration = Calibration.load(args.calibration) if args.calibration.is_file() else None
+    if calibration is not None and calibration.model_version != embedder.version:
+        calibration = None
+    data = TrainingSet.load(args.training_set)
+    rng = np.random.default_rng(SEED)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "library.sqlite"
+        shutil.copyfile(args.library, copy)
+        library = Library.open(copy, embedder)
+        try:
+            arrays = LibraryArrays.of(library)
+            phase_labels: list[tuple[float, bool]] = []
+            sections = [
+                real_mixtures(embedder, library, arrays, calibration),
+                synthetic_mixtures(embedder, library, arrays, calibration, rng, phase_labels),
+                quantification(embedder, library, arrays, calibration, rng),
+                single_phases(embedder, library, arrays, calibration, rng),
+                families_and_confidence(
+                    embedder, data, args.training_set.parent, calibration, phase_labels
+                ),
+            ]
+        finally:
+            library.close(save=False)
+    lines = [
+        "# The answer, evaluated (`python -m indexer evaluate-phases`)",
+        "",
+        f"Model `{embedder.version}`; library `{args.library.name}` ({arrays.ids.size} "
+        f"references); seed {SEED}; {time.perf_counter() - start:.0f} s.",
+        "",
+    ]
+    rows: list[dict] = []
+    for section_lines, section_rows in sections:
+        lines += section_lines + [""]
+        rows += section_rows
+    text = "\n".join(lines)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text)
+    if args.json:
+        import json
+
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
