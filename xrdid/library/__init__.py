@@ -630,7 +630,7 @@ class LibrarySource:
     def profiles(self, ids: NDArray[np.int64]) -> NDArray[np.float32]:
         found = self._library._profiles([int(i) for i in ids])
         blank = np.zeros(MODEL_GRID.n_points, dtype=np.float32)  # a profile not stored (yet)
-        return np.stack([found.get(int(rid), blank) for rid in ids])
+        return np.stack([found.get(int(rid), blank) for rid in ids] or [blank])[: len(ids)]
 
     def strain_bases(self, ids: NDArray[np.int64]) -> list[StrainBasis | None]:
         found = self._library._strain_bases([int(i) for i in ids])

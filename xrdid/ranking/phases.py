@@ -120,13 +120,19 @@ def analyse_phases(
         rankings = [ranking, first] if ranking is not first else [first]
         trials = _trials(rankings, source, ids, mask, config)
         passing: list[tuple[JointFit, int, PhaseEvidence]] = []
-        for trial_ in _screened(y, mask, source, fit, ids, trials, config):
+        screened = _screened(y, mask, noise, source, fit, ids, trials, config)
+        for index, (trial_, _) in enumerate(screened):
             start = (list(fit.shapes) if fit is not None else []) + [trial_.start]
             reference_id = trial_.reference.reference_id
             trial = refine(y, mask, source.profiles(np.array(ids + [reference_id])), start)
             evidence = _evidence(y, mask, noise, fit, trial, trial_.reference, config)
             if _passes(evidence, trial.shapes[-1], config):
                 passing.append((trial, reference_id, evidence))
+                # The rest are refined only if their screen showed a gain the
+                # best passing one's would not match within the tie.
+                best = max(p[2].gain for p in passing)
+                if all(gain * config.phase_gain_tie <= best for _, gain in screened[index + 1 :]):
+                    break
         if not passing:
             break
         fit, reference_id, evidence = _chosen(passing, config)
@@ -207,39 +213,66 @@ def _trials(
 def _screened(
     y: NDArray[np.float64],
     mask: NDArray[np.bool_],
+    noise: float,
     source: ReferenceSource,
     fit: JointFit | None,
     found: list[int],
     trials: list[_Trial],
     config: RankingConfig,
-) -> list[_Trial]:
+) -> list[tuple[_Trial, float]]:
     """The first ``config.phase_refines`` trials (in ranked order) worth
-    refining: each is added to the phases found, all held at their shapes
-    with only the scales fitted (cheap), and kept when that alone removes at
-    least half the share of the misfit the evidence asks of a phase
-    (refining moves it little further)."""
-    held = (
-        [
-            transformed(profile, shape)[mask]
-            for profile, shape in zip(
-                source.profiles(np.array(found, dtype=np.int64)), fit.shapes, strict=True
-            )
-        ]
-        if fit is not None
-        else []
-    )
+    refining, with the gain each showed: each is added to the phases found,
+    all held at their shapes with only the scales fitted (cheap), and kept
+    when that alone gives half the evidence a phase needs (refining moves the
+    gains a little, rarely the peaks it shows)."""
+    shapes = list(fit.shapes) if fit is not None else []
+    held = [
+        transformed(profile, shape)
+        for profile, shape in zip(
+            source.profiles(np.array(found, dtype=np.int64)), shapes, strict=True
+        )
+    ]
     target = y[mask]
-    before = fit.misfit if fit is not None else float(target @ target)
-    if not trials or before <= 0:
+    if not trials or float(target @ target) <= 0:
         return []
+    relaxed = replace(
+        config,
+        min_phase_gain=0.5 * config.min_phase_gain,
+        min_own_gain=0.5 * config.min_own_gain,
+        min_peak_presence=config.min_peak_presence - 0.2,
+    )
     profiles = source.profiles(np.array([t.reference.reference_id for t in trials]))
-    gains = []
+    kept = []
     for trial, profile in zip(trials, profiles, strict=True):
-        new = transformed(profile, trial.start)[mask]
-        misfit = nnls(np.stack([*held, new]).T, target)[1] ** 2
-        gains.append((before - misfit) / before)
-    kept = [t for t, gain in zip(trials, gains, strict=True) if gain >= 0.5 * config.min_phase_gain]
-    return kept[: config.phase_refines]
+        columns = np.stack([*held, transformed(profile, trial.start)])
+        scales = nnls(columns[:, mask].T, target)[0]
+        linear = _held_fit(y, mask, columns, scales, [*shapes, trial.start])
+        evidence = _evidence(y, mask, noise, fit, linear, trial.reference, config)
+        if _passes(evidence, trial.start, relaxed):
+            kept.append((trial, evidence.gain))
+        if len(kept) == config.phase_refines:
+            break
+    return kept
+
+
+def _held_fit(
+    y: NDArray[np.float64],
+    mask: NDArray[np.bool_],
+    columns: NDArray[np.float64],
+    scales: NDArray[np.float64],
+    shapes: list[PhaseShape],
+) -> JointFit:
+    """The fit of phases held at ``shapes`` with only their ``scales`` fitted."""
+    components = np.where(mask, scales[:, None] * columns, 0.0)
+    residual = np.where(mask, y - components.sum(axis=0), 0.0)
+    return JointFit(
+        scales=scales,
+        scale_sd=np.zeros_like(scales),
+        shapes=tuple(shapes),
+        components=components,
+        residual=residual,
+        misfit=float(residual @ residual),
+    )
 
 
 def _chosen(
