@@ -112,7 +112,9 @@ class JointFit:
 # The refinement moves each phase's (δ, ε, σ²): a broadening's variance, not
 # σ, so that its derivative at no broadening is not zero.
 def _shape_vector(shapes: Sequence[PhaseShape]) -> NDArray[np.float64]:
-    return np.array([[s.shift_deg, s.strain, s.broadening_deg**2] for s in shapes]).ravel()
+    return np.array(
+        [[s.shift_deg, s.strain, s.broadening_deg**2] for s in shapes], dtype=np.float64
+    ).reshape(-1)
 
 
 def _shapes(vector: NDArray[np.float64]) -> tuple[PhaseShape, ...]:
@@ -137,7 +139,7 @@ def refine(
     n = len(start)
     covered = np.asarray(mask, dtype=bool)
     scan = np.where(covered, np.asarray(intensity, dtype=np.float64), 0.0)
-    refs = np.asarray(profiles, dtype=np.float64).reshape(n, -1)
+    refs = np.asarray(profiles, dtype=np.float64).reshape(n, covered.size)
     lower = np.tile([-limits.shift_deg, -limits.strain, 0.0], n)
     upper = np.tile([limits.shift_deg, limits.strain, limits.broadening_deg**2], n)
     shapes = np.clip(_shape_vector(start), lower, upper)

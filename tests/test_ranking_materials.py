@@ -1,0 +1,55 @@
+"""Which references are one material, and which materials one family."""
+
+from __future__ import annotations
+
+import numpy as np
+from pymatgen.core import Lattice, Structure
+
+from xrdid.augment import reference_input
+from xrdid.grid import MODEL_GRID
+from xrdid.ranking.grouping import grouped
+from xrdid.ranking.materials import Material, group_materials
+from xrdid.sticks import simulate_sticks
+
+
+def test_one_material_is_formula_and_space_group_or_a_measured_name() -> None:
+    cod_quartz = Material.of("alpha-Quartz", "SiO2", 154, measured=False)
+    bgmn_quartz = Material.of("Quartz", "SiO2", 154, measured=False)
+    rockjock_quartz = Material.of("Quartz", None, None, measured=True)
+    cristobalite = Material.of("Silicon dioxide", "SiO2", 92, measured=False)
+    tridymite = Material.of("silicon  dioxide", "SiO2", 20, measured=False)
+    assert cod_quartz.same_as(bgmn_quartz)
+    assert rockjock_quartz.same_as(bgmn_quartz) and bgmn_quartz.same_as(rockjock_quartz)
+    assert not rockjock_quartz.same_as(cod_quartz)  # another name, no space group to compare
+    # A shared chemical name never joins two calculated polymorphs.
+    assert not cristobalite.same_as(tridymite)
+    labels = group_materials([cod_quartz, cristobalite, rockjock_quartz, bgmn_quartz, tridymite])
+    # bgmn joins cod (formula) and rockjock (name): one group of three.
+    assert labels == [0, 1, 0, 0, 2]
+
+
+def _salt(a: float, cation: str = "Na") -> np.ndarray:
+    structure = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(a), [cation, "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    return reference_input(simulate_sticks(structure)).intensity
+
+
+def test_look_alikes_of_one_space_group_are_one_family(rutile: Structure) -> None:
+    profiles = np.stack(
+        [
+            _salt(5.64),  # halite
+            reference_input(simulate_sticks(rutile)).intensity,
+            _salt(5.64 * 1.02, "K"),  # a rock salt 2% larger: what strain makes of halite
+            _salt(5.64),  # halite again, from another source
+        ]
+    )
+    materials = [
+        Material.of("Halite", "NaCl", 225, False),
+        Material.of("Rutile", "TiO2", 136, False),
+        Material.of("Look-alike", "KCl", 225, False),
+        Material.of("Halite", "NaCl", 225, False),
+    ]
+    entries = grouped(materials, [225, 136, 225, 225], profiles, np.ones(MODEL_GRID.n_points, bool))
+    assert [e.members for e in entries] == [((0, 3), (2,)), ((1,),)]
+    assert entries[0].lead == 0

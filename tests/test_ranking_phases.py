@@ -1,0 +1,139 @@
+"""Phase analysis: search, joint refinement and the evidence to stop, with
+the real model over a small library of real structures."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from indexer.evaluate_phases import CPD_AUGMENTATION
+from indexer.mixtures import calculated_mixture
+from tests.e2e.support import SHIPPED_MODEL
+from xrdid.augment import reference_input
+from xrdid.embedder import Embedder, model_input
+from xrdid.grid import MODEL_GRID
+from xrdid.ranking import ArraySource, Query, rank
+from xrdid.ranking.answer import answer
+from xrdid.ranking.phases import analyse_phases, noise_level
+from xrdid.ranking.quantify import weight_percents
+from xrdid.ranking.refine import PhaseShape, transformed
+from xrdid.rir import calculated_rir
+from xrdid.sticks import simulate
+
+EVERYWHERE = np.ones(MODEL_GRID.n_points, dtype=bool)
+
+
+def _cubic(symbol: str, a: float, group: str = "Fm-3m") -> Structure:
+    return Structure.from_spacegroup(group, Lattice.cubic(a), [symbol], [[0, 0, 0]])
+
+
+@pytest.fixture(scope="module")
+def setting(rutile: Structure):
+    """(embedder, source, sticks, rirs) of eight real structures."""
+    structures = [
+        rutile,
+        _cubic("Si", 5.4309, "Fd-3m"),
+        Structure.from_spacegroup(
+            "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+        ),
+        _cubic("Cu", 3.615),
+        _cubic("Fe", 2.87, "Im-3m"),
+        _cubic("W", 3.165, "Im-3m"),
+        Structure.from_spacegroup(
+            "Fm-3m", Lattice.cubic(5.4626), ["Ca", "F"], [[0, 0, 0], [0.25, 0.25, 0.25]]
+        ),
+        _cubic("Al", 4.05),
+    ]
+    simulated = [simulate(s) for s in structures]
+    sticks = [s for s, _ in simulated]
+    rirs = [
+        calculated_rir(s, scale, st) for (s, scale), st in zip(simulated, structures, strict=True)
+    ]
+    inputs = model_input([reference_input(s) for s in sticks])
+    embedder = Embedder.load(SHIPPED_MODEL, device="cpu")
+    labels = ["rutile", "silicon", "halite", "copper", "iron", "tungsten", "fluorite", "aluminium"]
+    source = ArraySource(inputs[:, 0], embedder.embed_array(inputs), sticks, None, labels)
+    return embedder, source, sticks, rirs
+
+
+def _analyse(embedder, source, scan: np.ndarray, mask: np.ndarray = EVERYWHERE):
+    x = np.stack([scan / scan.max(), mask]).astype(np.float32)
+    query = Query(x[0], mask, embedder.embed_array(x[None])[0])
+    (ranking,) = rank([query], source, 8)
+
+    def embed(intensity: np.ndarray, m: np.ndarray) -> np.ndarray:
+        return embedder.embed_array(np.stack([intensity, m]).astype(np.float32)[None])[0]
+
+    return query, ranking, analyse_phases(query, ranking, source, embed)
+
+
+def test_noise_level_reads_the_noise_not_the_peaks() -> None:
+    rng = np.random.default_rng(0)
+    peaks = np.exp(-0.5 * ((np.arange(4251) - np.arange(200, 4000, 300)[:, None]) / 3.0) ** 2).sum(
+        0
+    )
+    assert noise_level(peaks + rng.normal(0.0, 0.01, 4251), EVERYWHERE) == pytest.approx(
+        0.01, rel=0.2
+    )
+
+
+def test_a_single_phase_is_one_phase(setting) -> None:
+    embedder, source, _, _ = setting
+    profiles = source.profiles(np.arange(8))
+    rng = np.random.default_rng(3)
+    for index in (0, 2, 6):
+        scan = transformed(profiles[index], PhaseShape(0.05, 0.003, 0.03))
+        scan = scan + rng.normal(0.0, 0.003, scan.size)
+        _, _, analysis = _analyse(embedder, source, np.clip(scan, 0, None))
+        assert [p.reference_id for p in analysis.phases] == [index]
+        assert analysis.phases[0].explained > 0.75  # the rest is clipped counting noise
+
+
+def test_a_mixture_gives_each_phase_once_with_its_amount(setting) -> None:
+    embedder, source, _, _ = setting
+    profiles = source.profiles(np.arange(8))
+    scan = 0.6 * transformed(profiles[0], PhaseShape(0.02, 0.002)) + 0.4 * transformed(
+        profiles[6], PhaseShape(0.02, -0.001)
+    )
+    query, ranking, analysis = _analyse(embedder, source, scan)
+    assert sorted(p.reference_id for p in analysis.phases) == [0, 6]
+    scales = {p.reference_id: p.scale for p in analysis.phases}
+    assert scales[0] / scales[6] == pytest.approx(1.5 * scan.max() / scan.max(), rel=0.05)
+    result = answer(query, ranking, analysis, source, 5)
+    assert result.verdict == "mixture" and result.rwp is not None and result.rwp < 0.05
+
+
+def test_weight_percents_of_a_texture_free_simulated_mixture(setting) -> None:
+    """Rutile, halite and fluorite weighed 50/30/20, simulated as a lab scan
+    (counting noise, instrument and sample shifts, widths): the phases found
+    and their weight percents by their calculated RIRs."""
+    embedder, source, sticks, rirs = setting
+    members = [0, 2, 6]
+    rng = np.random.default_rng(11)
+    cfg = replace(CPD_AUGMENTATION, kalpha2_probability=1.0)
+    mixture = calculated_mixture(
+        members,
+        [sticks[i] for i in members],
+        [rirs[i] for i in members],
+        np.array([0.5, 0.3, 0.2]),
+        rng,
+        cfg,
+    )
+    view = mixture.view
+    _, _, analysis = _analyse(embedder, source, view.intensity, view.mask)
+    found = {p.reference_id: p for p in analysis.phases}
+    assert sorted(found) == members
+    percents = weight_percents(
+        [str(i) for i in found],
+        [p.scale for p in found.values()],
+        [p.scale_sd for p in found.values()],
+        [rirs[i] for i in found],
+    ).percent
+    measured = dict(zip(found, percents, strict=True))
+    errors = [
+        abs((measured[i] or 0.0) - w) for i, w in zip(members, (50.0, 30.0, 20.0), strict=True)
+    ]
+    assert np.mean(errors) < 3.0, measured

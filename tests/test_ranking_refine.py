@@ -1,0 +1,86 @@
+"""The joint refinement of several references against one scan."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from xrdid.augment import reference_input
+from xrdid.grid import MODEL_GRID
+from xrdid.ranking.refine import PhaseShape, ShapeLimits, refine, transformed
+from xrdid.sticks import simulate_sticks
+
+EVERYWHERE = np.ones(MODEL_GRID.n_points, dtype=bool)
+
+
+def _profile(structure: Structure) -> np.ndarray:
+    return reference_input(simulate_sticks(structure)).intensity
+
+
+@pytest.fixture(scope="module")
+def profiles(rutile: Structure) -> np.ndarray:
+    """Rutile, silicon and a rock salt: three real, distinct patterns."""
+    silicon = Structure.from_spacegroup("Fd-3m", Lattice.cubic(5.4309), ["Si"], [[0, 0, 0]])
+    salt = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    return np.stack([_profile(s) for s in (rutile, silicon, salt)])
+
+
+def test_transformed_moves_peaks_as_a_strained_shifted_cell_would(profiles) -> None:
+    reference = profiles[1]
+    peak = int(np.argmax(reference))
+    theta = np.radians(MODEL_GRID.two_theta_deg[peak] / 2.0)
+    strained = transformed(reference, PhaseShape(shift_deg=0.1, strain=0.01))
+    # d × 1.01 → sin θ / 1.01, then 0.1° up.
+    expected = 2.0 * np.degrees(np.arcsin(np.sin(theta) / 1.01)) + 0.1
+    assert MODEL_GRID.two_theta_deg[np.argmax(strained)] == pytest.approx(expected, abs=0.03)
+    broad = transformed(reference, PhaseShape(broadening_deg=0.1))
+    assert broad.max() < reference.max()  # broader, lower …
+    assert broad.sum() == pytest.approx(reference.sum(), rel=1e-3)  # … the same area
+
+
+def test_three_phases_are_refined_together(profiles) -> None:
+    truth = [
+        PhaseShape(0.05, 0.004, 0.03),
+        PhaseShape(-0.08, -0.006, 0.0),
+        PhaseShape(0.0, 0.01, 0.06),
+    ]
+    scales = np.array([0.7, 0.4, 0.2])
+    scan = sum(s * transformed(p, t) for s, p, t in zip(scales, profiles, truth, strict=True))
+    scan = scan + np.random.default_rng(0).normal(0.0, 0.005, scan.size)
+    # Starts as the ranking's isotropic fit gives them: near, not exact.
+    start = [PhaseShape(0.0, 0.003), PhaseShape(-0.06, -0.006), PhaseShape(0.0, 0.009)]
+    fit = refine(scan, EVERYWHERE, profiles, start)
+    np.testing.assert_allclose(fit.scales, scales, rtol=0.03)
+    for found, true in zip(fit.shapes, truth, strict=True):
+        assert found.shift_deg == pytest.approx(true.shift_deg, abs=0.02)
+        assert found.strain == pytest.approx(true.strain, abs=0.0006)
+        assert found.broadening_deg == pytest.approx(true.broadening_deg, abs=0.02)
+    assert np.all(fit.scale_sd > 0) and np.all(fit.scale_sd < 0.02)
+    np.testing.assert_allclose(fit.model + fit.residual, scan, atol=1e-9)
+    assert fit.misfit == pytest.approx(float(fit.residual @ fit.residual))
+
+
+def test_scales_stay_non_negative_and_shapes_in_bounds(profiles) -> None:
+    scan = transformed(profiles[0], PhaseShape(0.9, 0.0))  # shifted beyond the bound
+    fit = refine(scan, EVERYWHERE, profiles[:2], [PhaseShape(), PhaseShape()])
+    limits = ShapeLimits()
+    assert np.all(fit.scales >= 0)
+    assert all(abs(s.shift_deg) <= limits.shift_deg + 1e-9 for s in fit.shapes)
+    assert all(abs(s.strain) <= limits.strain + 1e-9 for s in fit.shapes)
+
+
+def test_only_the_covered_range_is_fitted(profiles) -> None:
+    scan = 0.5 * profiles[1]
+    mask = (MODEL_GRID.two_theta_deg > 20) & (MODEL_GRID.two_theta_deg < 60)
+    junk = np.where(mask, scan, 5.0)  # what lies outside the coverage must not count
+    fit = refine(junk, mask, profiles[1:2], [PhaseShape()])
+    assert fit.scales[0] == pytest.approx(0.5, rel=0.01)
+    assert np.all(fit.residual[~mask] == 0)
+
+
+def test_no_phase_is_no_fit(profiles) -> None:
+    fit = refine(profiles[0], EVERYWHERE, profiles[:0], [])
+    assert fit.scales.size == 0 and fit.misfit == pytest.approx(float(profiles[0] @ profiles[0]))
