@@ -104,6 +104,9 @@ def test_every_resource_of_the_page_is_served(client: TestClient) -> None:
         assert response.status_code == 200, resource
         suffix = Path(resource).suffix
         assert response.headers["content-type"].startswith(expected_types[suffix]), resource
+        assert response.headers["cache-control"] == "no-cache"
+        etag = response.headers["etag"]
+        assert client.get("/" + resource, headers={"If-None-Match": etag}).status_code == 304
 
 
 def test_module_imports_resolve() -> None:
@@ -130,7 +133,14 @@ def test_page_runs_under_a_strict_content_security_policy() -> None:
         text = path.read_text()
         # HTML from strings would bypass the builder that keeps text as text,
         # and style attributes or eval are refused by the CSP.
-        for banned in ("innerHTML", "outerHTML", "insertAdjacentHTML", 'setAttribute("style"', "eval(", "new Function"):
+        for banned in (
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            'setAttribute("style"',
+            "eval(",
+            "new Function",
+        ):
             assert banned not in text, f"{path.name} uses {banned}"
 
 

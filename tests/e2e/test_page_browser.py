@@ -13,7 +13,6 @@ import io
 import json
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,43 +20,48 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.browser import (
+    LAPTOP,
+    caption_range,
+    chromium_path,
+    hover_stick,
+    hover_tick,
+    launch,
+    strongest_reflection,
+)
 from tests.e2e.conftest import WRITE_KEY
 from tests.e2e.support import NEW_STRUCTURE, Server, copy_library, running
 from xrdid.data_paths import PROJECT_ROOT, shared_data_dir
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path(os.environ.get("XRDID_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
-ARTIFACTS = Path(os.environ.get("XRDID_TEST_ARTIFACTS", PROJECT_ROOT / "tests" / "artifacts" / "page"))
-LAPTOP = {"width": 1366, "height": 768}
+ARTIFACTS = Path(
+    os.environ.get("XRDID_TEST_ARTIFACTS", PROJECT_ROOT / "tests" / "artifacts" / "page")
+)
 # A real scan of a precursor mixture with NiO and TiO2 (the small library has
 # NiO as a structure and anatase as a measured pattern).
 MIXTURE = "patterns/dara/precursor_mixtures/NiO_0p2030-Li2CO3_0p2999-TiO2_0p5025--2min.xrdml"
+SECOND_SCANS = [
+    "patterns/dara/precursor_mixtures/NiO_0p6007-Bi2O3_0p4008--2min.xrdml",
+    "patterns/xrd_autoanalyzer/TiO2+MnO.xy",
+]
 # The colours overlay.js gives the first and second phase (Okabe–Ito).
 PHASE_RGB = [(0x00, 0x72, 0xB2), (0xD5, 0x5E, 0x00)]
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Path:
-    if not CHROMIUM.is_file() and shutil.which("chromium") is None:
+    path = chromium_path()
+    if path is None:
         pytest.skip(
-            f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install chromium; "
-            ".ci/run does) or set XRDID_CHROMIUM"
+            "no Chromium: install Debian's package (apt-get install chromium; .ci/run does) "
+            "or set XRDID_CHROMIUM to a Chromium binary"
         )
-    return CHROMIUM if CHROMIUM.is_file() else Path(str(shutil.which("chromium")))
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +86,7 @@ def browser(chromium: Path) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        launched = launch(playwright, chromium)
         yield launched
         launched.close()
 
@@ -110,7 +114,9 @@ def page(browser: Any, server: Server, request: pytest.FixtureRequest) -> Iterat
 
     def with_csp(route: Any) -> None:
         response = route.fetch()
-        route.fulfill(response=response, headers={**response.headers, "content-security-policy": CSP})
+        route.fulfill(
+            response=response, headers={**response.headers, "content-security-policy": CSP}
+        )
 
     tab.route(server.url + "/", with_csp)
     tab.add_init_script(
@@ -158,11 +164,6 @@ def colour_pixels(tab: Any, rgb: tuple[int, int, int], tolerance: int = 40) -> i
     )
 
 
-def caption_range(tab: Any) -> tuple[float, float]:
-    caption = tab.locator(".plot-caption")
-    return float(caption.get_attribute("data-min")), float(caption.get_attribute("data-max"))
-
-
 # --------------------------------------------------------------------------- identify
 
 
@@ -195,23 +196,10 @@ def test_a_real_xrdml_shows_verdict_tables_and_overlay(page: Any) -> None:
 def test_a_reflection_tick_names_its_hkl_on_hover(page: Any) -> None:
     identify_mixture(page)
     # NiO's strongest reflection, from the (keyboard-readable) reflection table.
-    table = page.locator(".reflection-tables table").first
-    assert "NiO" in str(table.locator("caption").text_content())
-    rows = [r.split("\t") for r in table.evaluate(
-        "t => [...t.tBodies[0].rows].map(r => [...r.cells].map(c => c.textContent).join('\\t'))"
-    )]
-    two_theta = float(max(rows, key=lambda r: float(r[3]))[1])
-    over = page.locator(".overlay .u-over").bounding_box()
-    low, high = caption_range(page)
-    x = over["x"] + (two_theta - low) / (high - low) * over["width"]
-    tip = page.locator(".overlay .plot-tip")
-    # The tick rows sit above the residual band at the bottom of the plot.
-    for offset in range(62, 100, 2):
-        page.mouse.move(x, over["y"] + over["height"] - offset)
-        if tip.is_visible():
-            break
-    assert tip.is_visible(), "no tooltip over NiO's tick"
-    text = tip.inner_text()
+    assert "NiO" in str(page.locator(".reflection-tables caption").first.text_content())
+    two_theta = strongest_reflection(page, 0)
+    text = hover_tick(page, two_theta)
+    assert text is not None, "no tooltip over NiO's tick"
     assert re.match(r"NiO\S* \([\d\u0305 ]+\)\s", text), text
     assert f"2θ {two_theta:.2f}°" in text
     screenshot(page, "tick-hover")
@@ -219,7 +207,9 @@ def test_a_reflection_tick_names_its_hkl_on_hover(page: Any) -> None:
 
 def test_a_phase_is_toggled_off_and_on(page: Any) -> None:
     identify_mixture(page)
-    second = page.locator(".series-toggles input[type=checkbox]").nth(3)  # scan, fit, phase 1, phase 2
+    second = page.locator(".series-toggles input[type=checkbox]").nth(
+        3
+    )  # scan, fit, phase 1, phase 2
     drawn = colour_pixels(page, PHASE_RGB[1])
     assert drawn > 100
     second.uncheck()
@@ -288,6 +278,38 @@ def test_results_download_as_csv_and_json(page: Any) -> None:
     assert body["verdict"] == "mixture"
     assert [p["reference"]["name"] for p in body["phases"]] == [r["name"] for r in phases]
     assert len(body["profiles"]["two_theta_deg"]) == len(body["profiles"]["scan"]) > 1000
+    # Several files, identified in turn, download as one CSV.
+    page.set_input_files("#files", [str(shared_data_dir() / p) for p in SECOND_SCANS])
+    page.locator(".queue-item[data-status=done]").nth(2).wait_for(timeout=60_000)
+    with page.expect_download() as all_download:
+        page.get_by_role("button", name="All as CSV").click()
+    text = Path(all_download.value.path()).read_text()
+    files = {r["file"] for r in csv.DictReader(io.StringIO(text))}
+    assert files == {Path(MIXTURE).name, *(Path(p).name for p in SECOND_SCANS)}
+
+
+def test_controls_are_labelled_and_reachable_by_keyboard(page: Any) -> None:
+    identify_mixture(page)
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('button, input, select, textarea, [tabindex="0"]')]
+            .filter(el => el.type !== 'hidden' && !el.closest('[hidden], dialog:not([open])'))
+            .filter(el => !((el.labels && el.labels.length) || el.getAttribute('aria-label')
+                || el.getAttribute('aria-labelledby') || el.textContent.trim()))
+            .map(el => el.outerHTML.slice(0, 80))"""
+    )
+    assert unlabelled == []
+    # The tabs follow the ARIA pattern: arrows move, the panel follows.
+    page.get_by_role("tab", name="Identify").focus()
+    page.keyboard.press("ArrowRight")
+    assert page.get_by_role("tab", name="Library").get_attribute("aria-selected") == "true"
+    assert page.locator("#panel-library").is_visible()
+    assert not page.locator("#panel-identify").is_visible()
+    page.keyboard.press("ArrowLeft")
+    # A material's details open from the keyboard.
+    expand = page.locator(".materials-table .expand").first
+    expand.focus()
+    page.keyboard.press("Enter")
+    assert expand.get_attribute("aria-expanded") == "true"
 
 
 # --------------------------------------------------------------------------- errors
@@ -300,7 +322,9 @@ def test_a_bad_file_and_a_bad_option_say_what_is_wrong(page: Any, tmp_path: Path
     item = page.locator(".queue-item[data-status=error]")
     item.wait_for(timeout=30_000)
     status = item.locator(".queue-status").inner_text()
-    assert status.startswith("The pattern file could not be read. notes.xy: no numeric data rows"), status
+    assert status.startswith(
+        "The pattern file could not be read. notes.xy: no numeric data rows"
+    ), status
     problem = page.locator("#result .problem")
     assert problem.locator(".problem-title").inner_text() == "The pattern file could not be read."
     assert "{" not in problem.inner_text() and "urn:" not in problem.inner_text()
@@ -345,7 +369,9 @@ def test_add_a_reference_with_the_key_and_be_refused_without(page: Any, server: 
 
     submit.click()  # the same file again
     outcome.locator(".problem-title", has_text="already exists").wait_for()
-    assert outcome.get_by_role("button", name=re.compile(r"View the existing reference")).is_visible()
+    assert outcome.get_by_role(
+        "button", name=re.compile(r"View the existing reference")
+    ).is_visible()
 
     outcome.get_by_role("button", name=re.compile(r"View the existing reference")).click()
     page.locator("#reference-title").wait_for()
@@ -378,11 +404,6 @@ def test_library_search_with_the_periodic_table_and_a_pattern(page: Any) -> None
     assert len(names) == 1 and "BaTiO3" in names[0].replace(" ", ""), names
     page.locator(".library-table button.link").first.click()
     page.locator(".reference .plot canvas").wait_for()
-    over = page.locator(".reference .u-over").bounding_box()
-    tip = page.locator(".reference .plot-tip")
-    for step in range(0, int(over["width"]), 2):
-        page.mouse.move(over["x"] + step, over["y"] + over["height"] - 10)
-        if tip.is_visible():
-            break
-    assert re.match(r"\([\d\u0305 ]+\) · 2θ [\d.]+° · d [\d.]+ Å", tip.inner_text()), tip.inner_text()
+    text = hover_stick(page)
+    assert text is not None and re.match(r"\([\d\u0305 ]+\) · 2θ [\d.]+° · d [\d.]+ Å", text), text
     screenshot(page, "library")
