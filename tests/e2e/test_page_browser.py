@@ -315,10 +315,22 @@ def test_controls_are_labelled_and_reachable_by_keyboard(page: Any) -> None:
 # --------------------------------------------------------------------------- errors
 
 
-def test_a_bad_file_and_a_bad_option_say_what_is_wrong(page: Any, tmp_path: Path) -> None:
-    bad = tmp_path / "notes.xy"
-    bad.write_text("sample notes\nno numbers here\n")
-    page.set_input_files("#files", str(bad))
+def drop_file(tab: Any, name: str, text: str) -> None:
+    """Drop a file on the drop zone, as a person dragging it from their desktop."""
+    transfer = tab.evaluate_handle(
+        """([name, text]) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([text], name, { type: "text/plain" }));
+            return transfer;
+        }""",
+        [name, text],
+    )
+    for event in ("dragenter", "dragover", "drop"):
+        tab.dispatch_event("#dropzone", event, {"dataTransfer": transfer})
+
+
+def test_a_bad_file_and_a_bad_option_say_what_is_wrong(page: Any) -> None:
+    drop_file(page, "notes.xy", "sample notes\nno numbers here\n")
     item = page.locator(".queue-item[data-status=error]")
     item.wait_for(timeout=30_000)
     status = item.locator(".queue-status").inner_text()

@@ -11,7 +11,16 @@ export function initAddReference(openTab) {
     event.preventDefault();
     const file = $("[name=file]", form).files[0];
     if (!file) {
-      replace(outcome, problemView(new ApiError(0, "Choose a file to add", "a structure (CIF, BGMN .str) or a measured pattern of a known material")));
+      replace(
+        outcome,
+        problemView(
+          new ApiError(
+            0,
+            "Choose a file to add",
+            "a structure (CIF, BGMN .str) or a measured pattern of a known material",
+          ),
+        ),
+      );
       return;
     }
     const body = new FormData();
@@ -23,7 +32,14 @@ export function initAddReference(openTab) {
     const key = $("[name=write_key]", form).value.trim();
     const submit = $("button[type=submit]", form);
     submit.disabled = true;
-    replace(outcome, h("p", { role: "status" }, `Adding ${file.name}… (a structure is simulated first; this takes a few seconds)`));
+    replace(
+      outcome,
+      h(
+        "p",
+        { role: "status" },
+        `Adding ${file.name}… (a structure is simulated first; this takes a few seconds)`,
+      ),
+    );
     try {
       const created = await call("references", { method: "POST", body, key });
       window.dispatchEvent(new Event("xrdid:library-changed"));
@@ -32,9 +48,24 @@ export function initAddReference(openTab) {
         h(
           "div",
           { class: "success", role: "status" },
-          h("p", {}, h("strong", {}, `Added “${created.name}”`), ` as reference ${created.id} (${created.kind}${created.space_group ? `, ${created.space_group}` : ""}). The next identification searches it.`),
-          created.warnings.length ? h("ul", {}, created.warnings.map((w) => h("li", {}, sentence(w)))) : null,
-          h("button", { type: "button", onclick: () => viewInLibrary(openTab, created) }, "View it in the library"),
+          h(
+            "p",
+            {},
+            h("strong", {}, `Added “${created.name}”`),
+            ` as reference ${created.id} (${created.kind}${created.space_group ? `, ${created.space_group}` : ""}). The next identification searches it.`,
+          ),
+          created.warnings.length
+            ? h(
+                "ul",
+                {},
+                created.warnings.map((w) => h("li", {}, sentence(w))),
+              )
+            : null,
+          h(
+            "button",
+            { type: "button", onclick: () => viewInLibrary(openTab, created) },
+            "View it in the library",
+          ),
         ),
       );
     } catch (error) {
@@ -42,7 +73,13 @@ export function initAddReference(openTab) {
       replace(
         outcome,
         problemView(error),
-        existing ? h("button", { type: "button", onclick: () => viewInLibrary(openTab, { id: existing, name: "" }) }, `View the existing reference (id ${existing})`) : null,
+        existing
+          ? h(
+              "button",
+              { type: "button", onclick: () => viewInLibrary(openTab, { id: existing, name: "" }) },
+              `View the existing reference (id ${existing})`,
+            )
+          : null,
       );
     } finally {
       submit.disabled = false;

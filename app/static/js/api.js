@@ -64,11 +64,18 @@ export async function call(path, { method = "GET", body = null, key = "" } = {})
 
 /** An alert that says what went wrong in sentences (never raw JSON). */
 export function problemView(error) {
-  const err = error instanceof ApiError ? error : new ApiError(0, "Something went wrong", String(error?.message || error));
+  const err =
+    error instanceof ApiError
+      ? error
+      : new ApiError(0, "Something went wrong", String(error?.message || error));
   const fieldErrors = err.problem?.errors;
   const details =
     Array.isArray(fieldErrors) && fieldErrors.length > 1
-      ? h("ul", {}, fieldErrors.map((e) => h("li", {}, h("code", {}, e.field), ": ", sentence(e.message))))
+      ? h(
+          "ul",
+          {},
+          fieldErrors.map((e) => h("li", {}, h("code", {}, e.field), ": ", sentence(e.message))),
+        )
       : err.detail
         ? h("p", {}, sentence(err.detail))
         : null;

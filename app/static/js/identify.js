@@ -31,7 +31,8 @@ export function initIdentify() {
       zone.classList.add("dragging");
     });
   }
-  for (const type of ["dragleave", "drop"]) zone.addEventListener(type, () => zone.classList.remove("dragging"));
+  for (const type of ["dragleave", "drop"])
+    zone.addEventListener(type, () => zone.classList.remove("dragging"));
   zone.addEventListener("drop", (event) => {
     event.preventDefault();
     addFiles(event.dataTransfer.files);
@@ -55,7 +56,9 @@ export function initIdentify() {
   syncStandard();
   wirePicker($("#identify-elements"), form);
   $("#download-all").addEventListener("click", () => {
-    const done = items.filter((i) => i.status === "done").map((i) => ({ filename: i.file.name, result: i.result }));
+    const done = items
+      .filter((i) => i.status === "done")
+      .map((i) => ({ filename: i.file.name, result: i.result }));
     download("xrdid-results.csv", toCsv(done), "text/csv");
   });
   $("#clear-files").addEventListener("click", () => {
@@ -82,13 +85,15 @@ function readOptions() {
     elements_none: value("elements_none"),
     elements_only: value("elements_only"),
     phases,
-    internal_standard: phases && (standardName || standardPercent) ? `${standardName}:${standardPercent}` : "",
+    internal_standard:
+      phases && (standardName || standardPercent) ? `${standardName}:${standardPercent}` : "",
   };
 }
 
 function addFiles(fileList) {
   const options = readOptions();
-  for (const file of fileList) items.push({ id: nextId++, file, options, status: "waiting", result: null, error: null });
+  for (const file of fileList)
+    items.push({ id: nextId++, file, options, status: "waiting", result: null, error: null });
   renderQueue();
   announce(`${fileList.length} file${fileList.length === 1 ? "" : "s"} added.`);
   process();
@@ -134,7 +139,9 @@ async function identify(item) {
 function summary(item) {
   const r = item.result;
   if (r.verdict === "no_match") return "no match";
-  const names = r.phases.length ? r.phases.map((p) => p.reference.name) : r.materials.slice(0, 1).map((m) => m.name);
+  const names = r.phases.length
+    ? r.phases.map((p) => p.reference.name)
+    : r.materials.slice(0, 1).map((m) => m.name);
   return `${r.verdict === "match" ? "match" : "mixture"}: ${names.join(", ")}`;
 }
 
@@ -145,7 +152,10 @@ function renderQueue() {
     items.map((item) =>
       h(
         "li",
-        { class: `queue-item status-${item.status}${item === shown ? " shown" : ""}`, dataset: { status: item.status } },
+        {
+          class: `queue-item status-${item.status}${item.result ? ` verdict-${item.result.verdict}` : ""}${item === shown ? " shown" : ""}`,
+          dataset: { status: item.status },
+        },
         h(
           "button",
           {
@@ -160,7 +170,15 @@ function renderQueue() {
           },
           item.file.name,
         ),
-        h("span", { class: "queue-status" }, item.status === "done" ? summary(item) : item.status === "error" ? problemText(item.error) : STATUS[item.status]),
+        h(
+          "span",
+          { class: "queue-status" },
+          item.status === "done"
+            ? summary(item)
+            : item.status === "error"
+              ? problemText(item.error)
+              : STATUS[item.status],
+        ),
       ),
     ),
   );
@@ -176,7 +194,15 @@ function show(item, focus) {
   if (item.status === "done") {
     replace(panel, resultView(item, { onRerun: () => rerun(item) }));
   } else if (item.status === "error") {
-    replace(panel, h("article", { class: "result-card" }, h("h2", { id: "result-title", tabindex: "-1" }, item.file.name), problemView(item.error)));
+    replace(
+      panel,
+      h(
+        "article",
+        { class: "result-card" },
+        h("h2", { id: "result-title", tabindex: "-1" }, item.file.name),
+        problemView(item.error),
+      ),
+    );
   }
   renderQueue();
   if (focus) $("#result-title")?.focus();

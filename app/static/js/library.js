@@ -59,11 +59,26 @@ function renderList(total) {
         "tr",
         { dataset: { id: r.id } },
         h("td", { class: "num" }, String(r.id)),
-        h("th", { scope: "row" }, h("button", { type: "button", class: "link", onclick: () => showReference(r.id, true) }, r.name)),
+        h(
+          "th",
+          { scope: "row" },
+          h("button", { type: "button", class: "link", onclick: () => showReference(r.id, true) }, r.name),
+        ),
         h("td", {}, r.formula || "—"),
         h("td", {}, r.space_group || "—"),
         h("td", { class: "wrap" }, `${r.source}: ${r.source_id}`),
-        h("td", {}, h("span", { class: `kind kind-${r.kind}`, title: r.kind === "calculated" ? "calculated from a structure" : "a measured pattern" }, r.kind === "calculated" ? "calc." : "meas.")),
+        h(
+          "td",
+          {},
+          h(
+            "span",
+            {
+              class: `kind kind-${r.kind}`,
+              title: r.kind === "calculated" ? "calculated from a structure" : "a measured pattern",
+            },
+            r.kind === "calculated" ? "calc." : "meas.",
+          ),
+        ),
       ),
     ),
   );
@@ -74,10 +89,24 @@ function renderList(total) {
           "table",
           { class: "data library-table" },
           h("caption", { class: "visually-hidden" }, "References found"),
-          h("thead", {}, h("tr", {}, ["Id", "Name", "Formula", "Space group", "Source", "Kind"].map((t) => h("th", { scope: "col" }, t)))),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              ["Id", "Name", "Formula", "Space group", "Source", "Kind"].map((t) =>
+                h("th", { scope: "col" }, t),
+              ),
+            ),
+          ),
           body,
         )
-      : h("p", {}, "No reference matches. Loosen the filters (references of unknown composition never match an element filter)."),
+      : h(
+          "p",
+          {},
+          "No reference matches. Loosen the filters (references of unknown composition never match an element filter).",
+        ),
   );
 }
 
@@ -87,20 +116,33 @@ export async function showReference(id, focus) {
   replace(pane, h("p", { role: "status" }, "Loading…"));
   try {
     const r = await call(`references/${id}`, { key: apiKey() });
-    const row = (label, value) => (value === null || value === undefined || value === "" ? null : [h("dt", {}, label), h("dd", {}, String(value))]);
+    const row = (label, value) =>
+      value === null || value === undefined || value === ""
+        ? null
+        : [h("dt", {}, label), h("dd", {}, String(value))];
     replace(
       pane,
       h(
         "article",
         { class: "reference" },
-        h("h2", { id: "reference-title", tabindex: "-1" }, r.name, r.formula && r.formula !== r.name ? h("span", { class: "formula" }, ` ${r.formula}`) : null),
+        h(
+          "h2",
+          { id: "reference-title", tabindex: "-1" },
+          r.name,
+          r.formula && r.formula !== r.name ? h("span", { class: "formula" }, ` ${r.formula}`) : null,
+        ),
         h(
           "dl",
           { class: "facts" },
           row("Id", r.id),
           row("Kind", r.kind === "calculated" ? "calculated from a structure" : "measured pattern"),
           row("Elements", r.elements.join(", ") || "unknown"),
-          row("Space group", r.space_group ? `${r.space_group}${r.space_group_number ? ` (No. ${r.space_group_number})` : ""}` : null),
+          row(
+            "Space group",
+            r.space_group
+              ? `${r.space_group}${r.space_group_number ? ` (No. ${r.space_group_number})` : ""}`
+              : null,
+          ),
           row("Crystal system", r.crystal_system),
           row("Source", `${r.source}: ${r.source_id}`),
           row("Notes", r.notes),
@@ -118,7 +160,8 @@ export async function showReference(id, focus) {
 /** Search by name (used after adding a reference). */
 export function searchByName(name) {
   const form = $("#library-form");
-  for (const field of ["elements_all", "elements_none", "elements_only", "kind"]) $(`[name=${field}]`, form).value = "";
+  for (const field of ["elements_all", "elements_none", "elements_only", "kind"])
+    $(`[name=${field}]`, form).value = "";
   $("[name=name]", form).value = name;
   return search(true);
 }

@@ -7,7 +7,16 @@ import { h, fmt, hklText, newId } from "./dom.js";
 import { attachNavigation, decimalsFor, navigate } from "./navigate.js";
 
 // Okabe–Ito colours (told apart with colour-blindness), then two neutrals.
-export const PHASE_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#8C564B", "#7F7F7F"];
+export const PHASE_COLORS = [
+  "#0072B2",
+  "#D55E00",
+  "#009E73",
+  "#CC79A7",
+  "#E69F00",
+  "#56B4E9",
+  "#8C564B",
+  "#7F7F7F",
+];
 export const phaseColor = (index) => PHASE_COLORS[index % PHASE_COLORS.length];
 const SCAN_COLOR = "#1d1d1f";
 const FIT_COLOR = "#8a8a8a";
@@ -34,7 +43,14 @@ export function overlayView(profiles) {
   const fit = scan.map((v, i) => +(v - residual[i]).toFixed(5));
   const phases = profiles.phases.map((p, index) => ({ ...p, index, color: phaseColor(index) }));
 
-  const state = { axis: "tt", scan: true, fit: true, residual: true, ticks: true, phases: phases.map(() => true) };
+  const state = {
+    axis: "tt",
+    scan: true,
+    fit: true,
+    residual: true,
+    ticks: true,
+    phases: phases.map(() => true),
+  };
   let u = null;
   let hits = []; // drawn ticks, for hover: {x, top, row, phase, reflection}
   let lastWidth = 0;
@@ -75,7 +91,8 @@ export function overlayView(profiles) {
     const rows = tickRows().length;
     return (rows ? rows * ROW + 6 : 0) + (state.residual ? RESIDUAL_BAND : 0) + 2;
   };
-  const plotHeight = (chart) => (chart.bbox && chart.bbox.height > 0 ? chart.bbox.height / uPlot.pxRatio : HEIGHT - 60);
+  const plotHeight = (chart) =>
+    chart.bbox && chart.bbox.height > 0 ? chart.bbox.height / uPlot.pxRatio : HEIGHT - 60;
 
   // y: the shown curves fill the top; the bottom band holds the tick rows
   // and the residual (same units as y, zero in the middle of its band).
@@ -308,28 +325,65 @@ export function overlayView(profiles) {
     toggle("Scan", true, showSeries("scan", seriesIndex.scan), SCAN_COLOR),
     toggle("Fit (sum)", true, showSeries("fit", seriesIndex.fit), null, "swatch-dashed"),
     phases.map((p, i) =>
-      toggle(p.name, true, (on) => {
-        state.phases[i] = on;
-        u?.setSeries(3 + i, { show: on });
-        refresh();
-      }, p.color),
+      toggle(
+        p.name,
+        true,
+        (on) => {
+          state.phases[i] = on;
+          u?.setSeries(3 + i, { show: on });
+          refresh();
+        },
+        p.color,
+      ),
     ),
     toggle("Residual", true, showSeries("residual", seriesIndex.residual), RESIDUAL_COLOR, "swatch-thin"),
-    toggle("Reflection ticks", true, (on) => {
-      state.ticks = on;
-      refresh();
-    }, null, "swatch-ticks"),
+    toggle(
+      "Reflection ticks",
+      true,
+      (on) => {
+        state.ticks = on;
+        refresh();
+      },
+      null,
+      "swatch-ticks",
+    ),
   );
   const axisName = newId("axis");
   const axisSwitch = h(
     "fieldset",
     { class: "axis-switch" },
     h("legend", {}, "x axis"),
-    h("label", {}, h("input", { type: "radio", name: axisName, value: "tt", checked: true, onchange: () => setAxis("tt") }), " 2θ"),
-    h("label", {}, h("input", { type: "radio", name: axisName, value: "d", onchange: () => setAxis("d") }), " d (Å)"),
+    h(
+      "label",
+      {},
+      h("input", {
+        type: "radio",
+        name: axisName,
+        value: "tt",
+        checked: true,
+        onchange: () => setAxis("tt"),
+      }),
+      " 2θ",
+    ),
+    h(
+      "label",
+      {},
+      h("input", { type: "radio", name: axisName, value: "d", onchange: () => setAxis("d") }),
+      " d (Å)",
+    ),
   );
   const button = (label, action, text) =>
-    h("button", { type: "button", class: "icon", "aria-label": label, title: label, onclick: () => u && navigate(u, action) }, text);
+    h(
+      "button",
+      {
+        type: "button",
+        class: "icon",
+        "aria-label": label,
+        title: label,
+        onclick: () => u && navigate(u, action),
+      },
+      text,
+    );
   const zoom = h(
     "div",
     { class: "zoom-buttons", role: "group", "aria-label": "Zoom and pan" },
@@ -361,12 +415,30 @@ export function overlayView(profiles) {
                 "table",
                 { class: "compact" },
                 h("caption", {}, p.name),
-                h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "hkl"), h("th", { scope: "col" }, "2θ (°)"), h("th", { scope: "col" }, "d (Å)"), h("th", { scope: "col" }, "I"))),
+                h(
+                  "thead",
+                  {},
+                  h(
+                    "tr",
+                    {},
+                    h("th", { scope: "col" }, "hkl"),
+                    h("th", { scope: "col" }, "2θ (°)"),
+                    h("th", { scope: "col" }, "d (Å)"),
+                    h("th", { scope: "col" }, "I"),
+                  ),
+                ),
                 h(
                   "tbody",
                   {},
                   p.reflections.map((r) =>
-                    h("tr", {}, h("td", {}, hklText(r.hkl)), h("td", {}, r.two_theta_deg.toFixed(2)), h("td", {}, r.d_angstrom.toFixed(4)), h("td", {}, (100 * r.intensity).toFixed(0))),
+                    h(
+                      "tr",
+                      {},
+                      h("td", {}, hklText(r.hkl)),
+                      h("td", {}, r.two_theta_deg.toFixed(2)),
+                      h("td", {}, r.d_angstrom.toFixed(4)),
+                      h("td", {}, (100 * r.intensity).toFixed(0)),
+                    ),
                   ),
                 ),
               ),

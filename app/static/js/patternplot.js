@@ -11,7 +11,9 @@ const COLOR = "#0072B2";
 /** The plot of a ReferenceDetail's `pattern` (sticks or profile). */
 export function patternView(pattern) {
   const sticks = pattern.type === "sticks";
-  const order = sticks ? [...pattern.two_theta_deg.keys()].sort((a, b) => pattern.two_theta_deg[a] - pattern.two_theta_deg[b]) : null;
+  const order = sticks
+    ? [...pattern.two_theta_deg.keys()].sort((a, b) => pattern.two_theta_deg[a] - pattern.two_theta_deg[b])
+    : null;
   let xs;
   let ys;
   if (sticks) {
@@ -32,10 +34,29 @@ export function patternView(pattern) {
   }
   const captionId = newId("pattern-caption");
   const tip = h("div", { class: "plot-tip", role: "tooltip", hidden: true });
-  const readout = h("p", { class: "readout" }, sticks ? "Point at a bar for its reflection." : "Point at the plot to read values.");
-  const caption = h("p", { id: captionId, class: "plot-caption" }, `${sticks ? `${order.length} reflections` : `${xs.length} points`} at ${pattern.wavelength_angstrom} Å. Drag to zoom, double-click to see it all.`);
+  const readout = h(
+    "p",
+    { class: "readout" },
+    sticks ? "Point at a bar for its reflection." : "Point at the plot to read values.",
+  );
+  const caption = h(
+    "p",
+    { id: captionId, class: "plot-caption" },
+    `${sticks ? `${order.length} reflections` : `${xs.length} points`} at ${pattern.wavelength_angstrom} Å. Drag to zoom, double-click to see it all.`,
+  );
   const box = h("div", { class: "plot-box" });
-  const plot = h("div", { class: "plot", tabindex: "0", role: "application", "aria-roledescription": "interactive chart", "aria-label": sticks ? "Stick pattern of the reference" : "Measured profile of the reference", "aria-describedby": captionId }, box);
+  const plot = h(
+    "div",
+    {
+      class: "plot",
+      tabindex: "0",
+      role: "application",
+      "aria-roledescription": "interactive chart",
+      "aria-label": sticks ? "Stick pattern of the reference" : "Measured profile of the reference",
+      "aria-describedby": captionId,
+    },
+    box,
+  );
   let u = null;
 
   function onCursor(chart) {
@@ -47,7 +68,8 @@ export function patternView(pattern) {
     const x = chart.posToVal(left, "x");
     if (!sticks) {
       const idx = chart.cursor.idx;
-      if (idx !== null && idx !== undefined) readout.textContent = `2θ ${xs[idx].toFixed(2)}° · intensity ${fmt(ys[idx], 1)} %`;
+      if (idx !== null && idx !== undefined)
+        readout.textContent = `2θ ${xs[idx].toFixed(2)}° · intensity ${fmt(ys[idx], 1)} %`;
       return;
     }
     let best = -1;
@@ -78,7 +100,12 @@ export function patternView(pattern) {
         cursor: { drag: { x: true, y: false }, points: { show: false }, y: false },
         scales: { x: { time: false }, y: { range: (_u, _min, max) => [0, Math.max(max, 1) * 1.05] } },
         axes: [
-          { label: `2θ (degrees, ${pattern.wavelength_angstrom} Å)`, labelSize: 22, grid: { stroke: "#e6e6e6" }, values: (_c, splits, _i, _s, inc) => splits.map((v) => v.toFixed(decimalsFor(inc))) },
+          {
+            label: `2θ (degrees, ${pattern.wavelength_angstrom} Å)`,
+            labelSize: 22,
+            grid: { stroke: "#e6e6e6" },
+            values: (_c, splits, _i, _s, inc) => splits.map((v) => v.toFixed(decimalsFor(inc))),
+          },
           { label: "Relative intensity", labelSize: 22, size: 44, grid: { stroke: "#eeeeee" } },
         ],
         series: [{}, { label: sticks ? "Reflections" : "Profile", stroke: COLOR, width: sticks ? 1.6 : 1.3 }],
@@ -99,7 +126,19 @@ export function patternView(pattern) {
       ["Zoom out", "out", "−"],
       ["Pan right", "right", "▶"],
       ["Show it all", "reset", "Reset"],
-    ].map(([label, action, text]) => h("button", { type: "button", class: "icon", "aria-label": label, title: label, onclick: () => u && navigate(u, action) }, text)),
+    ].map(([label, action, text]) =>
+      h(
+        "button",
+        {
+          type: "button",
+          class: "icon",
+          "aria-label": label,
+          title: label,
+          onclick: () => u && navigate(u, action),
+        },
+        text,
+      ),
+    ),
   );
   attachNavigation(plot, () => u);
   plot.addEventListener("mouseleave", () => {
@@ -122,17 +161,41 @@ export function patternView(pattern) {
         h(
           "table",
           { class: "compact" },
-          h("thead", {}, h("tr", {}, ["hkl", "2θ (°)", "d (Å)", "I"].map((t) => h("th", { scope: "col" }, t)))),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              ["hkl", "2θ (°)", "d (Å)", "I"].map((t) => h("th", { scope: "col" }, t)),
+            ),
+          ),
           h(
             "tbody",
             {},
             [...order]
               .sort((a, b) => pattern.relative_intensity[b] - pattern.relative_intensity[a])
               .slice(0, 40)
-              .map((i) => h("tr", {}, h("td", {}, hklText(pattern.hkl[i])), h("td", {}, pattern.two_theta_deg[i].toFixed(2)), h("td", {}, pattern.d_angstrom[i].toFixed(4)), h("td", {}, pattern.relative_intensity[i].toFixed(1)))),
+              .map((i) =>
+                h(
+                  "tr",
+                  {},
+                  h("td", {}, hklText(pattern.hkl[i])),
+                  h("td", {}, pattern.two_theta_deg[i].toFixed(2)),
+                  h("td", {}, pattern.d_angstrom[i].toFixed(4)),
+                  h("td", {}, pattern.relative_intensity[i].toFixed(1)),
+                ),
+              ),
           ),
         ),
       )
     : null;
-  return h("div", { class: "pattern" }, h("div", { class: "overlay-controls" }, zoomButtons), plot, h("div", { class: "plot-foot" }, caption, readout), strongest);
+  return h(
+    "div",
+    { class: "pattern" },
+    h("div", { class: "overlay-controls" }, zoomButtons),
+    plot,
+    h("div", { class: "plot-foot" }, caption, readout),
+    strongest,
+  );
 }
