@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service
+.PHONY: install serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service vendor
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,3 +59,10 @@ library: install
 
 bench-service: install
 	$(BIN)/python -m benchmarks.service
+
+# The page's vendored browser libraries (app/static/vendor), from web/package-lock.json.
+# Update: cd web && npm install --save-exact uplot@VERSION; then make vendor; commit both.
+vendor:
+	cd web && npm ci --ignore-scripts --no-audit --no-fund
+	cp web/node_modules/uplot/dist/uPlot.iife.min.js web/node_modules/uplot/dist/uPlot.min.css app/static/vendor/
+	cp web/node_modules/uplot/LICENSE app/static/vendor/uPlot.LICENSE
