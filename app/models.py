@@ -38,6 +38,9 @@ from xrdid.sticks import STICK_WAVELENGTH_ANGSTROM
 from xrdid.strain_fit import ANISOTROPIC_STRAIN_PENALTY
 from xrdid.wavelengths import Wavelength, parse_wavelength
 
+# Ids and cursors are SQLite integers: signed 64-bit.
+MAX_ID = 2**63 - 1
+
 ELEMENTS_HELP = (
     "comma-separated element symbols (e.g. 'Fe,O'); references of unknown composition "
     "never match an element filter"
@@ -531,6 +534,7 @@ class ReferenceQuery(ElementFilterFields):
     after: int = Field(
         default=0,
         ge=0,
+        le=MAX_ID,
         description="Return references with ids above this (the previous page's next_after)",
     )
     name: str | None = Field(

@@ -180,6 +180,26 @@ class ReferenceNotFoundError(InputError):
         super().__init__(f"no reference with id {reference_id} in the library")
 
 
+# --------------------------------------------------------------------------- id bounds
+# SQLite integers are signed 64-bit; a larger Python int raises OverflowError
+# in the driver, so ids and cursors are checked before any query.
+MAX_SQLITE_INTEGER = 2**63 - 1
+
+
+def _stored_id(reference_id: int) -> int:
+    """``reference_id`` as a storable id; ReferenceNotFoundError when no id can be it."""
+    if not 1 <= reference_id <= MAX_SQLITE_INTEGER:
+        raise ReferenceNotFoundError(reference_id)
+    return int(reference_id)
+
+
+def _cursor(after: int) -> int:
+    """A paging cursor (an id or 0) clamped to SQLite's range; InputError when negative."""
+    if after < 0:
+        raise InputError(f"after {after} is negative; pass 0 or a previous page's next_after")
+    return min(int(after), MAX_SQLITE_INTEGER)
+
+
 # --------------------------------------------------------------------------- records
 
 
@@ -1208,10 +1228,11 @@ class Library:
 
         Raises :class:`ReferenceNotFoundError` when there is none.
         """
+        reference_id = _stored_id(reference_id)
         with self._write_lock, self._rw.write():
             # Searches wait for both steps, so none sees an id the database lost.
             with self._transaction() as db:
-                cursor = db.execute("DELETE FROM reference WHERE id = ?", (int(reference_id),))
+                cursor = db.execute("DELETE FROM reference WHERE id = ?", (reference_id,))
                 if cursor.rowcount == 0:
                     raise ReferenceNotFoundError(reference_id)
                 generation = self._bump_generation(db)
@@ -1307,9 +1328,10 @@ class Library:
         return np.setdiff1d(db_ids, index_ids), np.setdiff1d(index_ids, db_ids)
 
     def get(self, reference_id: int) -> ReferenceEntry:
+        reference_id = _stored_id(reference_id)
         row = (
             self._reader()
-            .execute(f"SELECT {_ENTRY_COLUMNS} FROM reference WHERE id = ?", (int(reference_id),))
+            .execute(f"SELECT {_ENTRY_COLUMNS} FROM reference WHERE id = ?", (reference_id,))
             .fetchone()
         )
         if row is None:
@@ -1317,9 +1339,10 @@ class Library:
         return _entry(row)
 
     def get_pattern(self, reference_id: int) -> ReferencePattern:
+        reference_id = _stored_id(reference_id)
         row = (
             self._reader()
-            .execute("SELECT pattern FROM reference WHERE id = ?", (int(reference_id),))
+            .execute("SELECT pattern FROM reference WHERE id = ?", (reference_id,))
             .fetchone()
         )
         if row is None:
@@ -1376,6 +1399,7 @@ class Library:
         """References in id order, ``limit`` of them after id ``after``."""
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise InputError(f"limit {limit} is outside 1–{MAX_PAGE_SIZE}")
+        after = _cursor(after)
         where: list[str] = []
         params: list[Any] = []
         if name_contains:
@@ -1416,7 +1440,7 @@ class Library:
         rows = reader.execute(
             f"SELECT {_ENTRY_COLUMNS} FROM reference WHERE {condition} AND id > ? "
             "ORDER BY id LIMIT ?",
-            [*params, int(after), limit + 1],
+            [*params, after, limit + 1],
         ).fetchall()
         entries = tuple(_entry(r) for r in rows[:limit])
         next_after = entries[-1].id if len(rows) > limit else None

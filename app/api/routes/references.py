@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile, status
 
 from app.api.deps import EmbedderDep, LibraryDep, ReadAccess, ServiceDep, SettingsDep, WriteAccess
 from app.api.uploads import read_upload
 from app.core.errors import problem_responses
 from app.models import (
+    MAX_ID,
     ReferenceCreated,
     ReferenceCreateForm,
     ReferenceDetail,
@@ -23,6 +24,11 @@ from xrdid.library import DuplicateReferenceError
 from xrdid.references import embed_references, prepare_reference, source_key
 
 router = APIRouter(prefix="/references", tags=["references"])
+
+# Ids are SQLite integers (1 … 2^63−1); anything else is refused at the edge.
+ReferenceId = Annotated[
+    int, Path(ge=1, le=MAX_ID, description="The reference's id (1 … 2^63−1)", examples=[1])
+]
 
 FILE_HELP = (
     "A crystal structure (CIF, BGMN .str: simulated on the model grid) or a measured "
@@ -98,7 +104,7 @@ async def list_references(
     responses=problem_responses(401, 403, 404, 422, 503),
 )
 async def get_reference(
-    reference_id: int,
+    reference_id: ReferenceId,
     library: LibraryDep,
     pattern: Annotated[bool, Query(description="Include the pattern arrays")] = True,
 ) -> ReferenceDetail:
@@ -119,7 +125,7 @@ async def get_reference(
     dependencies=[WriteAccess],
     responses=problem_responses(401, 403, 404, 422, 503),
 )
-async def delete_reference(reference_id: int, library: LibraryDep) -> Response:
+async def delete_reference(reference_id: ReferenceId, library: LibraryDep) -> Response:
     """Remove the reference from the database and the search index."""
     await anyio.to_thread.run_sync(library.delete, reference_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
