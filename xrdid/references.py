@@ -46,7 +46,7 @@ from xrdid.library_identify import preprocess_guard
 from xrdid.pattern import Pattern
 from xrdid.preprocess import BaselineMethod, PreprocessedPattern
 from xrdid.readers import DEFAULT_MAX_BYTES, read_pattern
-from xrdid.sticks import simulate_sticks
+from xrdid.sticks import SimulationLimits, check_simulation_cost, simulate_sticks
 from xrdid.structures import read_structure
 from xrdid.wavelengths import CU_KALPHA, Wavelength
 
@@ -173,13 +173,13 @@ def _guard(label: str) -> Iterator[None]:
     (a reader bug met on odd input) is logged and reported as unreadable."""
     try:
         yield
-    except XrdidError:
+    except (XrdidError, MemoryError):
         raise
     except Exception as exc:
         logger.exception("internal error preparing %s", label)
         raise StructureReadError(
-            f"{label}: internal error while reading the structure ({type(exc).__name__}); the "
-            "file is probably malformed — please report it with the file attached"
+            f"{label}: internal error while reading the structure; the file is probably "
+            "malformed — please report it with the file attached"
         ) from exc
 
 
@@ -197,18 +197,23 @@ def prepare_structure(
     source_id: str | None = None,
     name: str | None = None,
     notes: str | None = None,
+    simulation_limits: SimulationLimits | None = None,
 ) -> PreparedReference:
     """Read a structure file, simulate its sticks and the model's view of them.
 
     The name defaults to the file's (mineral name, title or formula); the
-    formula, elements and space group come from the structure.
+    formula, elements and space group come from the structure. With
+    ``simulation_limits``, a structure too large to simulate within them is
+    refused before simulating.
 
     Raises StructureReadError (unreadable file) or SimulationError (no usable
-    pattern).
+    pattern; SimulationTooLargeError over the limits).
     """
     label = filename or "structure.cif"
     with _guard(label):
         structure = read_structure(data, label)
+        if simulation_limits is not None:
+            check_simulation_cost(structure.structure, simulation_limits, label)
         sticks = _stored(simulate_sticks(structure.structure))
     info = ReferenceInfo(
         name=_clean_text(name, "name", MAX_NAME_CHARS) or structure.name[:MAX_NAME_CHARS],
@@ -313,6 +318,7 @@ def prepare_reference(
     baseline: BaselineMethod = BaselineMethod.BEADS,
     notes: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    simulation_limits: SimulationLimits | None = None,
 ) -> PreparedReference:
     """Prepare any reference file; ``kind`` None decides by suffix and content
     (:func:`is_structure_file`)."""
@@ -325,7 +331,13 @@ def prepare_reference(
         )
     if kind is ReferenceKind.CALCULATED:
         prepared = prepare_structure(
-            data, filename, source=source, source_id=source_id, name=name, notes=notes
+            data,
+            filename,
+            source=source,
+            source_id=source_id,
+            name=name,
+            notes=notes,
+            simulation_limits=simulation_limits,
         )
         if formula and formula.strip() and parse_formula(formula)[0] != prepared.info.formula:
             raise InputError(

@@ -29,6 +29,7 @@ import functools
 import logging
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,13 @@ from pymatgen.io.cif import CifBlock, CifParser
 
 from xrdid.errors import StructureReadError
 from xrdid.structures import spacegroups
-from xrdid.structures.checks import MAX_SITES, OCCUPANCY_TOLERANCE, check_cell, count_clashes
+from xrdid.structures.checks import (
+    MAX_SITES,
+    OCCUPANCY_TOLERANCE,
+    check_cell,
+    check_cell_parameters,
+    count_clashes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +125,25 @@ def read_cif(text: str, source: str) -> tuple[list[CifBlockResult], list[CifBloc
         )
     # CIF tags are case-insensitive; pymatgen looks atom-site tags up in lower case.
     text = re.sub(r"(?im)^(\s*)(_atom_site_\S+)", lambda m: m.group(1) + m.group(2).lower(), text)
+    results, failures = _read_blocks(text, source)
+    if not results and not failures:
+        raise StructureReadError(f"{source}: not a CIF: no data_ block")
+    return results, failures
+
+
+# pymatgen's own split into blocks (CifFile.from_str), so one block's text
+# parses exactly as it would within the whole file.
+_BLOCK_START = re.compile(r"^\s*data_", flags=re.MULTILINE)
+
+
+def split_blocks(text: str) -> Iterator[str]:
+    """The text of each data block, in file order, found without parsing them."""
+    starts = [m.start() for m in _BLOCK_START.finditer(text)]
+    for begin, end in zip(starts, [*starts[1:], len(text)], strict=True):
+        yield text[begin:end]
+
+
+def _read_blocks(text: str, source: str) -> tuple[list[CifBlockResult], list[CifBlockFailure]]:
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         try:
@@ -139,8 +165,6 @@ def read_cif(text: str, source: str) -> tuple[list[CifBlockResult], list[CifBloc
         except StructureReadError as exc:
             failures.append(CifBlockFailure(name, str(exc)))
             logger.debug("%s", exc)
-    if not results and not failures:
-        raise StructureReadError(f"{source}: not a CIF: no data_ block")
     return results, failures
 
 
@@ -254,6 +278,11 @@ def _check_fields(block: CifBlock, where: str) -> list[str]:
     for key in ("_cell_angle_alpha", "_cell_angle_beta", "_cell_angle_gamma"):
         if _number(data.get(key)) is None:
             raise StructureReadError(f"{where}: incomplete cell: {key} is missing or not a number")
+    lengths = [_number_or(data.get(f"_cell_length_{axis}"), 0.0) for axis in "abc"]
+    angles = [_number_or(data.get(f"_cell_angle_{n}"), 0.0) for n in ("alpha", "beta", "gamma")]
+    check_cell_parameters(
+        (lengths[0], lengths[1], lengths[2]), (angles[0], angles[1], angles[2]), where
+    )
     for axis in "xyz":
         if f"_atom_site_fract_{axis}" not in data:
             raise StructureReadError(f"{where}: missing coordinates: no _atom_site_fract_{axis}")
@@ -266,10 +295,16 @@ def _check_fields(block: CifBlock, where: str) -> list[str]:
     used = ("_atom_site_label", "_atom_site_type_symbol", "_atom_site_occupancy") + tuple(
         f"_atom_site_fract_{axis}" for axis in "xyz"
     )
-    lengths = {key: len(_as_list(data[key])) for key in used if key in data}
-    if len(set(lengths.values())) > 1:
+    columns = {key: len(_as_list(data[key])) for key in used if key in data}
+    if len(set(columns.values())) > 1:
         raise StructureReadError(
-            f"{where}: malformed atom loop: columns of different lengths {lengths}"
+            f"{where}: malformed atom loop: columns of different lengths {columns}"
+        )
+    if _atom_rows(block) > MAX_SITES:
+        # Checked before any per-atom work (the symmetry-copy search is quadratic).
+        raise StructureReadError(
+            f"{where}: {_atom_rows(block)} atoms listed, more than the {MAX_SITES} "
+            "that references may hold (huge cell)"
         )
     _drop_rows_without_coordinates(block, notes)
     if _atom_rows(block) == 0:
