@@ -91,12 +91,13 @@ def lorentz_polarisation(theta_rad: NDArray[np.float64]) -> NDArray[np.float64]:
 # Simulation cost limits. pymatgen visits every reciprocal-lattice point in the
 # sphere of radius 2 sin(θmax)/λ (≈ 5.04 per Å³ of cell volume over 2θ 2–110°
 # at Cu Kα1) and sums over every atom at each: measured on 2 CPU cores, about
-# 15 µs per point plus 0.035 µs per atom and point. The defaults keep a
-# simulation under ~6 s; the largest of the 1,932 shared-data structures
-# (cod/4111132: 1,776 atoms, 135,000 points, 8.3 s) is over them and goes
-# through the indexer instead of an upload.
-MAX_REFLECTIONS = 150_000
-MAX_ATOM_REFLECTIONS = 150_000_000
+# 15-25 µs per point plus 0.035 µs per atom and point, and twice that at low
+# priority on a busy machine. The defaults keep a simulation near 4 s idle;
+# 2 of the 1,932 shared-data structures are over them (the largest,
+# cod/4111132: 1,776 atoms, 135,000 points, 8.3 s) and go through the
+# indexer instead of an upload.
+MAX_REFLECTIONS = 100_000
+MAX_ATOM_REFLECTIONS = 100_000_000
 
 
 @dataclass(frozen=True)
