@@ -6,7 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
 
-from app.api.deps import EmbedderDep, LibraryDep, ReadAccess, ServiceDep, SettingsDep
+from app.api.deps import (
+    OPTIONAL_KEY,
+    EmbedderDep,
+    LibraryDep,
+    ReadAccess,
+    ServiceDep,
+    SettingsDep,
+    SingleParts,
+)
 from app.api.uploads import read_upload
 from app.core.errors import problem_responses
 from app.models import IdentifyForm, IdentifyResponse
@@ -26,10 +34,12 @@ FILE_HELP = (
     "",
     summary="Identify the material of a measured pattern",
     response_description="Candidates, best first, with what was used to find them",
-    responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
+    responses=problem_responses(400, 401, 403, 408, 413, 415, 422, 503),
+    dependencies=[SingleParts],
+    openapi_extra=OPTIONAL_KEY,
 )
 async def identify(
-    file: Annotated[UploadFile, File(description=FILE_HELP)],
+    file: Annotated[UploadFile, File(description=FILE_HELP, json_schema_extra={"minLength": 1})],
     form: Annotated[IdentifyForm, Form()],
     service: ServiceDep,
     settings: SettingsDep,
