@@ -154,7 +154,7 @@ def test_simulation_over_the_limits_is_refused_before_simulating() -> None:
     big = Structure(
         Lattice.cubic(60.0), ["U"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
     )
-    with pytest.raises(SimulationTooLargeError, match="more than the limit of 150,000") as info:
+    with pytest.raises(SimulationTooLargeError, match="more than the limit of 100,000") as info:
         check_simulation_cost(big, SimulationLimits(), "big.cif")
     assert info.value.quantity == "reflections" and info.value.value > 1_000_000
     small = Structure(Lattice.cubic(10.0), ["U"] * 200, np.random.default_rng(0).random((200, 3)))
