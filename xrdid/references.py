@@ -46,7 +46,7 @@ from xrdid.library_identify import preprocess_guard
 from xrdid.pattern import Pattern
 from xrdid.preprocess import BaselineMethod, PreprocessedPattern
 from xrdid.readers import DEFAULT_MAX_BYTES, read_pattern
-from xrdid.sticks import SimulationLimits, check_simulation_cost, simulate_sticks
+from xrdid.sticks import SimulationLimits, simulate_sticks
 from xrdid.structures import read_structure
 from xrdid.wavelengths import CU_KALPHA, Wavelength
 
@@ -211,9 +211,7 @@ def prepare_structure(
     """
     label = filename or "structure.cif"
     with _guard(label):
-        structure = read_structure(data, label)
-        if simulation_limits is not None:
-            check_simulation_cost(structure.structure, simulation_limits, label)
+        structure = read_structure(data, label, simulation_limits=simulation_limits)
         sticks = _stored(simulate_sticks(structure.structure))
     info = ReferenceInfo(
         name=_clean_text(name, "name", MAX_NAME_CHARS) or structure.name[:MAX_NAME_CHARS],

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from pymatgen.analysis.diffraction.xrd import XRDCalculator
-from pymatgen.core import Structure
+from pymatgen.core import Lattice, Structure
 
 from xrdid.errors import SimulationError, SimulationTooLargeError
 from xrdid.grid import MODEL_GRID, d_to_two_theta
@@ -119,34 +119,45 @@ class SimulationLimits:
     max_atom_reflections: int = MAX_ATOM_REFLECTIONS
 
 
-def simulation_cost(structure: Structure) -> SimulationCost:
-    """Reciprocal-lattice points in range, N ≈ (4π/3)(2 sin θmax/λ)³·V, and atoms."""
+def reflections_in_range(lattice: Lattice) -> int:
+    """Reciprocal-lattice points pymatgen visits: N ≈ (4π/3)(2 sin θmax/λ)³·V."""
     theta_max = math.radians(STICK_TWO_THETA_RANGE_DEG[1] / 2.0)
     radius = 2.0 * math.sin(theta_max) / STICK_WAVELENGTH_ANGSTROM
-    volume = float(structure.lattice.volume)
-    reflections = (4.0 * math.pi / 3.0) * radius**3 * volume
+    reflections = (4.0 * math.pi / 3.0) * radius**3 * float(lattice.volume)
+    return int(reflections) if math.isfinite(reflections) else 2**62
+
+
+def simulation_cost(structure: Structure) -> SimulationCost:
+    """Reflections in range and atoms of ``structure``."""
     return SimulationCost(
         atoms=len(structure),
-        volume_angstrom3=volume,
-        reflections=int(reflections) if math.isfinite(reflections) else 2**62,
+        volume_angstrom3=float(structure.lattice.volume),
+        reflections=reflections_in_range(structure.lattice),
     )
+
+
+def check_cell_size(lattice: Lattice, limits: SimulationLimits, source: str) -> None:
+    """SimulationTooLargeError when the cell alone has too many reflections in
+    range (checked as soon as a reader knows the cell, before any per-atom work)."""
+    reflections = reflections_in_range(lattice)
+    if reflections > limits.max_reflections:
+        raise SimulationTooLargeError(
+            f"{source}: the cell ({float(lattice.volume):,.0f} Å³) has about "
+            f"{reflections:,} reflections in range, more than the limit of "
+            f"{limits.max_reflections:,} for a simulation here; add such large cells with "
+            "the indexer (python -m indexer build)",
+            quantity="reflections",
+            value=reflections,
+            limit=limits.max_reflections,
+        )
 
 
 def check_simulation_cost(
     structure: Structure, limits: SimulationLimits, source: str
 ) -> SimulationCost:
     """The cost of simulating ``structure``; SimulationTooLargeError when over ``limits``."""
+    check_cell_size(structure.lattice, limits, source)
     cost = simulation_cost(structure)
-    if cost.reflections > limits.max_reflections:
-        raise SimulationTooLargeError(
-            f"{source}: the cell ({cost.volume_angstrom3:,.0f} Å³) has about "
-            f"{cost.reflections:,} reflections in range, more than the limit of "
-            f"{limits.max_reflections:,} for a simulation here; add such large cells with "
-            "the indexer (python -m indexer build)",
-            quantity="reflections",
-            value=cost.reflections,
-            limit=limits.max_reflections,
-        )
     if cost.atom_reflections > limits.max_atom_reflections:
         raise SimulationTooLargeError(
             f"{source}: {cost.atoms:,} atoms × {cost.reflections:,} reflections = "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 from typing import Any
 
 # Lower priority than the process serving /identify: on a shared core the
@@ -34,6 +35,9 @@ class WorkerMemoryError(Exception):
 def init_worker(memory_limit_bytes: int) -> None:
     """Pool initializer: lower priority, one thread per library, the memory
     cap, then the imports (so the first upload does not pay for them)."""
+    # pebble's SIGTERM handler is Python code, which waits for a long C call
+    # (spglib, numpy) to return; the default action stops the worker at once.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.nice(WORKER_NICENESS)
     os.environ.update(_SINGLE_THREAD_ENV)
     resource.setrlimit(resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes))

@@ -39,6 +39,7 @@ from pymatgen.core.operations import SymmOp
 from pymatgen.io.cif import CifBlock, CifParser
 
 from xrdid.errors import StructureReadError
+from xrdid.sticks import SimulationLimits, check_cell_size
 from xrdid.structures import spacegroups
 from xrdid.structures.checks import (
     MAX_SITES,
@@ -108,9 +109,13 @@ class CifBlockFailure:
     reason: str
 
 
-def read_cif(text: str, source: str) -> tuple[list[CifBlockResult], list[CifBlockFailure]]:
+def read_cif(
+    text: str, source: str, simulation_limits: SimulationLimits | None = None
+) -> tuple[list[CifBlockResult], list[CifBlockFailure]]:
     """All data blocks of CIF ``text``: those read and those rejected with why.
 
+    With ``simulation_limits``, a block whose cell alone is too large to
+    simulate raises SimulationTooLargeError before its atoms are read.
     Raises StructureReadError when the text is not a CIF at all.
     """
     if not text.strip():
@@ -125,7 +130,7 @@ def read_cif(text: str, source: str) -> tuple[list[CifBlockResult], list[CifBloc
         )
     # CIF tags are case-insensitive; pymatgen looks atom-site tags up in lower case.
     text = re.sub(r"(?im)^(\s*)(_atom_site_\S+)", lambda m: m.group(1) + m.group(2).lower(), text)
-    results, failures = _read_blocks(text, source)
+    results, failures = _read_blocks(text, source, simulation_limits)
     if not results and not failures:
         raise StructureReadError(f"{source}: not a CIF: no data_ block")
     return results, failures
@@ -143,7 +148,9 @@ def split_blocks(text: str) -> Iterator[str]:
         yield text[begin:end]
 
 
-def _read_blocks(text: str, source: str) -> tuple[list[CifBlockResult], list[CifBlockFailure]]:
+def _read_blocks(
+    text: str, source: str, limits: SimulationLimits | None
+) -> tuple[list[CifBlockResult], list[CifBlockFailure]]:
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         try:
@@ -161,7 +168,7 @@ def _read_blocks(text: str, source: str) -> tuple[list[CifBlockResult], list[Cif
     for name, block in parser._cif.data.items():
         where = f"{source}, block {name}"
         try:
-            results.append(_read_block(parser, name, block, where))
+            results.append(_read_block(parser, name, block, where, limits))
         except StructureReadError as exc:
             failures.append(CifBlockFailure(name, str(exc)))
             logger.debug("%s", exc)
@@ -229,7 +236,11 @@ def _repair_values(block: CifBlock) -> None:
 
 
 def _read_block(
-    parser: _RepairingCifParser, name: str, block: CifBlock, where: str
+    parser: _RepairingCifParser,
+    name: str,
+    block: CifBlock,
+    where: str,
+    limits: SimulationLimits | None,
 ) -> CifBlockResult:
     """One data block to a structure, or StructureReadError saying why not."""
     data = block.data
@@ -238,6 +249,8 @@ def _read_block(
     if lattice is None:
         raise StructureReadError(f"{where}: no cell: the cell parameters give no lattice")
     check_cell(lattice, where)
+    if limits is not None:
+        check_cell_size(lattice, limits, where)
     variants = _symmetry_variants(parser, block, where, notes)
     attempts = [
         _attempt(parser, block, where, variant, lattice.matrix, copy_block=len(variants) > 1)
