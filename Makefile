@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service
+.PHONY: install serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-hardening fuzz
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,3 +59,11 @@ library: install
 
 bench-service: install
 	$(BIN)/python -m benchmarks.service
+
+# Issue 17's targets on a real server: reads under writes, overload, metrics, uploads, slow senders (~3 min).
+bench-hardening: install
+	$(BIN)/python -m benchmarks.hardening
+
+# Schemathesis on every endpoint, with and without a key, against a real server (~20,000 requests).
+fuzz: install
+	$(BIN)/python -m tests.e2e.fuzz --examples 400

@@ -268,8 +268,13 @@ def test_write_workers_run_capped_and_at_low_priority(server: Server) -> None:
     limits = Path(f"/proc/{pid}/limits").read_text()
     (cap,) = re.findall(r"Max address space\s+(\d+)", limits)
     assert int(cap) == 1024 * 2**20
-    nice = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
-    assert nice == 10
+    assert server.process is not None
+    # os.nice is relative: 10 above the server's (which a `nice make test` raises).
+    assert niceness(pid) == min(19, niceness(server.process.pid) + 10)
+
+
+def niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
 def test_upload_past_its_time_budget_is_stopped(
@@ -289,15 +294,18 @@ def test_upload_past_its_time_budget_is_stopped(
 
 
 def test_abandoned_upload_is_stopped_and_never_stored(server: Server) -> None:
+    (worker,) = worker_pids(server)
     with server.client(timeout=1.0) as client, pytest.raises(httpx.ReadTimeout):
         upload(client, "heavy.cif", structure(HEAVY_CIF), source="abandoned")
+    # The client left after 1 s of a ~5 s upload: its worker is killed (and replaced).
+    deadline = time.monotonic() + 3
+    while worker in worker_pids(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert worker not in worker_pids(server)
     with server.client() as client:
-        # Were the heavy upload still running, this one would wait for the only worker.
-        response, seconds = timed(
-            lambda: upload(client, "Cu.cif", structure("elements/Cu.cif"), source="after")
-        )
-        assert response.status_code in (201, 409) and seconds < 4, (response.text, seconds)
-        time.sleep(1.0)
+        cu = structure("elements/Cu.cif")
+        assert upload(client, "Cu.cif", cu, source="after").status_code in (201, 409)
+        time.sleep(6)  # longer than the heavy upload would have taken
         items = client.get("/references", params={"limit": 500}).json()["items"]
         assert not [item for item in items if item["source"] == "abandoned"]
 
@@ -458,7 +466,8 @@ def test_slow_body_is_closed_within_the_body_timeout(server: Server) -> None:
 
 
 def test_many_slow_connections_are_all_closed_and_health_answers(server: Server) -> None:
-    sockets = [open_socket(server) for _ in range(200)]
+    # 150: under XRDID_MAX_CONNECTIONS (200), beyond which uvicorn answers 503.
+    sockets = [open_socket(server) for _ in range(150)]
     try:
         for sock in sockets:
             sock.sendall(b"GET /health HTTP/1.1\r\n")
@@ -558,11 +567,11 @@ def test_integer_bounds_on_every_id_and_cursor(
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        ("PUT", "/references/1", "GET, HEAD, DELETE"),
-        ("PUT", "/references", "GET, HEAD, POST"),
+        ("PUT", "/references/1", "GET, DELETE"),
+        ("PUT", "/references", "GET, POST"),
         ("GET", "/identify", "POST"),
-        ("M123", "/health", "GET, HEAD"),
-        ("POST", "/docs", "GET, HEAD"),
+        ("M123", "/health", "GET"),
+        ("POST", "/docs", "GET"),
     ],
 )
 def test_405_names_every_method_of_the_path(
