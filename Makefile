@@ -64,6 +64,7 @@ bench-service: install
 bench-hardening: install
 	$(BIN)/python -m benchmarks.hardening
 
-# Schemathesis on every endpoint, with and without a key, against a real server (~20,000 requests).
+# Schemathesis on every endpoint, with and without a key, against a real server.
+# --examples 400 made 4,065 requests (0 5xx, ~3 min); 2000 aims at 20,000.
 fuzz: install
-	$(BIN)/python -m tests.e2e.fuzz --examples 400
+	$(BIN)/python -m tests.e2e.fuzz --examples 2000
