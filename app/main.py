@@ -5,8 +5,6 @@ uvicorn app.main:create_app --factory      # or: python -m app
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import FastAPI
 
 from app.api.main import api_router
@@ -15,6 +13,11 @@ from app.core.errors import install_error_handlers
 from app.core.limits import BodyLimitMiddleware
 from app.core.metrics import Metrics, MetricsMiddleware
 from app.core.state import ServiceState, lifespan
+from app.core.tracing import (
+    CorrelationIdMiddleware,
+    configure_logging,
+    request_id_middleware_options,
+)
 
 DESCRIPTION = """
 Identify the crystalline material in a sample from its X-ray powder diffraction pattern.
@@ -32,10 +35,7 @@ Errors are `application/problem+json`; `detail` says what to fix.
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The service app; ``settings`` default to the ``XRDID_*`` environment."""
     settings = settings or Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("xrdid").setLevel(settings.log_level.upper())
+    configure_logging(settings)
     metrics = Metrics()
     app = FastAPI(
         title="xrdid",
@@ -46,6 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=[
             {"name": "identify", "description": "Identify a measured pattern"},
             {"name": "references", "description": "The reference library"},
+            {"name": "jobs", "description": "Batch identification of many scans"},
+            {"name": "audit", "description": "Who changed what"},
             {"name": "health", "description": "Liveness, readiness, metrics"},
         ],
     )
@@ -53,6 +55,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(api_router)
     # Last added = outermost: metrics also count the 413s of the body limit.
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.upload_body_limit_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.upload_body_limit_bytes,
+        path_limits={"/jobs": settings.job_max_body_bytes},
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # Outermost: every response, the 413s and 500s too, carries X-Request-ID.
+    app.add_middleware(CorrelationIdMiddleware, **request_id_middleware_options())  # type: ignore[arg-type]
     return app

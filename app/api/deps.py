@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader
 
+from app.core.background import Background
 from app.core.config import Settings
 from app.core.errors import InvalidApiKeyError, MissingApiKeyError, ServiceNotReadyError
 from app.core.state import ServiceState
@@ -18,7 +19,7 @@ API_KEY_HEADER = "X-API-Key"
 api_key_header = APIKeyHeader(
     name=API_KEY_HEADER,
     auto_error=False,
-    description="Needed to add or delete references; for reads only if the server requires it",
+    description="A write key: needed to add or delete references and to read the audit log",
 )
 
 
@@ -62,6 +63,14 @@ def get_embedder(service: ServiceDep) -> Embedder:
 
 EmbedderDep = Annotated[Embedder, Depends(get_embedder)]
 
+def get_background(service: ServiceDep) -> Background:
+    if service.background is None:
+        raise ServiceNotReadyError("the service is starting; retry shortly", headers={"Retry-After": "5"})
+    return service.background
+
+
+BackgroundDep = Annotated[Background, Depends(get_background)]
+
 ApiKey = Annotated[str | None, Security(api_key_header)]
 
 
@@ -72,7 +81,20 @@ def _missing(action: str) -> MissingApiKeyError:
     )
 
 
-def require_read_access(settings: SettingsDep, key: ApiKey) -> None:
+# Reads take the key as an optional header parameter, not as a security
+# scheme: generators (openapi-python-client) make every operation with a
+# security requirement demand an authenticated client, although reads are
+# open unless the operator sets XRDID_REQUIRE_READ_KEY.
+ReadApiKey = Annotated[
+    str | None,
+    Header(
+        alias=API_KEY_HEADER,
+        description="A read or write key; needed only where the server requires keys for reads",
+    ),
+]
+
+
+def require_read_access(settings: SettingsDep, key: ReadApiKey = None) -> None:
     """Reads are open unless XRDID_REQUIRE_READ_KEY is set; then a read or write key."""
     if not settings.require_read_key:
         return

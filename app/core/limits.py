@@ -32,18 +32,22 @@ def _too_large(limit: int, path: str, received: int | None) -> ProblemResponse:
 
 
 class BodyLimitMiddleware:
-    """Refuse HTTP request bodies larger than ``max_body_bytes`` with a 413 problem."""
+    """Refuse HTTP request bodies larger than ``max_body_bytes`` (or the
+    path's own limit in ``path_limits``) with a 413 problem."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, path_limits: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_body_bytes
         path = scope.get("path", "")
+        limit = self.path_limits.get(path, self.max_body_bytes)
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _too_large(limit, path, int(declared))(scope, receive, send)

@@ -18,7 +18,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -28,6 +28,9 @@ from app.core.config import Settings
 from app.core.metrics import Metrics
 from xrdid.embedder import Embedder
 from xrdid.library import Library, index_path_for
+
+if TYPE_CHECKING:
+    from app.core.background import Background
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +74,8 @@ class ServiceState:
         self.library: Library | None = None
         self.phase = "starting"
         self.error: str | None = None
+        # Jobs, webhooks and the service store (app.core.background), while serving.
+        self.background: Background | None = None
         self._lock = threading.Lock()
         # Requests doing CPU-bound work at once; more would only queue inside torch.
         self.compute_limiter = anyio.CapacityLimiter(settings.compute_threads)
@@ -156,13 +161,19 @@ async def _save_periodically(state: ServiceState) -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from app.core.background import Background
+
     state: ServiceState = app.state.service
     configure_threads(state.settings)
+    state.background = background = Background(state)
     loader = asyncio.ensure_future(anyio.to_thread.run_sync(state.load))
     saver = asyncio.ensure_future(_save_periodically(state))
+    background.start()
     try:
         yield
     finally:
+        await background.stop()  # job workers finish their batch before the library closes
+        state.background = None
         saver.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await saver

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File
 
 from app.api.deps import EmbedderDep, LibraryDep, ReadAccess, ServiceDep, SettingsDep
 from app.api.uploads import read_upload
 from app.core.errors import problem_responses
-from app.models import IdentifyForm, IdentifyResponse
+from app.forms import IdentifyUpload
+from app.models import IdentifyResponse
 from xrdid.identify import identify as run_identification
-from xrdid.readers import SUPPORTED_FORMATS
 
 router = APIRouter(prefix="/identify", tags=["identify"], dependencies=[ReadAccess])
-
-FILE_HELP = (
-    "The measured pattern, in any supported format: "
-    + " ".join(SUPPORTED_FORMATS)
-    + " (detected from the content)"
-)
 
 
 @router.post(
@@ -29,8 +23,7 @@ FILE_HELP = (
     responses=problem_responses(400, 401, 403, 413, 415, 422, 503),
 )
 async def identify(
-    file: Annotated[UploadFile, File(description=FILE_HELP)],
-    form: Annotated[IdentifyForm, Form()],
+    form: Annotated[IdentifyUpload, File()],
     service: ServiceDep,
     settings: SettingsDep,
     library: LibraryDep,
@@ -46,11 +39,11 @@ async def identify(
     another wavelength is mapped through d-spacing, and one that covers only
     part of the grid is compared on that part (a warning says which).
     """
-    data = await read_upload(file, settings)
+    data = await read_upload(form.file, settings)
     result = await service.run_cpu(
         run_identification,
         data,
-        file.filename,
+        form.file.filename,
         embedder,
         library,
         form.options(settings.default_top_k),

@@ -5,14 +5,25 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
-from app.api.deps import EmbedderDep, LibraryDep, ReadAccess, ServiceDep, SettingsDep, WriteAccess
+from app.api.deps import (
+    BackgroundDep,
+    EmbedderDep,
+    LibraryDep,
+    ReadAccess,
+    ServiceDep,
+    SettingsDep,
+    WriteAccess,
+)
 from app.api.uploads import read_upload
+from app.core.audit import audit_event
 from app.core.errors import problem_responses
+from app.core.idempotency import IDEMPOTENCY_HEADER, fingerprint, idempotent
+from app.forms import ReferenceUpload
 from app.models import (
     ReferenceCreated,
-    ReferenceCreateForm,
     ReferenceDetail,
     ReferenceList,
     ReferencePublic,
@@ -24,48 +35,78 @@ from xrdid.references import embed_references, prepare_reference, source_key
 
 router = APIRouter(prefix="/references", tags=["references"])
 
-FILE_HELP = (
-    "A crystal structure (CIF, BGMN .str: simulated on the model grid) or a measured "
-    "pattern of a known material (any supported pattern format; needs 'name')"
+IDEMPOTENCY_HELP = (
+    "A unique key (e.g. a UUID) per reference: a retry with the same key and the same file "
+    "returns the first answer instead of adding the reference again"
 )
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    response_model=ReferenceCreated,
     summary="Add a reference",
     dependencies=[WriteAccess],
     response_description="The stored reference; found by the next /identify",
     responses=problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
 )
 async def create_reference(
-    file: Annotated[UploadFile, File(description=FILE_HELP)],
-    form: Annotated[ReferenceCreateForm, Form()],
-    response: Response,
+    form: Annotated[ReferenceUpload, File()],
+    request: Request,
     service: ServiceDep,
     settings: SettingsDep,
     library: LibraryDep,
     embedder: EmbedderDep,
-) -> ReferenceCreated:
+    background: BackgroundDep,
+    idempotency_key: Annotated[
+        str | None, Header(alias=IDEMPOTENCY_HEADER, description=IDEMPOTENCY_HELP)
+    ] = None,
+) -> Response:
     """Add a structure or a measured pattern to the library.
 
     The reference is stored durably before the response is sent, and the very
     next identification searches it. (source, source_id) is unique: adding the
-    same file twice (same default source id) gives 409.
+    same file twice (same default source id) gives 409. With an
+    Idempotency-Key, a retry of the same request gets the first answer.
     """
-    data = await read_upload(file, settings)
-    source, source_id = source_key(data, form.source, form.source_id)
-    existing = await anyio.to_thread.run_sync(library.find, source, source_id)
-    if existing is not None:  # answer before simulating anything
-        raise DuplicateReferenceError(source, source_id, existing.id)
-    options = form.prepare_options() | {"source": source, "source_id": source_id}
-    prepared = await service.run_cpu(
-        prepare_reference, data, file.filename, max_bytes=settings.max_upload_bytes, **options
+    data = await read_upload(form.file, settings)
+    fields = form.model_dump(mode="json", exclude={"file"})
+    request_fingerprint = fingerprint(
+        "POST", "/references", fields, [("file", form.file.filename, data)]
     )
-    (new,) = await service.run_cpu(embed_references, [prepared], embedder)
-    entry = await anyio.to_thread.run_sync(library.add, new)
-    response.headers["Location"] = f"/references/{entry.id}"
-    return ReferenceCreated(**ReferencePublic.fields_from(entry), warnings=list(prepared.warnings))
+    async with idempotent(request, background.store, settings, request_fingerprint) as hold:
+        if hold.replay is not None:
+            return hold.replay
+        source, source_id = source_key(data, form.source, form.source_id)
+        existing = await anyio.to_thread.run_sync(library.find, source, source_id)
+        if existing is not None:  # answer before simulating anything
+            raise DuplicateReferenceError(source, source_id, existing.id)
+        options = form.prepare_options() | {"source": source, "source_id": source_id}
+        prepared = await service.run_cpu(
+            prepare_reference,
+            data,
+            form.file.filename,
+            max_bytes=settings.max_upload_bytes,
+            **options,
+        )
+        (new,) = await service.run_cpu(embed_references, [prepared], embedder)
+        entry = await anyio.to_thread.run_sync(library.add, new)
+        created = ReferenceCreated(
+            **ReferencePublic.fields_from(entry), warnings=list(prepared.warnings)
+        )
+        audit = audit_event(
+            request,
+            "reference.create",
+            f"/references/{entry.id}",
+            {"name": created.name, "source": source, "source_id": source_id, "kind": created.kind},
+        )
+        await anyio.to_thread.run_sync(background.store.audit_append, audit)
+        response = JSONResponse(
+            created.model_dump(mode="json"),
+            status_code=status.HTTP_201_CREATED,
+            headers={"Location": f"/references/{entry.id}"},
+        )
+        return hold.keep(response)
 
 
 @router.get(
@@ -119,7 +160,18 @@ async def get_reference(
     dependencies=[WriteAccess],
     responses=problem_responses(401, 403, 404, 422, 503),
 )
-async def delete_reference(reference_id: int, library: LibraryDep) -> Response:
+async def delete_reference(
+    reference_id: int, request: Request, library: LibraryDep, background: BackgroundDep
+) -> Response:
     """Remove the reference from the database and the search index."""
+    entry = await anyio.to_thread.run_sync(library.get, reference_id)
     await anyio.to_thread.run_sync(library.delete, reference_id)
+    info = entry.info
+    audit = audit_event(
+        request,
+        "reference.delete",
+        f"/references/{reference_id}",
+        {"name": info.name, "source": info.source, "source_id": info.source_id},
+    )
+    await anyio.to_thread.run_sync(background.store.audit_append, audit)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
