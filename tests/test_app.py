@@ -250,8 +250,9 @@ def test_openapi_documents_forms_examples_problems_and_keys(client: TestClient) 
     )
     candidate = schemas["CandidatePublic"]["properties"]
     assert f"+ {SERVED.profile_weight} ×" in candidate["score"]["description"]
-    form = schemas["IdentifyForm"]["properties"]
+    form = schemas["IdentifyUpload"]["properties"]  # one flat body: the file beside the options
     assert form["wavelength"]["examples"] == ["Cu"] and "'maximum': 100" in str(form["top_k"])
+    assert form["file"]["format"] == "binary" and "allOf" not in schemas["IdentifyUpload"]
     assert "APIKeyHeader" in spec["components"]["securitySchemes"]
     assert client.get("/docs").status_code == 200
 
