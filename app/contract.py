@@ -6,7 +6,8 @@ would break clients built from it.
 
 Breaking (``breaking_changes``): a removed endpoint, parameter, request or
 response body, field or enum value; a changed type; a parameter or request
-field that became required; a response field that stopped being required.
+field that became required; a response field that stopped being required;
+a renamed operationId (generated clients name their functions after it).
 Additions (endpoints, optional parameters and fields, enum values) pass.
 See docs/lims.md for the versioning policy this enforces.
 """
@@ -140,6 +141,12 @@ class _Differ:
                     self.problems.append(f"{where}.{name}: field is no longer always present")
 
     def operation(self, old: Schema, new: Schema, where: str) -> None:
+        if old.get("operationId") != new.get("operationId"):
+            # Generated clients name their functions and modules after it.
+            self.problems.append(
+                f"{where}: operationId changed from {old.get('operationId')} "
+                f"to {new.get('operationId')}"
+            )
         old_params = {(p["in"], p["name"]): p for p in old.get("parameters", [])}
         new_params = {(p["in"], p["name"]): p for p in new.get("parameters", [])}
         for (location, name), param in old_params.items():

@@ -43,6 +43,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
+        # operationId = the route function's name: generated clients get
+        # identify(), submit_job(), … (FastAPI's default appends path and method).
+        generate_unique_id_function=lambda route: route.name,
         openapi_tags=[
             {"name": "identify", "description": "Identify a measured pattern"},
             {"name": "references", "description": "The reference library"},
