@@ -27,6 +27,8 @@ __all__ = ["ServiceError", "XrdidClient"]
 JOB_CHUNK_FILES = 200
 # How long to wait for a full queue before giving up.
 MAX_QUEUE_WAIT_S = 600.0
+# Sends of one job after a lost connection or a timeout (safe: same Idempotency-Key).
+MAX_SENDS = 3
 
 
 class ServiceError(Exception):
@@ -84,7 +86,9 @@ class XrdidClient:
         safe: the server answers with the first job instead of a second one."""
         key = idempotency_key or str(uuid.uuid4())
         waited = 0.0
+        sends = 0
         while True:
+            sends += 1
             try:
                 response = self._http.post(
                     "/jobs",
@@ -92,11 +96,12 @@ class XrdidClient:
                     data=_fields(options),
                     headers={"Idempotency-Key": key},
                 )
+            except httpx.ConnectError:
+                raise  # nothing was sent: no server there
             except httpx.TransportError:
-                time.sleep(1.0)  # the same key: the server will not run it twice
-                waited += 1.0
-                if waited > MAX_QUEUE_WAIT_S:
+                if sends >= MAX_SENDS:
                     raise
+                time.sleep(2.0**sends)  # the same key: the server will not run it twice
                 continue
             if response.status_code in (409, 429) and waited < MAX_QUEUE_WAIT_S:
                 delay = float(response.headers.get("Retry-After", "5"))
