@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service
+.PHONY: install serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-jobs openapi
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,3 +59,11 @@ library: install
 
 bench-service: install
 	$(BIN)/python -m benchmarks.service
+
+# One POST /jobs of 200 real scans beside 200 sequential POST /identify calls (~5 min on 2 cores).
+bench-jobs: install
+	$(BIN)/python -m benchmarks.jobs --scans 200 --json benchmarks/results/jobs.json
+
+# Refresh the committed API contract after adding to the API (docs/lims.md, versioning).
+openapi: install
+	$(BIN)/python -m app.contract write

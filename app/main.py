@@ -27,6 +27,9 @@ Identify the crystalline material in a sample from its X-ray powder diffraction 
   reference materials with cosine similarities.
 * **/references** — the reference library: add a structure (CIF, BGMN .str) or a measured
   pattern, list, read, delete. Writes need an API key (header `X-API-Key`).
+* **POST /jobs** — many scans (or a zip) at once: 202 and a job to poll (GET /jobs/{id}, JSON
+  or CSV) or a signed callback; `Idempotency-Key` makes retries safe. **GET /audit** — who
+  changed what. See docs/lims.md.
 
 Errors are `application/problem+json`; `detail` says what to fix.
 """

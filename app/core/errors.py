@@ -231,13 +231,19 @@ async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> ProblemResponse:
+    from app.core.tracing import REQUEST_ID_HEADER, request_id
+
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    # Answered outside the request-id middleware: set its header here.
+    rid = request_id()
     return problem_response(
         500,
         "internal-error",
         "Internal error",
         "the service failed on this request; it has been logged — please report it with the file",
         instance=request.url.path,
+        headers={REQUEST_ID_HEADER: rid} if rid else None,
+        request_id=rid,
     )
 
 

@@ -121,10 +121,14 @@ def _replay(stored: StoredResponse) -> Response:
 
 @asynccontextmanager
 async def idempotent(
-    request: Request, store: ServiceStore, settings: Settings, request_fingerprint: str
+    request: Request,
+    raw: str | None,
+    store: ServiceStore,
+    settings: Settings,
+    request_fingerprint: str,
 ) -> AsyncIterator[Idempotent]:
-    """Run the body at most once per (client, key); see the module docstring."""
-    raw = request.headers.get(IDEMPOTENCY_HEADER)
+    """Run the body at most once per (client, key ``raw``, the header's value);
+    see the module docstring."""
     if raw is None:
         yield Idempotent()
         return

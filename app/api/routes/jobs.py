@@ -161,7 +161,9 @@ async def submit_job(
         "POST", "/jobs", fields, [("files", name, data) for name, data in uploads]
     )
     store = background.store
-    async with idempotent(request, store, settings, request_fingerprint) as hold:
+    async with idempotent(
+        request, idempotency_key, store, settings, request_fingerprint
+    ) as hold:
         if hold.replay is not None:
             return hold.replay
         scans = await service.run_cpu(_expand, uploads, settings)

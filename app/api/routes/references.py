@@ -74,7 +74,9 @@ async def create_reference(
     request_fingerprint = fingerprint(
         "POST", "/references", fields, [("file", form.file.filename, data)]
     )
-    async with idempotent(request, background.store, settings, request_fingerprint) as hold:
+    async with idempotent(
+        request, idempotency_key, background.store, settings, request_fingerprint
+    ) as hold:
         if hold.replay is not None:
             return hold.replay
         source, source_id = source_key(data, form.source, form.source_id)
