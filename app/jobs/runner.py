@@ -188,8 +188,7 @@ class JobRunner:
     async def _run(self, batch: ClaimedBatch) -> None:
         state, settings = self.state, self.settings
         embedder, library = state.embedder, state.library
-        if embedder is None or library is None:  # closing down
-            await anyio.to_thread.run_sync(self.store.release_claims, self.owner)
+        if embedder is None or library is None:  # closing down: stop() gives the claim back
             return
         start = time.perf_counter()
         outcomes = await state.run_cpu(
