@@ -115,6 +115,7 @@ class JobRunner:
         self.scans_per_s: float | None = None
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._heartbeat: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._tasks = [
@@ -130,8 +131,9 @@ class JobRunner:
         self._stopping = True
         self.wakeup.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._heartbeat.cancel()
-        await asyncio.gather(self._heartbeat, return_exceptions=True)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
         await anyio.to_thread.run_sync(self.store.release_claims, self.owner)
 
     def retry_after_s(self, queued: int, wanted: int, limit: int) -> int:
