@@ -184,7 +184,7 @@ class Library:
         self._basis_cache: LruCache[int, StrainBasis] = LruCache(STRAIN_BASIS_CACHE_SIZE)
         self._closed = False
         self._index = SearchIndex(dim)
-        self._index_generation = -1
+        self._publish(-1)
         self._saved_generation = -2
 
     # ------------------------------------------------------------------ opening
@@ -320,7 +320,7 @@ class Library:
         index.set_rows(db_ids, bits, np.concatenate(coarse))
         with self._rw.write():
             self._index = index
-            self._index_generation = generation
+            self._publish(generation)
         logger.info("%s: %d references indexed (generation %d)", self.path, index.size, generation)
         if changed or header.get("generation") != generation:
             self.save_index(force=True)
@@ -383,7 +383,7 @@ class Library:
             coarse = coarse_profiles(list(ids), {a[0]: decode_profile(a[3]) for a in added})
             with self._rw.write():
                 self._index.add(ids, matrix, bits, coarse)
-                self._index_generation = generation
+                self._publish(generation)
         return results
 
     def delete(self, reference_id: int) -> None:
@@ -395,7 +395,7 @@ class Library:
             # Searches wait for both steps, so none sees an id the database lost.
             generation = self._store.delete(reference_id)
             self._index.remove(reference_id)
-            self._index_generation = generation
+            self._publish(generation)
 
     def save_index(self, *, force: bool = False) -> bool:
         """Write the index file if it is behind the in-memory index; True if written."""
@@ -437,15 +437,20 @@ class Library:
 
     # ------------------------------------------------------------------ reads
 
+    def _publish(self, generation: int) -> None:
+        """Record what searches now see (call holding the write lock)."""
+        self._index_generation = generation
+        self._status = LibraryStatus(
+            size=self._index.size,
+            generation=generation,
+            model_version=self.model_version,
+            dim=self.dim,
+        )
+
     def status(self) -> LibraryStatus:
-        """Size and version of what searches see (no database query)."""
-        with self._rw.read():
-            return LibraryStatus(
-                size=self._index.size,
-                generation=self._index_generation,
-                model_version=self.model_version,
-                dim=self.dim,
-            )
+        """Size and version of what searches see. Never waits (health checks
+        call it on the event loop): a snapshot published with each write."""
+        return self._status
 
     def database_size(self) -> int:
         """References in the database (all models)."""
