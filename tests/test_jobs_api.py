@@ -104,7 +104,7 @@ def test_too_many_files_in_one_job(client: TestClient) -> None:
     assert "more than 4 files" in str(body["detail"])
 
 
-def test_a_scan_over_the_upload_limit_refuses_the_job(client: TestClient) -> None:
+def test_an_empty_or_oversize_scan_refuses_the_job(client: TestClient) -> None:
     """Each scan of a job is bounded as POST /identify bounds its file: the
     job is refused before anything is queued."""
     store = client.app.state.service.background.store  # type: ignore[attr-defined]
@@ -113,6 +113,9 @@ def test_a_scan_over_the_upload_limit_refuses_the_job(client: TestClient) -> Non
     files = [("files", ("ok.xy", scan())), ("files", ("huge.xy", huge))]
     body = problem(client.post("/jobs", files=files), 413)
     assert "huge.xy" in str(body["detail"]) and "XRDID_MAX_UPLOAD_BYTES" in str(body["detail"])
+    empty = [("files", ("ok.xy", scan())), ("files", ("empty.xy", b""))]
+    body = problem(client.post("/jobs", files=empty), 422)  # the schema's minLength: 1
+    assert "empty.xy is empty" in str(body["detail"])
     assert len(store.audit_page(after=0, limit=100_000)) == before  # no job submitted
 
 

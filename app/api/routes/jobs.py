@@ -98,6 +98,8 @@ def _expand(uploads: list[ScanFile], settings: Settings) -> list[ScanFile]:
                     max_total_bytes=settings.job_max_body_bytes,
                 )
             )
+        elif not data:  # the schema's minLength: 1, as for POST /identify's file
+            raise JobRefusedError(f"{name} is empty; leave it out of the job or send its content")
         elif len(data) > settings.max_upload_bytes:  # as POST /identify refuses it
             raise UploadTooLargeError(
                 f"{name} is larger than the limit of {settings.max_upload_bytes} bytes a "
