@@ -191,6 +191,9 @@ def test_reads_can_require_a_key(tmp_path: Path, small_library: tuple[Path, Path
         for key in (READ_KEY, WRITE_KEY):
             assert test_client.get("/references", headers={"X-API-Key": key}).status_code == 200
         assert test_client.get("/health").status_code == 200  # operations stay open
+        spec = test_client.get("/openapi.json").json()  # says that reads need the key here
+        for path, method in (("/references", "get"), ("/identify", "post"), ("/jobs", "post")):
+            assert spec["paths"][path][method]["security"] == [{"APIKeyHeader": []}]
 
 
 def test_writes_disabled_without_configured_keys(
@@ -250,8 +253,9 @@ def test_openapi_documents_forms_examples_problems_and_keys(client: TestClient) 
     )
     candidate = schemas["CandidatePublic"]["properties"]
     assert f"+ {SERVED.profile_weight} ×" in candidate["score"]["description"]
-    form = schemas["IdentifyForm"]["properties"]
+    form = schemas["IdentifyUpload"]["properties"]  # one flat body: the file beside the options
     assert form["wavelength"]["examples"] == ["Cu"] and "'maximum': 100" in str(form["top_k"])
+    assert form["file"]["format"] == "binary" and "allOf" not in schemas["IdentifyUpload"]
     assert "APIKeyHeader" in spec["components"]["securitySchemes"]
     assert client.get("/docs").status_code == 200
 
