@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from xrdid.cli import _scans, main, render
+from app.cli import _scans, main, render
 
 ITEMS = [
     {

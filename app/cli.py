@@ -1,18 +1,17 @@
 """The command-line client: identify many scans, on a server or locally.
 
-    python -m xrdid identify FILES... [--url URL | --library PATH]
+    python -m app.cli identify FILES... [--url URL | --library PATH]
                              [--format table|csv|json] [--top-k N] [--wavelength W] ...
 
 FILES are pattern files, folders (searched for pattern files) or zips of
 scans. With ``--url`` they go to a running service as batch jobs
-(:mod:`xrdid.client`); with ``--library`` they are identified here, on
+(:mod:`app.client`); with ``--library`` they are identified here, on
 that library file, with no server. Both print the same results: each
 file's POST /identify answer (json), one row per candidate (csv) or the
 best candidate per file (table). A progress bar goes to stderr.
 
 Local mode runs the service's own batch code (:func:`app.jobs.runner.compute_batch`:
-one forward pass per batch), so its output is the server's to the byte;
-that is why this front end, unlike the science modules, imports ``app``.
+one forward pass per batch), so its output is the server's to the byte.
 
 Exit status: 0 when every file was identified, 1 when some failed (their
 errors are in the output), 2 for bad arguments or an unreachable server.
@@ -162,7 +161,7 @@ def identify_remote(
     options: dict[str, Any],
     progress: Callable[[int], None],
 ) -> list[dict[str, Any]]:
-    from xrdid.client import XrdidClient
+    from app.client import XrdidClient
 
     with XrdidClient(url, api_key=api_key) as client:
         return client.identify_many(scans, progress=progress, **options)
@@ -204,7 +203,7 @@ def render(items: Sequence[dict[str, Any]], output_format: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m xrdid", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m app.cli", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     identify = commands.add_parser("identify", help="identify scans (files, folders, zips)")
     identify.add_argument("files", nargs="+", metavar="FILES")
@@ -262,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         from pydantic import ValidationError
 
-        from xrdid.client import ServiceError
+        from app.client import ServiceError
 
         if isinstance(exc, ValidationError):
             print(f"error: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", file=sys.stderr)
@@ -278,3 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     print(render(items, args.format))
     return 0 if all(item["status"] == "succeeded" for item in items) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
