@@ -7,7 +7,9 @@ layer's dataclasses by their ``from_*`` constructors.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -40,6 +42,9 @@ from xrdid.wavelengths import Wavelength, parse_wavelength
 
 # What `include` may ask for.
 INCLUDE_EXTRAS = {"profiles"}
+IDENTIFY_EXAMPLE = json.loads(
+    (Path(__file__).parent / "examples" / "identify_mixture.json").read_text(encoding="utf-8")
+)
 # Ids and cursors are SQLite integers: signed 64-bit.
 MAX_ID = 2**63 - 1
 
@@ -351,56 +356,9 @@ class TimingsPublic(BaseModel):
 
 
 class IdentifyResponse(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "sample_id": "S-2024-017",
-                    "candidates": [
-                        {
-                            "rank": 1,
-                            "reference_id": 1042,
-                            "name": "Quartz",
-                            "formula": "SiO2",
-                            "elements": ["O", "Si"],
-                            "space_group": "P3_221",
-                            "space_group_number": 154,
-                            "crystal_system": "trigonal",
-                            "source": "bgmn",
-                            "source_id": "Minerals/Quartz",
-                            "kind": "calculated",
-                            "score": 2.8019,
-                            "similarity": 0.9731,
-                            "profile_correlation": 0.9144,
-                        }
-                    ],
-                    "query": {
-                        "filename": "quartz.xy",
-                        "points": 4500,
-                        "two_theta_range_deg": [5.0, 94.98],
-                        "covered_two_theta_deg": [5.0, 90.0],
-                        "wavelength": {
-                            "label": "Cu Kα (1.54056 Å)",
-                            "kalpha1_angstrom": 1.54056,
-                            "kalpha2_angstrom": 1.54439,
-                            "origin": "default",
-                        },
-                        "baseline": "beads",
-                        "warnings": ["the file states no wavelength; Cu Kα assumed"],
-                    },
-                    "model_version": "3f9c2a71d04e8b65",
-                    "library": {"size": 1968, "version": "g12-n1968"},
-                    "timings_ms": {
-                        "read_ms": 2.1,
-                        "preprocess_ms": 24.0,
-                        "embed_ms": 5.2,
-                        "search_ms": 0.4,
-                        "total_ms": 31.7,
-                    },
-                }
-            ]
-        }
-    )
+    # A real answer: a weighed three-phase mixture from the shared data
+    # (dara: 20.3 wt% NiO, 30.0 Li2CO3, 50.3 TiO2), lists shortened.
+    model_config = ConfigDict(json_schema_extra={"examples": [IDENTIFY_EXAMPLE]})
 
     sample_id: str | None
     verdict: Verdict = Field(
