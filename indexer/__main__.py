@@ -6,6 +6,9 @@
     ablate    compare architecture variants            (indexer/ablate.py)
     distortions  what each distortion costs the model  (indexer/distortions.py)
     rerank-weights  choose the profile re-rank's weight (indexer/rerank_weights.py)
+    raman-pack      build the Raman training pack          (indexer/raman_pack.py)
+    train-raman     train the Raman embedding              (indexer/train_raman.py)
+    evaluate-raman  evaluate the Raman identification      (indexer/evaluate_raman.py)
 
 Each module has ``main(argv)``; it is imported only when its command runs, so
 one job's heavy imports (or absence) never slow or break another.
@@ -25,6 +28,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ablate": ("indexer.ablate", "compare architecture variants at equal training time"),
     "distortions": ("indexer.distortions", "what each distortion costs the model"),
     "rerank-weights": ("indexer.rerank_weights", "choose the profile re-rank's weight"),
+    "raman-pack": ("indexer.raman_pack", "build the Raman training pack"),
+    "train-raman": ("indexer.train_raman", "train the Raman embedding (CPU or CUDA)"),
+    "evaluate-raman": ("indexer.evaluate_raman", "evaluate the Raman identification"),
 }
 
 

@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from xrdid.errors import PatternReadError, UnsupportedFormatError
 from xrdid.pattern import Pattern
-from xrdid.raman.spectrum import RamanAxis, RamanSpectrum
+from xrdid.raman.spectrum import RamanAxis, RamanSpectrum, check_laser
 from xrdid.readers._columns import parse_columns
 from xrdid.readers._detect import EXTENSION_FORMATS, RAMAN_FORMATS, detect_format
 from xrdid.readers._source import DEFAULT_MAX_BYTES, PatternSource, RawInput, load
@@ -165,6 +165,7 @@ def read_measurement(
     def read() -> Measurement:
         wanted = _technique(technique, filename)
         axis = None if raman_axis is None else _raman_axis(raman_axis, filename)
+        laser = check_laser(laser_wavelength_nm, filename)
         raw = load(source, filename, max_bytes)
         kind = detect_format(raw, max_member_bytes=max_bytes)
         if kind == "text":
@@ -172,9 +173,7 @@ def read_measurement(
             found = Technique(text_technique(table)) if wanted is None else wanted
             if found is Technique.XRD:
                 return pattern_from_table(table, raw.name)
-            return spectrum_from_table(
-                table, raw.name, laser_wavelength_nm=laser_wavelength_nm, axis=axis
-            )
+            return spectrum_from_table(table, raw.name, laser_wavelength_nm=laser, axis=axis)
         found = Technique.RAMAN if kind in RAMAN_FORMATS else Technique.XRD
         if wanted is not None and wanted is not found:
             raise PatternReadError(
@@ -186,11 +185,9 @@ def read_measurement(
             return _read_as_detected(raw, kind)
         if kind == "rruff":
             spectrum = read_rruff(raw.data, raw.name)
-            if laser_wavelength_nm is not None:
-                return replace(spectrum, laser_wavelength_nm=float(laser_wavelength_nm))
-            return spectrum
+            return spectrum if laser is None else replace(spectrum, laser_wavelength_nm=laser)
         reader = {"jcamp": read_jcamp, "spc": read_spc, "wdf": read_wdf}[kind]
-        return reader(raw.data, raw.name, laser_wavelength_nm=laser_wavelength_nm)
+        return reader(raw.data, raw.name, laser_wavelength_nm=laser)
 
     return _guarded(filename, read)
 

@@ -10,6 +10,7 @@ wavenumbers (above any Raman shift); both need the laser wavelength.
 
 from __future__ import annotations
 
+import io
 import re
 
 import numpy as np
@@ -70,24 +71,48 @@ def read_rruff(data: bytes, source: str | None = None) -> RamanSpectrum:
                 metadata[_RRUFF_KEYS[match.group(1).strip().upper()]] = value[:500]
     # The rows end at "##END="; cutting there lets numpy parse the block at once.
     end = re.search(r"(?m)^##END=", text)
-    table = parse_columns(text[: end.start()] if end else text, source)
-    if table.n_columns != 2:
-        raise PatternReadError(
-            f"a RRUFF spectrum has two columns (shift, intensity), this one {table.n_columns}",
-            source=source,
-        )
+    body = text[: end.start()] if end else text
+    columns = _plain_rows(body)
+    if columns is None:  # the general reader finds and names the bad line
+        table = parse_columns(body, source)
+        if table.n_columns != 2:
+            raise PatternReadError(
+                f"a RRUFF spectrum has two columns (shift, intensity), this one {table.n_columns}",
+                source=source,
+            )
+        columns = (table.columns[0], table.columns[1])
     laser = None
     found = _RRUFF_LASER.search(source or "")
     if found:
         laser = float(found.group(1))
         metadata["laser_from"] = "file name"
     return make_raman_spectrum(
-        table.columns[0],
-        table.columns[1],
-        laser_wavelength_nm=laser,
-        metadata=metadata,
-        source=source,
+        columns[0], columns[1], laser_wavelength_nm=laser, metadata=metadata, source=source
     )
+
+
+# A RRUFF data block: "shift, intensity" rows of plain numbers only.
+_PLAIN_BLOCK = re.compile(r"[0-9.eE+\-,\s]*")
+
+
+def _plain_rows(body: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The two columns of a RRUFF body when every row after the ``##`` header
+    is two plain finite numbers (numpy parses them at once), else None."""
+    start = 0
+    for match in re.finditer(r"(?m)^##.*$\n?", body):
+        if match.start() != start:
+            break
+        start = match.end()
+    block = body[start:]
+    if not _PLAIN_BLOCK.fullmatch(block):
+        return None
+    try:
+        table = np.loadtxt(io.StringIO(block), delimiter=",", ndmin=2)
+    except ValueError:
+        return None
+    if table.shape[1] != 2 or not np.all(np.isfinite(table)):
+        return None
+    return table[:, 0].copy(), table[:, 1].copy()
 
 
 def read_raman_text(
