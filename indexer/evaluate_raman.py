@@ -31,6 +31,7 @@ import argparse
 import itertools
 import json
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -39,6 +40,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 from scipy.stats import rankdata
+from threadpoolctl import threadpool_limits
 
 from indexer.raman_data import SPLIT_PATH, PreprocessedArchive, preprocessed_archive
 from indexer.raman_pack import class_elements
@@ -206,6 +208,9 @@ def element_predictions(
     return out
 
 
+STAGES = ("read", "preprocess", "embed", "rank")
+
+
 def latency_ms(
     data: PreprocessedArchive,
     queries: QuerySet,
@@ -213,28 +218,35 @@ def latency_ms(
     refs: RamanReferences,
     ranking: RamanRanking,
     n: int,
-) -> NDArray[np.float64]:
-    """Per query, from the file's bytes to the verdict."""
-    folder_files = [data.records[i] for i in queries.indices[:n]]
+) -> dict[str, NDArray[np.float64]]:
+    """Per query and stage, from the file's bytes to the verdict (ms)."""
     from xrdid.raman.archive import unpacked_archive
 
     folder = unpacked_archive()
-    blobs = [((folder / r.file_name).read_bytes(), r.file_name) for r in folder_files]
-    times = []
+    names = [data.records[i].file_name for i in queries.indices[:n]]
+    blobs = [((folder / name).read_bytes(), name) for name in names]
+    times: dict[str, list[float]] = {stage: [] for stage in STAGES}
     for blob, name in blobs:
-        start = time.perf_counter()
-        spectrum = read_measurement(blob, name)
+        t0 = time.perf_counter()
+        spectrum = read_measurement(blob, name, technique="raman")
+        t1 = time.perf_counter()
         pre = preprocess_spectrum(spectrum)  # type: ignore[arg-type]
+        t2 = time.perf_counter()
         embedding = embedder.embed_array(model_inputs(pre.intensity, pre.mask))[0]
+        t3 = time.perf_counter()
         identify(embedding, pre.intensity, pre.mask, refs, ranking)
-        times.append(time.perf_counter() - start)
-    return 1000 * np.array(times)
+        t4 = time.perf_counter()
+        for stage, seconds in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            times[stage].append(1000 * seconds)
+    return {stage: np.array(values) for stage, values in times.items()}
 
 
 def evaluate(model: Path, split: Path, latency_queries: int) -> dict:
-    # One thread, as a service worker runs: on a shared 2-core machine more
-    # threads spin against each other (a single query took 20× longer).
+    # One thread for torch and BLAS, as a service worker runs: on a shared
+    # 2-core machine more threads spin against each other (a query took 10×
+    # longer, docs/RAMAN.md).
     torch.set_num_threads(1)
+    threadpool_limits(1)
     data = preprocessed_archive(split)
     embedder = RamanEmbedder.load(model)
     refs, index_of = references_of(data, embedder)
@@ -340,12 +352,15 @@ def evaluate(model: Path, split: Path, latency_queries: int) -> dict:
     )
     results["element_vote"] = {"neighbours": k, "temperature": temperature}
 
-    times = latency_ms(data, test, embedder, refs, ranking, latency_queries)
+    stages = latency_ms(data, test, embedder, refs, ranking, latency_queries)
+    times = np.sum(list(stages.values()), axis=0)
     results["latency_ms"] = {
         "p50": float(np.median(times)),
         "mean": float(times.mean()),
         "p95": float(np.percentile(times, 95)),
         "queries": int(times.size),
+        "stages_p50": {stage: round(float(np.median(v)), 1) for stage, v in stages.items()},
+        "load_average": round(os.getloadavg()[0], 1),
     }
     results["ranking"] = asdict(ranking)
     results["model"] = {
@@ -428,7 +443,10 @@ def card_markdown(results: dict) -> str:
         "",
         f"Whole identification (read the file, despike, baseline, normalise, embed, search, re-rank, elements, verdict), "
         f"{results['latency_ms']['queries']} test files, this CPU: p50 {results['latency_ms']['p50']:.1f} ms, "
-        f"mean {results['latency_ms']['mean']:.1f} ms, p95 {results['latency_ms']['p95']:.1f} ms.",
+        f"mean {results['latency_ms']['mean']:.1f} ms, p95 {results['latency_ms']['p95']:.1f} ms; per stage (p50): "
+        + ", ".join(f"{k} {v} ms" for k, v in results["latency_ms"]["stages_p50"].items())
+        + f". One thread; the machine's load average was {results['latency_ms']['load_average']} "
+        "on 2 cores (other jobs), which stretches every stage.",
         "",
         "## Targets (issue 19)",
         "",

@@ -147,7 +147,7 @@ def class_topk(
     per_class = per_class.scatter_reduce(
         1, ref_labels.expand(queries.shape[0], -1), similarity, reduce="amax"
     )
-    top = per_class.topk(5, dim=1).indices
+    top = per_class.topk(min(5, n_classes), dim=1).indices
     hits = top == labels[:, None]
     return float(hits[:, 0].float().mean()), float(hits.any(dim=1).float().mean())
 

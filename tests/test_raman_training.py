@@ -21,7 +21,7 @@ MINERALS = ("Calcite", "Quartz", "Diamond", "Forsterite")
 
 @pytest.fixture(scope="module")
 def tiny_pack(rruff_records, tmp_path_factory) -> Path:
-    rows = [r for r in rruff_records if r.mineral in MINERALS][:24]
+    rows = [r for m in MINERALS for r in [q for q in rruff_records if q.mineral == m][:6]]
     pre = [preprocess_spectrum(r.spectrum) for r in rows]
     ranges = np.array([coverage_range(p.mask) for p in pre], dtype=np.int32)
     x = np.stack([p.intensity for p in pre]).astype(np.float16)

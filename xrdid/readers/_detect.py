@@ -65,10 +65,11 @@ def detect_format(raw: RawInput, *, max_member_bytes: int) -> str:
         return "bruker_raw"
     if data.startswith(WDF_MAGIC):
         return "wdf"
-    if looks_like_spc(data) and looks_binary(data):
-        return "spc"
     if data.startswith(ZIP_MAGIC):
         return _zip_format(raw, max_member_bytes)
+    # After the zip test: "PK", a zip's magic, has SPC's version byte 0x4B too.
+    if looks_like_spc(data) and looks_binary(data):
+        return "spc"
     try:
         head = decode_head(data, raw.name, _HEAD_BYTES).lstrip("\ufeff \t\r\n")
     except UnsupportedFormatError as exc:
