@@ -315,8 +315,13 @@ def evaluate(model: Path, split: Path, latency_queries: int) -> dict:
         }
     chosen = max(no_match, key=lambda name: no_match[name]["unseen_validation"])
     results["no_match"] = {"rules": no_match, "chosen": chosen}
+    kind = {
+        "fused score": "fused",
+        "embedding cosine": "cosine",
+        "profile correlation": "correlation",
+    }
     ranking = replace(
-        ranking, no_match_below=no_match[chosen]["threshold"] if chosen == "fused score" else None
+        ranking, no_match_below=no_match[chosen]["threshold"], no_match_on=kind[chosen]
     )
 
     # Elements: vote settings on unseen validation, AUC on unseen test.

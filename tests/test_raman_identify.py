@@ -75,3 +75,14 @@ def test_elements_and_no_match(library) -> None:
     assert not result.no_match
     strict = RamanRanking(no_match_below=float(result.scores[0]) + 0.01)
     assert identify(embedding, query.intensity, query.mask, references, strict).no_match
+
+
+def test_no_match_on_the_profile_correlation(library) -> None:
+    references, queries = library
+    _, query = queries[1]
+    embedding = (query.intensity / np.linalg.norm(query.intensity)).astype(np.float32)
+    result = identify(embedding, query.intensity, query.mask, references)
+    r = float(result.correlation.max())
+    for offset, expected in ((0.01, True), (-0.01, False)):
+        rule = RamanRanking(no_match_below=r + offset, no_match_on="correlation")
+        assert identify(embedding, query.intensity, query.mask, references, rule).no_match is expected

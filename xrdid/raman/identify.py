@@ -53,8 +53,10 @@ class RamanRanking:
     max_shift_steps: int = RAMAN_MAX_SHIFT_STEPS
     element_neighbours: int = 10  # classes that vote on the elements
     element_temperature: float = 0.05  # softmax temperature of their cosines
-    # "no match" when the top fused score is below this (None: never).
+    # "no match" when the query's best score of kind ``no_match_on`` ("fused",
+    # "cosine" or "correlation", over the candidates) is below this (None: never).
     no_match_below: float | None = None
+    no_match_on: str = "fused"
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ def identify(
         cosine, hqi, ranking if rerank else replace(ranking, profile_candidates=0)
     )
     correlation = np.zeros(candidates.size)
-    if rerank and ranking.rerank_weight:
+    if rerank:
         # Every reference of each candidate class; the class keeps its best.
         refs = np.flatnonzero(np.isin(references.class_index, candidates))
         r = shifted_correlation(
@@ -152,7 +154,10 @@ def identify(
     order = np.argsort(-fused, kind="stable")
     ranked, scores = candidates[order], fused[order]
     elements = element_vote(cosine, references, ranking)
-    no_match = ranking.no_match_below is not None and bool(scores[0] < ranking.no_match_below)
+    top = {"fused": scores[0], "cosine": cosine[ranked].max(), "correlation": correlation.max()}
+    no_match = ranking.no_match_below is not None and bool(
+        top[ranking.no_match_on] < ranking.no_match_below
+    )
     return RamanIdentification(
         classes=ranked,
         scores=scores,
