@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-hardening fuzz vendor
+.PHONY: install serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-hardening fuzz vendor bench-raman raman-pack train-raman evaluate-raman
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -75,3 +75,18 @@ bench-hardening: install
 # --examples 400 made 4,065 requests (0 5xx, ~3 min); 2000 aims at 20,000.
 fuzz: install
 	$(BIN)/python -m tests.e2e.fuzz --examples 2000
+
+# Raman (docs/RAMAN.md): the preprocessing benchmark, the training pack, a
+# training run (on a GPU: add DEVICE=cuda), and the evaluation + model card.
+bench-raman: install
+	$(BIN)/python -m benchmarks.raman_preprocessing --plots benchmarks/results/raman_preprocessing
+
+raman-pack: install
+	$(BIN)/python -m indexer raman-pack --out runs/raman/pack.npz
+
+DEVICE ?= cpu
+train-raman: install
+	$(BIN)/python -m indexer train-raman --pack runs/raman/pack.npz --minutes 5 --device $(DEVICE) --out runs/raman
+
+evaluate-raman: install
+	$(BIN)/python -m indexer evaluate-raman --model model_store/raman_regnet1d.pt
