@@ -4,8 +4,8 @@ Two samples of a mineral measured on different spectrometers differ by a
 calibration offset of a few cm⁻¹; the correlation is the best Pearson r of
 square-rooted intensities over shifts of up to ±``max_shift_steps`` grid
 steps, on the part of the grid the query covers. Rows are prepared by the XRD
-re-rank's helpers (:func:`xrdid.profile_rows.square_roots`,
-:func:`~xrdid.profile_rows.standardised`) so both techniques correlate the
+re-rank's helpers (:func:`xrdid.ranking.rows.square_roots`,
+:func:`~xrdid.ranking.rows.standardised`) so both techniques correlate the
 same way; only the shift range is Raman's own (the XRD one is
 ``MAX_SHIFT_STEPS`` of a 0.02° grid).
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from xrdid.profile_rows import square_roots, standardised
+from xrdid.ranking.rows import square_roots, standardised
 
 # ±6 cm⁻¹ on the 1 cm⁻¹ grid: RRUFF spectra of one mineral from different
 # lasers and instruments are offset by up to a few cm⁻¹.
