@@ -12,6 +12,7 @@
     raman-pack      build the Raman training pack          (indexer/raman_pack.py)
     train-raman     train the Raman embedding              (indexer/train_raman.py)
     evaluate-raman  evaluate the Raman identification      (indexer/evaluate_raman.py)
+    build-raman     build the default Raman library        (indexer/build_raman.py)
 
 Each module has ``main(argv)``; it is imported only when its command runs, so
 one job's heavy imports (or absence) never slow or break another.
@@ -40,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "raman-pack": ("indexer.raman_pack", "build the Raman training pack"),
     "train-raman": ("indexer.train_raman", "train the Raman embedding (CPU or CUDA)"),
     "evaluate-raman": ("indexer.evaluate_raman", "evaluate the Raman identification"),
+    "build-raman": ("indexer.build_raman", "build the default Raman library from RRUFF"),
 }
 
 

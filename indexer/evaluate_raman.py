@@ -18,11 +18,16 @@ from the library (unseen validation / test). Reported:
 - per-element ROC AUC on minerals never trained on (unseen test), for the
   vote of the nearest minerals' chemistry, the element head, and their mean;
 - milliseconds per query for the whole identification (read the file,
-  preprocess, embed, search, re-rank, elements, verdict).
+  preprocess, embed, search, re-rank, elements, verdict);
+- a confidence model (candidate → probability it is the sample's mineral),
+  fitted on validation and measured on test;
+- with a library built by ``indexer build-raman``, the test spectra as the
+  service answers them (file → :func:`xrdid.raman.answer.identify_spectrum`).
 
 The re-rank's weight and shift range, the element vote's size and
-temperature and the no-match threshold are chosen on validation only, and
-written to ``model_store/raman_ranking.json``.
+temperature, the element method, the no-match threshold and the confidence
+model are chosen on validation only, and written to
+``model_store/raman_ranking.json``.
 """
 
 from __future__ import annotations
@@ -42,22 +47,28 @@ from numpy.typing import NDArray
 from scipy.stats import rankdata
 from threadpoolctl import threadpool_limits
 
-from indexer.raman_data import SPLIT_PATH, PreprocessedArchive, preprocessed_archive
+from indexer.raman_data import SPLIT_PATH, PreprocessedArchive, load_split, preprocessed_archive
 from indexer.raman_pack import class_elements
 from xrdid.data_paths import PROJECT_ROOT
+from xrdid.raman.answer import identify_spectrum
+from xrdid.raman.archive import load_records, unpacked_archive
 from xrdid.raman.checkpoint import RamanEmbedder, model_inputs
 from xrdid.raman.correlation import shifted_correlation
 from xrdid.raman.identify import (
+    CONFIDENCE_FEATURES,
     RamanRanking,
     RamanReferences,
     candidate_classes,
+    candidate_features,
     class_cosines,
     element_vote,
     hit_quality_index,
     identify,
 )
 from xrdid.raman.preprocess import preprocess_spectrum
+from xrdid.raman.search import RamanSearch
 from xrdid.raman.split import Role
+from xrdid.ranking.confidence import expected_calibration_error, fit_logistic
 from xrdid.readers import read_measurement
 
 log = logging.getLogger("indexer.evaluate_raman")
@@ -66,7 +77,15 @@ MODEL_STORE = PROJECT_ROOT / "model_store"
 FALSE_NO_MATCH_BUDGET = 0.05  # of library minerals' held-out samples
 MIN_ELEMENT_SPECTRA = 5  # positives and negatives an element needs for an AUC
 WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+# The element predictions compared, by RamanRanking.element_method.
+ELEMENT_METHOD_OF = {
+    "vote of nearest minerals": "vote",
+    "element head": "head",
+    "mean of both": "mean",
+}
 SHIFTS = (3, 6, 10)
+# Candidates per query the confidence model is fitted and measured on.
+CONFIDENCE_SHOWN = 10
 
 
 @dataclass
@@ -162,6 +181,23 @@ def fused_ranking(
     return ranked, np.array(top)
 
 
+def candidate_rows(
+    rr: Reranked, truth: NDArray[np.int64], weight: float, shift: int
+) -> tuple[NDArray[np.float64], NDArray[np.bool_], NDArray[np.bool_]]:
+    """Confidence features of each query's first CONFIDENCE_SHOWN candidates,
+    whether each is the query's mineral, and whether it is a first candidate."""
+    features, labels, first = [], [], []
+    for candidates, cosine, correlation, t in zip(
+        rr.candidates, rr.cosine, rr.correlation[shift], truth, strict=True
+    ):
+        fused = cosine + weight * correlation
+        order = np.argsort(-fused, kind="stable")[:CONFIDENCE_SHOWN]
+        features.append(candidate_features(fused[order], cosine[order], correlation[order]))
+        labels.append(candidates[order] == t)
+        first.append(np.arange(order.size) == 0)
+    return np.concatenate(features), np.concatenate(labels), np.concatenate(first)
+
+
 def roc_auc(scores: NDArray[np.floating], positive: NDArray[np.bool_]) -> float:
     """Mann–Whitney ROC AUC (ties count half)."""
     ranks = rankdata(scores)
@@ -220,8 +256,6 @@ def latency_ms(
     n: int,
 ) -> dict[str, NDArray[np.float64]]:
     """Per query and stage, from the file's bytes to the verdict (ms)."""
-    from xrdid.raman.archive import unpacked_archive
-
     folder = unpacked_archive()
     names = [data.records[i].file_name for i in queries.indices[:n]]
     blobs = [((folder / name).read_bytes(), name) for name in names]
@@ -244,7 +278,7 @@ def latency_ms(
 def evaluate(model: Path, split: Path, latency_queries: int) -> dict:
     # One thread for torch and BLAS, as a service worker runs: on a shared
     # 2-core machine more threads spin against each other (a query took 10×
-    # longer, docs/RAMAN.md).
+    # longer, docs/raman-science.md).
     torch.set_num_threads(1)
     threadpool_limits(1)
     data = preprocessed_archive(split)
@@ -324,6 +358,32 @@ def evaluate(model: Path, split: Path, latency_queries: int) -> dict:
         ranking, no_match_below=no_match[chosen]["threshold"], no_match_on=kind[chosen]
     )
 
+    # Confidence: P(a candidate is the sample's mineral), fitted on validation
+    # spectra (held-out samples and absent minerals), measured on test.
+    def rows_of(*roles: Role) -> tuple[NDArray[np.float64], NDArray[np.bool_], NDArray[np.bool_]]:
+        parts = [
+            candidate_rows(
+                rerank[role], sets[role].truth, ranking.rerank_weight, ranking.max_shift_steps
+            )
+            for role in roles
+        ]
+        return tuple(np.concatenate(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
+
+    x, y, _ = rows_of(Role.VALIDATION, Role.UNSEEN_VALIDATION)
+    confidence = fit_logistic(x, y, CONFIDENCE_FEATURES)
+    ranking = replace(ranking, confidence=confidence)
+    x, y, first = rows_of(Role.TEST, Role.UNSEEN_TEST)
+    p = confidence.probability(x)
+    results["confidence"] = {
+        "features": list(CONFIDENCE_FEATURES),
+        "candidates_per_query": CONFIDENCE_SHOWN,
+        "test_ece_all": expected_calibration_error(p, y),
+        "test_ece_first": expected_calibration_error(p[first], y[first]),
+        "test_first_right_mean": float(p[first & y].mean()),
+        "test_first_wrong_mean": float(p[first & ~y].mean()),
+        "test_first_right_share": float(y[first].mean()),
+    }
+
     # Elements: vote settings on unseen validation, AUC on unseen test.
     symbols = refs.element_symbols
     val_u = with_chemistry(data, sets[Role.UNSEEN_VALIDATION])
@@ -356,6 +416,11 @@ def evaluate(model: Path, split: Path, latency_queries: int) -> dict:
         elements, key=lambda name: elements[name]["validation_mean_auc"]
     )
     results["element_vote"] = {"neighbours": k, "temperature": temperature}
+    ranking = replace(
+        ranking,
+        element_method=ELEMENT_METHOD_OF[results["elements_chosen"]],
+        model_version=embedder.version,
+    )
 
     stages = latency_ms(data, test, embedder, refs, ranking, latency_queries)
     times = np.sum(list(stages.values()), axis=0)
@@ -374,6 +439,41 @@ def evaluate(model: Path, split: Path, latency_queries: int) -> dict:
         "training": embedder.card.get("training", {}),
     }
     return results
+
+
+def served(library: Path, model: Path, ranking: Path, split: Path) -> dict:
+    """The test spectra as the service answers them: each file read,
+    identified by :func:`xrdid.raman.answer.identify_spectrum` against the
+    built library (``indexer build-raman``) with the settings just chosen."""
+    records = load_records()
+    roles = load_split(split, records)
+    folder = unpacked_archive()
+    search = RamanSearch.open(model, library, ranking)
+    out: dict = {"library": str(library), "references": search.library.status().size}
+    try:
+        for role in (Role.TEST, Role.UNSEEN_TEST):
+            chosen = [r for r in records if roles.role(r.mineral, r.rruff_id) is role]
+            hits, no_match, times = np.zeros((len(chosen), 2), bool), 0, []
+            for row, record in enumerate(chosen):
+                start = time.perf_counter()
+                data = (folder / record.file_name).read_bytes()
+                spectrum = read_measurement(data, record.file_name)
+                result = identify_spectrum(spectrum, search)  # type: ignore[arg-type]
+                times.append(1000 * (time.perf_counter() - start))
+                names = [m.entry.info.name for m in result.matches]
+                truth = roles.classes[record.mineral]
+                hits[row] = names[:1] == [truth], truth in names[:5]
+                no_match += result.verdict == "no_match"
+            out[role.value] = {
+                "spectra": len(chosen),
+                "top1": float(hits[:, 0].mean()),
+                "top5": float(hits[:, 1].mean()),
+                "no_match": no_match / len(chosen),
+                "p50_ms": float(np.median(times)),
+            }
+    finally:
+        search.library.close()
+    return out
 
 
 def card_markdown(results: dict) -> str:
@@ -452,6 +552,35 @@ def card_markdown(results: dict) -> str:
         + ", ".join(f"{k} {v} ms" for k, v in results["latency_ms"]["stages_p50"].items())
         + f". One thread; the machine's load average was {results['latency_ms']['load_average']} "
         "on 2 cores (other jobs), which stretches every stage.",
+    ]
+    c = results["confidence"]
+    lines += [
+        "",
+        "## Confidence",
+        "",
+        f"A logistic model of ({', '.join(c['features'])}) gives each candidate the probability "
+        "that it is the sample's mineral; fitted on the validation spectra (held-out samples and "
+        f"absent minerals, {c['candidates_per_query']} candidates each), measured on the test "
+        f"spectra: expected calibration error {c['test_ece_first']:.3f} on the first candidates "
+        f"({c['test_ece_all']:.3f} on all); mean confidence of a right first candidate "
+        f"{c['test_first_right_mean']:.2f}, of a wrong one {c['test_first_wrong_mean']:.2f} "
+        f"({100 * c['test_first_right_share']:.1f}% of first candidates are right, absent "
+        "minerals included).",
+    ]
+    if "served" in results:
+        sv = results["served"]
+        lines += [
+            "",
+            "## As served",
+            "",
+            "The same test spectra, each file read and identified as `POST /identify` does "
+            "(`xrdid.raman.answer.identify_spectrum`) against the library `indexer build-raman` "
+            f"built ({sv['references']} references): held-out samples top-1 "
+            f"{100 * sv['test']['top1']:.1f}%, top-5 {100 * sv['test']['top5']:.1f}%, "
+            f"no_match {100 * sv['test']['no_match']:.1f}%; absent minerals no_match "
+            f"{100 * sv['unseen_test']['no_match']:.1f}%; p50 {sv['test']['p50_ms']:.1f} ms a file.",
+        ]
+    lines += [
         "",
         "## Targets (issue 19)",
         "",
@@ -479,12 +608,23 @@ def main(argv: list[str] | None = None) -> None:
         "--ranking", type=Path, default=MODEL_STORE / "raman_ranking.json", help="tuned settings"
     )
     parser.add_argument("--latency-queries", type=int, default=100)
+    parser.add_argument(
+        "--library",
+        type=Path,
+        default=MODEL_STORE / "raman_library.sqlite",
+        help="a library built by build-raman, to measure the test spectra as served "
+        "(skipped when absent)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     results = evaluate(args.model, args.split, args.latency_queries)
+    args.ranking.write_text(json.dumps(results["ranking"], indent=1) + "\n")
+    if args.library.is_file():
+        results["served"] = served(args.library, args.model, args.ranking, args.split)
+    else:
+        log.warning("no library at %s: the as-served measurement is skipped", args.library)
     args.card.parent.mkdir(parents=True, exist_ok=True)
     args.card.write_text(card_markdown(results))
-    args.ranking.write_text(json.dumps(results["ranking"], indent=1) + "\n")
     log.info("wrote %s and %s", args.card, args.ranking)
     print(card_markdown(results).split("```json")[0])
 

@@ -5,9 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from xrdid.errors import InputError
 from xrdid.raman.correlation import shifted_correlation
-from xrdid.raman.identify import RamanRanking, RamanReferences, hit_quality_index, identify
+from xrdid.raman.identify import (
+    CONFIDENCE_FEATURES,
+    RamanRanking,
+    RamanReferences,
+    candidate_features,
+    combine_elements,
+    confidences,
+    hit_quality_index,
+    identify,
+)
 from xrdid.raman.preprocess import preprocess_spectrum
+from xrdid.ranking.confidence import fit_logistic
 
 MINERALS = ["Calcite", "Quartz", "Diamond", "Forsterite", "Grossular", "Beryl"]
 
@@ -85,4 +96,58 @@ def test_no_match_on_the_profile_correlation(library) -> None:
     r = float(result.correlation.max())
     for offset, expected in ((0.01, True), (-0.01, False)):
         rule = RamanRanking(no_match_below=r + offset, no_match_on="correlation")
-        assert identify(embedding, query.intensity, query.mask, references, rule).no_match is expected
+        assert (
+            identify(embedding, query.intensity, query.mask, references, rule).no_match is expected
+        )
+
+
+def test_an_element_filter_ranks_only_the_minerals_it_admits(library) -> None:
+    references, queries = library
+    name, query = queries[0]  # calcite
+    embedding = (query.intensity / np.linalg.norm(query.intensity)).astype(np.float32)
+    whole = identify(embedding, query.intensity, query.mask, references)
+    # The best reference of each ranked mineral is one of that mineral's.
+    assert np.array_equal(references.class_index[whole.best_reference], whole.classes)
+    no_calcite = references.class_index != MINERALS.index(name)
+    filtered = identify(embedding, query.intensity, query.mask, references, eligible=no_calcite)
+    assert MINERALS.index(name) not in filtered.classes
+    assert no_calcite[filtered.best_reference].all()
+    # The element vote still predicts the sample's chemistry from the whole library.
+    np.testing.assert_allclose(filtered.element_probability, whole.element_probability)
+    nothing = identify(
+        embedding, query.intensity, query.mask, references, eligible=np.zeros_like(no_calcite)
+    )
+    assert nothing.classes.size == 0 and nothing.no_match
+
+
+def test_confidences_come_from_the_saved_settings(library, tmp_path) -> None:
+    references, queries = library
+    _, query = queries[0]
+    embedding = (query.intensity / np.linalg.norm(query.intensity)).astype(np.float32)
+    result = identify(embedding, query.intensity, query.mask, references)
+    features = candidate_features(result.scores, result.cosine, result.correlation)
+    assert features.shape == (result.classes.size, len(CONFIDENCE_FEATURES))
+    assert features[0, 3] >= 0 and np.all(features[1:, 3] <= 0)  # the margin
+    labels = np.arange(result.classes.size) == 0
+    model = fit_logistic(np.tile(features, (3, 1)), np.tile(labels, 3), CONFIDENCE_FEATURES)
+    settings = RamanRanking(confidence=model, element_method="mean", model_version="m1")
+    settings.save(tmp_path / "ranking.json")
+    loaded = RamanRanking.load(tmp_path / "ranking.json")
+    assert loaded == settings
+    p = confidences(result, loaded)
+    assert p is not None and p[0] > 0.5 > p[1:].max()
+    assert confidences(result, RamanRanking()) is None
+    (tmp_path / "bad.json").write_text('{"candidates": 3, "threshold": 1}')
+    with pytest.raises(InputError, match="unknown Raman ranking settings"):
+        RamanRanking.load(tmp_path / "bad.json")
+
+
+def test_element_methods_combine_the_vote_and_the_head() -> None:
+    vote, head = {"O": 0.9, "Ca": 0.6, "Xe": 0.2}, {"O": 0.7, "Ca": 0.2, "Si": 0.4}
+    assert combine_elements(vote, head, "vote") == vote
+    assert combine_elements(vote, None, "mean") == vote
+    assert combine_elements(vote, head, "head") == {"O": 0.7, "Ca": 0.2, "Xe": 0.2, "Si": 0.4}
+    mean = combine_elements(vote, head, "mean")
+    assert mean == pytest.approx({"O": 0.8, "Ca": 0.4, "Xe": 0.2, "Si": 0.4})
+    with pytest.raises(InputError, match="element method 'max'"):
+        combine_elements(vote, head, "max")

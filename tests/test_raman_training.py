@@ -113,7 +113,7 @@ BANNED = {
 def test_training_imports_only_torch_numpy_and_scipy(tmp_path: Path) -> None:
     """With every other dependency made unimportable, the training job and
     what it imports still load (and train: the fixture-free smoke of the
-    command is in docs/RAMAN.md)."""
+    command is in docs/raman-science.md)."""
     (tmp_path / "sitecustomize.py").write_text(BLOCKER.format(banned=BANNED))
     code = (
         "import indexer.train_raman, xrdid.raman.pack, xrdid.raman.augment, xrdid.raman.checkpoint"

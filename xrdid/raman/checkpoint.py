@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from torch import nn
 from xrdid.errors import InputError
 from xrdid.model import RegNet1D, RegNetConfig
 from xrdid.raman.grid import RAMAN_GRID
+from xrdid.technique import Technique
 
 CHECKPOINT_FORMAT = "xrdid-raman-embedder/1"
 EMBED_BATCH_SIZE = 128
@@ -90,6 +92,25 @@ class RamanEmbedder:
             head.eval()
         version = hashlib.sha256(data).hexdigest()[:16]
         return cls(model, head, list(checkpoint["element_symbols"]), version, checkpoint["card"])
+
+    @property
+    def dim(self) -> int:
+        return self.model.cfg.embedding_dim
+
+    @property
+    def technique(self) -> Technique:
+        return Technique.RAMAN
+
+    def embed(self, spectra: Sequence[Any]) -> NDArray[np.float32]:
+        """Embed preprocessed spectra (anything with ``intensity`` and ``mask``
+        on the Raman grid: :class:`xrdid.raman.preprocess.PreprocessedSpectrum`)."""
+        if not spectra:
+            return np.empty((0, self.dim), dtype=np.float32)
+        return self.embed_array(
+            model_inputs(
+                np.stack([s.intensity for s in spectra]), np.stack([s.mask for s in spectra])
+            )
+        )
 
     @torch.inference_mode()
     def embed_array(self, inputs: NDArray[np.float32]) -> NDArray[np.float32]:

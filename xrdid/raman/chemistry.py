@@ -8,6 +8,7 @@ element is present. Words that are not symbols (REE, Ln) drop out.
 
 from __future__ import annotations
 
+import html
 import re
 
 ELEMENTS = (
@@ -25,3 +26,14 @@ def elements_of(formula: str) -> tuple[str, ...]:
     """The elements named in a RRUFF formula, in periodic-table order."""
     found = set(_SYMBOL.findall(_ENTITY.sub(" ", formula))) & _SYMBOLS
     return tuple(symbol for symbol in ELEMENTS if symbol in found)
+
+
+_CHARGE = re.compile(r"\^[^^]*\^")
+_SUBSCRIPT = re.compile(r"_([^_]*)_")
+
+
+def readable_formula(formula: str) -> str:
+    """A RRUFF formula as plain text: charges dropped, subscripts inline,
+    entities decoded (``Fe^3+^PO_4_&#183;2H_2_O`` → ``FePO4·2H2O``)."""
+    text = html.unescape(formula.replace("[box]", "□"))
+    return _SUBSCRIPT.sub(r"\1", _CHARGE.sub("", text)).strip()

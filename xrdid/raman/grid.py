@@ -1,7 +1,7 @@
 """The one Raman-shift grid the Raman model sees, and resampling onto it.
 
 Choice: 100–1,800 cm⁻¹ in steps of 1 cm⁻¹ → 1,701 points (measured on the
-RRUFF archive, ``docs/RAMAN.md``):
+RRUFF archive, ``docs/raman-science.md``):
 
 - 98% of the archive's spectra start at or below 200 cm⁻¹ and 98% reach
   1,200 cm⁻¹; 43% go past 1,300 and 7% past 1,500 (carbonate, organic and

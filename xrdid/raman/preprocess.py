@@ -160,3 +160,24 @@ def preprocess_spectrum(
         method=method,
         warnings=tuple(notes),
     )
+
+
+def compact_spectrum(spectrum: RamanSpectrum, grid: RamanGrid = RAMAN_GRID) -> RamanSpectrum:
+    """The spectrum despiked and binned to the grid's step over its whole
+    measured range (on the grid's points): what the default library keeps of
+    a reference. Its preprocessing (with ``despike=False``) gives what the
+    spectrum's own gives, in about half the bytes of a 0.5 cm⁻¹ spectrum.
+    """
+    intensity, _ = remove_spikes(spectrum.intensity)
+    first = np.ceil((spectrum.shift_cm1[0] - grid.start_cm1) / grid.step_cm1)
+    last = np.floor((spectrum.shift_cm1[-1] - grid.start_cm1) / grid.step_cm1)
+    own = RamanGrid(
+        grid.start_cm1 + first * grid.step_cm1, grid.start_cm1 + last * grid.step_cm1, grid.step_cm1
+    )
+    binned = to_raman_grid(spectrum.shift_cm1, intensity, own)
+    return RamanSpectrum(
+        shift_cm1=own.shift_cm1,
+        intensity=binned.intensity,
+        laser_wavelength_nm=spectrum.laser_wavelength_nm,
+        metadata=spectrum.metadata,
+    )

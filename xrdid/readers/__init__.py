@@ -49,6 +49,7 @@ from xrdid.technique import Technique
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "SUPPORTED_FORMATS",
+    "Measurement",
     "PatternReadError",
     "PatternSource",
     "RamanAxis",

@@ -9,16 +9,20 @@ from fastapi import APIRouter, File, Form, Path, Query, Request, Response, Uploa
 
 from app.api.deps import (
     OPTIONAL_KEY,
-    EmbedderDep,
-    LibraryDep,
     ReadAccess,
     ServiceDep,
     SettingsDep,
     SingleParts,
     WriteAccess,
+    get_embedder,
+    get_library,
+    get_raman,
+    library_for,
+    library_of_id,
 )
 from app.api.uploads import read_upload
 from app.core.errors import problem_responses
+from app.core.state import ServiceState
 from app.core.writes import until_disconnected
 from app.models import (
     MAX_ID,
@@ -30,8 +34,9 @@ from app.models import (
     ReferenceQuery,
     pattern_public,
 )
-from xrdid.library import DuplicateReferenceError
+from xrdid.library import DuplicateReferenceError, Library, PatternEmbedder
 from xrdid.references import embed_references, source_key
+from xrdid.technique import Technique
 
 router = APIRouter(prefix="/references", tags=["references"])
 
@@ -41,8 +46,9 @@ ReferenceId = Annotated[
 ]
 
 FILE_HELP = (
-    "A crystal structure (CIF, BGMN .str: simulated on the model grid) or a measured "
-    "pattern of a known material (any supported pattern format; needs 'name')"
+    "A crystal structure (CIF, BGMN .str: simulated on the model grid), a measured "
+    "pattern of a known material or a Raman spectrum of a known mineral (any supported "
+    "format; needs 'name')"
 )
 
 
@@ -61,10 +67,9 @@ async def create_reference(
     response: Response,
     service: ServiceDep,
     settings: SettingsDep,
-    library: LibraryDep,
-    embedder: EmbedderDep,
 ) -> ReferenceCreated:
-    """Add a structure or a measured pattern to the library.
+    """Add a structure or a measured pattern to the library, or a Raman
+    spectrum to the Raman library (told from the file, or by ``technique``).
 
     The reference is stored durably before the response is sent, and the very
     next identification searches it. (source, source_id) is unique: adding the
@@ -76,9 +81,10 @@ async def create_reference(
     """
     data = await read_upload(file, settings)
     source, source_id = source_key(data, form.source, form.source_id)
-    existing = await anyio.to_thread.run_sync(library.find, source, source_id)
-    if existing is not None:  # answer before simulating anything
-        raise DuplicateReferenceError(source, source_id, existing.id)
+    for library in _libraries(service, form.technique):
+        existing = await anyio.to_thread.run_sync(library.find, source, source_id)
+        if existing is not None:  # answer before simulating anything
+            raise DuplicateReferenceError(source, source_id, existing.id)
     options = form.prepare_options() | {
         "source": source,
         "source_id": source_id,
@@ -86,6 +92,12 @@ async def create_reference(
         "simulation_limits": settings.simulation_limits,
     }
     prepared = await service.writes.prepare(request, data, file.filename, options)
+    embedder: PatternEmbedder
+    if prepared.technique is Technique.RAMAN:
+        raman = get_raman(service)
+        library, embedder = raman.library, raman.embedder
+    else:
+        library, embedder = get_library(service), get_embedder(service)
     (new,) = await until_disconnected(
         request, lambda: service.run_write_embedding(embed_references, [prepared], embedder)
     )
@@ -102,10 +114,12 @@ async def create_reference(
     responses=problem_responses(401, 403, 422, 503),
 )
 async def list_references(
-    query: Annotated[ReferenceQuery, Query()], library: LibraryDep
+    query: Annotated[ReferenceQuery, Query()], service: ServiceDep
 ) -> ReferenceList:
-    """References in id order, filtered by name substring, kind and elements.
-    Page with ``after``: pass the previous page's ``next_after``."""
+    """References of one library (``technique``: XRD unless asked for Raman)
+    in id order, filtered by name substring, kind and elements. Page with
+    ``after``: pass the previous page's ``next_after``."""
+    library = library_for(service, query.technique)
     page = await anyio.to_thread.run_sync(
         lambda: library.page(
             after=query.after,
@@ -127,11 +141,13 @@ async def list_references(
 )
 async def get_reference(
     reference_id: ReferenceId,
-    library: LibraryDep,
+    service: ServiceDep,
     pattern: Annotated[bool, Query(description="Include the pattern arrays")] = True,
 ) -> ReferenceDetail:
     """Metadata, and the pattern: sticks (d, 2θ at Cu Kα1, relative
-    intensity, hkl) for a calculated reference, the profile for a measured one."""
+    intensity, hkl) for a calculated reference, the profile for a measured
+    one, the spectrum for a Raman one."""
+    library = library_of_id(service, reference_id)
     entry = await anyio.to_thread.run_sync(library.get, reference_id)
     detail = ReferenceDetail(**ReferencePublic.fields_from(entry))
     if pattern:
@@ -147,7 +163,17 @@ async def get_reference(
     dependencies=[WriteAccess],
     responses=problem_responses(401, 403, 404, 422, 503),
 )
-async def delete_reference(reference_id: ReferenceId, library: LibraryDep) -> Response:
+async def delete_reference(reference_id: ReferenceId, service: ServiceDep) -> Response:
     """Remove the reference from the database and the search index."""
+    library = library_of_id(service, reference_id)
     await anyio.to_thread.run_sync(library.delete, reference_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _libraries(service: ServiceState, technique: str) -> list[Library]:
+    """The libraries a request concerns, in id order: the one ``technique``
+    names, or (auto) the XRD library and the Raman one when loaded."""
+    if technique != "auto":
+        return [library_for(service, Technique(technique))]
+    raman = service.raman
+    return [get_library(service)] + ([raman.library] if raman is not None else [])
