@@ -9,6 +9,10 @@
     calibrate  calibrate confidences and no_match      (indexer/calibrate.py)
     evaluate-phases  phases, weight %, families, confidence (indexer/evaluate_phases.py)
     phase-settings  the phase analysis's thresholds    (indexer/phase_settings.py)
+    raman-pack      build the Raman training pack          (indexer/raman_pack.py)
+    train-raman     train the Raman embedding              (indexer/train_raman.py)
+    evaluate-raman  evaluate the Raman identification      (indexer/evaluate_raman.py)
+    build-raman     build the default Raman library        (indexer/build_raman.py)
 
 Each module has ``main(argv)``; it is imported only when its command runs, so
 one job's heavy imports (or absence) never slow or break another.
@@ -34,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "evaluate phases, weight %, families, confidence",
     ),
     "phase-settings": ("indexer.phase_settings", "choose the phase analysis's thresholds"),
+    "raman-pack": ("indexer.raman_pack", "build the Raman training pack"),
+    "train-raman": ("indexer.train_raman", "train the Raman embedding (CPU or CUDA)"),
+    "evaluate-raman": ("indexer.evaluate_raman", "evaluate the Raman identification"),
+    "build-raman": ("indexer.build_raman", "build the default Raman library from RRUFF"),
 }
 
 

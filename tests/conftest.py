@@ -87,3 +87,12 @@ def run_study(rock_salt_classes, tmp_path):
         return text, json.loads(text.split("```json\n")[1].split("```")[0])
 
     return run
+
+
+@pytest.fixture(scope="session")
+def rruff_records(data_dir: Path):
+    """Every spectrum of the shared RRUFF archive, read by the reader itself
+    (unpacked once into data_cache/raman/, about 30 s to read)."""
+    from xrdid.raman.archive import read_records
+
+    return list(read_records())

@@ -10,8 +10,16 @@ small modules, one job each:
 - :mod:`~xrdid.library.codecs`: bytes of patterns and profiles;
 - :mod:`~xrdid.library.store`: SQLite storage and migrations, the source of truth;
 - :mod:`~xrdid.library.index`: the search structures in memory (FAISS,
-  element bits, coarse profile rows) and the index file that caches them;
-- :mod:`~xrdid.library.views`: what the model sees of a stored reference.
+  element bits, profile rows) and the index file that caches them;
+- :mod:`~xrdid.library.views`: what the model sees of a stored reference;
+- :mod:`~xrdid.library.layouts`: what differs between techniques.
+
+Techniques
+----------
+A library holds the references of one technique, that of the model it is
+opened with (``embedder.technique``, recorded in the file): the service
+keeps an XRD library and a Raman library, each with its own file, index and
+model, both this code.
 
 Consistency
 -----------
@@ -49,17 +57,17 @@ from numpy.typing import NDArray
 
 from xrdid.cache import LruCache
 from xrdid.errors import InputError
-from xrdid.grid import MODEL_GRID
 from xrdid.library.codecs import decode_pattern, decode_profile, encode_pattern, encode_profile
 from xrdid.library.filters import ELEMENT_SYMBOLS, ElementFilter, element_bits, parse_elements
 from xrdid.library.index import (
     SearchIndex,
-    coarse_profiles,
     index_path_for,
+    profile_rows,
     read_index_file,
     remove_partial_writes,
     write_index_file,
 )
+from xrdid.library.layouts import LAYOUTS, RAMAN_FIRST_ID, LibraryLayout
 from xrdid.library.locks import ReadWriteLock
 from xrdid.library.records import (
     DuplicateReferenceError,
@@ -68,15 +76,17 @@ from xrdid.library.records import (
     MeasuredProfile,
     NewReference,
     PatternEmbedder,
+    RamanProfile,
     ReferenceEntry,
     ReferenceInfo,
     ReferenceKind,
     ReferenceNotFoundError,
     ReferencePage,
     ReferencePattern,
+    technique_of,
 )
 from xrdid.library.store import MAX_PAGE_SIZE, SqliteStore, chunks
-from xrdid.library.views import model_view, view_of_blob
+from xrdid.library.views import ModelView, model_view, view_of_blob
 from xrdid.ranking import (
     SERVED,
     EmbeddingHits,
@@ -88,10 +98,13 @@ from xrdid.ranking import (
 from xrdid.ranking.materials import Material
 from xrdid.ranking.strain_tensor import StrainBasis, strain_basis
 from xrdid.sticks import StickPattern
+from xrdid.technique import Technique
 
 __all__ = [
     "ELEMENT_SYMBOLS",
+    "LAYOUTS",
     "MAX_PAGE_SIZE",
+    "RAMAN_FIRST_ID",
     "DuplicateReferenceError",
     "ElementFilter",
     "Library",
@@ -99,14 +112,17 @@ __all__ = [
     "LibraryStatus",
     "Match",
     "MeasuredProfile",
+    "ModelView",
     "NewReference",
     "PatternEmbedder",
+    "RamanProfile",
     "ReferenceEntry",
     "ReferenceInfo",
     "ReferenceKind",
     "ReferenceNotFoundError",
     "ReferencePage",
     "ReferencePattern",
+    "Technique",
     "decode_pattern",
     "decode_profile",
     "encode_pattern",
@@ -115,6 +131,7 @@ __all__ = [
     "index_path_for",
     "model_view",
     "parse_elements",
+    "technique_of",
 ]
 
 logger = logging.getLogger(__name__)
@@ -153,17 +170,20 @@ def facts_of(entry: ReferenceEntry) -> ReferenceFacts:
     return ReferenceFacts(info.name, material, info.space_group_number, info.rir)
 
 
-def _profile_of(new: NewReference) -> bytes:
-    if new.profile is not None:
-        return encode_profile(new.profile)
-    return encode_profile(model_view(new.pattern).intensity)
+def _profile_of(new: NewReference) -> NDArray[np.floating]:
+    return new.profile if new.profile is not None else model_view(new.pattern).intensity
 
 
 class Library:
     """A reference library on disk; open it with :meth:`open`."""
 
     def __init__(
-        self, path: Path, model_version: str, dim: int, search_threads: int = DEFAULT_SEARCH_THREADS
+        self,
+        path: Path,
+        model_version: str,
+        dim: int,
+        search_threads: int = DEFAULT_SEARCH_THREADS,
+        layout: LibraryLayout = LAYOUTS[Technique.XRD],
     ) -> None:
         """Use :meth:`open`; this only sets up the connection."""
         self.path = Path(path)
@@ -171,6 +191,7 @@ class Library:
         self.index_path = index_path_for(self.path)
         self.model_version = model_version
         self.dim = dim
+        self.layout = layout
         self._store = SqliteStore(self.path)
         # Serialises writes: the commit and the in-memory update of one write
         # happen before the next write's, so the generation only grows.
@@ -183,7 +204,7 @@ class Library:
         self._profile_cache: LruCache[int, NDArray[np.float32]] = LruCache(PROFILE_CACHE_SIZE)
         self._basis_cache: LruCache[int, StrainBasis] = LruCache(STRAIN_BASIS_CACHE_SIZE)
         self._closed = False
-        self._index = SearchIndex(dim)
+        self._index = SearchIndex(dim, layout)
         self._publish(-1)
         self._saved_generation = -2
 
@@ -199,16 +220,18 @@ class Library:
         progress: Callable[[int, int], None] | None = None,
         search_threads: int = DEFAULT_SEARCH_THREADS,
     ) -> Library:
-        """Open (or create) the library at ``path`` for ``embedder``'s model.
+        """Open (or create) the library at ``path`` for ``embedder``'s model
+        (and technique: an XRD library refuses a Raman model and vice versa).
 
         Stored embeddings of another model, and missing profiles, are
         recomputed from the stored patterns (``workers`` processes preprocess
         them; ``progress(done, total)`` is called after each batch); the index
         is loaded, checked against the database and patched, or rebuilt.
         """
-        library = cls(Path(path), embedder.version, embedder.dim, search_threads)
+        layout = LAYOUTS[embedder.technique]
+        library = cls(Path(path), embedder.version, embedder.dim, search_threads, layout)
         try:
-            library._store.init_schema(library.model_version, library.dim)
+            library._store.init_schema(library.model_version, library.dim, layout)
             library._refresh_derived(embedder, workers, progress)
             library._load_index()
         except BaseException:
@@ -284,14 +307,14 @@ class Library:
         header: dict[str, Any] = {}
         index_ids = np.empty(0, dtype=np.int64)
         if saved is not None:
-            index, header = SearchIndex(self.dim, saved[0]), saved[1]
+            index, header = SearchIndex(self.dim, self.layout, saved[0]), saved[1]
             index_ids = index.vector_ids()
             if np.unique(index_ids).size != index_ids.size:
                 logger.warning("%s holds repeated ids; rebuilding", self.index_path)
                 index, index_ids = None, np.empty(0, dtype=np.int64)
         changed = index is None
         if index is None:
-            index = SearchIndex(self.dim)
+            index = SearchIndex(self.dim, self.layout)
         extra = np.setdiff1d(index_ids, db_ids)
         missing = np.setdiff1d(db_ids, index_ids)
         if extra.size:
@@ -309,15 +332,15 @@ class Library:
                 ids, vectors = store.embeddings(chunk, self.dim)
                 index.vectors.add_with_ids(vectors, ids)
             changed = True
-        coarse = [coarse_profiles([], {})]  # the right shape for no ids
+        rows_of = [profile_rows(self.layout, [], {})]  # the right shape for no ids
         for chunk in chunks(db_ids.tolist(), REBUILD_BATCH):
-            coarse.append(coarse_profiles(list(chunk), store.profiles(chunk)))
+            rows_of.append(profile_rows(self.layout, list(chunk), store.profiles(chunk)))
         bits = (
             np.stack([element_bits(r.elements) for r in rows])
             if rows
             else np.empty((0, 2), dtype=np.uint64)
         )
-        index.set_rows(db_ids, bits, np.concatenate(coarse))
+        index.set_rows(db_ids, bits, np.concatenate(rows_of))
         with self._rw.write():
             self._index = index
             self._publish(generation)
@@ -329,7 +352,16 @@ class Library:
 
     # ------------------------------------------------------------------ writes
 
+    @property
+    def technique(self) -> Technique:
+        return self.layout.technique
+
     def _checked_embedding(self, new: NewReference) -> NDArray[np.float32]:
+        if new.technique is not self.technique:
+            raise InputError(
+                f"reference {new.info.name!r} is {new.technique.a_label} pattern; "
+                f"this is the {self.technique.label} library"
+            )
         if new.model_version != self.model_version:
             raise InputError(
                 f"reference {new.info.name!r} was embedded by model {new.model_version}, "
@@ -363,7 +395,7 @@ class Library:
         :class:`DuplicateReferenceError` and nothing is stored.
         """
         vectors = [self._checked_embedding(new) for new in items]
-        profiles = [_profile_of(new) for new in items]
+        profiles = [self._encoded_profile(new) for new in items]
         with self._write_lock:
             results, generation = self._store.insert(
                 items, vectors, profiles, self.model_version, skip_existing=skip_existing
@@ -380,11 +412,20 @@ class Library:
             matrix = np.stack([a[1] for a in added]).astype(np.float32)
             bits = np.stack([element_bits(a[2]) for a in added])
             # The row a reopen rebuilds from the stored (companded) profile.
-            coarse = coarse_profiles(list(ids), {a[0]: decode_profile(a[3]) for a in added})
+            rows = profile_rows(self.layout, list(ids), {a[0]: decode_profile(a[3]) for a in added})
             with self._rw.write():
-                self._index.add(ids, matrix, bits, coarse)
+                self._index.add(ids, matrix, bits, rows)
                 self._publish(generation)
         return results
+
+    def _encoded_profile(self, new: NewReference) -> bytes:
+        profile = np.asarray(_profile_of(new))
+        if profile.shape != (self.layout.profile_points,):
+            raise InputError(
+                f"the profile of {new.info.name!r} has {profile.size} points, not the "
+                f"{self.layout.profile_points} of the {self.technique.label} model grid"
+            )
+        return encode_profile(profile)
 
     def delete(self, reference_id: int) -> None:
         """Remove a reference from the database and the index.
@@ -445,11 +486,13 @@ class Library:
             generation=generation,
             model_version=self.model_version,
             dim=self.dim,
+            technique=self.technique,
         )
 
     def status(self) -> LibraryStatus:
-        """Size and version of what searches see. Never waits (health checks
-        call it on the event loop): a snapshot published with each write."""
+        """Size and version of what searches see. Never waits (an identification
+        holding a read lock calls it; a re-entrant read behind a waiting writer
+        would deadlock): a snapshot published with each write."""
         return self._status
 
     def database_size(self) -> int:
@@ -592,6 +635,8 @@ class LibrarySource:
     def __init__(self, library: Library, elements: ElementFilter | None) -> None:
         self._library = library
         self._index = library._index
+        # What the index holds now: a snapshot key for derived caches.
+        self.generation = library._index_generation
         self._eligible: NDArray[np.bool_] | None = None
         self._eligible_ids: NDArray[np.int64] | None = None
         if elements is not None and elements.active:
@@ -625,16 +670,36 @@ class LibrarySource:
         return cosines
 
     def profile_rows(self, resolution: SearchResolution) -> ProfileRows:
+        if self._library.technique is not Technique.XRD:
+            raise InputError("coarse profile rows are kept for XRD libraries only")
         if resolution != SERVED.profile_search_resolution:
             raise InputError(
                 f"the library keeps profile rows at {SERVED.profile_search_resolution}, "
                 f"not {resolution}"
             )
-        return ProfileRows(self._index.ids, self._index.coarse, self._eligible)
+        return self.rows()
+
+    def rows(self) -> ProfileRows:
+        """Every indexed reference's row (the layout's), with the filter's mask."""
+        return ProfileRows(self._index.ids, self._index.rows, self._eligible)
+
+    def element_bits(self) -> NDArray[np.uint64]:
+        """(n, 2) element bits of the indexed references, aligned with :meth:`rows`."""
+        return self._index.bits
+
+    def vectors(self, ids: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Stored unit embeddings of indexed ``ids``, (n, dim)."""
+        return self._index.reconstruct(np.asarray(ids, dtype=np.int64))
+
+    def names(self, ids: NDArray[np.int64]) -> list[str]:
+        """Names of ``ids`` (indexed, so stored), in their order."""
+        found = self._library._store.names([int(i) for i in ids])
+        return [found[int(i)] for i in ids]
 
     def profiles(self, ids: NDArray[np.int64]) -> NDArray[np.float32]:
         found = self._library._profiles([int(i) for i in ids])
-        blank = np.zeros(MODEL_GRID.n_points, dtype=np.float32)  # a profile not stored (yet)
+        # A profile not stored (yet).
+        blank = np.zeros(self._library.layout.profile_points, dtype=np.float32)
         return np.stack([found.get(int(rid), blank) for rid in ids] or [blank])[: len(ids)]
 
     def strain_bases(self, ids: NDArray[np.int64]) -> list[StrainBasis | None]:

@@ -3,8 +3,9 @@
 :class:`SearchIndex` holds the FAISS index of the unit embeddings
 (``IndexIDMap2(IndexFlatIP(dim))``: inner product of unit vectors = cosine,
 exact search) keyed by reference id and, aligned with the indexed ids, each
-reference's element bits (for filters) and coarse profile row (for the
-profile search of :mod:`xrdid.ranking.profile_search`). It is derived from
+reference's element bits (for filters) and profile row (the layout's: a
+coarse row for the XRD profile search of :mod:`xrdid.ranking.profile_search`,
+the whole profile for the Raman ranking). It is derived from
 the database; the file written by :func:`write_index_file` caches the FAISS
 part behind a JSON header naming the database state it reflects (library
 uuid, generation, count, model version, dimension).
@@ -25,14 +26,13 @@ import faiss
 import numpy as np
 from numpy.typing import NDArray
 
-from xrdid.grid import MODEL_GRID
 from xrdid.library.filters import ElementFilter, eligible
-from xrdid.ranking.profile_search import coarse_rows
+from xrdid.library.layouts import LibraryLayout
 
 __all__ = [
     "INDEX_SUFFIX",
     "SearchIndex",
-    "coarse_profiles",
+    "profile_rows",
     "index_path_for",
     "read_index_file",
     "remove_partial_writes",
@@ -44,9 +44,6 @@ logger = logging.getLogger(__name__)
 INDEX_SUFFIX = ".faiss"
 _INDEX_MAGIC = b"XRDIDIX1"
 
-# The coarse row of a reference without a stored profile (and the shape of none).
-_NO_PROFILES = np.empty((0, MODEL_GRID.n_points), dtype=np.float32)
-
 
 def index_path_for(library_path: Path) -> Path:
     """Where the index file of a library lives (next to the database)."""
@@ -54,17 +51,17 @@ def index_path_for(library_path: Path) -> Path:
 
 
 class SearchIndex:
-    """Embeddings, element bits and coarse profile rows of the indexed
-    references (not thread-safe: the library guards it with its lock)."""
+    """Embeddings, element bits and profile rows of the indexed references
+    (not thread-safe: the library guards it with its lock)."""
 
-    def __init__(self, dim: int, vectors: Any = None) -> None:
+    def __init__(self, dim: int, layout: LibraryLayout, vectors: Any = None) -> None:
         self.dim = dim
         self.vectors: Any = (
             vectors if vectors is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         )
         self.ids = np.empty(0, dtype=np.int64)
         self.bits = np.empty((0, 2), dtype=np.uint64)
-        self.coarse = coarse_rows(_NO_PROFILES)
+        self.rows = profile_rows(layout, [], {})
 
     @property
     def size(self) -> int:
@@ -75,27 +72,29 @@ class SearchIndex:
         return faiss.vector_to_array(self.vectors.id_map).astype(np.int64)
 
     def set_rows(
-        self, ids: NDArray[np.int64], bits: NDArray[np.uint64], coarse: NDArray[np.float32]
+        self, ids: NDArray[np.int64], bits: NDArray[np.uint64], rows: NDArray[np.float32]
     ) -> None:
         """Replace the per-reference rows (the FAISS part is already in step)."""
-        self.ids, self.bits, self.coarse = ids, bits, coarse
+        self.ids, self.bits, self.rows = ids, bits, rows
 
     def add(
         self,
         ids: NDArray[np.int64],
         vectors: NDArray[np.float32],
         bits: NDArray[np.uint64],
-        coarse: NDArray[np.float32],
+        rows: NDArray[np.float32],
     ) -> None:
+        # New arrays, never in place: a reader holding the old ones keeps a
+        # consistent view.
         self.vectors.add_with_ids(vectors, ids)
         self.ids = np.concatenate([self.ids, ids])
         self.bits = np.concatenate([self.bits, bits])
-        self.coarse = np.concatenate([self.coarse, coarse])
+        self.rows = np.concatenate([self.rows, rows])
 
     def remove(self, reference_id: int) -> None:
         self.vectors.remove_ids(np.array([reference_id], dtype=np.int64))
         keep = self.ids != reference_id
-        self.ids, self.bits, self.coarse = self.ids[keep], self.bits[keep], self.coarse[keep]
+        self.ids, self.bits, self.rows = self.ids[keep], self.bits[keep], self.rows[keep]
 
     def eligible(self, elements: ElementFilter) -> NDArray[np.bool_]:
         """Which indexed references (a mask over :attr:`ids`) the filter admits."""
@@ -120,14 +119,13 @@ class SearchIndex:
         return faiss.serialize_index(self.vectors)
 
 
-def coarse_profiles(
-    ids: Sequence[int], stored: dict[int, NDArray[np.float32]]
+def profile_rows(
+    layout: LibraryLayout, ids: Sequence[int], stored: dict[int, NDArray[np.float32]]
 ) -> NDArray[np.float32]:
-    """Coarse rows of ``ids``' stored profiles (a flat row where none is stored)."""
-    blank = np.zeros(MODEL_GRID.n_points, dtype=np.float32)
-    if not ids:
-        return coarse_rows(_NO_PROFILES)
-    return coarse_rows(np.stack([stored.get(rid, blank) for rid in ids]))
+    """The layout's rows of ``ids``' stored profiles (a flat row where none is
+    stored; the right shape for no ids)."""
+    blank = np.zeros(layout.profile_points, dtype=np.float32)
+    return layout.rows(np.stack([stored.get(rid, blank) for rid in ids] or [blank])[: len(ids)])
 
 
 def read_index_file(

@@ -1,16 +1,19 @@
 """SQLite storage of the library: the source of truth.
 
 Tables: ``meta`` (schema version, library uuid, generation counter, model
-version, embedding dimension), ``reference`` (one row per reference:
-descriptive metadata, the pattern it was made from, its embedding and the
-model version of that embedding, created time, notes, content hash),
+version, embedding dimension, technique), ``reference`` (one row per
+reference: descriptive metadata, its technique, the pattern it was made
+from, its embedding and the model version of that embedding, created time,
+notes, content hash),
 ``reference_profile`` (its model-grid profile, for the re-rank) and
 ``reference_element`` (element → reference, for SQL filters).
 
 A write commits (WAL, ``synchronous=FULL``) before it returns, so an
 acknowledged add survives a crash; every write transaction bumps the
 generation counter. Ids are ``AUTOINCREMENT``: never reused, so a stale
-search index cannot point an old id at a different reference. Each thread
+search index cannot point an old id at a different reference; a library's
+ids start after its layout's first id (Raman ids above 10⁹), so ids are
+unique across the libraries of a service. Each thread
 reads through its own connection (WAL readers never block the writer); one
 writer at a time.
 """
@@ -34,6 +37,7 @@ from numpy.typing import NDArray
 from xrdid.errors import InputError
 from xrdid.library.codecs import decode_pattern, decode_profile, encode_pattern
 from xrdid.library.filters import ElementFilter
+from xrdid.library.layouts import LibraryLayout
 from xrdid.library.records import (
     DuplicateReferenceError,
     NewReference,
@@ -45,14 +49,15 @@ from xrdid.library.records import (
     ReferencePattern,
 )
 from xrdid.sticks import StickPattern
+from xrdid.technique import Technique
 
 __all__ = ["MAX_PAGE_SIZE", "SCHEMA_VERSION", "SqliteStore", "StoredRow", "chunks"]
 
 logger = logging.getLogger(__name__)
 
-# 2: profiles stored; 3: reference intensity ratios. Older libraries are
-# upgraded in place on open.
-SCHEMA_VERSION = 3
+# 2: profiles stored; 3: reference intensity ratios; 4: techniques (XRD,
+# Raman). Older libraries are upgraded in place on open.
+SCHEMA_VERSION = 4
 
 # SQLite host parameters per statement stay well below its 32,766 limit.
 _SQL_CHUNK = 500
@@ -83,6 +88,7 @@ CREATE TABLE IF NOT EXISTS reference (
     notes TEXT,
     content_hash TEXT,
     rir REAL,  -- reference intensity ratio I/I_corundum; NULL when unknown
+    technique TEXT NOT NULL DEFAULT 'xrd' CHECK (technique IN ('xrd', 'raman')),
     UNIQUE (source, source_id)
 );
 -- Apart from the reference rows (whose pattern blobs a search would have to
@@ -104,13 +110,17 @@ CREATE INDEX IF NOT EXISTS reference_element_by_reference ON reference_element (
 # gets those it lacks. Profiles (1 → 2) are derived data: their table is
 # created with the schema and filled from the stored patterns
 # (Library._refresh_derived). RIRs (2 → 3) stay unknown for existing
-# references; rebuilding gives calculated ones theirs.
-_ADDED_COLUMNS = {"rir": "REAL"}
-_UPGRADABLE = {"1", "2"}
+# references; rebuilding gives calculated ones theirs. Techniques (3 → 4):
+# every older library is an XRD one.
+_ADDED_COLUMNS = {
+    "rir": "REAL",
+    "technique": "TEXT NOT NULL DEFAULT 'xrd' CHECK (technique IN ('xrd', 'raman'))",
+}
+_UPGRADABLE = {"1", "2", "3"}
 
 _ENTRY_COLUMNS = (
     "id, name, formula, elements, space_group_symbol, space_group_number, crystal_system, "
-    "source, source_id, notes, rir, kind, model_version, created_at, content_hash"
+    "source, source_id, notes, rir, kind, model_version, created_at, content_hash, technique"
 )
 
 # Rows whose embedding another model made, or that have no profile (schema 1).
@@ -145,7 +155,7 @@ def _entry(row: tuple[Any, ...]) -> ReferenceEntry:
     (rid, name, formula, elements, sg_symbol, sg_number, system, source, source_id, notes, rir) = (
         row[:11]
     )
-    kind, model_version, created_at, content_hash = row[11:]
+    kind, model_version, created_at, content_hash, technique = row[11:]
     return ReferenceEntry(
         id=int(rid),
         info=ReferenceInfo(
@@ -164,6 +174,7 @@ def _entry(row: tuple[Any, ...]) -> ReferenceEntry:
         model_version=model_version,
         created_at=datetime.fromisoformat(created_at),
         content_hash=content_hash,
+        technique=Technique(technique),
     )
 
 
@@ -243,8 +254,9 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ schema
 
-    def init_schema(self, model_version: str, dim: int) -> None:
-        """Create the tables (or upgrade a schema 1 library) and read the library's uuid."""
+    def init_schema(self, model_version: str, dim: int, layout: LibraryLayout) -> None:
+        """Create the tables (or upgrade an older library), check the library
+        holds ``layout``'s technique and read its uuid."""
         # CREATE … IF NOT EXISTS is idempotent; executescript commits on its own.
         with self._write_lock:
             self._writer.executescript(_SCHEMA)
@@ -257,9 +269,16 @@ class SqliteStore:
                     "generation": "0",
                     "model_version": model_version,
                     "dim": str(dim),
+                    "technique": str(layout.technique),
                     "created_at": datetime.now(UTC).isoformat(),
                 }
                 db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+                if layout.first_id:
+                    # AUTOINCREMENT continues after the largest id it has seen.
+                    db.execute(
+                        "INSERT INTO sqlite_sequence (name, seq) VALUES ('reference', ?)",
+                        (layout.first_id,),
+                    )
             elif meta.get("schema_version") in _UPGRADABLE:
                 version = meta["schema_version"]
                 logger.warning(
@@ -273,11 +292,19 @@ class SqliteStore:
                     "UPDATE meta SET value = ? WHERE key = 'schema_version'",
                     (str(SCHEMA_VERSION),),
                 )
+                if "technique" not in meta:
+                    meta["technique"] = str(Technique.XRD)
+                    db.execute("INSERT INTO meta (key, value) VALUES ('technique', 'xrd')")
             elif int(meta.get("schema_version", "0")) != SCHEMA_VERSION:
                 raise InputError(
                     f"{self.path} has library schema {meta.get('schema_version')}, this "
                     f"xrdid reads schema {SCHEMA_VERSION}; rebuild it with "
                     "`python -m indexer build`"
+                )
+            if meta["technique"] != str(layout.technique):
+                raise InputError(
+                    f"{self.path} is {Technique(meta['technique']).a_label} library; it cannot "
+                    f"be opened with {layout.technique.a_label} model"
                 )
         self.uuid = meta["library_uuid"]
 
@@ -374,8 +401,8 @@ class SqliteStore:
                 cursor = db.execute(
                     "INSERT INTO reference (name, formula, elements, space_group_symbol, "
                     "space_group_number, crystal_system, source, source_id, kind, pattern, "
-                    "embedding, model_version, created_at, notes, content_hash, rir) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "embedding, model_version, created_at, notes, content_hash, rir, technique) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         info.name.strip(),
                         info.formula,
@@ -393,6 +420,7 @@ class SqliteStore:
                         info.notes,
                         new.content_hash,
                         info.rir,
+                        str(new.technique),
                     ),
                 )
                 rid = int(cursor.lastrowid or 0)
@@ -412,6 +440,7 @@ class SqliteStore:
                         model_version=model_version,
                         created_at=now,
                         content_hash=new.content_hash,
+                        technique=new.technique,
                     )
                 )
             added = any(r is not None for r in results)
@@ -489,6 +518,18 @@ class SqliteStore:
                 pattern = decode_pattern(bytes(blob))
                 if isinstance(pattern, StickPattern):
                     out[int(rid)] = pattern
+        return out
+
+    def names(self, ids: Sequence[int]) -> dict[int, str]:
+        """Names of those of ``ids`` that exist (one light query per chunk)."""
+        reader = self._reader()
+        out: dict[int, str] = {}
+        for chunk in chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for rid, name in reader.execute(
+                f"SELECT id, name FROM reference WHERE id IN ({marks})", list(chunk)
+            ):
+                out[int(rid)] = name
         return out
 
     # ------------------------------------------------------------------ reads
