@@ -65,7 +65,8 @@ def check_webhook_secret(value: str) -> None:
 
 
 class Settings(BaseSettings):
-    """Every knob of the service; see SERVICE_README.md for the variables."""
+    """Every knob of the service, each with the reason for its default
+    (README "Running it", docs/operations.md)."""
 
     model_config = SettingsConfigDict(env_prefix="XRDID_", extra="ignore", frozen=True)
 
