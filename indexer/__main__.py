@@ -7,7 +7,7 @@
     distortions  what each distortion costs the model  (indexer/distortions.py)
     rerank-weights  choose the profile re-rank's weight (indexer/rerank_weights.py)
     calibrate  calibrate confidences and no_match      (indexer/calibrate.py)
-    evaluate-phases  phases, weight %, families, confidence (indexer/evaluate_phases.py)
+    evaluate-phases  phases, weight percents, families, confidence (indexer/evaluate_phases.py)
     phase-settings  the phase analysis's thresholds    (indexer/phase_settings.py)
     raman-pack      build the Raman training pack          (indexer/raman_pack.py)
     train-raman     train the Raman embedding              (indexer/train_raman.py)
@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("indexer.calibrate", "calibrate the answer's confidences and no_match"),
     "evaluate-phases": (
         "indexer.evaluate_phases",
-        "evaluate phases, weight %, families, confidence",
+        "evaluate phases, weight percents, families, confidence",
     ),
     "phase-settings": ("indexer.phase_settings", "choose the phase analysis's thresholds"),
     "raman-pack": ("indexer.raman_pack", "build the Raman training pack"),
