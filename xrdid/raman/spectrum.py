@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from xrdid.errors import PatternReadError
-from xrdid.pattern import MAX_POINTS, MIN_POINTS
+from xrdid.pattern import MAX_POINTS, MIN_POINTS, as_vector, check_finite
 
 # Raman shifts outside this window are no vibrational band (the highest, O–H
 # and N–H stretching, lie below 4,000 cm⁻¹; anti-Stokes spectra go negative).
@@ -140,8 +140,8 @@ def make_raman_spectrum(
     A spectrum written from high to low shift (as WiRE and absolute-wavenumber
     axes are) is reversed; a shuffled one is rejected.
     """
-    x = _as_vector(shift_cm1, "Raman shift", source)
-    y = _as_vector(intensity, "intensity", source)
+    x = as_vector(shift_cm1, "Raman shift", source)
+    y = as_vector(intensity, "intensity", source)
     if y.size != x.size:
         raise PatternReadError(
             f"columns differ in length (Raman shift {x.size}, intensity {y.size})", source=source
@@ -156,8 +156,8 @@ def make_raman_spectrum(
         raise PatternReadError(
             f"{x.size} data points is more than the {MAX_POINTS} a spectrum can have", source=source
         )
-    _check_finite(x, "Raman shift", source)
-    _check_finite(y, "intensity", source)
+    check_finite(x, "Raman shift", source)
+    check_finite(y, "intensity", source)
     if x.min() < MIN_SHIFT_CM1 or x.max() > MAX_SHIFT_CM1:
         raise PatternReadError(
             f"the axis runs {x.min():g}–{x.max():g}, outside the Raman shifts "
@@ -193,24 +193,3 @@ def make_raman_spectrum(
         laser_wavelength_nm=check_laser(laser_wavelength_nm, source),
         metadata=dict(metadata or {}),
     )
-
-
-def _as_vector(values: ArrayLike, name: str, source: str | None) -> NDArray[np.float64]:
-    try:
-        array = np.array(values, dtype=np.float64, copy=True)
-    except (TypeError, ValueError) as exc:
-        raise PatternReadError(f"{name} is not numeric: {exc}", source=source, field=name) from exc
-    if array.ndim != 1:
-        raise PatternReadError(f"{name} must be one column", source=source, field=name)
-    return array
-
-
-def _check_finite(values: NDArray[np.float64], name: str, source: str | None) -> None:
-    bad = ~np.isfinite(values)
-    if np.any(bad):
-        index = int(np.flatnonzero(bad)[0])
-        raise PatternReadError(
-            f"{name} holds {values[index]!r} at point {index + 1}; remove NaN/inf values",
-            source=source,
-            field=name,
-        )
