@@ -140,6 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 fuzz(server, args.examples, args.seed, key, tmp / f"junit-{key}.xml")
                 for key in (False, True)
             ]
+        except httpx.TransportError:
+            # The server stopped answering: say how it ended, with its log.
+            assert server.process is not None
+            print(f"the server stopped answering (exit code {server.process.poll()}); its log:")
+            print(*server.logs().splitlines()[-60:], sep="\n")
+            return 1
         finally:
             server.stop()
         # A 5xx's traceback is in the server's log, gone with the folder: keep its errors.
