@@ -12,7 +12,7 @@ from typing import Protocol, TypeAlias
 import numpy as np
 from numpy.typing import NDArray
 
-from xrdid.errors import InputError
+from xrdid.errors import InputError, XrdidError
 from xrdid.library.filters import is_element_symbol
 from xrdid.preprocess import BaselineMethod, PreprocessedPattern
 from xrdid.rir import MAX_RIR, MIN_RIR
@@ -22,6 +22,7 @@ from xrdid.wavelengths import Wavelength
 __all__ = [
     "DuplicateReferenceError",
     "LibraryStatus",
+    "LibraryUnavailableError",
     "Match",
     "MeasuredProfile",
     "NewReference",
@@ -54,6 +55,19 @@ class ReferenceNotFoundError(InputError):
     def __init__(self, reference_id: int) -> None:
         self.reference_id = reference_id
         super().__init__(f"no reference with id {reference_id} in the library")
+
+
+class LibraryUnavailableError(XrdidError):
+    """The library's database cannot be reached now (a server restarting, a
+    network cut); the same request can succeed later."""
+
+    # Seconds a client should wait before retrying (HTTP Retry-After).
+    retry_after_s = 2
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            f"the reference library's database is unavailable ({detail}); retry in a few seconds"
+        )
 
 
 class ReferenceKind(StrEnum):

@@ -1,0 +1,172 @@
+"""One contract for every library backend: the same tests on SQLite and on a
+real PostgreSQL server (skipped with a message where none can run)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.test_library import FakeEmbedder, new_ref, unit
+from xrdid.library import (
+    DuplicateReferenceError,
+    ElementFilter,
+    Library,
+    ReferenceKind,
+    ReferenceNotFoundError,
+)
+from xrdid.library.follow import LibraryFollower
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where a fresh library lives: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "library.sqlite"
+    return str(request.getfixturevalue("database_url"))
+
+
+def open_library(location: str | Path, version: str = "fake-a") -> Library:
+    # Two libraries on one SQLite file must not share one index file.
+    index = None if isinstance(location, str) else Path(f"{location}.{time.monotonic_ns()}.faiss")
+    return Library.open(location, FakeEmbedder(version), index_path=index)
+
+
+def test_add_get_find_page_delete(location: str | Path) -> None:
+    rng = np.random.default_rng(0)
+    with open_library(location) as lib:
+        added = lib.add_many([new_ref(i, unit(rng), elements=("Fe", "O")) for i in range(3)])
+        assert [e.id for e in added if e] == sorted(e.id for e in added if e)
+        first = added[0]
+        assert first is not None
+        assert lib.get(first.id).info == first.info
+        assert lib.get(first.id).kind is ReferenceKind.CALCULATED
+        assert lib.find("test", "1") == lib.get(first.id + 1)
+        assert lib.find("test", "nope") is None
+        assert lib.source_keys() == {("test", "0"), ("test", "1"), ("test", "2")}
+        pattern = lib.get_pattern(first.id)
+        assert np.allclose(pattern.d_angstrom, new_ref(0, unit(rng)).pattern.d_angstrom, rtol=1e-6)
+        with pytest.raises(DuplicateReferenceError) as taken:
+            lib.add(new_ref(1, unit(rng)))
+        assert taken.value.existing_id == first.id + 1
+        skipped = lib.add_many([new_ref(1, unit(rng)), new_ref(7, unit(rng))], skip_existing=True)
+        assert skipped[0] is None and skipped[1] is not None
+        page = lib.page(limit=2, elements=ElementFilter(all_of=frozenset({"Fe"})))
+        assert page.total == 3 and len(page.entries) == 2 and page.next_after is not None
+        rest = lib.page(after=page.next_after, limit=2)
+        assert [e.id for e in rest.entries] == [first.id + 2, skipped[1].id]
+        assert lib.page(name_contains="ref 7").total == 1
+        assert lib.page(elements=ElementFilter(none_of=frozenset({"Fe"}))).total == 1
+        assert lib.page(elements=ElementFilter(only_from=frozenset({"Fe", "O"}))).total == 3
+        assert lib.page(kind=ReferenceKind.MEASURED).total == 0
+        lib.delete(first.id)
+        with pytest.raises(ReferenceNotFoundError):
+            lib.get(first.id)
+        with pytest.raises(ReferenceNotFoundError):
+            lib.delete(first.id)
+        assert lib.database_size() == 3 and lib.status().size == 3
+
+
+def test_search_is_exact_and_filters_apply(location: str | Path) -> None:
+    rng = np.random.default_rng(1)
+    with open_library(location) as lib:
+        vectors = {}
+        for i in range(30):
+            v = unit(rng)
+            entry = lib.add(new_ref(i, v, elements=("Si", "O") if i % 2 else ("Fe", "O")))
+            vectors[entry.id] = v
+        query = unit(rng)
+        expected = sorted(vectors, key=lambda rid: -float(vectors[rid] @ query))[:5]
+        assert [m.entry.id for m in lib.search(query, 5)[0]] == expected
+        only_fe = lib.search(query, 5, ElementFilter(all_of=frozenset({"Fe"})))[0]
+        assert len(only_fe) == 5 and all("Fe" in m.entry.info.elements for m in only_fe)
+
+
+def test_generations_and_the_change_log(location: str | Path) -> None:
+    rng = np.random.default_rng(2)
+    with open_library(location) as lib:
+        store = lib.store
+        start = store.generation()
+        a, b = (e.id for e in lib.add_many([new_ref(0, unit(rng)), new_ref(1, unit(rng))]) if e)
+        c = lib.add(new_ref(2, unit(rng))).id
+        lib.delete(a)
+        assert store.generation() == start + 3
+        changes = store.changes_since(start)
+        assert changes is not None and changes.generation == start + 3
+        # a was added and deleted since: neither
+        assert changes.added == (b, c) and changes.deleted == ()
+        later = store.changes_since(start + 2)
+        assert later is not None and later.added == () and later.deleted == (a,)
+        assert store.changes_since(store.generation()) == type(changes)(start + 3, (), ())
+
+
+def test_a_second_library_on_the_same_store_follows_writes(location: str | Path) -> None:
+    """Two processes' libraries on one database: each sees the other's writes."""
+    rng = np.random.default_rng(3)
+    with open_library(location) as one, open_library(location) as two:
+        follower = LibraryFollower(two, interval_s=0.2).start()
+        try:
+            v = unit(rng)
+            added = one.add(new_ref(0, v)).id
+            deadline = time.monotonic() + 5
+            while two.status().size < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert [m.entry.id for m in two.search(v, 1)[0]] == [added]
+            two.delete(added)
+            assert one.sync()
+            assert one.status().size == 0 and one.search(v, 1)[0] == ()
+            # Writes of both, interleaved: each index ends with all of them.
+            ids = [one.add(new_ref(1, unit(rng))).id, two.add(new_ref(2, unit(rng))).id]
+            ids.append(one.add(new_ref(3, unit(rng))).id)
+            one.sync()
+            deadline = time.monotonic() + 5
+            while two.status().size < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            for lib in (one, two):
+                assert sorted(lib._index.ids.tolist()) == sorted(ids)
+                assert lib.status().generation == lib.store.generation()
+        finally:
+            follower.stop()
+
+
+def test_concurrent_writers_on_two_libraries_lose_nothing(location: str | Path) -> None:
+    rng = np.random.default_rng(4)
+    vectors = [unit(rng) for _ in range(40)]
+    with open_library(location) as one, open_library(location) as two:
+
+        def write(lib: Library, start: int) -> None:
+            for i in range(start, start + 20):
+                lib.add(new_ref(i, vectors[i]))
+
+        threads = [
+            threading.Thread(target=write, args=(one, 0)),
+            threading.Thread(target=write, args=(two, 20)),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        one.sync()
+        two.sync()
+        for lib in (one, two):
+            assert lib.status().size == 40
+            missing, extra = lib.verify()
+            assert missing.size == 0 and extra.size == 0
+
+
+def test_reopen_keeps_everything_and_a_new_model_reembeds(location: str | Path) -> None:
+    rng = np.random.default_rng(5)
+    with open_library(location) as lib:
+        ids = [lib.add(new_ref(i, unit(rng))).id for i in range(4)]
+    with open_library(location) as again:
+        assert again.status().size == 4
+        assert sorted(again._index.ids.tolist()) == ids
+    embedder = FakeEmbedder("fake-b")
+    with Library.open(location, embedder, index_path=None) as other:
+        assert other.status().size == 4 and other.model_version == "fake-b"
+        assert embedder.calls == 4
+        stored = other.store.embeddings(ids, other.dim)[1]
+        assert np.allclose(np.linalg.norm(stored, axis=1), 1.0, atol=1e-5)
