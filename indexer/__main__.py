@@ -9,6 +9,7 @@
     calibrate  calibrate confidences and no_match      (indexer/calibrate.py)
     evaluate-phases  phases, weight %, families, confidence (indexer/evaluate_phases.py)
     phase-settings  the phase analysis's thresholds    (indexer/phase_settings.py)
+    migrate-to-postgres  copy a SQLite library into PostgreSQL (indexer/migrate_to_postgres.py)
 
 Each module has ``main(argv)``; it is imported only when its command runs, so
 one job's heavy imports (or absence) never slow or break another.
@@ -34,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "evaluate phases, weight %, families, confidence",
     ),
     "phase-settings": ("indexer.phase_settings", "choose the phase analysis's thresholds"),
+    "migrate-to-postgres": (
+        "indexer.migrate_to_postgres",
+        "copy an embedded SQLite library into PostgreSQL",
+    ),
 }
 
 

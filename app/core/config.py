@@ -68,12 +68,38 @@ class Settings(BaseSettings):
     # How often a changed search index is saved (it is a cache of the database;
     # a crash only costs a patch on the next start).
     index_save_interval_s: float = Field(default=30.0, gt=0)
+    # A shared PostgreSQL library (postgresql://user:password@host:port/db) for
+    # stateless replicas; unset: the embedded SQLite library at library_path.
+    database_url: SecretStr | None = None
+    # With database_url: where this replica caches its search index (none: it
+    # is rebuilt from the database at every start), and how often it checks
+    # for other replicas' writes besides listening for them.
+    index_cache_path: Path | None = None
+    sync_interval_s: float = Field(default=1.0, gt=0, le=60)
+    # Exact search, approximate (IVF lists, 8-bit profile rows), or approximate
+    # from approximate_from references ("auto"); see docs/scale-out.md.
+    search_mode: Literal["auto", "exact", "approximate"] = "auto"
+    approximate_from: int = Field(default=200_000, ge=1)
+    search_probe: int = Field(default=64, ge=1)
+    profile_probe: int = Field(default=32, ge=1)
 
     @field_validator("read_api_keys", "write_api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                "XRDID_DATABASE_URL must be a postgresql:// URL, e.g. "
+                "postgresql://xrdid:PASSWORD@db:5432/xrdid"
+            )
         return value
 
     @field_validator("device", mode="before")
@@ -98,6 +124,13 @@ class Settings(BaseSettings):
             if weak:
                 logger.warning("an API key is weak; fine for local use, refused in production")
         return self
+
+    @property
+    def library_location(self) -> Path | str:
+        """The library: the database URL when set, else the SQLite file."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.library_path
 
     @property
     def upload_body_limit_bytes(self) -> int:

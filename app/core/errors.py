@@ -27,7 +27,11 @@ from xrdid.errors import (
     UnsupportedFormatError,
     XrdidError,
 )
-from xrdid.library import DuplicateReferenceError, ReferenceNotFoundError
+from xrdid.library import (
+    DuplicateReferenceError,
+    LibraryUnavailableError,
+    ReferenceNotFoundError,
+)
 from xrdid.readers import SUPPORTED_FORMATS
 
 logger = logging.getLogger(__name__)
@@ -119,6 +123,7 @@ class UploadTooLargeError(ServiceError):
 
 # Most specific first: the first class an error is an instance of decides.
 XRDID_PROBLEMS: tuple[tuple[type[XrdidError], int, str, str], ...] = (
+    (LibraryUnavailableError, 503, "library-unavailable", "The library is unavailable"),
     (DuplicateReferenceError, 409, "duplicate-reference", "The reference already exists"),
     (ReferenceNotFoundError, 404, "reference-not-found", "No such reference"),
     (UnsupportedFormatError, 415, "unsupported-format", "The file format is not supported"),
@@ -139,7 +144,12 @@ def xrdid_problem(exc: XrdidError, instance: str | None = None) -> ProblemRespon
         extra["supported_formats"] = list(SUPPORTED_FORMATS)
     if isinstance(exc, DuplicateReferenceError):
         extra.update(existing_id=exc.existing_id, existing=f"/references/{exc.existing_id}")
-    return problem_response(status, slug, title, str(exc), instance=instance, **extra)
+    headers = (
+        {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, LibraryUnavailableError) else {}
+    )
+    return problem_response(
+        status, slug, title, str(exc), instance=instance, headers=headers, **extra
+    )
 
 
 def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -260,7 +270,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "The upload is larger than the limit",
         415: "The file is in no supported format",
         422: "The file or a parameter is invalid (detail says which and how to fix it)",
-        503: "The model or library is still loading",
+        503: "The model or library is still loading, or the library's database is "
+        "unavailable (retry after Retry-After seconds)",
     }
     return {
         status: {

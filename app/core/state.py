@@ -28,7 +28,8 @@ from fastapi import FastAPI
 from app.core.config import Settings
 from app.core.metrics import Metrics
 from xrdid.embedder import Embedder
-from xrdid.library import Library, index_path_for
+from xrdid.library import Library, LibraryUnavailableError, SearchSettings, index_path_for
+from xrdid.library.follow import LibraryFollower
 from xrdid.ranking.confidence import Calibration
 
 logger = logging.getLogger(__name__)
@@ -91,9 +92,11 @@ class ServiceState:
         self.embedder: Embedder | None = None
         self.library: Library | None = None
         self.calibration: Calibration | None = None
+        self.follower: LibraryFollower | None = None
         self.phase = "starting"
         self.error: str | None = None
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         # Requests doing CPU-bound work at once; more would only queue inside torch.
         self.compute_limiter = anyio.CapacityLimiter(settings.compute_threads)
         metrics.track_library(self._library_size, lambda: 1.0 if self.ready else 0.0)
@@ -121,18 +124,17 @@ class ServiceState:
             embedder = Embedder.load(settings.model_path, device=settings.device)
             logger.info("model %s loaded on %s", embedder.version, embedder.device)
             self.calibration = load_calibration(settings.calibration_path, embedder.version)
-            self.phase = f"opening the library {settings.library_path}"
-            ensure_library_file(settings)
-            library = Library.open(
-                settings.library_path,
-                embedder,
-                workers=settings.reembed_workers,
-                progress=self._progress,
-            )
+            library = self._open_library(embedder)
             status = library.status()
             logger.info(
-                "library %s: %d references (version %s)", library.path, status.size, status.version
+                "library %s: %d references (version %s)",
+                library.location,
+                status.size,
+                status.version,
             )
+            if settings.database_url is not None:
+                # Other replicas write to the same database: follow them.
+                self.follower = LibraryFollower(library, settings.sync_interval_s).start()
             with self._lock:
                 self.embedder, self.library = embedder, library
             self.phase = "ready"
@@ -141,12 +143,46 @@ class ServiceState:
             self.error = f"{type(exc).__name__}: {exc}"
             self.phase = "failed"
 
+    def _open_library(self, embedder: Embedder) -> Library:
+        """Open the library; a database still starting is waited for."""
+        settings = self.settings
+        search = SearchSettings(
+            mode=settings.search_mode,
+            approximate_from=settings.approximate_from,
+            probe=settings.search_probe,
+            profile_probe=settings.profile_probe,
+        )
+        if settings.database_url is None:
+            self.phase = f"opening the library {settings.library_path}"
+            ensure_library_file(settings)
+        delay = 0.5
+        while True:
+            try:
+                library = Library.open(
+                    settings.library_location,
+                    embedder,
+                    workers=settings.reembed_workers,
+                    progress=self._progress,
+                    index_path=settings.index_cache_path,
+                    search=search,
+                )
+                return library
+            except LibraryUnavailableError as exc:
+                self.phase = f"waiting for the library's database: {exc}"
+                logger.warning("%s; retrying in %.1f s", exc, delay)
+                if self._closing.wait(delay):
+                    raise
+                delay = min(2 * delay, 10.0)
+
     def save_index(self) -> None:
         library = self.library
         if library is not None:
             library.save_index()
 
     def close(self) -> None:
+        self._closing.set()
+        if self.follower is not None:
+            self.follower.stop()
         with self._lock:
             library, self.library, self.embedder = self.library, None, None
         if library is not None:

@@ -440,6 +440,56 @@ class PostgresStore:
                 raise ReferenceNotFoundError(reference_id)
             return self._bump_generation(db, [("delete", int(reference_id))])
 
+    # ------------------------------------------------------------------ import
+
+    def import_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Store exported references (:meth:`~xrdid.library.store.SqliteStore.export_rows`)
+        with their ids, in one transaction; those whose id is present already
+        are skipped (a copy can resume). The number stored."""
+        with self.transaction() as db:
+            present = {
+                int(r[0])
+                for r in db.execute(
+                    "SELECT id FROM reference WHERE id = ANY(%s)", ([int(r[0]) for r in rows],)
+                ).fetchall()
+            }
+            fresh = [r for r in rows if int(r[0]) not in present]
+            if not fresh:
+                return 0
+            columns = list(zip(*(r[:17] for r in fresh), strict=True))
+            created = [
+                v if isinstance(v, datetime) else datetime.fromisoformat(v) for v in columns[13]
+            ]
+            db.execute(
+                "INSERT INTO reference (id, name, formula, elements, space_group_symbol, "
+                "space_group_number, crystal_system, source, source_id, kind, pattern, "
+                "embedding, model_version, created_at, notes, content_hash, rir) "
+                "OVERRIDING SYSTEM VALUE SELECT * FROM unnest(%s::bigint[], %s::text[], "
+                "%s::text[], %s::text[], %s::text[], %s::int[], %s::text[], %s::text[], "
+                "%s::text[], %s::text[], %s::bytea[], %s::bytea[], %s::text[], "
+                "%s::timestamptz[], %s::text[], %s::text[], %s::float8[])",
+                (*[list(c) for c in columns[:13]], created, *[list(c) for c in columns[14:]]),
+            )
+            profiled = [(int(r[0]), bytes(r[17])) for r in fresh if r[17] is not None]
+            db.execute(
+                "INSERT INTO reference_profile (reference_id, profile) "
+                "SELECT * FROM unnest(%s::bigint[], %s::bytea[])",
+                ([p[0] for p in profiled], [p[1] for p in profiled]),
+            )
+            pairs = [(e, int(r[0])) for r in fresh for e in str(r[3]).split()]
+            db.execute(
+                "INSERT INTO reference_element (element, reference_id) "
+                "SELECT * FROM unnest(%s::text[], %s::bigint[])",
+                ([p[0] for p in pairs], [p[1] for p in pairs]),
+            )
+            # New references after the copied ones get larger ids.
+            db.execute(
+                "SELECT setval(pg_get_serial_sequence('reference', 'id'), "
+                "(SELECT MAX(id) FROM reference))"
+            )
+            self._bump_generation(db, [("add", int(r[0])) for r in fresh])
+        return len(fresh)
+
     # ------------------------------------------------------------------ reads for the index
 
     def indexed_rows(

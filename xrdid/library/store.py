@@ -60,6 +60,7 @@ __all__ = [
     "SqliteStore",
     "StoredRow",
     "ENTRY_COLUMNS",
+    "EXPORT_COLUMNS",
     "chunks",
     "entry_of",
     "net_changes",
@@ -140,6 +141,13 @@ _UPGRADABLE = {"1", "2", "3"}
 ENTRY_COLUMNS = (
     "id, name, formula, elements, space_group_symbol, space_group_number, crystal_system, "
     "source, source_id, notes, rir, kind, model_version, created_at, content_hash"
+)
+
+# Every stored column of a reference, for copying a library (ids kept).
+EXPORT_COLUMNS = (
+    "r.id, r.name, r.formula, r.elements, r.space_group_symbol, r.space_group_number, "
+    "r.crystal_system, r.source, r.source_id, r.kind, r.pattern, r.embedding, "
+    "r.model_version, r.created_at, r.notes, r.content_hash, r.rir"
 )
 
 # Rows whose embedding another model made, or that have no profile (schema 1).
@@ -653,6 +661,26 @@ class SqliteStore:
                 if isinstance(pattern, StickPattern):
                     out[int(rid)] = pattern
         return out
+
+    # ------------------------------------------------------------------ export
+
+    def export_rows(self, after: int, limit: int) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` references after id ``after``, every stored column
+        (:data:`EXPORT_COLUMNS`) and the profile (None if none), for copying a
+        library into another backend."""
+        return (
+            self._reader()
+            .execute(
+                f"SELECT {EXPORT_COLUMNS}, p.profile FROM reference r "
+                "LEFT JOIN reference_profile p ON p.reference_id = r.id "
+                "WHERE r.id > ? ORDER BY r.id LIMIT ?",
+                (after, limit),
+            )
+            .fetchall()
+        )
+
+    def meta(self) -> dict[str, str]:
+        return dict(self._reader().execute("SELECT key, value FROM meta").fetchall())
 
     # ------------------------------------------------------------------ reads
 
