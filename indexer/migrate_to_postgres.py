@@ -28,9 +28,14 @@ log = logging.getLogger("indexer.migrate_to_postgres")
 
 
 def migrate_library(
-    library: Path, database_url: str, batch: int = 500, progress: bool = True
+    library: Path,
+    database_url: str,
+    batch: int = 500,
+    progress: bool = True,
+    if_empty: bool = False,
 ) -> tuple[int, int]:
-    """Copy the library; (references copied now, references in the database)."""
+    """Copy the library (with ``if_empty``, only into a database without
+    references); (references copied now, references in the database)."""
     if not library.is_file():
         raise SystemExit(f"no library at {library}")
     source = SqliteStore(library)
@@ -39,6 +44,9 @@ def migrate_library(
         source.init_schema("", 0)  # upgrades an older library; model and dim are kept
         meta = source.meta()
         target.init_schema(meta["model_version"], int(meta["dim"]))
+        present = target.count()
+        if if_empty and present:
+            return 0, present
         total = source.count()
         copied, after = 0, 0
         with tqdm(total=total, desc="references", unit="ref", disable=not progress) as bar:
@@ -64,11 +72,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--database-url", required=True, help="postgresql://user:password@host:port/database"
     )
     parser.add_argument("--batch", type=int, default=500, help="references per transaction")
+    parser.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="copy only into a database without references (seeding a new deployment)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if not is_database_url(args.database_url):
         parser.error("--database-url must start with postgresql://")
-    copied, present = migrate_library(args.library, args.database_url, args.batch)
+    copied, present = migrate_library(
+        args.library, args.database_url, args.batch, if_empty=args.if_empty
+    )
     print(f"copied {copied} references; the database holds {present}")
     return 0
 

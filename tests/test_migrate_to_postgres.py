@@ -39,3 +39,15 @@ def test_a_sqlite_library_is_copied_with_its_ids(tmp_path: Path, database_url: s
         # New references get ids after the copied ones.
         assert copy.add(new_ref(20, unit(rng))).id > max(ids)
     assert migrate_library(path, database_url, progress=False) == (0, 6)
+
+
+def test_seeding_leaves_a_database_with_references_alone(
+    tmp_path: Path, database_url: str
+) -> None:
+    rng = np.random.default_rng(1)
+    first, second = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    for path, start in ((first, 0), (second, 100)):
+        with Library.open(path, FakeEmbedder()) as lib:
+            lib.add_many([new_ref(start + i, unit(rng)) for i in range(3)])
+    assert migrate_library(first, database_url, progress=False, if_empty=True) == (3, 3)
+    assert migrate_library(second, database_url, progress=False, if_empty=True) == (0, 3)
