@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service
+.PHONY: install serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-scale
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,3 +59,10 @@ library: install
 
 bench-service: install
 	$(BIN)/python -m benchmarks.service
+
+# 10k, 100k and 1M references side by side (the libraries are built once into
+# runs/scale/, ~40 min for 1M on 2 cores), then the recall of approximate search.
+bench-scale: install
+	$(BIN)/python -m benchmarks.scale build
+	$(BIN)/python -m benchmarks.scale serve --json benchmarks/results/scale-serve.json
+	$(BIN)/python -m benchmarks.scale recall --json benchmarks/results/scale-recall.json

@@ -5,6 +5,7 @@
     python -m benchmarks.scale serve  [--sizes …] [--requests 60] [--exact-too]
     python -m benchmarks.scale recall [--size 1000000] [--queries 300]
                                       [--training-set runs/main/training_set.pkl]
+    python -m benchmarks.scale replicas --database-url postgresql://… [--trials 50]
 
 ``build`` makes each library once and caches it in ``runs/scale/`` (git-ignored):
 the shipped library's 2,067 real references, then copies of their patterns,
@@ -27,6 +28,11 @@ ranked as the service ranks them against those references plus padding up to
 reference's: many entries per material, as in a large database), once with
 exact and once with approximate search structures (:class:`SearchIndex`),
 and the top-5 hit rates are compared.
+
+``replicas`` measures how long an add on one replica takes to be searchable
+on another: two libraries on one (empty) PostgreSQL database, the second
+following the first's writes (:class:`LibraryFollower`, LISTEN/NOTIFY); the
+time from the add's return to the second's index holding it.
 """
 
 from __future__ import annotations
@@ -151,9 +157,7 @@ def serve_one(
             for i in range(requests + 3):
                 scan = scans[i % len(scans)]
                 began = time.perf_counter()
-                response = client.post(
-                    "/identify", files={"file": scan}, data={"phases": "false"}
-                )
+                response = client.post("/identify", files={"file": scan}, data={"phases": "false"})
                 response.raise_for_status()
                 if i >= 3:  # warm-up: caches, lazy imports
                     times.append(1000 * (time.perf_counter() - began))
@@ -269,7 +273,12 @@ def recall(args: argparse.Namespace) -> dict[str, object]:
             index.set_rows(ids, bits, index.coarse.joined(parts))  # type: ignore[union-attr]
         built = time.perf_counter() - began
         # Profiles of the padding are the copied reference's: index them by template.
-        source = IndexedSource(index, profiles[template] if args.size <= n_real else _Rows(profiles, template), embeddings, [lib.sticks[t] for t in template] if lib.sticks else [])  # type: ignore[arg-type]
+        source = IndexedSource(
+            index,
+            profiles[template] if args.size <= n_real else _Rows(profiles, template),
+            embeddings,
+            [lib.sticks[t] for t in template] if lib.sticks else [],
+        )  # type: ignore[arg-type]
         hits1 = hits5 = 0
         began = time.perf_counter()
         top5: list[list[int]] = []
@@ -309,6 +318,57 @@ class _Rows:
         return self.values[self.template[ids]]
 
 
+# --------------------------------------------------------------------------- replicas
+
+
+def replicas(args: argparse.Namespace) -> dict[str, float]:
+    """Add-to-searchable seconds on a second library following the first."""
+    from xrdid.embedder import Embedder
+    from xrdid.library.follow import LibraryFollower
+
+    import shutil
+
+    embedder = Embedder.load(args.model, device="cpu")
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="xrdid-replicas-") as tmp:
+        copy = Path(tmp) / "library.sqlite"  # the shipped file stays as it is
+        shutil.copyfile(SHIPPED_LIBRARY, copy)
+        with Library.open(copy, embedder) as shipped:
+            template = shipped.page(limit=1).entries[0]
+            pattern = shipped.get_pattern(template.id)
+    with (
+        Library.open(args.database_url, embedder) as one,
+        Library.open(args.database_url, embedder) as two,
+    ):
+        follower = LibraryFollower(two, interval_s=1.0).start()
+        delays = []
+        try:
+            for trial in range(args.trials):
+                vector = rng.standard_normal(one.dim).astype(np.float32)
+                added = one.add(
+                    NewReference(
+                        info=replace(template.info, source="replicas", source_id=str(trial)),
+                        pattern=pattern,
+                        embedding=vector / np.linalg.norm(vector),
+                        model_version=one.model_version,
+                    )
+                )
+                began = time.perf_counter()
+                while two.status().size < one.status().size:
+                    time.sleep(0.0005)
+                delays.append(time.perf_counter() - began)
+                assert two.search(vector / np.linalg.norm(vector), 1)[0][0].entry.id == added.id
+                time.sleep(0.05)
+        finally:
+            follower.stop()
+    return {
+        "trials": args.trials,
+        "p50_ms": 1000 * float(np.percentile(delays, 50)),
+        "p95_ms": 1000 * float(np.percentile(delays, 95)),
+        "max_ms": 1000 * max(delays),
+    }
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -316,10 +376,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.scale", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("command", choices=["build", "serve", "recall"])
+    parser.add_argument("command", choices=["build", "serve", "recall", "replicas"])
+    parser.add_argument("--database-url", help="replicas: an empty PostgreSQL database")
+    parser.add_argument("--trials", type=int, default=50, help="replicas: adds timed")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--requests", type=int, default=60)
-    parser.add_argument("--exact-too", action="store_true", help="also exact search at the largest size")
+    parser.add_argument(
+        "--exact-too", action="store_true", help="also exact search at the largest size"
+    )
     parser.add_argument("--size", type=int, default=1_000_000, help="recall: library size")
     parser.add_argument("--queries", type=int, default=300, help="recall: queries")
     parser.add_argument("--spread", type=float, default=0.5, help="recall: padding embedding noise")
@@ -348,6 +412,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(json.dumps(rows[-1]), flush=True)
         record["serve"] = rows
         print(serve_table(rows))
+    elif args.command == "replicas":
+        if not args.database_url:
+            parser.error("replicas needs --database-url")
+        record["replicas"] = replicas(args)
+        print(json.dumps(record["replicas"], indent=1))
     else:
         record["recall"] = recall(args)
         print(json.dumps(record["recall"], indent=1))
@@ -369,7 +438,9 @@ def serve_table(rows: Sequence[dict[str, float | int | str]]) -> str:
         ("  server resident memory (GB)", "rss_gb", "{:.2f}"),
     ):
         lines.append(f"{label:34}" + "".join(f"{fmt.format(r[key]):>{width}}" for r in rows))
-    big = [r for r in rows if r["size"] == max(int(r["size"]) for r in rows) and r["mode"] == "auto"]
+    big = [
+        r for r in rows if r["size"] == max(int(r["size"]) for r in rows) and r["mode"] == "auto"
+    ]
     for r in big:
         lines.append(
             f"target at {r['size']:,}: p50 ≤ {TARGET_P50_MS:.0f} ms "
@@ -377,7 +448,9 @@ def serve_table(rows: Sequence[dict[str, float | int | str]]) -> str:
             f"≤ {TARGET_RSS_GB:.0f} GB {'met' if float(r['rss_gb']) <= TARGET_RSS_GB else 'missed'} "
             f"({float(r['rss_gb']):.2f})"
         )
-    lines.append(f"(load average: {', '.join(f'{v:.1f}' for v in os.getloadavg())}; {os.cpu_count()} CPUs)")
+    lines.append(
+        f"(load average: {', '.join(f'{v:.1f}' for v in os.getloadavg())}; {os.cpu_count()} CPUs)"
+    )
     return "\n".join(lines)
 
 

@@ -41,9 +41,7 @@ def test_a_sqlite_library_is_copied_with_its_ids(tmp_path: Path, database_url: s
     assert migrate_library(path, database_url, progress=False) == (0, 6)
 
 
-def test_seeding_leaves_a_database_with_references_alone(
-    tmp_path: Path, database_url: str
-) -> None:
+def test_seeding_leaves_a_database_with_references_alone(tmp_path: Path, database_url: str) -> None:
     rng = np.random.default_rng(1)
     first, second = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
     for path, start in ((first, 0), (second, 100)):
