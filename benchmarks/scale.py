@@ -8,11 +8,12 @@
     python -m benchmarks.scale replicas --database-url postgresql://… [--trials 50]
 
 ``build`` makes each library once and caches it in ``runs/scale/`` (git-ignored):
-the shipped library's 2,067 real references, then copies of their patterns,
-profiles and intensity ratios under random unit embeddings up to the size (as
-``benchmarks.service`` does), stored in batches without an index (a streaming
-build: memory holds one batch), then the index built once from the database in
-batches, with progress, and saved next to it.
+the shipped library's 2,067 real references, then copies of their stored rows
+(patterns, profiles, intensity ratios, as encoded) under new ids and random
+unit embeddings up to the size (as ``benchmarks.service`` does), stored in
+batches of 5,000 without an index (a streaming build: memory holds one
+batch), then the index built once from the database in batches, with
+progress, and saved next to it.
 
 ``serve`` starts the service (a real uvicorn process) on each cached library
 and times ``/identify`` with ``phases=false`` (the flat list) on the real scans
@@ -57,6 +58,7 @@ from benchmarks.service import DEFAULT_MODEL, SHIPPED_LIBRARY, Service, real_sca
 from xrdid.data_paths import PROJECT_ROOT
 from xrdid.library import Library, NewReference, SearchSettings
 from xrdid.library.index import SearchIndex
+from xrdid.library.store import SqliteStore
 from xrdid.ranking import SERVED, ArraySource, EmbeddingHits, ProfileRows, Query, rank
 from xrdid.ranking.config import SearchResolution
 from xrdid.ranking.profile_search import coarse_rows
@@ -92,36 +94,27 @@ def build(size: int, embedder: object, seed: int = 0) -> float:
     library = Library.open(path, embedder, load_index=False)  # type: ignore[arg-type]
     try:
         store = library.store
-        template_ids = store.ids(library.model_version).tolist()
-        entries = store.entries(template_ids)
-        patterns = {rid: library.get_pattern(rid) for rid in template_ids}
-        profiles = store.profiles(template_ids)
-        count = len(template_ids)
+        assert isinstance(store, SqliteStore)
+        # The templates' stored rows (encoded blobs), copied under new ids,
+        # source ids and random unit embeddings, a batch per transaction.
+        templates = store.export_rows(0, 1_000_000)
+        count, next_id = len(templates), int(templates[-1][0]) + 1
         with tqdm(total=size, initial=count, desc=f"storing {size:,}", unit="ref") as bar:
             while count < size:
                 n = min(BATCH, size - count)
                 vectors = rng.standard_normal((n, library.dim)).astype(np.float32)
                 vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-                items = []
+                rows = []
                 for i in range(n):
-                    rid = template_ids[(count + i) % len(template_ids)]
-                    template = entries[rid]
-                    items.append(
-                        NewReference(
-                            info=replace(
-                                template.info,
-                                name=f"copy {count + i} of {template.info.name}",
-                                source="benchmark",
-                                source_id=str(count + i),
-                            ),
-                            pattern=patterns[rid],
-                            embedding=vectors[i],
-                            model_version=library.model_version,
-                            profile=profiles[rid],
-                        )
-                    )
-                library.add_many(items)
+                    row = list(templates[(count + i) % len(templates)])
+                    row[0] = next_id + i
+                    row[1] = f"copy {count + i} of {row[1]}"
+                    row[7], row[8] = "benchmark", str(count + i)  # source, source id
+                    row[11] = vectors[i].tobytes()
+                    rows.append(tuple(row))
+                store.import_rows(rows)
                 count += n
+                next_id += n
                 bar.update(n)
         with tqdm(total=size, desc="indexing", unit="ref") as bar:
 

@@ -473,8 +473,10 @@ class Library:
             logger.info(
                 "%s: the change log does not reach back; reloading the index", self.location
             )
-            index = self._built_index(None)
+            # The generation first: a write during the build is applied again
+            # at the next sync (adds of ids present are skipped).
             generation = self._store.generation()
+            index = self._built_index(None)
             with self._rw.write():
                 self._index, self._index_generation = index, generation
             return True

@@ -258,7 +258,8 @@ class PostgresStore:
                 ).fetchall()
             )
             current = int(meta["generation"])
-            if generation < int(meta["changes_from"]):
+            # Too far behind, or ahead (the database was restored from an older backup).
+            if not int(meta["changes_from"]) <= generation <= current:
                 return None
             # Generations commit in order: every change up to `current` is visible.
             log = connection.execute(

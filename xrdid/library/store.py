@@ -240,7 +240,8 @@ class LibraryStore(Protocol):
     def generation(self) -> int: ...
     def changes_since(self, generation: int) -> LibraryChanges | None:
         """The changes after ``generation``; None when the log no longer
-        reaches back that far (or stored embeddings were recomputed):
+        reaches back that far (or stored embeddings were recomputed), or
+        ``generation`` is ahead of the database (restored from a backup):
         reload everything."""
         ...
 
@@ -262,6 +263,9 @@ class LibraryStore(Protocol):
         skip_existing: bool,
     ) -> tuple[list[ReferenceEntry | None], int | None]: ...
     def delete(self, reference_id: int) -> int: ...
+    def import_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Store exported rows (:meth:`SqliteStore.export_rows`) with their ids."""
+        ...
 
     def indexed_rows(
         self, model_version: str, after: int = 0, limit: int | None = None
@@ -458,7 +462,8 @@ class SqliteStore:
                     "SELECT key, value FROM meta WHERE key IN ('generation', 'changes_from')"
                 ).fetchall()
             )
-            if generation < int(meta["changes_from"]):
+            # Too far behind, or ahead (the database was restored from an older backup).
+            if not int(meta["changes_from"]) <= generation <= int(meta["generation"]):
                 return None
             log = reader.execute(
                 "SELECT op, reference_id FROM reference_change WHERE generation > ? "
@@ -678,6 +683,47 @@ class SqliteStore:
             )
             .fetchall()
         )
+
+    def import_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Store exported references (:meth:`export_rows`, encoded blobs as
+        they are) with their ids, in one transaction; those whose id is
+        present already are skipped. The number stored."""
+        with self.transaction() as db:
+            present = {
+                int(r[0])
+                for chunk in chunks([int(r[0]) for r in rows])
+                for r in db.execute(
+                    f"SELECT id FROM reference WHERE id IN ({','.join('?' * len(chunk))})",
+                    list(chunk),
+                )
+            }
+            fresh = [r for r in rows if int(r[0]) not in present]
+            if not fresh:
+                return 0
+            db.executemany(
+                "INSERT INTO reference (id, name, formula, elements, space_group_symbol, "
+                "space_group_number, crystal_system, source, source_id, kind, pattern, "
+                "embedding, model_version, created_at, notes, content_hash, rir) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        *r[:13],
+                        r[13].isoformat() if isinstance(r[13], datetime) else r[13],
+                        *r[14:17],
+                    )
+                    for r in fresh
+                ],
+            )
+            db.executemany(
+                "INSERT INTO reference_profile (reference_id, profile) VALUES (?, ?)",
+                [(r[0], r[17]) for r in fresh if r[17] is not None],
+            )
+            db.executemany(
+                "INSERT INTO reference_element (element, reference_id) VALUES (?, ?)",
+                [(e, r[0]) for r in fresh for e in str(r[3]).split()],
+            )
+            self._bump_generation(db, [("add", int(r[0])) for r in fresh])
+        return len(fresh)
 
     def meta(self) -> dict[str, str]:
         return dict(self._reader().execute("SELECT key, value FROM meta").fetchall())
