@@ -316,10 +316,10 @@ class _Rows:
 
 def replicas(args: argparse.Namespace) -> dict[str, float]:
     """Add-to-searchable seconds on a second library following the first."""
+    import shutil
+
     from xrdid.embedder import Embedder
     from xrdid.library.follow import LibraryFollower
-
-    import shutil
 
     embedder = Embedder.load(args.model, device="cpu")
     rng = np.random.default_rng(0)
