@@ -391,23 +391,29 @@ class Library:
             index.remove(extra)
         if missing.size:
             logger.warning("index lacks %d references of the database; adding them", missing.size)
-            for chunk in chunks(missing.tolist(), REBUILD_BATCH):
-                self._add_stored(index, chunk)
+            self._add_stored(index, missing.tolist())
         return bool(extra.size or missing.size)
 
     def _add_stored(self, index: SearchIndex, ids: Sequence[int]) -> None:
-        """Index stored references (those of ``ids`` still in the database)."""
-        found, vectors = self._store.embeddings(ids, self.dim)
-        if not found.size:
+        """Index stored references (those of ``ids`` still in the database and
+        not in ``index``), read in batches and added at once."""
+        parts: list[tuple[Any, ...]] = []
+        for chunk in chunks(list(ids), BUILD_BATCH):
+            found, vectors = self._store.embeddings(chunk, self.dim)
+            if not found.size:
+                continue
+            entries = self._store.entries(found.tolist())
+            profiles = self._store.profiles(found.tolist())
+            bits = np.stack([element_bits(entries[int(i)].info.elements) for i in found])
+            parts.append((found, vectors, bits, coarse_profiles(found.tolist(), profiles)))
+        if not parts:
             return
-        entries = self._store.entries(found.tolist())
-        profiles = self._store.profiles(found.tolist())
-        index.add(
-            found,
-            vectors,
-            np.stack([element_bits(entries[int(i)].info.elements) for i in found]),
-            coarse_profiles(found.tolist(), profiles),
+        found, vectors, bits, coarse = (
+            np.concatenate(column) for column in zip(*parts, strict=True)
         )
+        fresh = ~np.isin(found, index.ids)  # a sync may see an add the index has
+        if fresh.any():
+            index.add(found[fresh], vectors[fresh], bits[fresh], coarse[fresh])
 
     def _built_index(self, progress: Callable[[int, int], None] | None) -> SearchIndex:
         """The index of every reference of this model, read from the database
@@ -480,24 +486,11 @@ class Library:
             with self._rw.write():
                 self._index, self._index_generation = index, generation
             return True
-        # Read what was added before taking the lock: searches go on meanwhile.
-        added = SearchIndex(self.dim)
-        added.coarse = coarse_profiles([], {})
-        for chunk in chunks(list(changes.added), REBUILD_BATCH):
-            self._add_stored(added, chunk)
         with self._rw.write():
             if changes.deleted:
                 self._index.remove(np.array(changes.deleted, dtype=np.int64))
-            if added.size:
-                fresh = ~np.isin(added.ids, self._index.ids)
-                rows = added.coarse
-                assert isinstance(rows, np.ndarray)
-                self._index.add(
-                    added.ids[fresh],
-                    added.reconstruct(added.ids[fresh]),
-                    added.bits[fresh],
-                    rows[fresh],
-                )
+            if changes.added:
+                self._add_stored(self._index, changes.added)
             self._index_generation = changes.generation
         logger.debug(
             "%s: generation %d → %d (+%d −%d)",
