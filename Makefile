@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-scale
+.PHONY: install serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-scale vendor
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,3 +66,10 @@ bench-scale: install
 	$(BIN)/python -m benchmarks.scale build
 	$(BIN)/python -m benchmarks.scale serve --json benchmarks/results/scale-serve.json
 	$(BIN)/python -m benchmarks.scale recall --json benchmarks/results/scale-recall.json
+
+# The page's vendored browser libraries (app/static/vendor), from web/package-lock.json.
+# Update: cd web && npm install --save-exact uplot@VERSION; then make vendor; commit both.
+vendor:
+	cd web && npm ci --ignore-scripts --no-audit --no-fund
+	cp web/node_modules/uplot/dist/uPlot.iife.min.js web/node_modules/uplot/dist/uPlot.min.css app/static/vendor/
+	cp web/node_modules/uplot/LICENSE app/static/vendor/uPlot.LICENSE

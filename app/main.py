@@ -15,6 +15,7 @@ from app.core.errors import install_error_handlers
 from app.core.limits import BodyLimitMiddleware
 from app.core.metrics import Metrics, MetricsMiddleware
 from app.core.state import ServiceState, lifespan
+from app.page import mount_page
 
 DESCRIPTION = """
 Identify the crystalline material in a sample from its X-ray powder diffraction pattern.
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = ServiceState(settings, metrics)
     install_error_handlers(app)
     app.include_router(api_router)
+    mount_page(app)  # the page for people at /
     # Last added = outermost: metrics also count the 413s of the body limit.
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.upload_body_limit_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

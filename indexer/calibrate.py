@@ -21,9 +21,10 @@ entry confidence below which at most 5% of the in-library scans fall.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ from xrdid.augment import AugmentConfig
 from xrdid.data_paths import PROJECT_ROOT
 from xrdid.embedder import Embedder, model_input
 from xrdid.ranking import SERVED, ArraySource, Query, RankingConfig, rank
-from xrdid.ranking.answer import answer, candidate_features, phase_features
+from xrdid.ranking.answer import answer, phase_features
 from xrdid.ranking.confidence import (
     CANDIDATE_FEATURES,
     PHASE_FEATURES,
@@ -168,20 +169,11 @@ def labelled(
             result = answer(query, ranking, analysis, view_source, ENTRIES, None, None, config)
             if on_answer is not None:
                 on_answer(query_set, truth, result)
-            phase_of = {p.found.reference_id: p.found for p in result.phases}
             for index, entry in enumerate(result.entries):
-                following = (
-                    result.entries[index + 1].lead.score
-                    if index + 1 < len(result.entries)
-                    else None
-                )
-                members = [r.reference_id for refs in entry.members for r in refs]
-                phase = next((phase_of[m] for m in members if m in phase_of), None)
-                features = candidate_features(entry.lead, following, index + 1, phase)
-                out.candidate_rows.append(features)
+                out.candidate_rows.append(list(entry.features))
                 out.candidate_labels.append(entry.lead.reference_id in truth)
                 if index == 0:
-                    out.top_confidence_features.append((query_set.kind, features))
+                    out.top_confidence_features.append((query_set.kind, list(entry.features)))
             for p in result.phases:
                 out.phase_rows.append(phase_features(p.found))
                 out.phase_labels.append(p.found.reference_id in truth)
@@ -189,14 +181,17 @@ def labelled(
 
 
 def calibrate(data: Labelled, model_version: str) -> Calibration:
+    """Fit the three models; the no_match threshold lets at most
+    FALSE_NO_MATCH of the scans whose materials are in the library fall below."""
     candidate = fit_logistic(
         np.array(data.candidate_rows), np.array(data.candidate_labels), CANDIDATE_FEATURES
     )
     phase = fit_logistic(np.array(data.phase_rows), np.array(data.phase_labels), PHASE_FEATURES)
-    present = [f for kind, f in data.top_confidence_features if kind != "not in library"]
-    top = candidate.probability(np.array(present))
-    threshold = float(np.quantile(top, FALSE_NO_MATCH))
-    return Calibration(model_version, candidate, phase, threshold)
+    top = np.array([f for _, f in data.top_confidence_features])
+    in_library = np.array([kind != "not in library" for kind, _ in data.top_confidence_features])
+    match = fit_logistic(top, in_library, CANDIDATE_FEATURES)
+    threshold = float(np.quantile(match.probability(top[in_library]), FALSE_NO_MATCH))
+    return Calibration(model_version, candidate, phase, match, threshold)
 
 
 def report(calibration: Calibration, data: Labelled, n: int, seed: int) -> str:
@@ -217,16 +212,17 @@ def report(calibration: Calibration, data: Labelled, n: int, seed: int) -> str:
         "calibration scans; the evaluation reports it on its own)",
         f"- phases: {len(p_phase)}, ECE "
         f"{expected_calibration_error(p_phase, np.array(data.phase_labels)):.3f}",
-        f"- no_match below an entry confidence of {calibration.no_match_below:.3f} (at most "
-        f"{100 * FALSE_NO_MATCH:.0f}% of the in-library scans fall below it)",
+        f"- no_match when the probability that the scan's material is in the library (a "
+        f"logistic model of its first answer's features) is below "
+        f"{calibration.no_match_below:.3f}: at most {100 * FALSE_NO_MATCH:.0f}% of the scans "
+        "of materials in the library fall below it",
     ]
     for kind in ("in library", "not in library", "mixtures"):
         rows = [f for k, f in data.top_confidence_features if k == kind]
         if rows:
-            share = np.mean(
-                calibration.candidate.probability(np.array(rows)) < calibration.no_match_below
-            )
-            lines.append(f"- {kind}: {100 * share:.1f}% of scans below it")
+            p_match = calibration.match.probability(np.array(rows))
+            share = np.mean(p_match < calibration.no_match_below)
+            lines.append(f"- {kind}: {100 * share:.1f}% of scans below it (no_match)")
     for name, p, y in (
         ("entries", p_candidate, data.candidate_labels),
         ("phases", p_phase, data.phase_labels),
@@ -257,21 +253,30 @@ def main(argv: list[str] | None = None) -> None:
         "--out", type=Path, default=PROJECT_ROOT / "model_store" / "calibration.json"
     )
     parser.add_argument("--markdown", type=Path, help="also write the reliability report here")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="refit from the features the last run saved next to the training set",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     embedder = Embedder.load(args.model)
     data = TrainingSet.load(args.training_set)
-    lib = evaluation_library(data, args.training_set.parent)
-    source = ArraySource(
-        lib.inputs[:, 0],
-        embedder.embed_array(lib.inputs),
-        lib.sticks,
-        None,
-        lib.labels,
-        lib.space_groups,
-    )
-    sets = query_sets(lib, data, args.queries, args.seed)
-    gathered = labelled(embedder, source, sets)
+    saved = args.training_set.parent / f"calibration_features_{args.seed}_{args.queries}.json"
+    if args.reuse and saved.is_file():
+        gathered = Labelled(**json.loads(saved.read_text()))
+    else:
+        lib = evaluation_library(data, args.training_set.parent)
+        source = ArraySource(
+            lib.inputs[:, 0],
+            embedder.embed_array(lib.inputs),
+            lib.sticks,
+            None,
+            lib.labels,
+            lib.space_groups,
+        )
+        gathered = labelled(embedder, source, query_sets(lib, data, args.queries, args.seed))
+        saved.write_text(json.dumps(asdict(gathered)))
     calibration = calibrate(gathered, embedder.version)
     calibration.save(args.out)
     text = report(calibration, gathered, args.queries, args.seed)

@@ -40,7 +40,7 @@ def test_reliability_bins_count_every_prediction() -> None:
 def test_calibration_round_trips_and_refuses_bad_files(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     model = fit_logistic(rng.normal(size=(50, 1)), rng.random(50) < 0.5, ("score",))
-    calibration = Calibration("abc", model, model, 0.2)
+    calibration = Calibration("abc", model, model, model, 0.2)
     calibration.save(tmp_path / "c.json")
     loaded = Calibration.load(tmp_path / "c.json")
     assert loaded == calibration

@@ -116,7 +116,10 @@ def test_identify_a_measured_rockjock_pattern(server: Server) -> None:
     assert body["library"]["size"] >= LIBRARY_SIZE
     timings = body["timings_ms"]
     assert timings["total_ms"] == pytest.approx(
-        sum(timings[k] for k in ("read_ms", "preprocess_ms", "embed_ms", "search_ms")), abs=0.01
+        sum(
+            timings[k] for k in ("read_ms", "preprocess_ms", "embed_ms", "search_ms", "phases_ms")
+        ),
+        abs=0.01,
     )
 
 

@@ -50,6 +50,7 @@ class AnswerEntry:
 
     members: tuple[tuple[RankedReference, ...], ...]
     confidence: float | None
+    features: tuple[float, ...]  # what its confidence is computed from (CANDIDATE_FEATURES)
 
     @property
     def lead(self) -> RankedReference:
@@ -112,7 +113,6 @@ def answer(
     amorphous = None
     if analysis is not None:
         phases, amorphous = _phases(analysis, source, calibration, standard, notes)
-    entries = _entries(query, ranking, source, calibration, phases, k, config)
     fit_rwp = fit_unexplained = None
     unexplained_peaks: tuple[UnexplainedPeak, ...] = ()
     if analysis is not None and analysis.fit is not None:
@@ -121,10 +121,15 @@ def answer(
         left = np.clip(analysis.fit.residual, 0.0, None)
         fit_unexplained = float(left[analysis.mask].sum() / max(float(y.sum()), 1e-300))
         unexplained_peaks = _unexplained_peaks(left, analysis.noise)
+    fit = (
+        fit_rwp if fit_rwp is not None else 1.0,
+        fit_unexplained if fit_unexplained is not None else 1.0,
+    )
+    entries, top_features = _entries(query, ranking, source, calibration, phases, k, fit, config)
     return Answer(
         entries=entries,
         phases=phases,
-        verdict=_verdict(entries, phases, analysis, calibration),
+        verdict=_verdict(entries, phases, analysis, calibration, top_features),
         rwp=fit_rwp,
         unexplained=fit_unexplained,
         unexplained_peaks=unexplained_peaks,
@@ -206,9 +211,14 @@ def phase_features(phase: FoundPhase) -> list[float]:
 
 
 def candidate_features(
-    lead: RankedReference, next_score: float | None, rank: int, phase: FoundPhase | None
+    lead: RankedReference,
+    next_score: float | None,
+    rank: int,
+    phase: FoundPhase | None,
+    fit: tuple[float, float],
 ) -> list[float]:
-    """The features of an entry's confidence (:data:`CANDIDATE_FEATURES`)."""
+    """The features of an entry's confidence (:data:`CANDIDATE_FEATURES`);
+    ``fit`` is the phases' (rwp, unexplained share), (1, 1) without any."""
     values = {
         "score": lead.score,
         "correlation": lead.profile_correlation,
@@ -217,6 +227,8 @@ def candidate_features(
         "log_rank": float(np.log(rank)),
         "is_phase": 1.0 if phase is not None else 0.0,
         "explained": phase.explained if phase is not None else 0.0,
+        "fit_rwp": fit[0],
+        "fit_unexplained": fit[1],
     }
     return [values[name] for name in CANDIDATE_FEATURES]
 
@@ -228,11 +240,13 @@ def _entries(
     calibration: Calibration | None,
     phases: tuple[AnswerPhase, ...],
     k: int,
+    fit: tuple[float, float],
     config: RankingConfig,
-) -> tuple[AnswerEntry, ...]:
+) -> tuple[tuple[AnswerEntry, ...], list[float] | None]:
+    """The grouped entries with their confidences, and the first one's features."""
     best = ranking.best
     if not best:
-        return ()
+        return (), None
     ids = np.array([r.reference_id for r in best], dtype=np.int64)
     facts = source.facts(ids)
     groups = grouped(
@@ -253,17 +267,19 @@ def _entries(
     for rank_, group in enumerate(groups, start=1):
         members = tuple(tuple(best[i] for i in refs) for refs in group.members)
         entries.append((group, members, rank_))
+    rows = []
+    for index, (group, members, rank_) in enumerate(entries):
+        following = entries[index + 1][1][0][0].score if index + 1 < len(entries) else None
+        phase = next((phase_of[i] for refs in group.members for i in refs if i in phase_of), None)
+        rows.append(candidate_features(members[0][0], following, rank_, phase, fit))
     confidence: list[float | None] = [None] * len(entries)
-    if calibration is not None:
-        rows = []
-        for index, (group, members, rank_) in enumerate(entries):
-            following = entries[index + 1][1][0][0].score if index + 1 < len(entries) else None
-            phase = next(
-                (phase_of[i] for refs in group.members for i in refs if i in phase_of), None
-            )
-            rows.append(candidate_features(members[0][0], following, rank_, phase))
+    if calibration is not None and rows:
         confidence = [float(c) for c in calibration.candidate.probability(np.array(rows))]
-    return tuple(AnswerEntry(members, confidence[i]) for i, (_, members, _) in enumerate(entries))
+    answers = tuple(
+        AnswerEntry(members, confidence[i], tuple(rows[i]))
+        for i, (_, members, _) in enumerate(entries)
+    )
+    return answers, (rows[0] if rows else None)
 
 
 def _unexplained_peaks(left: NDArray[np.float64], noise: float) -> tuple[UnexplainedPeak, ...]:
@@ -281,14 +297,17 @@ def _verdict(
     phases: tuple[AnswerPhase, ...],
     analysis: PhaseAnalysis | None,
     calibration: Calibration | None,
+    top_features: list[float] | None,
 ) -> Verdict:
     """``no_match`` when nothing is credible: no phase kept (when the phase
-    analysis ran) or the best answer's confidence below the calibrated
-    threshold; ``mixture`` when several phases are probably present."""
+    analysis ran), or the calibrated probability that the scan's material is
+    in the library at all below its threshold; ``mixture`` when several phases
+    are probably present."""
     if not entries or (analysis is not None and not phases):
         return "no_match"
-    top = entries[0].confidence
-    if calibration is not None and top is not None and top < calibration.no_match_below:
-        return "no_match"
+    if calibration is not None and top_features is not None:
+        in_library = float(calibration.match.probability(np.array([top_features]))[0])
+        if in_library < calibration.no_match_below:
+            return "no_match"
     present = [p for p in phases if p.confidence is None or p.confidence >= _PHASE_PRESENT]
     return "mixture" if len(present) >= 2 else "match"

@@ -37,7 +37,9 @@ __all__ = [
 
 # What a material's confidence is computed from: its best reference's score,
 # profile correlation and cosine, its lead over the next answer, its place,
-# and whether the phase analysis kept it (and how much of the scan it explains).
+# whether the phase analysis kept it (and how much of the scan it explains),
+# and how well the phases found fit the scan (a material missing from the
+# library leaves a worse fit).
 CANDIDATE_FEATURES = (
     "score",
     "correlation",
@@ -46,6 +48,8 @@ CANDIDATE_FEATURES = (
     "log_rank",
     "is_phase",
     "explained",
+    "fit_rwp",
+    "fit_unexplained",
 )
 # A phase's: the evidence it was kept on, and how it ranked when found.
 PHASE_FEATURES = (
@@ -143,11 +147,14 @@ def expected_calibration_error(
 @dataclass(frozen=True)
 class Calibration:
     """The shipped calibration of one model: material and phase confidences,
-    and the material confidence below which the answer is ``no_match``."""
+    the probability that a scan's material is in the library at all (from its
+    first answer's features), and the probability below which the answer is
+    ``no_match``."""
 
     model_version: str
     candidate: LogisticModel
     phase: LogisticModel
+    match: LogisticModel
     no_match_below: float
 
     def save(self, path: Path) -> None:
@@ -161,6 +168,7 @@ class Calibration:
                 model_version=data["model_version"],
                 candidate=_model(data["candidate"]),
                 phase=_model(data["phase"]),
+                match=_model(data["match"]),
                 no_match_below=float(data["no_match_below"]),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
