@@ -242,8 +242,10 @@ def recall(args: argparse.Namespace) -> dict[str, object]:
     queries = [
         Query(x[0], x[1] > 0.5, e) for x, e in zip(queries_in, query_embeddings, strict=True)
     ]
-    for mode in ("approximate", "exact"):
-        settings = SearchSettings(mode=mode)  # type: ignore[arg-type]
+    for mode in args.modes:
+        settings = SearchSettings(
+            mode=mode, probe=args.probe, profile_probe=args.profile_probe
+        )
         began = time.perf_counter()
         if mode == "exact":
             index = SearchIndex(embeddings.shape[1])
@@ -290,6 +292,8 @@ def recall(args: argparse.Namespace) -> dict[str, object]:
         }
         results[f"{mode}_top5_ids"] = top5
         print(mode, json.dumps(results[mode]), flush=True)
+    if set(args.modes) != {"exact", "approximate"}:
+        return results
     exact, approximate = results["exact"], results["approximate"]
     same = [
         len(set(a) & set(e)) / max(len(e), 1)
@@ -380,6 +384,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=1_000_000, help="recall: library size")
     parser.add_argument("--queries", type=int, default=300, help="recall: queries")
     parser.add_argument("--spread", type=float, default=0.5, help="recall: padding embedding noise")
+    parser.add_argument(
+        "--modes", nargs="+", default=["approximate", "exact"], choices=["approximate", "exact"]
+    )
+    parser.add_argument("--probe", type=int, default=SearchSettings.probe)
+    parser.add_argument("--profile-probe", type=int, default=SearchSettings.profile_probe)
     parser.add_argument("--training-set", type=Path, default=Path("runs/main/training_set.pkl"))
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
