@@ -149,13 +149,6 @@ def test_compressed_rows_find_the_same_material_and_probing_every_list_is_exact(
     eligible[::7] = True
     found = profile_search(query, EVERYWHERE, compressed, eligible, k=10)
     assert len(found) == 10 and eligible[found].all()
-    # The lists of rows known to be near (the embedding's nearest) are compared too.
-    far = int(np.flatnonzero(~np.isin(np.arange(600), found))[0])
-    scores = np.zeros(12, dtype=np.float32)
-    scores[compressed.lists[far]] = -1.0  # its list ranked last
-    one_list = replace(compressed, probe=1)
-    assert far not in one_list.probed(scores, None)
-    assert far in one_list.probed(scores, None, near=np.array([far]))
     # Rows leave and join: take() and append() keep codes and lists aligned.
     kept = compressed.take(np.arange(600) != 250).append(rows[250:251])
     query = bragg_peaks(spacings[250], 0.0, 0.0)

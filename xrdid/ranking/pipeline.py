@@ -159,10 +159,7 @@ def candidates(
 ) -> tuple[NDArray[np.int64], NDArray[np.floating]]:
     """(ids, cosines) the ranking scores for ``query``: the embedding's
     nearest, then those the profile search adds that are not among them."""
-    near = _row_indices(rows.ids, hits.ids) if isinstance(rows.rows, CompressedRows) else None
-    found = rows.ids[
-        profile_search(query.intensity, query.mask, rows.rows, rows.eligible, config, near=near)
-    ]
+    found = rows.ids[profile_search(query.intensity, query.mask, rows.rows, rows.eligible, config)]
     added = found[~np.isin(found, hits.ids)]
     if not added.size:
         return hits.ids, hits.similarity
@@ -170,12 +167,6 @@ def candidates(
         np.concatenate([hits.ids, added]),
         np.concatenate([hits.similarity, hits.similarity_of(added)]),
     )
-
-
-def _row_indices(row_ids: NDArray[np.int64], ids: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Where ``ids`` are among ascending ``row_ids`` (those not there left out)."""
-    at = np.minimum(np.searchsorted(row_ids, ids), max(row_ids.size - 1, 0))
-    return at[row_ids[at] == ids] if row_ids.size else at[:0]
 
 
 def _strain_bases(

@@ -62,7 +62,6 @@ def profile_search(
     eligible: NDArray[np.bool_] | None = None,
     config: RankingConfig = SERVED,
     k: int | None = None,
-    near: NDArray[np.int64] | None = None,
 ) -> NDArray[np.int64]:
     """Indices of the (at most) ``k`` (default ``config.profile_search_candidates``)
     rows of :func:`coarse_rows` (made at ``config.profile_search_resolution``)
@@ -70,14 +69,13 @@ def profile_search(
     ``eligible`` rows (a mask over them) when given. A flat reference, or a
     query that covers too little of the grid to shift, gives none. With
     :class:`CompressedRows`, only the rows of the query's best lists are
-    compared, and those of the lists of the ``near`` rows (the embedding's
-    nearest references: their look-alikes share their lists)."""
+    compared."""
     k = config.profile_search_candidates if k is None else k
     if isinstance(rows, CompressedRows):
         scores = _scores(intensity, mask, rows.centroids, config)
         if scores is None or k < 1:
             return np.empty(0, dtype=np.int64)
-        candidates = rows.probed(scores, eligible, near)
+        candidates = rows.probed(scores, eligible)
         found = _best(_scores(intensity, mask, rows.rows(candidates), config), None, k)
         return candidates[found]
     if k < 1:
@@ -220,11 +218,9 @@ class CompressedRows:
         self,
         centroid_scores: NDArray[np.float32],
         eligible: NDArray[np.bool_] | None,
-        near: NDArray[np.int64] | None = None,
     ) -> NDArray[np.int64]:
         """Indices of the eligible rows in the best-scoring lists, taking lists
-        until they hold ``probe`` lists' worth of eligible rows, and in the
-        lists of the ``near`` rows."""
+        until they hold ``probe`` lists' worth of eligible rows."""
         n_lists = self.centroids.shape[0]
         members = self.lists if eligible is None else self.lists[eligible]
         sizes = np.bincount(members, minlength=n_lists)
@@ -233,8 +229,6 @@ class CompressedRows:
         taken = int(np.searchsorted(np.cumsum(sizes[order]), wanted)) + 1
         chosen = np.zeros(n_lists, dtype=bool)
         chosen[order[:taken]] = True
-        if near is not None and near.size:
-            chosen[self.lists[near]] = True
         selected = chosen[self.lists]
         if eligible is not None:
             selected &= eligible
