@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-scale vendor
+.PHONY: install serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-hardening bench-scale fuzz vendor
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,3 +73,12 @@ vendor:
 	cd web && npm ci --ignore-scripts --no-audit --no-fund
 	cp web/node_modules/uplot/dist/uPlot.iife.min.js web/node_modules/uplot/dist/uPlot.min.css app/static/vendor/
 	cp web/node_modules/uplot/LICENSE app/static/vendor/uPlot.LICENSE
+
+# Issue 17's targets on a real server: reads under writes, overload, metrics, uploads, slow senders (~3 min).
+bench-hardening: install
+	$(BIN)/python -m benchmarks.hardening
+
+# Schemathesis on every endpoint, with and without a key, against a real server.
+# --examples 400 made 4,065 requests (0 5xx, ~3 min); 2000 aims at 20,000.
+fuzz: install
+	$(BIN)/python -m tests.e2e.fuzz --examples 2000

@@ -40,11 +40,28 @@ from xrdid.wavelengths import Wavelength, parse_wavelength
 
 # What `include` may ask for.
 INCLUDE_EXTRAS = {"profiles"}
+# Ids and cursors are SQLite integers: signed 64-bit.
+MAX_ID = 2**63 - 1
 
 ELEMENTS_HELP = (
     "comma-separated element symbols (e.g. 'Fe,O'); references of unknown composition "
     "never match an element filter"
 )
+
+
+def never_null(schema: dict[str, Any]) -> None:
+    """JSON schema of an optional form or query field: a string, never null
+    (leaving it out is how to omit it; "null" would be read as text)."""
+    options = schema.pop("anyOf", None)
+    if options is None:
+        return
+    kept = [option for option in options if option != {"type": "null"}]
+    if len(kept) == 1:
+        schema.update(kept[0])
+    else:
+        schema["anyOf"] = kept
+    if schema.get("default", 0) is None:
+        del schema["default"]
 
 
 def _blank_to_none(value: object) -> object:
@@ -76,16 +93,19 @@ class ElementFilterFields(BaseModel):
 
     elements_all: str | None = Field(
         default=None,
+        json_schema_extra=never_null,
         description=f"References must contain all of these: {ELEMENTS_HELP}",
         examples=["Si,O"],
     )
     elements_none: str | None = Field(
         default=None,
+        json_schema_extra=never_null,
         description=f"References must contain none of these: {ELEMENTS_HELP}",
         examples=["Fe"],
     )
     elements_only: str | None = Field(
         default=None,
+        json_schema_extra=never_null,
         description=f"References may contain only these elements: {ELEMENTS_HELP}",
         examples=["Si,Al,O,Na,K,Ca,H"],
     )
@@ -120,6 +140,7 @@ class IdentifyForm(ElementFilterFields):
 
     top_k: int | None = Field(
         default=None,
+        json_schema_extra=never_null,
         ge=1,
         le=MAX_TOP_K,
         description="How many candidates to return (default 5)",
@@ -127,6 +148,7 @@ class IdentifyForm(ElementFilterFields):
     )
     wavelength: str | None = Field(
         default=None,
+        json_schema_extra=never_null,
         description=(
             "Radiation of the scan: a wavelength in Å (e.g. 1.5406) or an anode symbol "
             "(Cu, Mo, Co, Cr, Fe, Ag; 'CuKa1' for Kα1 only). Default: the file's, else Cu Kα"
@@ -139,6 +161,7 @@ class IdentifyForm(ElementFilterFields):
     )
     sample_id: str | None = Field(
         default=None,
+        json_schema_extra=never_null,
         max_length=200,
         description="Your sample id, echoed back",
         examples=["S-2024-017"],
@@ -453,30 +476,37 @@ class ReferenceCreateForm(BaseModel):
 
     name: str | None = Field(
         default=None,
+        json_schema_extra=never_null,
         max_length=200,
         description="What the material is; required for measured patterns (structures carry a name)",
         examples=["Quartz"],
     )
     formula: str | None = Field(
         default=None,
+        json_schema_extra=never_null,
         max_length=200,
         description="Chemical formula of a measured reference (gives its elements for filters)",
         examples=["SiO2"],
     )
     source: str | None = Field(
         default=None,
+        json_schema_extra=never_null,
         max_length=100,
         description="Where it comes from (default 'upload')",
         examples=["cod"],
     )
     source_id: str | None = Field(
         default=None,
+        json_schema_extra=never_null,
         max_length=200,
         description="Its id in that source (default: a hash of the file); (source, source_id) is unique",
         examples=["9000775"],
     )
     notes: str | None = Field(
-        default=None, max_length=2000, description="Free text kept with the reference"
+        default=None,
+        json_schema_extra=never_null,
+        max_length=2000,
+        description="Free text kept with the reference",
     )
     kind: Literal["auto", "calculated", "measured"] = Field(
         default="auto",
@@ -484,10 +514,23 @@ class ReferenceCreateForm(BaseModel):
     )
     wavelength: str | None = Field(
         default=None,
+        json_schema_extra=never_null,
         description="Radiation of a measured pattern (Å or anode); default: the file's, else Cu Kα",
     )
     baseline: BaselineMethod = Field(
         default=BaselineMethod.BEADS, description="Background removal for a measured pattern"
+    )
+    rir: float | None = Field(
+        default=None,
+        json_schema_extra=never_null,
+        gt=0,
+        le=100,
+        description=(
+            "Measured reference intensity ratio (I/I corundum, 50:50 by weight) used for "
+            "weight fractions; default: calculated from the structure, none for a "
+            "measured pattern (its phases then get no weight %)"
+        ),
+        examples=[3.4],
     )
 
     @field_validator("name", "formula", "source", "source_id", "notes", "wavelength", mode="before")
@@ -511,6 +554,7 @@ class ReferenceCreateForm(BaseModel):
             "wavelength": parse_wavelength(self.wavelength) if self.wavelength else None,
             "baseline": self.baseline,
             "notes": self.notes,
+            "rir": self.rir,
         }
 
 
@@ -633,12 +677,16 @@ class ReferenceQuery(ElementFilterFields):
     after: int = Field(
         default=0,
         ge=0,
+        le=MAX_ID,
         description="Return references with ids above this (the previous page's next_after)",
     )
     name: str | None = Field(
-        default=None, max_length=200, description="Name contains this (case-insensitive)"
+        default=None,
+        json_schema_extra=never_null,
+        max_length=200,
+        description="Name contains this (case-insensitive)",
     )
-    kind: ReferenceKind | None = None
+    kind: ReferenceKind | None = Field(default=None, json_schema_extra=never_null)
 
 
 # --------------------------------------------------------------------------- health

@@ -243,9 +243,7 @@ def recall(args: argparse.Namespace) -> dict[str, object]:
         Query(x[0], x[1] > 0.5, e) for x, e in zip(queries_in, query_embeddings, strict=True)
     ]
     for mode in args.modes:
-        settings = SearchSettings(
-            mode=mode, probe=args.probe, profile_probe=args.profile_probe
-        )
+        settings = SearchSettings(mode=mode, probe=args.probe, profile_probe=args.profile_probe)
         began = time.perf_counter()
         if mode == "exact":
             index = SearchIndex(embeddings.shape[1])

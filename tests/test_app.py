@@ -128,6 +128,20 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not loaded.key_allows("a-long-enough-key", write=True)
 
 
+def test_settings_database_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Unset or empty: the SQLite file; a postgresql:// URL: the database; else refused."""
+    monkeypatch.setenv("XRDID_LIBRARY_PATH", str(tmp_path / "library.sqlite"))
+    monkeypatch.setenv("XRDID_DATABASE_URL", "")
+    assert Settings().library_location == tmp_path / "library.sqlite"
+    url = "postgresql://xrdid:secret@db:5432/xrdid"
+    monkeypatch.setenv("XRDID_DATABASE_URL", url)
+    loaded = Settings()
+    assert loaded.library_location == url and "secret" not in repr(loaded)
+    monkeypatch.setenv("XRDID_DATABASE_URL", "mysql://db/xrdid")
+    with pytest.raises(ValidationError, match="must be a postgresql:// URL"):
+        Settings()
+
+
 def test_settings_refuse_weak_keys_in_production() -> None:
     with pytest.raises(ValidationError, match="placeholder or shorter"):
         Settings(environment="production", write_api_keys="changethis")  # type: ignore[arg-type]

@@ -326,6 +326,21 @@ def test_page_pagination_and_name_filter(lib_path: Path) -> None:
             lib.page(limit=0)
 
 
+@pytest.mark.parametrize("bad_id", [0, -1, 2**63, -(2**63) - 1, 10**30])
+def test_ids_outside_sqlite_range_are_not_found_not_overflow(lib_path: Path, bad_id: int) -> None:
+    """SQLite stores signed 64-bit integers; larger ids must not reach the driver."""
+    with Library.open(lib_path, FakeEmbedder()) as lib:
+        fill(lib, 3)
+        for method in (lib.get, lib.get_pattern, lib.delete):
+            with pytest.raises(ReferenceNotFoundError):
+                method(bad_id)
+        assert lib.page(after=2**63 + 5).entries == ()
+        assert lib.page(after=2**63 - 1).total == 3
+        with pytest.raises(InputError, match="negative"):
+            lib.page(after=-(2**63) - 1)
+        assert_consistent(lib)
+
+
 # ----------------------------------------------------------------- crash consistency
 
 

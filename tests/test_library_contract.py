@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.test_library import FakeEmbedder, new_ref, unit
+from xrdid.errors import InputError
 from xrdid.library import (
     DuplicateReferenceError,
     ElementFilter,
@@ -68,6 +69,21 @@ def test_add_get_find_page_delete(location: str | Path) -> None:
         with pytest.raises(ReferenceNotFoundError):
             lib.delete(first.id)
         assert lib.database_size() == 3 and lib.status().size == 3
+
+
+@pytest.mark.parametrize("bad_id", [0, -1, 2**63, 10**30])
+def test_ids_outside_64_bits_are_not_found(location: str | Path, bad_id: int) -> None:
+    """Both databases store signed 64-bit ids: others never reach the driver."""
+    rng = np.random.default_rng(2)
+    with open_library(location) as lib:
+        lib.add_many([new_ref(i, unit(rng)) for i in range(3)])
+        for method in (lib.get, lib.get_pattern, lib.delete):
+            with pytest.raises(ReferenceNotFoundError):
+                method(bad_id)
+        assert lib.page(after=2**63 + 5).entries == ()
+        assert lib.page(after=2**63 - 1).total == 3
+        with pytest.raises(InputError, match="negative"):
+            lib.page(after=-1)
 
 
 def test_search_is_exact_and_filters_apply(location: str | Path) -> None:

@@ -159,3 +159,25 @@ def test_embed_references_batches(silicon_cif: bytes) -> None:
     np.testing.assert_allclose(
         np.linalg.norm(np.stack([n.embedding for n in new]), axis=1), 1.0, rtol=1e-5
     )
+
+
+def test_structure_over_the_simulation_limits_is_refused_before_simulating(
+    structures_dir: Path,
+) -> None:
+    from xrdid.errors import SimulationTooLargeError
+    from xrdid.sticks import SimulationLimits
+
+    data = (structures_dir / "elements" / "Si.cif").read_bytes()
+    with pytest.raises(SimulationTooLargeError, match="more than the limit of 100"):
+        prepare_reference(data, "Si.cif", simulation_limits=SimulationLimits(max_reflections=100))
+    assert (
+        prepare_reference(data, "Si.cif", simulation_limits=SimulationLimits()).info.formula == "Si"
+    )
+
+
+def test_pattern_read_errors_keep_line_and_field_across_processes() -> None:
+    import pickle
+
+    error = PatternReadError("bad number", source="a.xy", line=12, field="intensity")
+    copied = pickle.loads(pickle.dumps(error))
+    assert (str(copied), copied.line, copied.field) == (str(error), 12, "intensity")

@@ -1,7 +1,10 @@
+import pickle
+
 import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
+from xrdid.errors import SimulationTooLargeError
 from xrdid.grid import MODEL_GRID, Grid
 from xrdid.profiles import (
     InstrumentProfile,
@@ -10,7 +13,13 @@ from xrdid.profiles import (
     scherrer_fwhm_deg,
     tch_pseudo_voigt_params,
 )
-from xrdid.sticks import simulate_sticks
+from xrdid.sticks import (
+    STICK_TWO_THETA_RANGE_DEG,
+    SimulationLimits,
+    check_simulation_cost,
+    simulate_sticks,
+    simulation_cost,
+)
 from xrdid.wavelengths import anode
 
 
@@ -121,3 +130,40 @@ def test_very_broad_peaks_render_in_bounded_chunks():
     fwhm[:10] = 8.0
     profile = render_peaks(centers, np.ones(n), fwhm, np.zeros(n), grid)
     assert profile.sum() * grid.step_deg == pytest.approx(n, rel=0.01)
+
+
+# --------------------------------------------------------------------------- simulation cost
+
+
+@pytest.mark.parametrize(
+    "lattice",
+    [Lattice.cubic(10.0), Lattice.from_parameters(7.0, 9.0, 13.0, 80.0, 95.0, 105.0)],
+)
+def test_reflection_estimate_counts_the_points_pymatgen_visits(lattice: Lattice) -> None:
+    structure = Structure(lattice, ["Si"], [[0, 0, 0]])
+    radius = 2.0 * np.sin(np.radians(STICK_TWO_THETA_RANGE_DEG[1] / 2.0)) / 1.54056
+    visited = len(
+        lattice.reciprocal_lattice_crystallographic.get_points_in_sphere(
+            [[0, 0, 0]], [0, 0, 0], radius
+        )
+    )
+    assert simulation_cost(structure).reflections == pytest.approx(visited, rel=0.03)
+
+
+def test_simulation_over_the_limits_is_refused_before_simulating() -> None:
+    big = Structure(
+        Lattice.cubic(60.0), ["U"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    )
+    with pytest.raises(SimulationTooLargeError, match="more than the limit of 100,000") as info:
+        check_simulation_cost(big, SimulationLimits(), "big.cif")
+    assert info.value.quantity == "reflections" and info.value.value > 1_000_000
+    small = Structure(Lattice.cubic(10.0), ["U"] * 200, np.random.default_rng(0).random((200, 3)))
+    with pytest.raises(SimulationTooLargeError, match="atom-reflections") as info:
+        check_simulation_cost(small, SimulationLimits(max_atom_reflections=10**5), "s.cif")
+    copied = pickle.loads(pickle.dumps(info.value))  # crosses the worker boundary intact
+    assert (copied.quantity, copied.limit, str(copied)) == (
+        "atom_reflections",
+        10**5,
+        str(info.value),
+    )
+    assert check_simulation_cost(small, SimulationLimits(), "s.cif").atoms == 200

@@ -1,5 +1,6 @@
 """CIF reader: malformed files become StructureReadError with the reason; repairs hold."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -151,6 +152,62 @@ def test_huge_cell_is_rejected(tmp_path: Path) -> None:
     )
     with pytest.raises(StructureReadError, match="huge cell"):
         read_structure(_write(tmp_path, text))
+
+
+ATOM_LOOP = (
+    "loop_\n_atom_site_label\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
+    "Na1 0 0 0\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "message"),
+    [
+        ("_cell_length_a 5.0", "_cell_length_a -5", "must be positive"),
+        ("_cell_length_b 6.0", "_cell_length_b 0", "must be positive"),
+        ("_cell_angle_beta 90", "_cell_angle_beta 180", "between 0 and 180"),
+        ("_cell_angle_beta 90", "_cell_angle_beta -90", "between 0 and 180"),
+        # 150 + 150 + 90 > 360: three such angles cannot meet in one corner.
+        (
+            "_cell_angle_alpha 90\n_cell_angle_beta 90",
+            "_cell_angle_alpha 150\n_cell_angle_beta 150",
+            "cannot meet",
+        ),
+        ("_cell_length_c 7.0", "_cell_length_c nan", "missing or not a number"),
+    ],
+)
+def test_impossible_cells_are_refused(tmp_path: Path, replace: str, by: str, message: str) -> None:
+    """Checked on the numbers as written (a lattice of a = -5 has |a| = 5)."""
+    text = "data_x\n" + CELL.replace(replace, by) + ATOM_LOOP
+    assert by in text
+    with pytest.raises(StructureReadError, match=message):
+        read_structure(_write(tmp_path, text))
+
+
+def test_only_blocks_up_to_the_first_usable_are_read(tmp_path: Path) -> None:
+    """3,000 blocks cost what the first costs; a file of unusable blocks stops early."""
+    many = HALITE + "".join(HALITE.replace("data_halite", f"data_copy{i}") for i in range(3000))
+    started = time.perf_counter()
+    assert read_structure(many.encode(), "many.cif").formula == "NaCl"
+    assert time.perf_counter() - started < 2.0
+    broken = "data_global\n_journal_year 1999\n" + "".join(
+        f"data_b{i}\n" + CELL + "\n" for i in range(3000)
+    )
+    started = time.perf_counter()
+    with pytest.raises(StructureReadError, match="none of the first 20 data blocks"):
+        read_structure(broken.encode(), "broken.cif")
+    assert time.perf_counter() - started < 5.0
+
+
+def test_too_many_atom_rows_are_refused_before_any_per_atom_work(tmp_path: Path) -> None:
+    """50,000 listed atoms: refused at once (the copy search is quadratic)."""
+    rows = "".join(f"C{i} {i / 50000:.6f} 0.1 0.2\n" for i in range(50_000))
+    text = "data_x\n" + CELL.replace("5.0", "200").replace("6.0", "200").replace("7.0", "200")
+    text += "loop_\n_atom_site_label\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
+    started = time.perf_counter()
+    with pytest.raises(StructureReadError, match="50000 atoms listed"):
+        read_structure((text + rows).encode(), "huge.cif")
+    assert time.perf_counter() - started < 10.0
 
 
 def test_missing_file_is_a_read_error(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ these classes to HTTP status codes:
     - ``UnsupportedFormatError``: the file is not in any format xrdid reads
   - ``StructureReadError``: a structure file (CIF, BGMN .str) could not be read
   - ``SimulationError``: a structure read fine but gives no usable pattern
+    - ``SimulationTooLargeError``: simulating it would cost more than the limit
   - ``InputError``: a parameter is out of range (wavelength, grid, options)
 """
 
@@ -46,6 +47,21 @@ class PatternReadError(XrdidError):
             where.append(f"field {field!r}")
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keep source, line and field when the error crosses a process boundary
+        # (the service reads uploads in worker processes).
+        return (_rebuild_read_error, (type(self), self.reason, self.source, self.line, self.field))
+
+
+def _rebuild_read_error(
+    cls: type[PatternReadError],
+    reason: str,
+    source: str | None,
+    line: int | None,
+    field: str | None,
+) -> PatternReadError:
+    return cls(reason, source=source, line=line, field=field)
+
 
 class UnsupportedFormatError(PatternReadError):
     """The bytes are not any pattern format xrdid knows."""
@@ -57,6 +73,27 @@ class StructureReadError(XrdidError):
 
 class SimulationError(XrdidError):
     """A structure cannot be simulated into a usable reference pattern."""
+
+
+class SimulationTooLargeError(SimulationError):
+    """Simulating a structure would cost more than allowed.
+
+    ``quantity`` names what was estimated, ``value`` its estimate and
+    ``limit`` the most allowed.
+    """
+
+    def __init__(self, message: str, *, quantity: str, value: float, limit: float) -> None:
+        self.quantity, self.value, self.limit = quantity, value, limit
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_too_large, (str(self), self.quantity, self.value, self.limit))
+
+
+def _rebuild_too_large(
+    message: str, quantity: str, value: float, limit: float
+) -> SimulationTooLargeError:
+    return SimulationTooLargeError(message, quantity=quantity, value=value, limit=limit)
 
 
 class InputError(XrdidError):

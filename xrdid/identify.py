@@ -137,8 +137,8 @@ def preprocess_guard(pattern: Pattern) -> Iterator[None]:
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
         logger.exception("preprocessing failed on a pattern of %d points", pattern.n_points)
         raise InputError(
-            f"the pattern could not be preprocessed ({type(exc).__name__}: {exc}); check that "
-            "the columns are 2θ in degrees and intensity in counts"
+            f"the pattern could not be preprocessed ({exc}); check that the columns are 2θ "
+            "in degrees and intensity in counts"
         ) from exc
 
 

@@ -47,7 +47,7 @@ from xrdid.pattern import Pattern
 from xrdid.preprocess import BaselineMethod, PreprocessedPattern
 from xrdid.readers import DEFAULT_MAX_BYTES, read_pattern
 from xrdid.rir import calculated_rir
-from xrdid.sticks import simulate
+from xrdid.sticks import SimulationLimits, simulate
 from xrdid.structures import read_structure
 from xrdid.wavelengths import CU_KALPHA, Wavelength
 
@@ -174,13 +174,13 @@ def _guard(label: str) -> Iterator[None]:
     (a reader bug met on odd input) is logged and reported as unreadable."""
     try:
         yield
-    except XrdidError:
+    except (XrdidError, MemoryError):
         raise
     except Exception as exc:
         logger.exception("internal error preparing %s", label)
         raise StructureReadError(
-            f"{label}: internal error while reading the structure ({type(exc).__name__}); the "
-            "file is probably malformed — please report it with the file attached"
+            f"{label}: internal error while reading the structure; the file is probably "
+            "malformed — please report it with the file attached"
         ) from exc
 
 
@@ -199,19 +199,22 @@ def prepare_structure(
     name: str | None = None,
     notes: str | None = None,
     rir: float | None = None,
+    simulation_limits: SimulationLimits | None = None,
 ) -> PreparedReference:
     """Read a structure file, simulate its sticks and the model's view of them.
 
     The name defaults to the file's (mineral name, title or formula); the
     formula, elements and space group come from the structure, and so does
-    the reference intensity ratio unless ``rir`` gives a measured one.
+    the reference intensity ratio unless ``rir`` gives a measured one. With
+    ``simulation_limits``, a structure too large to simulate within them is
+    refused before simulating.
 
     Raises StructureReadError (unreadable file) or SimulationError (no usable
-    pattern).
+    pattern; SimulationTooLargeError over the limits).
     """
     label = filename or "structure.cif"
     with _guard(label):
-        structure = read_structure(data, label)
+        structure = read_structure(data, label, simulation_limits=simulation_limits)
         simulated, scale = simulate(structure.structure)
         sticks = _stored(simulated)
         if rir is None:
@@ -323,6 +326,7 @@ def prepare_reference(
     notes: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     rir: float | None = None,
+    simulation_limits: SimulationLimits | None = None,
 ) -> PreparedReference:
     """Prepare any reference file; ``kind`` None decides by suffix and content
     (:func:`is_structure_file`). ``rir``: a measured reference intensity ratio
@@ -336,7 +340,14 @@ def prepare_reference(
         )
     if kind is ReferenceKind.CALCULATED:
         prepared = prepare_structure(
-            data, filename, source=source, source_id=source_id, name=name, notes=notes, rir=rir
+            data,
+            filename,
+            source=source,
+            source_id=source_id,
+            name=name,
+            notes=notes,
+            rir=rir,
+            simulation_limits=simulation_limits,
         )
         if formula and formula.strip() and parse_formula(formula)[0] != prepared.info.formula:
             raise InputError(

@@ -9,16 +9,20 @@ re-broadened later without touching the structure again.
 
 from __future__ import annotations
 
+import logging
+import math
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 from pymatgen.analysis.diffraction.xrd import XRDCalculator
-from pymatgen.core import Structure
+from pymatgen.core import Lattice, Structure
 
-from xrdid.errors import SimulationError
+from xrdid.errors import SimulationError, SimulationTooLargeError
 from xrdid.grid import MODEL_GRID, d_to_two_theta
+
+logger = logging.getLogger(__name__)
 
 # Stick patterns are computed at Cu Kα1 over 2θ 2–110°: d = 44 Å … 0.94 Å,
 # which covers the model grid (d ≥ 1.09 Å) with room for ±3% lattice strain
@@ -84,6 +88,89 @@ def lorentz_polarisation(theta_rad: NDArray[np.float64]) -> NDArray[np.float64]:
     return (1.0 + np.cos(2.0 * theta_rad) ** 2) / (np.sin(theta_rad) ** 2 * np.cos(theta_rad))
 
 
+# Simulation cost limits. pymatgen visits every reciprocal-lattice point in the
+# sphere of radius 2 sin(θmax)/λ (≈ 5.04 per Å³ of cell volume over 2θ 2–110°
+# at Cu Kα1) and sums over every atom at each: measured on 2 CPU cores, about
+# 15-25 µs per point plus 0.035 µs per atom and point, and twice that at low
+# priority on a busy machine. The defaults keep a simulation near 4 s idle;
+# 2 of the 1,932 shared-data structures are over them (the largest,
+# cod/4111132: 1,776 atoms, 135,000 points, 8.3 s) and go through the
+# indexer instead of an upload.
+MAX_REFLECTIONS = 100_000
+MAX_ATOM_REFLECTIONS = 100_000_000
+
+
+@dataclass(frozen=True)
+class SimulationCost:
+    """What simulating a structure will cost, estimated before simulating."""
+
+    atoms: int  # sites in the cell, after symmetry expansion
+    volume_angstrom3: float
+    reflections: int  # reciprocal-lattice points pymatgen visits
+
+    @property
+    def atom_reflections(self) -> int:
+        return self.atoms * self.reflections
+
+
+@dataclass(frozen=True)
+class SimulationLimits:
+    max_reflections: int = MAX_REFLECTIONS
+    max_atom_reflections: int = MAX_ATOM_REFLECTIONS
+
+
+def reflections_in_range(lattice: Lattice) -> int:
+    """Reciprocal-lattice points pymatgen visits: N ≈ (4π/3)(2 sin θmax/λ)³·V."""
+    theta_max = math.radians(STICK_TWO_THETA_RANGE_DEG[1] / 2.0)
+    radius = 2.0 * math.sin(theta_max) / STICK_WAVELENGTH_ANGSTROM
+    reflections = (4.0 * math.pi / 3.0) * radius**3 * float(lattice.volume)
+    return int(reflections) if math.isfinite(reflections) else 2**62
+
+
+def simulation_cost(structure: Structure) -> SimulationCost:
+    """Reflections in range and atoms of ``structure``."""
+    return SimulationCost(
+        atoms=len(structure),
+        volume_angstrom3=float(structure.lattice.volume),
+        reflections=reflections_in_range(structure.lattice),
+    )
+
+
+def check_cell_size(lattice: Lattice, limits: SimulationLimits, source: str) -> None:
+    """SimulationTooLargeError when the cell alone has too many reflections in
+    range (checked as soon as a reader knows the cell, before any per-atom work)."""
+    reflections = reflections_in_range(lattice)
+    if reflections > limits.max_reflections:
+        raise SimulationTooLargeError(
+            f"{source}: the cell ({float(lattice.volume):,.0f} Å³) has about "
+            f"{reflections:,} reflections in range, more than the limit of "
+            f"{limits.max_reflections:,} for a simulation here; add such large cells with "
+            "the indexer (python -m indexer build)",
+            quantity="reflections",
+            value=reflections,
+            limit=limits.max_reflections,
+        )
+
+
+def check_simulation_cost(
+    structure: Structure, limits: SimulationLimits, source: str
+) -> SimulationCost:
+    """The cost of simulating ``structure``; SimulationTooLargeError when over ``limits``."""
+    check_cell_size(structure.lattice, limits, source)
+    cost = simulation_cost(structure)
+    if cost.atom_reflections > limits.max_atom_reflections:
+        raise SimulationTooLargeError(
+            f"{source}: {cost.atoms:,} atoms × {cost.reflections:,} reflections = "
+            f"{cost.atom_reflections:,} atom-reflections to simulate, more than the limit of "
+            f"{limits.max_atom_reflections:,} here; add such large structures with the "
+            "indexer (python -m indexer build)",
+            quantity="atom_reflections",
+            value=cost.atom_reflections,
+            limit=limits.max_atom_reflections,
+        )
+    return cost
+
+
 _CALCULATOR = XRDCalculator(wavelength=STICK_WAVELENGTH_ANGSTROM)
 
 
@@ -108,10 +195,14 @@ def simulate(structure: Structure) -> tuple[StickPattern, float]:
             pattern = _CALCULATOR.get_pattern(
                 structure, scaled=False, two_theta_range=STICK_TWO_THETA_RANGE_DEG
             )
+    except MemoryError:
+        raise  # the caller's memory budget, not a property of the structure
     except Exception as exc:  # pymatgen raises bare KeyError/ValueError/…
+        logger.info("simulation failed: %r", exc)
         raise SimulationError(
-            f"pymatgen could not compute the diffraction pattern of "
-            f"{structure.composition.reduced_formula}: {type(exc).__name__}: {exc}"
+            f"no diffraction pattern could be computed for "
+            f"{structure.composition.reduced_formula} ({exc}); check the elements, "
+            "occupancies and cell of the file"
         ) from exc
     two_theta = np.asarray(pattern.x, dtype=np.float64)
     intensity = np.asarray(pattern.y, dtype=np.float64)

@@ -8,7 +8,13 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from app.core.config import Settings
-from app.core.errors import InvalidApiKeyError, MissingApiKeyError, ServiceNotReadyError
+from app.core.errors import (
+    BadRequestError,
+    FormFieldError,
+    InvalidApiKeyError,
+    MissingApiKeyError,
+    ServiceNotReadyError,
+)
 from app.core.state import ServiceState
 from xrdid.embedder import Embedder
 from xrdid.library import Library
@@ -62,30 +68,46 @@ def get_embedder(service: ServiceDep) -> Embedder:
 
 EmbedderDep = Annotated[Embedder, Depends(get_embedder)]
 
-ApiKey = Annotated[str | None, Security(api_key_header)]
+
+def api_key(request: Request, key: Annotated[str | None, Security(api_key_header)]) -> str | None:
+    """The request's key: one X-API-Key header, never a guess between several."""
+    sent = request.headers.getlist(API_KEY_HEADER)
+    if len(sent) > 1:
+        raise BadRequestError(
+            f"the request has {len(sent)} {API_KEY_HEADER} headers; send exactly one"
+        )
+    return key
 
 
-def _missing(action: str) -> MissingApiKeyError:
+ApiKey = Annotated[str | None, Depends(api_key)]
+
+# Query parameters people put keys in; named in the 401 (URLs end up in logs).
+_KEY_PARAMETERS = ("api_key", "apikey", "key", "x-api-key", "token")
+
+
+def _missing(action: str, request: Request) -> MissingApiKeyError:
+    in_url = any(name in request.query_params for name in _KEY_PARAMETERS)
+    hint = "; not in the URL, where proxies and logs keep it" if in_url else ""
     return MissingApiKeyError(
-        f"{action} needs an API key: send it in the {API_KEY_HEADER} header",
+        f"{action} needs an API key: send it in the {API_KEY_HEADER} header{hint}",
         headers={"WWW-Authenticate": f'ApiKey header="{API_KEY_HEADER}"'},
     )
 
 
-def require_read_access(settings: SettingsDep, key: ApiKey) -> None:
+def require_read_access(request: Request, settings: SettingsDep, key: ApiKey) -> None:
     """Reads are open unless XRDID_REQUIRE_READ_KEY is set; then a read or write key."""
     if not settings.require_read_key:
         return
     if not key:
-        raise _missing("reading from this server")
+        raise _missing("reading from this server", request)
     if not settings.key_allows(key, write=False):
         raise InvalidApiKeyError("the API key is not valid on this server")
 
 
-def require_write_access(settings: SettingsDep, key: ApiKey) -> None:
+def require_write_access(request: Request, settings: SettingsDep, key: ApiKey) -> None:
     """Writes always need a write key."""
     if not key:
-        raise _missing("changing the library")
+        raise _missing("changing the library", request)
     if not settings.write_api_keys:
         raise InvalidApiKeyError(
             "writes are disabled on this server: no write API key is configured "
@@ -97,3 +119,31 @@ def require_write_access(settings: SettingsDep, key: ApiKey) -> None:
 
 ReadAccess = Depends(require_read_access)
 WriteAccess = Depends(require_write_access)
+
+# OpenAPI of the read routes: an empty security requirement says the key is
+# optional (FastAPI marks it required); a server with XRDID_REQUIRE_READ_KEY
+# drops it from its schema (app.main.openapi_schema).
+OPTIONAL_KEY: dict[str, object] = {"security": [{}]}
+
+
+async def single_parts(request: Request, settings: SettingsDep) -> None:
+    """A form names each field once and the file's name is of sane length
+    (the parser would keep one of two ``file`` parts silently)."""
+    form = await request.form()  # parsed already for the route; cached on the request
+    names = [name for name, _ in form.multi_items()]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise FormFieldError(
+            f"the form field(s) {', '.join(map(repr, repeated))} appear more than once; "
+            "send each field once (one file per request, in the field 'file')"
+        )
+    upload = form.get("file")
+    filename = getattr(upload, "filename", None) or ""
+    if len(filename) > settings.max_filename_chars:
+        raise FormFieldError(
+            f"the file name is {len(filename)} characters long; at most "
+            f"{settings.max_filename_chars} are accepted (XRDID_MAX_FILENAME_CHARS)"
+        )
+
+
+SingleParts = Depends(single_parts)

@@ -9,12 +9,15 @@ import logging
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from xrdid.data_paths import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from xrdid.sticks import SimulationLimits
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +86,60 @@ class Settings(BaseSettings):
     search_probe: int = Field(default=64, ge=1)
     profile_probe: int = Field(default=32, ge=1)
 
+    # --- Bounded work per request (docs/operations.md) ---
+    # Identifications waiting for a compute thread beyond those computing; more
+    # are refused at once (503 + Retry-After). As many as the threads: an
+    # admitted request waits at most about one identification's time.
+    identify_queue: int = Field(
+        default_factory=lambda data: data["compute_threads"], ge=0, le=10_000
+    )
+    # Worker processes preparing uploads (read, check, simulate), apart from
+    # the identify threads. One: two heavy uploads cannot take both cores from reads.
+    write_workers: int = Field(default=1, ge=1, le=64)
+    # Uploads waiting for a write worker; more are refused at once (503 + Retry-After).
+    write_queue: int = Field(default=4, ge=0, le=10_000)
+    # Wall-clock budget of preparing one upload; the worker is killed past it
+    # (413). The largest structure the simulation limits admit takes ~4 s on 2 idle cores.
+    write_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    # Address-space cap of a write worker (its imports take ~0.6 GB of it);
+    # an upload that needs more gets 413.
+    write_memory_limit_bytes: int = Field(default=1024 * MIB, ge=768 * MIB)
+    # Simulation limits, checked before simulating: a structure over them is
+    # refused with 413 naming the limit. None: xrdid.sticks' MAX_REFLECTIONS
+    # (100,000) and MAX_ATOM_REFLECTIONS (1e8), about 4 s on 2 cores. (Read
+    # lazily: the write workers import this module before limiting their threads.)
+    max_simulation_reflections: int | None = Field(default=None, ge=1)
+    max_simulation_atom_reflections: int | None = Field(default=None, ge=1)
+    # Seconds a refused client is told to wait (Retry-After): about the time
+    # a queue of identifications takes to drain.
+    retry_after_s: int = Field(default=2, ge=1, le=3600)
+
+    # --- Connections (python -m app passes these to uvicorn) ---
+    # Request line and headers must arrive within this from the connection's
+    # start or the previous response (slowloris); 10 s is generous for any client.
+    header_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    # The whole body must arrive within this from the request's start: 60 s
+    # lets a 20 MB upload through at 350 kB/s.
+    body_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    # Idle keep-alive connections are closed after this (uvicorn's default).
+    keep_alive_timeout_s: int = Field(default=5, ge=1, le=3600)
+    # Connections (and requests) at once; more get 503 from uvicorn. A reverse
+    # proxy in front holds the slow clients; this bounds what reaches the app.
+    max_connections: int = Field(default=200, ge=1, le=100_000)
+    # Longest request head (line + headers): 16 kB is uvicorn's and nginx's default.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    # After SIGTERM, requests in progress get this long; then they are
+    # cancelled (an upload's worker is killed, nothing is stored).
+    shutdown_timeout_s: int = Field(default=10, ge=0, le=3600)
+
+    # --- Forms ---
+    # Non-file form fields per request: the largest form (POST /references) has 8.
+    max_form_fields: int = Field(default=16, ge=1, le=1000)
+    # Bytes of one non-file field: the longest (notes) is 2,000 characters.
+    max_form_field_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    # Characters of an uploaded file's name (most file systems allow 255).
+    max_filename_chars: int = Field(default=255, ge=16, le=4096)
+
     @field_validator("read_api_keys", "write_api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
@@ -136,6 +193,18 @@ class Settings(BaseSettings):
     def upload_body_limit_bytes(self) -> int:
         """Request body limit: the file plus room for the other form fields."""
         return self.max_upload_bytes + 64 * 1024
+
+    @property
+    def simulation_limits(self) -> SimulationLimits:
+        from xrdid.sticks import SimulationLimits
+
+        defaults = SimulationLimits()
+        return SimulationLimits(
+            max_reflections=self.max_simulation_reflections or defaults.max_reflections,
+            max_atom_reflections=(
+                self.max_simulation_atom_reflections or defaults.max_atom_reflections
+            ),
+        )
 
     def key_allows(self, key: str, *, write: bool) -> bool:
         """Whether ``key`` is a valid write key (``write``) or a valid read or write key."""

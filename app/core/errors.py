@@ -16,13 +16,16 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from xrdid.errors import (
     InputError,
     PatternReadError,
     SimulationError,
+    SimulationTooLargeError,
     StructureReadError,
     UnsupportedFormatError,
     XrdidError,
@@ -93,16 +96,20 @@ def problem_response(
 
 
 class ServiceError(Exception):
-    """A condition of the service (not of the science) with its HTTP status."""
+    """A condition of the service (not of the science) with its HTTP status;
+    ``extra`` adds members to the problem (the limit that was hit)."""
 
     status = 500
     slug = "internal-error"
     title = "Internal error"
 
-    def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.headers = dict(headers or {})
+        self.extra = extra
 
 
 class ServiceNotReadyError(ServiceError):
@@ -121,6 +128,24 @@ class UploadTooLargeError(ServiceError):
     status, slug, title = 413, "upload-too-large", "The upload is too large"
 
 
+class WriteBudgetError(ServiceError):
+    status, slug, title = 413, "over-budget", "The upload costs more than this server allows"
+
+
+class BadRequestError(ServiceError):
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
+class FormFieldError(ServiceError):
+    status, slug, title = 422, "invalid-form", "The form is not as expected"
+
+
+class ClientDisconnectedError(ServiceError):
+    """The client left before the answer (nginx's 499; never sent, only counted)."""
+
+    status, slug, title = 499, "client-closed-request", "The client closed the connection"
+
+
 # Most specific first: the first class an error is an instance of decides.
 XRDID_PROBLEMS: tuple[tuple[type[XrdidError], int, str, str], ...] = (
     (LibraryUnavailableError, 503, "library-unavailable", "The library is unavailable"),
@@ -129,6 +154,12 @@ XRDID_PROBLEMS: tuple[tuple[type[XrdidError], int, str, str], ...] = (
     (UnsupportedFormatError, 415, "unsupported-format", "The file format is not supported"),
     (PatternReadError, 422, "unreadable-pattern", "The pattern file could not be read"),
     (StructureReadError, 422, "unreadable-structure", "The structure file could not be read"),
+    (
+        SimulationTooLargeError,
+        413,
+        "simulation-too-large",
+        "The structure is too large to simulate",
+    ),
     (SimulationError, 422, "simulation-failed", "No pattern could be simulated"),
     (InputError, 422, "invalid-input", "Invalid input"),
     (XrdidError, 422, "invalid-input", "Invalid input"),
@@ -144,12 +175,24 @@ def xrdid_problem(exc: XrdidError, instance: str | None = None) -> ProblemRespon
         extra["supported_formats"] = list(SUPPORTED_FORMATS)
     if isinstance(exc, DuplicateReferenceError):
         extra.update(existing_id=exc.existing_id, existing=f"/references/{exc.existing_id}")
+    detail = str(exc)
+    if isinstance(exc, SimulationTooLargeError):
+        setting = _SIMULATION_SETTINGS.get(exc.quantity)
+        extra.update(limit=exc.limit, value=exc.value, quantity=exc.quantity, setting=setting)
+        detail += f" (server setting {setting})" if setting else ""
     headers = (
         {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, LibraryUnavailableError) else {}
     )
     return problem_response(
-        status, slug, title, str(exc), instance=instance, headers=headers, **extra
+        status, slug, title, detail, instance=instance, headers=headers, **extra
     )
+
+
+# The settings behind the simulation limits, named in the 413.
+_SIMULATION_SETTINGS = {
+    "reflections": "XRDID_MAX_SIMULATION_REFLECTIONS",
+    "atom_reflections": "XRDID_MAX_SIMULATION_ATOM_REFLECTIONS",
+}
 
 
 def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -175,7 +218,13 @@ async def _xrdid_error(request: Request, exc: Exception) -> ProblemResponse:
 async def _service_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, ServiceError)
     return problem_response(
-        exc.status, exc.slug, exc.title, exc.detail, instance=request.url.path, headers=exc.headers
+        exc.status,
+        exc.slug,
+        exc.title,
+        exc.detail,
+        instance=request.url.path,
+        headers=exc.headers,
+        **exc.extra,
     )
 
 
@@ -213,7 +262,11 @@ async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
             404, "not-found", "Not found", detail, instance=path, headers=headers
         )
     if exc.status_code == 405:
-        allowed = headers.get("allow") or headers.get("Allow") or ""
+        # Starlette names the methods of the first route on the path only.
+        allowed = ", ".join(allowed_methods(request)) or headers.get("allow", "")
+        headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
+        if allowed:
+            headers["Allow"] = allowed
         detail = f"{method} is not allowed on {path}" + (f"; use {allowed}" if allowed else "")
         return problem_response(
             405, "method-not-allowed", "Method not allowed", detail, instance=path, headers=headers
@@ -221,6 +274,18 @@ async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
     if exc.status_code == 413:
         return problem_response(
             413, "upload-too-large", "The upload is too large", str(exc.detail), instance=path
+        )
+    if exc.status_code == 400 and str(exc.detail).startswith(_FORM_LIMIT_MESSAGES):
+        return _form_limit_problem(request, str(exc.detail))
+    if exc.status_code == 400 and "Maximum header size exceeded" in _causes(exc):
+        return problem_response(
+            422,
+            "part-header-too-long",
+            "A form part's header is too long",
+            "a multipart part header (Content-Disposition with the file name) is longer than "
+            "python-multipart's 4 kB limit; file names may have at most "
+            f"{request.app.state.service.settings.max_filename_chars} characters",
+            instance=path,
         )
     if exc.status_code == 400:
         detail = (
@@ -240,6 +305,60 @@ async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
     )
 
 
+def _causes(exc: BaseException) -> str:
+    """The messages of the exceptions behind ``exc`` (the parser's own reason)."""
+    messages: list[str] = []
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and len(messages) < 5:
+        messages.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    return " | ".join(messages)
+
+
+# Starlette's messages when a form breaks the limits the app set (FastAPI form_limits).
+_FORM_LIMIT_MESSAGES = ("Too many fields", "Too many files", "Part exceeded maximum size")
+
+
+def _form_limit_problem(request: Request, message: str) -> ProblemResponse:
+    settings = request.app.state.service.settings
+    limits = (
+        f"this server takes one file, at most {settings.max_form_fields} other fields "
+        f"(XRDID_MAX_FORM_FIELDS) of at most {settings.max_form_field_bytes} bytes each "
+        "(XRDID_MAX_FORM_FIELD_BYTES)"
+    )
+    if message.startswith("Part exceeded"):
+        status, slug, title = 413, "form-field-too-large", "A form field is too large"
+    else:
+        status, slug, title = 422, "too-many-form-parts", "The form has too many parts"
+    return problem_response(status, slug, title, f"{message} — {limits}", instance=request.url.path)
+
+
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on the request's path (for ``Allow``)."""
+    path = request.url.path
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        if route.methods and route.path_format:
+            if compile_path(route.path_format)[0].match(path):
+                methods |= set(route.methods)
+    return sorted(methods, key=lambda m: (_METHOD_ORDER + (m,)).index(m))
+
+
+async def _memory_error(request: Request, exc: Exception) -> ProblemResponse:
+    logger.error("out of memory on %s %s", request.method, request.url.path)
+    return problem_response(
+        503,
+        "out-of-memory",
+        "The server ran out of memory",
+        "the server ran out of memory on this request; retry later",
+        instance=request.url.path,
+        headers={"Retry-After": "10"},
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> ProblemResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(
@@ -256,6 +375,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(MemoryError, _memory_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -266,12 +386,13 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "An API key is required (header X-API-Key)",
         403: "The API key does not allow this",
         404: "No such reference",
+        408: "The request body arrived too slowly",
         409: "A reference with this source and source id exists",
-        413: "The upload is larger than the limit",
+        413: "The upload, a form field or the simulation it needs is over this server's limit",
         415: "The file is in no supported format",
         422: "The file or a parameter is invalid (detail says which and how to fix it)",
-        503: "The model or library is still loading, or the library's database is "
-        "unavailable (retry after Retry-After seconds)",
+        503: "The model or library is still loading, the server is busy, or the library's "
+        "database is unavailable (see Retry-After)",
     }
     return {
         status: {

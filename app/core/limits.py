@@ -1,19 +1,26 @@
-"""Cap request bodies while they stream in (uploads are never read unbounded).
+"""Bound request bodies while they stream in: their size and their time.
 
-A declared ``Content-Length`` over the limit is refused before any byte is
-read; a body that grows past it (chunked or lying) is cut off as soon as it
-does, and the app's reaction to the aborted read is replaced by the 413.
+A declared ``Content-Length`` over the size limit is refused before any
+byte is read; a body that grows past it (chunked or lying) is cut off as
+soon as it does (413). A body still arriving ``body_timeout_s`` after the
+request started is cut off too (408): a slow sender holds a connection and
+a task, never the service. In both cases the app's reaction to the aborted
+read is replaced by the problem, and the connection is closed.
+
+Only the body is timed: once it is complete, ``receive`` waits for the
+client's disconnect without a deadline (uploads watch for it).
 """
 
 from __future__ import annotations
 
+import anyio
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import ProblemResponse, problem_response
 
 
-class _BodyTooLarge(Exception):
+class _BodyAborted(Exception):
     pass
 
 
@@ -31,12 +38,27 @@ def _too_large(limit: int, path: str, received: int | None) -> ProblemResponse:
     )
 
 
-class BodyLimitMiddleware:
-    """Refuse HTTP request bodies larger than ``max_body_bytes`` with a 413 problem."""
+def _too_slow(timeout_s: float, path: str, received: int) -> ProblemResponse:
+    return problem_response(
+        408,
+        "body-timeout",
+        "The request body arrived too slowly",
+        f"the request body was not complete {timeout_s:g} s after the request started "
+        f"({received} bytes arrived; XRDID_BODY_TIMEOUT_S); send it faster or in one piece",
+        instance=path,
+        limit_s=timeout_s,
+        headers={"Connection": "close"},
+    )
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+
+class BodyLimitMiddleware:
+    """Refuse HTTP request bodies larger than ``max_body_bytes`` (413) or
+    slower than ``body_timeout_s`` (408) with a problem."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, body_timeout_s: float) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,23 +70,32 @@ class BodyLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _too_large(limit, path, int(declared))(scope, receive, send)
             return
+        deadline = anyio.current_time() + self.body_timeout_s
         received = 0
-        exceeded = False
+        body_complete = False
+        problem: ProblemResponse | None = None
         started = False
 
         async def limited_receive() -> Message:
-            nonlocal received, exceeded
-            message = await receive()
+            nonlocal received, body_complete, problem
+            if body_complete:
+                return await receive()
+            with anyio.move_on_after(deadline - anyio.current_time()) as wait:
+                message = await receive()
+            if wait.cancelled_caught:
+                problem = _too_slow(self.body_timeout_s, path, received)
+                raise _BodyAborted
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    exceeded = True
-                    raise _BodyTooLarge
+                    problem = _too_large(limit, path, None)
+                    raise _BodyAborted
+                body_complete = not message.get("more_body", False)
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
-            if exceeded:
+            if problem is not None:
                 return  # whatever the app made of the aborted read is replaced below
             if message["type"] == "http.response.start":
                 started = True
@@ -73,7 +104,7 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, limited_receive, guarded_send)
         except Exception:
-            if not exceeded:
+            if problem is None:
                 raise
-        if exceeded and not started:
-            await _too_large(limit, path, None)(scope, receive, send)
+        if problem is not None and not started:
+            await problem(scope, receive, send)

@@ -6,8 +6,11 @@ in one process — tests — do not collide).
 - ``xrdid_identify_stage_seconds{stage}`` (histogram: read, preprocess, embed, search)
 - ``xrdid_library_references`` and ``xrdid_ready`` (gauges, read at scrape time)
 
-``route`` is the route template (``/references/{reference_id}``), never the
-raw path, so label cardinality stays bounded.
+Label values come from bounded sets only, so no client can grow the
+registry: ``route`` is the route template (``/references/{reference_id}``),
+never the raw path, and ``unmatched`` for paths no route serves; ``method``
+is one of the standard methods, and ``other`` for anything else a client
+sends (``curl -X M123``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,15 @@ from xrdid.identify import StageTimings
 # Request latencies from a fast health check to a slow large upload.
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STAGE_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+# RFC 9110 methods (and PATCH); any other token a client sends is counted as "other".
+STANDARD_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+
+
+def method_label(method: str) -> str:
+    return method if method in STANDARD_METHODS else "other"
 
 
 class Metrics:
@@ -101,6 +113,6 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            method = scope.get("method", "")
+            method = method_label(scope.get("method", ""))
             self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - start)

@@ -25,8 +25,10 @@ import anyio
 import anyio.to_thread
 from fastapi import FastAPI
 
+from app.core.admission import Gate
 from app.core.config import Settings
 from app.core.metrics import Metrics
+from app.core.writes import WritePool
 from xrdid.embedder import Embedder
 from xrdid.library import Library, LibraryUnavailableError, SearchSettings, index_path_for
 from xrdid.library.follow import LibraryFollower
@@ -99,6 +101,17 @@ class ServiceState:
         self._closing = threading.Event()
         # Requests doing CPU-bound work at once; more would only queue inside torch.
         self.compute_limiter = anyio.CapacityLimiter(settings.compute_threads)
+        # Embedding an upload (one fixed-size input, milliseconds) in this
+        # process, apart from the identify threads.
+        self.write_embed_limiter = anyio.CapacityLimiter(1)
+        # Expensive requests in the service at once: computing plus queued.
+        self.identify_gate = Gate(
+            "identifications", settings.compute_threads + settings.identify_queue
+        )
+        self.write_gate = Gate(
+            "uploads to the library", settings.write_workers + settings.write_queue
+        )
+        self.writes = WritePool(settings)
         metrics.track_library(self._library_size, lambda: 1.0 if self.ready else 0.0)
 
     @property
@@ -115,12 +128,13 @@ class ServiceState:
     def load(self) -> None:
         """Load the model, then open the library (blocking; runs in a thread)."""
         settings = self.settings
+        # Phases and errors are public (/ready): no file paths; the log has them.
         try:
-            self.phase = f"loading the model {settings.model_path}"
+            self.phase = "loading the model"
+            logger.info("loading the model %s", settings.model_path)
             if not settings.model_path.is_file():
-                raise FileNotFoundError(
-                    f"no model checkpoint at {settings.model_path}; set XRDID_MODEL_PATH"
-                )
+                logger.error("no model checkpoint at %s", settings.model_path)
+                raise _StartupError("no model checkpoint at XRDID_MODEL_PATH")
             embedder = Embedder.load(settings.model_path, device=settings.device)
             logger.info("model %s loaded on %s", embedder.version, embedder.device)
             self.calibration = load_calibration(settings.calibration_path, embedder.version)
@@ -138,9 +152,12 @@ class ServiceState:
             with self._lock:
                 self.embedder, self.library = embedder, library
             self.phase = "ready"
-        except Exception as exc:
+        except _StartupError as exc:
+            self.error = f"{exc}; the server log says more"
+            self.phase = "failed"
+        except Exception:
             logger.exception("the service could not load")
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = "loading the model or the library failed; the server log says why"
             self.phase = "failed"
 
     def _open_library(self, embedder: Embedder) -> Library:
@@ -152,8 +169,9 @@ class ServiceState:
             probe=settings.search_probe,
             profile_probe=settings.profile_probe,
         )
+        self.phase = "opening the library"
         if settings.database_url is None:
-            self.phase = f"opening the library {settings.library_path}"
+            logger.info("opening the library %s", settings.library_path)
             ensure_library_file(settings)
         delay = 0.5
         while True:
@@ -168,7 +186,8 @@ class ServiceState:
                 )
                 return library
             except LibraryUnavailableError as exc:
-                self.phase = f"waiting for the library's database: {exc}"
+                # No host or user in the public phase; the log has them.
+                self.phase = "waiting for the library's database"
                 logger.warning("%s; retrying in %.1f s", exc, delay)
                 if self._closing.wait(delay):
                     raise
@@ -194,6 +213,16 @@ class ServiceState:
             partial(func, *args, **kwargs), limiter=self.compute_limiter
         )
 
+    async def run_write_embedding(self, func: Callable[..., T], *args: Any) -> T:
+        """Embed an upload in a thread of its own limiter (never an identify thread)."""
+        return await anyio.to_thread.run_sync(
+            partial(func, *args), limiter=self.write_embed_limiter
+        )
+
+
+class _StartupError(Exception):
+    """A startup failure whose message is safe to show to any client."""
+
 
 def configure_threads(settings: Settings) -> None:
     """Threads per torch call (process-wide; set at startup). FAISS's are set
@@ -217,11 +246,13 @@ async def _save_periodically(state: ServiceState) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServiceState = app.state.service
     configure_threads(state.settings)
+    state.writes.start()
     loader = asyncio.ensure_future(anyio.to_thread.run_sync(state.load))
     saver = asyncio.ensure_future(_save_periodically(state))
     try:
         yield
     finally:
+        await anyio.to_thread.run_sync(state.writes.stop)
         saver.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await saver

@@ -213,7 +213,7 @@ class Library:
         self._closed = False
         self._index = SearchIndex(dim)
         self._index_loaded = False
-        self._index_generation = -1
+        self._publish(-1)
         self._saved_generation = -2
 
     @property
@@ -348,7 +348,7 @@ class Library:
             with self._rw.write():
                 self._index = index
                 self._index_loaded = True
-                self._index_generation = generation
+                self._publish(generation)
         logger.info(
             "%s: %d references indexed (%s search, generation %d)",
             self.location,
@@ -397,6 +397,11 @@ class Library:
     def _add_stored(self, index: SearchIndex, ids: Sequence[int]) -> None:
         """Index stored references (those of ``ids`` still in the database and
         not in ``index``), read in batches and added at once."""
+        _add_rows(index, self._stored_rows(ids))
+
+    def _stored_rows(self, ids: Sequence[int]) -> _IndexRows | None:
+        """What the index holds of those of ``ids`` still in the database
+        (ids, embeddings, element bits, coarse rows), read in batches."""
         parts: list[tuple[Any, ...]] = []
         for chunk in chunks(list(ids), BUILD_BATCH):
             found, vectors = self._store.embeddings(chunk, self.dim)
@@ -407,13 +412,11 @@ class Library:
             bits = np.stack([element_bits(entries[int(i)].info.elements) for i in found])
             parts.append((found, vectors, bits, coarse_profiles(found.tolist(), profiles)))
         if not parts:
-            return
+            return None
         found, vectors, bits, coarse = (
             np.concatenate(column) for column in zip(*parts, strict=True)
         )
-        fresh = ~np.isin(found, index.ids)  # a sync may see an add the index has
-        if fresh.any():
-            index.add(found[fresh], vectors[fresh], bits[fresh], coarse[fresh])
+        return found, vectors, bits, coarse
 
     def _built_index(self, progress: Callable[[int, int], None] | None) -> SearchIndex:
         """The index of every reference of this model, read from the database
@@ -484,14 +487,17 @@ class Library:
             generation = self._store.generation()
             index = self._built_index(None)
             with self._rw.write():
-                self._index, self._index_generation = index, generation
+                self._index = index
+                self._publish(generation)
             return True
+        # Read before taking the index from searches (only writers, who hold
+        # _write_lock as this does, change it in between).
+        added = self._stored_rows(changes.added) if changes.added else None
         with self._rw.write():
             if changes.deleted:
                 self._index.remove(np.array(changes.deleted, dtype=np.int64))
-            if changes.added:
-                self._add_stored(self._index, changes.added)
-            self._index_generation = changes.generation
+            _add_rows(self._index, added)
+            self._publish(changes.generation)
         logger.debug(
             "%s: generation %d → %d (+%d −%d)",
             self.location,
@@ -562,7 +568,7 @@ class Library:
             coarse = coarse_profiles(list(ids), {a[0]: decode_profile(a[3]) for a in added})
             with self._rw.write():
                 self._index.add(ids, matrix, bits, coarse)
-                self._index_generation = generation
+                self._publish(generation)
         return results
 
     def delete(self, reference_id: int) -> None:
@@ -579,7 +585,7 @@ class Library:
                 generation = self._store.delete(reference_id)
                 if generation == self._index_generation + 1:
                     self._index.remove([reference_id])
-                    self._index_generation = generation
+                    self._publish(generation)
                     return
             self._sync_locked()  # another replica wrote in between
 
@@ -626,15 +632,20 @@ class Library:
 
     # ------------------------------------------------------------------ reads
 
+    def _publish(self, generation: int) -> None:
+        """Record what searches now see (call holding the write lock)."""
+        self._index_generation = generation
+        self._status = LibraryStatus(
+            size=self._index.size,
+            generation=generation,
+            model_version=self.model_version,
+            dim=self.dim,
+        )
+
     def status(self) -> LibraryStatus:
-        """Size and version of what searches see (no database query)."""
-        with self._rw.read():
-            return LibraryStatus(
-                size=self._index.size,
-                generation=self._index_generation,
-                model_version=self.model_version,
-                dim=self.dim,
-            )
+        """Size and version of what searches see. Never waits (health checks
+        call it on the event loop): a snapshot published with each write."""
+        return self._status
 
     def database_size(self) -> int:
         """References in the database (all models)."""
@@ -768,6 +779,20 @@ class Library:
 
     def _read_strain_bases(self, ids: Sequence[int]) -> dict[int, StrainBasis]:
         return {rid: strain_basis(s) for rid, s in self._store.stick_patterns(ids).items()}
+
+
+# (ids, embeddings, element bits, coarse profile rows) of references to index.
+_IndexRows = tuple[NDArray[np.int64], NDArray[np.float32], NDArray[np.uint64], Any]
+
+
+def _add_rows(index: SearchIndex, rows: _IndexRows | None) -> None:
+    """Add ``rows`` to ``index``, but for the ids it holds (a sync may see an add it has)."""
+    if rows is None:
+        return
+    found, vectors, bits, coarse = rows
+    fresh = ~np.isin(found, index.ids)
+    if fresh.any():
+        index.add(found[fresh], vectors[fresh], bits[fresh], coarse[fresh])
 
 
 class LibrarySource:

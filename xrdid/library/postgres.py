@@ -56,6 +56,8 @@ from xrdid.library.store import (
     MAX_PAGE_SIZE,
     LibraryChanges,
     StoredRow,
+    _cursor,
+    _stored_id,
     entry_of,
     net_changes,
 )
@@ -115,7 +117,8 @@ def migrate(url: str) -> None:
 
 def _unavailable(exc: Exception) -> LibraryUnavailableError:
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return LibraryUnavailableError(first_line)
+    logger.warning("the library's database is unavailable: %s", first_line)
+    return LibraryUnavailableError()
 
 
 class PostgresStore:
@@ -435,11 +438,12 @@ class PostgresStore:
         return results, generation
 
     def delete(self, reference_id: int) -> int:
+        reference_id = _stored_id(reference_id)
         with self.transaction() as db:
-            cursor = db.execute("DELETE FROM reference WHERE id = %s", (int(reference_id),))
+            cursor = db.execute("DELETE FROM reference WHERE id = %s", (reference_id,))
             if cursor.rowcount == 0:
                 raise ReferenceNotFoundError(reference_id)
-            return self._bump_generation(db, [("delete", int(reference_id))])
+            return self._bump_generation(db, [("delete", reference_id)])
 
     # ------------------------------------------------------------------ import
 
@@ -560,15 +564,15 @@ class PostgresStore:
         )
 
     def get(self, reference_id: int) -> ReferenceEntry:
-        rows = self._rows(
-            f"SELECT {ENTRY_COLUMNS} FROM reference WHERE id = %s", (int(reference_id),)
-        )
+        reference_id = _stored_id(reference_id)
+        rows = self._rows(f"SELECT {ENTRY_COLUMNS} FROM reference WHERE id = %s", (reference_id,))
         if not rows:
             raise ReferenceNotFoundError(reference_id)
         return entry_of(rows[0])
 
     def get_pattern(self, reference_id: int) -> ReferencePattern:
-        rows = self._rows("SELECT pattern FROM reference WHERE id = %s", (int(reference_id),))
+        reference_id = _stored_id(reference_id)
+        rows = self._rows("SELECT pattern FROM reference WHERE id = %s", (reference_id,))
         if not rows:
             raise ReferenceNotFoundError(reference_id)
         return decode_pattern(bytes(rows[0][0]))
@@ -619,6 +623,7 @@ class PostgresStore:
         """References in id order, ``limit`` of them after id ``after``."""
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise InputError(f"limit {limit} is outside 1–{MAX_PAGE_SIZE}")
+        after = _cursor(after)  # bigint, as SQLite's integers
         where: list[str] = []
         params: list[Any] = []
         if name_contains:
@@ -652,7 +657,7 @@ class PostgresStore:
         rows = self._rows(
             f"SELECT {ENTRY_COLUMNS} FROM reference WHERE {condition} AND id > %s "
             "ORDER BY id LIMIT %s",
-            [*params, int(after), limit + 1],
+            [*params, after, limit + 1],
         )
         entries = tuple(entry_of(r) for r in rows[:limit])
         next_after = entries[-1].id if len(rows) > limit else None

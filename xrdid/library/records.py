@@ -64,10 +64,9 @@ class LibraryUnavailableError(XrdidError):
     # Seconds a client should wait before retrying (HTTP Retry-After).
     retry_after_s = 2
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(
-            f"the reference library's database is unavailable ({detail}); retry in a few seconds"
-        )
+    def __init__(self) -> None:
+        # Clients see no host, port or driver message; the log has them.
+        super().__init__("the reference library's database is unavailable; retry in a few seconds")
 
 
 class ReferenceKind(StrEnum):

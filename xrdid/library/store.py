@@ -154,6 +154,25 @@ EXPORT_COLUMNS = (
 _STALE = "(model_version != ? OR id NOT IN (SELECT reference_id FROM reference_profile))"
 
 
+# SQLite integers are signed 64-bit; a larger Python int raises OverflowError
+# in the driver, so ids and cursors are checked before any query.
+MAX_SQLITE_INTEGER = 2**63 - 1
+
+
+def _stored_id(reference_id: int) -> int:
+    """``reference_id`` as a storable id; ReferenceNotFoundError when no id can be it."""
+    if not 1 <= reference_id <= MAX_SQLITE_INTEGER:
+        raise ReferenceNotFoundError(reference_id)
+    return int(reference_id)
+
+
+def _cursor(after: int) -> int:
+    """A paging cursor (an id or 0) clamped to SQLite's range; InputError when negative."""
+    if after < 0:
+        raise InputError(f"after {after} is negative; pass 0 or a previous page's next_after")
+    return min(int(after), MAX_SQLITE_INTEGER)
+
+
 def chunks(values: Sequence[int], size: int = _SQL_CHUNK) -> Iterator[Sequence[int]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -594,8 +613,9 @@ class SqliteStore:
     def delete(self, reference_id: int) -> int:
         """Remove a reference; the new generation. Raises
         :class:`ReferenceNotFoundError` when there is none."""
+        reference_id = _stored_id(reference_id)
         with self.transaction() as db:
-            cursor = db.execute("DELETE FROM reference WHERE id = ?", (int(reference_id),))
+            cursor = db.execute("DELETE FROM reference WHERE id = ?", (reference_id,))
             if cursor.rowcount == 0:
                 raise ReferenceNotFoundError(reference_id)
             return self._bump_generation(db, [("delete", int(reference_id))])
@@ -746,9 +766,10 @@ class SqliteStore:
         )
 
     def get(self, reference_id: int) -> ReferenceEntry:
+        reference_id = _stored_id(reference_id)
         row = (
             self._reader()
-            .execute(f"SELECT {ENTRY_COLUMNS} FROM reference WHERE id = ?", (int(reference_id),))
+            .execute(f"SELECT {ENTRY_COLUMNS} FROM reference WHERE id = ?", (reference_id,))
             .fetchone()
         )
         if row is None:
@@ -756,9 +777,10 @@ class SqliteStore:
         return entry_of(row)
 
     def get_pattern(self, reference_id: int) -> ReferencePattern:
+        reference_id = _stored_id(reference_id)
         row = (
             self._reader()
-            .execute("SELECT pattern FROM reference WHERE id = ?", (int(reference_id),))
+            .execute("SELECT pattern FROM reference WHERE id = ?", (reference_id,))
             .fetchone()
         )
         if row is None:
@@ -824,6 +846,7 @@ class SqliteStore:
         """References in id order, ``limit`` of them after id ``after``."""
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise InputError(f"limit {limit} is outside 1–{MAX_PAGE_SIZE}")
+        after = _cursor(after)
         where: list[str] = []
         params: list[Any] = []
         if name_contains:
@@ -864,7 +887,7 @@ class SqliteStore:
         rows = reader.execute(
             f"SELECT {ENTRY_COLUMNS} FROM reference WHERE {condition} AND id > ? "
             "ORDER BY id LIMIT ?",
-            [*params, int(after), limit + 1],
+            [*params, after, limit + 1],
         ).fetchall()
         entries = tuple(entry_of(r) for r in rows[:limit])
         next_after = entries[-1].id if len(rows) > limit else None

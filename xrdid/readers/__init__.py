@@ -161,14 +161,14 @@ def _guarded(name: str | None, read: Callable[[], _T]) -> _T:
     """
     try:
         return read()
-    except PatternReadError:
+    except (PatternReadError, MemoryError):
         raise
     except RecursionError as exc:
         raise PatternReadError("the file nests too deeply to read", source=name) from exc
     except Exception as exc:
         logger.exception("internal error reading %s", name)
         raise PatternReadError(
-            f"internal error while reading the file ({type(exc).__name__}); the file is "
-            "probably malformed — please report it with the file attached",
+            "internal error while reading the file; the file is probably malformed — "
+            "please report it with the file attached",
             source=name,
         ) from exc

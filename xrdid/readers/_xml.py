@@ -56,8 +56,8 @@ def parse_xml(data: bytes, source: str | None, *, what: str) -> Element:
         root: Element = events.root  # type: ignore[attr-defined]
     except defusedxml.DefusedXmlException as exc:
         raise PatternReadError(
-            f"{what} declares a DTD or entities ({type(exc).__name__}); pattern files "
-            "never need them and they enable entity-expansion attacks, so the file is refused",
+            f"{what} declares a DTD or entities; pattern files never need them and they "
+            "enable entity-expansion attacks, so the file is refused",
             source=source,
         ) from exc
     except ParseError as exc:

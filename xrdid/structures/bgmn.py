@@ -33,7 +33,13 @@ from pymatgen.core import Element, Lattice, Structure
 from xrdid.errors import StructureReadError
 from xrdid.structures import spacegroups
 from xrdid.structures._bgmn_expr import ExpressionError, evaluate
-from xrdid.structures.checks import MAX_SITES, OCCUPANCY_TOLERANCE, check_cell, count_clashes
+from xrdid.structures.checks import (
+    MAX_SITES,
+    OCCUPANCY_TOLERANCE,
+    check_cell,
+    check_cell_parameters,
+    count_clashes,
+)
 from xrdid.structures.spacegroups import Setting
 
 logger = logging.getLogger(__name__)
@@ -427,10 +433,9 @@ def _lattice(setting: Setting, cell: dict[str, float], source: str) -> tuple[Lat
                 )
     lengths = [NM_TO_ANGSTROM * v for v in (a, wanted["B"], wanted["C"])]
     angles = [wanted["ALPHA"], wanted["BETA"], wanted["GAMMA"]]
-    if min(lengths) <= 0 or not all(0.0 < x < 180.0 for x in angles):
-        raise StructureReadError(
-            f"{source}: impossible cell: lengths {lengths} A, angles {angles} degrees"
-        )
+    check_cell_parameters(
+        (lengths[0], lengths[1], lengths[2]), (angles[0], angles[1], angles[2]), source
+    )
     try:
         lattice = Lattice.from_parameters(*lengths, *angles)
     except ValueError as exc:

@@ -49,6 +49,39 @@ MIN_CELL_FLATNESS = 0.01
 CLASH_FRACTION = 0.6
 
 
+def check_cell_parameters(
+    lengths: tuple[float, float, float], angles_deg: tuple[float, float, float], source: str
+) -> None:
+    """Raise StructureReadError unless the declared a, b, c, α, β, γ describe a cell.
+
+    Checked on the numbers as written: a lattice built from a negative length
+    has positive edge lengths (the sign flips a vector), so it would pass
+    :func:`check_cell` as another, wrong cell.
+    """
+    values = [*lengths, *angles_deg]
+    if not all(math.isfinite(v) for v in values):
+        raise StructureReadError(
+            f"{source}: impossible cell: parameters {values} are not all finite numbers"
+        )
+    if min(lengths) <= 0:
+        raise StructureReadError(
+            f"{source}: impossible cell: edge lengths {list(lengths)} A must be positive"
+        )
+    if not all(0.0 < angle < 180.0 for angle in angles_deg):
+        raise StructureReadError(
+            f"{source}: impossible cell: angles {list(angles_deg)} degrees must lie between "
+            "0 and 180"
+        )
+    cosines = [math.cos(math.radians(angle)) for angle in angles_deg]
+    # V² / (abc)² = 1 − Σcos² + 2Πcos; three angles give a cell only when it is positive.
+    metric = 1.0 - sum(c * c for c in cosines) + 2.0 * cosines[0] * cosines[1] * cosines[2]
+    if metric <= 0:
+        raise StructureReadError(
+            f"{source}: impossible cell: angles {list(angles_deg)} degrees cannot meet in "
+            "one corner (no parallelepiped has them)"
+        )
+
+
 def check_cell(lattice: Lattice, source: str) -> None:
     """Raise StructureReadError for a cell no crystal has (checked before building on it)."""
     low, high = CELL_LENGTH_RANGE_ANGSTROM

@@ -29,6 +29,7 @@ import functools
 import logging
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +39,15 @@ from pymatgen.core.operations import SymmOp
 from pymatgen.io.cif import CifBlock, CifParser
 
 from xrdid.errors import StructureReadError
+from xrdid.sticks import SimulationLimits, check_cell_size
 from xrdid.structures import spacegroups
-from xrdid.structures.checks import MAX_SITES, OCCUPANCY_TOLERANCE, check_cell, count_clashes
+from xrdid.structures.checks import (
+    MAX_SITES,
+    OCCUPANCY_TOLERANCE,
+    check_cell,
+    check_cell_parameters,
+    count_clashes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +109,13 @@ class CifBlockFailure:
     reason: str
 
 
-def read_cif(text: str, source: str) -> tuple[list[CifBlockResult], list[CifBlockFailure]]:
+def read_cif(
+    text: str, source: str, simulation_limits: SimulationLimits | None = None
+) -> tuple[list[CifBlockResult], list[CifBlockFailure]]:
     """All data blocks of CIF ``text``: those read and those rejected with why.
 
+    With ``simulation_limits``, a block whose cell alone is too large to
+    simulate raises SimulationTooLargeError before its atoms are read.
     Raises StructureReadError when the text is not a CIF at all.
     """
     if not text.strip():
@@ -118,6 +130,27 @@ def read_cif(text: str, source: str) -> tuple[list[CifBlockResult], list[CifBloc
         )
     # CIF tags are case-insensitive; pymatgen looks atom-site tags up in lower case.
     text = re.sub(r"(?im)^(\s*)(_atom_site_\S+)", lambda m: m.group(1) + m.group(2).lower(), text)
+    results, failures = _read_blocks(text, source, simulation_limits)
+    if not results and not failures:
+        raise StructureReadError(f"{source}: not a CIF: no data_ block")
+    return results, failures
+
+
+# pymatgen's own split into blocks (CifFile.from_str), so one block's text
+# parses exactly as it would within the whole file.
+_BLOCK_START = re.compile(r"^\s*data_", flags=re.MULTILINE)
+
+
+def split_blocks(text: str) -> Iterator[str]:
+    """The text of each data block, in file order, found without parsing them."""
+    starts = [m.start() for m in _BLOCK_START.finditer(text)]
+    for begin, end in zip(starts, [*starts[1:], len(text)], strict=True):
+        yield text[begin:end]
+
+
+def _read_blocks(
+    text: str, source: str, limits: SimulationLimits | None
+) -> tuple[list[CifBlockResult], list[CifBlockFailure]]:
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         try:
@@ -135,12 +168,10 @@ def read_cif(text: str, source: str) -> tuple[list[CifBlockResult], list[CifBloc
     for name, block in parser._cif.data.items():
         where = f"{source}, block {name}"
         try:
-            results.append(_read_block(parser, name, block, where))
+            results.append(_read_block(parser, name, block, where, limits))
         except StructureReadError as exc:
             failures.append(CifBlockFailure(name, str(exc)))
             logger.debug("%s", exc)
-    if not results and not failures:
-        raise StructureReadError(f"{source}: not a CIF: no data_ block")
     return results, failures
 
 
@@ -205,7 +236,11 @@ def _repair_values(block: CifBlock) -> None:
 
 
 def _read_block(
-    parser: _RepairingCifParser, name: str, block: CifBlock, where: str
+    parser: _RepairingCifParser,
+    name: str,
+    block: CifBlock,
+    where: str,
+    limits: SimulationLimits | None,
 ) -> CifBlockResult:
     """One data block to a structure, or StructureReadError saying why not."""
     data = block.data
@@ -214,6 +249,8 @@ def _read_block(
     if lattice is None:
         raise StructureReadError(f"{where}: no cell: the cell parameters give no lattice")
     check_cell(lattice, where)
+    if limits is not None:
+        check_cell_size(lattice, limits, where)
     variants = _symmetry_variants(parser, block, where, notes)
     attempts = [
         _attempt(parser, block, where, variant, lattice.matrix, copy_block=len(variants) > 1)
@@ -254,6 +291,11 @@ def _check_fields(block: CifBlock, where: str) -> list[str]:
     for key in ("_cell_angle_alpha", "_cell_angle_beta", "_cell_angle_gamma"):
         if _number(data.get(key)) is None:
             raise StructureReadError(f"{where}: incomplete cell: {key} is missing or not a number")
+    lengths = [_number_or(data.get(f"_cell_length_{axis}"), 0.0) for axis in "abc"]
+    angles = [_number_or(data.get(f"_cell_angle_{n}"), 0.0) for n in ("alpha", "beta", "gamma")]
+    check_cell_parameters(
+        (lengths[0], lengths[1], lengths[2]), (angles[0], angles[1], angles[2]), where
+    )
     for axis in "xyz":
         if f"_atom_site_fract_{axis}" not in data:
             raise StructureReadError(f"{where}: missing coordinates: no _atom_site_fract_{axis}")
@@ -266,10 +308,16 @@ def _check_fields(block: CifBlock, where: str) -> list[str]:
     used = ("_atom_site_label", "_atom_site_type_symbol", "_atom_site_occupancy") + tuple(
         f"_atom_site_fract_{axis}" for axis in "xyz"
     )
-    lengths = {key: len(_as_list(data[key])) for key in used if key in data}
-    if len(set(lengths.values())) > 1:
+    columns = {key: len(_as_list(data[key])) for key in used if key in data}
+    if len(set(columns.values())) > 1:
         raise StructureReadError(
-            f"{where}: malformed atom loop: columns of different lengths {lengths}"
+            f"{where}: malformed atom loop: columns of different lengths {columns}"
+        )
+    if _atom_rows(block) > MAX_SITES:
+        # Checked before any per-atom work (the symmetry-copy search is quadratic).
+        raise StructureReadError(
+            f"{where}: {_atom_rows(block)} atoms listed, more than the {MAX_SITES} "
+            "that references may hold (huge cell)"
         )
     _drop_rows_without_coordinates(block, notes)
     if _atom_rows(block) == 0:

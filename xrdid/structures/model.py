@@ -10,6 +10,7 @@ from pathlib import Path
 from pymatgen.core import Element, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+from xrdid.sticks import SimulationLimits, check_simulation_cost
 from xrdid.structures import checks
 from xrdid.structures.spacegroups import crystal_system, standard_short_symbol
 
@@ -53,13 +54,18 @@ def make_reference(
     space_group_number: int | None,
     notes: list[str] | tuple[str, ...],
     where: str,
+    simulation_limits: SimulationLimits | None = None,
 ) -> ReferenceStructure:
     """Normalise ``structure`` (in place: readers hand over fresh structures),
     run the sanity checks and describe it.
 
     ``notes`` are the reader's warnings; ``where`` names the file (and block)
-    in error messages.
+    in error messages. With ``simulation_limits``, a structure over them is
+    refused first (the checks and spglib's symmetry search grow with its size:
+    minutes for some 2,000-atom cells).
     """
+    if simulation_limits is not None:
+        check_simulation_cost(structure, simulation_limits, where)
     structure = _plain_elements(structure)
     all_warnings = list(notes)
     structure, check_warnings = checks.validate(structure, where)

@@ -7,7 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 
-from app.api.deps import EmbedderDep, LibraryDep, ReadAccess, ServiceDep, SettingsDep
+from app.api.deps import (
+    OPTIONAL_KEY,
+    EmbedderDep,
+    LibraryDep,
+    ReadAccess,
+    ServiceDep,
+    SettingsDep,
+    SingleParts,
+)
 from app.api.uploads import read_upload
 from app.core.errors import problem_responses
 from app.models import IdentifyForm, IdentifyResponse
@@ -31,16 +39,18 @@ FILE_HELP = (
     response_description="The verdict, the phases with weight percents, the ranked materials "
     "and references, and what was used to find them (JSON); or a PNG overlay",
     responses={
-        **problem_responses(400, 401, 403, 413, 415, 422, 503),
+        **problem_responses(400, 401, 403, 408, 413, 415, 422, 503),
         200: {
             "content": {"image/png": {}},
             "description": "With `Accept: image/png` or `plot=true`: the overlay as a picture",
         },
     },
+    dependencies=[SingleParts],
+    openapi_extra=OPTIONAL_KEY,
 )
 async def identify(
     request: Request,
-    file: Annotated[UploadFile, File(description=FILE_HELP)],
+    file: Annotated[UploadFile, File(description=FILE_HELP, json_schema_extra={"minLength": 1})],
     form: Annotated[IdentifyForm, Form()],
     service: ServiceDep,
     settings: SettingsDep,

@@ -5,12 +5,23 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile, status
 
-from app.api.deps import EmbedderDep, LibraryDep, ReadAccess, ServiceDep, SettingsDep, WriteAccess
+from app.api.deps import (
+    OPTIONAL_KEY,
+    EmbedderDep,
+    LibraryDep,
+    ReadAccess,
+    ServiceDep,
+    SettingsDep,
+    SingleParts,
+    WriteAccess,
+)
 from app.api.uploads import read_upload
 from app.core.errors import problem_responses
+from app.core.writes import until_disconnected
 from app.models import (
+    MAX_ID,
     ReferenceCreated,
     ReferenceCreateForm,
     ReferenceDetail,
@@ -20,9 +31,14 @@ from app.models import (
     pattern_public,
 )
 from xrdid.library import DuplicateReferenceError
-from xrdid.references import embed_references, prepare_reference, source_key
+from xrdid.references import embed_references, source_key
 
 router = APIRouter(prefix="/references", tags=["references"])
+
+# Ids are SQLite integers (1 … 2^63−1); anything else is refused at the edge.
+ReferenceId = Annotated[
+    int, Path(ge=1, le=MAX_ID, description="The reference's id (1 … 2^63−1)", examples=[1])
+]
 
 FILE_HELP = (
     "A crystal structure (CIF, BGMN .str: simulated on the model grid) or a measured "
@@ -34,12 +50,13 @@ FILE_HELP = (
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Add a reference",
-    dependencies=[WriteAccess],
+    dependencies=[WriteAccess, SingleParts],
     response_description="The stored reference; found by the next /identify",
-    responses=problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
+    responses=problem_responses(400, 401, 403, 408, 409, 413, 415, 422, 503),
 )
 async def create_reference(
-    file: Annotated[UploadFile, File(description=FILE_HELP)],
+    request: Request,
+    file: Annotated[UploadFile, File(description=FILE_HELP, json_schema_extra={"minLength": 1})],
     form: Annotated[ReferenceCreateForm, Form()],
     response: Response,
     service: ServiceDep,
@@ -52,17 +69,26 @@ async def create_reference(
     The reference is stored durably before the response is sent, and the very
     next identification searches it. (source, source_id) is unique: adding the
     same file twice (same default source id) gives 409.
+
+    The file is read and simulated in a worker process within the server's
+    budgets (time, memory, simulation size: 413 past them); an upload whose
+    client disconnects is abandoned and never stored.
     """
     data = await read_upload(file, settings)
     source, source_id = source_key(data, form.source, form.source_id)
     existing = await anyio.to_thread.run_sync(library.find, source, source_id)
     if existing is not None:  # answer before simulating anything
         raise DuplicateReferenceError(source, source_id, existing.id)
-    options = form.prepare_options() | {"source": source, "source_id": source_id}
-    prepared = await service.run_cpu(
-        prepare_reference, data, file.filename, max_bytes=settings.max_upload_bytes, **options
+    options = form.prepare_options() | {
+        "source": source,
+        "source_id": source_id,
+        "max_bytes": settings.max_upload_bytes,
+        "simulation_limits": settings.simulation_limits,
+    }
+    prepared = await service.writes.prepare(request, data, file.filename, options)
+    (new,) = await until_disconnected(
+        request, lambda: service.run_write_embedding(embed_references, [prepared], embedder)
     )
-    (new,) = await service.run_cpu(embed_references, [prepared], embedder)
     entry = await anyio.to_thread.run_sync(library.add, new)
     response.headers["Location"] = f"/references/{entry.id}"
     return ReferenceCreated(**ReferencePublic.fields_from(entry), warnings=list(prepared.warnings))
@@ -72,6 +98,7 @@ async def create_reference(
     "",
     summary="List references",
     dependencies=[ReadAccess],
+    openapi_extra=OPTIONAL_KEY,
     responses=problem_responses(401, 403, 422, 503),
 )
 async def list_references(
@@ -95,10 +122,11 @@ async def list_references(
     "/{reference_id}",
     summary="Read a reference and its pattern",
     dependencies=[ReadAccess],
+    openapi_extra=OPTIONAL_KEY,
     responses=problem_responses(401, 403, 404, 422, 503),
 )
 async def get_reference(
-    reference_id: int,
+    reference_id: ReferenceId,
     library: LibraryDep,
     pattern: Annotated[bool, Query(description="Include the pattern arrays")] = True,
 ) -> ReferenceDetail:
@@ -119,7 +147,7 @@ async def get_reference(
     dependencies=[WriteAccess],
     responses=problem_responses(401, 403, 404, 422, 503),
 )
-async def delete_reference(reference_id: int, library: LibraryDep) -> Response:
+async def delete_reference(reference_id: ReferenceId, library: LibraryDep) -> Response:
     """Remove the reference from the database and the search index."""
     await anyio.to_thread.run_sync(library.delete, reference_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
