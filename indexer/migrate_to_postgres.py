@@ -1,7 +1,9 @@
 """Copy an embedded SQLite library into PostgreSQL, ids kept.
 
-    python -m indexer migrate-to-postgres --library ~/.local/share/xrdid/library.sqlite \\
-        --database-url postgresql://xrdid:PASSWORD@db:5432/xrdid
+    XRDID_DATABASE_URL=postgresql://xrdid:PASSWORD@db:5432/xrdid \\
+        python -m indexer migrate-to-postgres --library ~/.local/share/xrdid/library.sqlite
+
+(or ``--database-url``; the setting keeps the password off the command line).
 
 Everything stored is copied in batches (one transaction each, so memory stays
 bounded and an interrupted copy resumes where it stopped when run again):
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,7 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--library", type=Path, required=True, help="the SQLite library file")
     parser.add_argument(
-        "--database-url", required=True, help="postgresql://user:password@host:port/database"
+        "--database-url",
+        default=os.environ.get("XRDID_DATABASE_URL") or None,
+        help="postgresql://user:password@host:port/database (default: XRDID_DATABASE_URL)",
     )
     parser.add_argument("--batch", type=int, default=500, help="references per transaction")
     parser.add_argument(
@@ -79,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    if args.database_url is None:
+        parser.error("name the database: set XRDID_DATABASE_URL or pass --database-url")
     if not is_database_url(args.database_url):
         parser.error("--database-url must start with postgresql://")
     copied, present = migrate_library(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from indexer.migrate_to_postgres import main, migrate_library
 from tests.test_library import FakeEmbedder, new_ref, unit
@@ -39,6 +40,21 @@ def test_a_sqlite_library_is_copied_with_its_ids(tmp_path: Path, database_url: s
         # New references get ids after the copied ones.
         assert copy.add(new_ref(20, unit(rng))).id > max(ids)
     assert migrate_library(path, database_url, progress=False) == (0, 6)
+
+
+def test_the_database_can_be_named_by_the_setting(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "library.sqlite"
+    with Library.open(path, FakeEmbedder()) as lib:
+        lib.add(new_ref(0, unit(np.random.default_rng(2))))
+    monkeypatch.delenv("XRDID_DATABASE_URL", raising=False)
+    with pytest.raises(SystemExit):
+        main(["--library", str(path)])
+    monkeypatch.setenv("XRDID_DATABASE_URL", database_url)
+    assert main(["--library", str(path)]) == 0
+    with Library.open(database_url, FakeEmbedder()) as copy:
+        assert copy.status().size == 1
 
 
 def test_seeding_leaves_a_database_with_references_alone(tmp_path: Path, database_url: str) -> None:
