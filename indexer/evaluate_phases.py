@@ -61,7 +61,7 @@ from indexer.evaluate import (
     as_queries,
     synthetic_rows,
 )
-from indexer.mixtures import calculated_mixture, measured_mixture, random_weights
+from indexer.mixtures import Mixture, calculated_mixture, measured_mixture, random_weights
 from indexer.training_set import TrainingSet
 from xrdid.data_paths import PROJECT_ROOT, shared_data_dir
 from xrdid.embedder import Embedder
@@ -78,6 +78,7 @@ from xrdid.ranking.phases import analyse_phases
 from xrdid.ranking.quantify import weight_percents
 from xrdid.readers import read_pattern, read_pattern_table
 from xrdid.results import Identification
+from xrdid.sticks import StickPattern
 from xrdid.wavelengths import Wavelength
 
 log = logging.getLogger("indexer.evaluate_phases")
@@ -89,6 +90,9 @@ SINGLE_SCANS = 100
 QUANTIFICATION_SCANS = 20
 CONFIDENCE_SCANS = 300
 # The IUCr CPD quantitative phase analysis round robin's sample phases.
+# The report's sections, in order (the phases' confidence, reported with the
+# families, is scored on the synthetic mixtures).
+SECTIONS = ("real", "synthetic", "quantification", "single", "families")
 CPD_SETS = (
     ("Corundum", "Zincite", "Fluorite"),
     ("Corundum", "Magnetite", "Zircon"),
@@ -263,10 +267,10 @@ def real_mixtures(
             calibration=calibration,
         )
         served = _by_formula(
-            [(p.match.entry.info.formula, p.weight_percent) for p in result.phases]
+            [(_formula_key(p.match.entry, arrays), p.weight_percent) for p in result.phases]
         )
         flat = _by_formula(
-            [(m.entry.info.formula, None) for m in result.matches[:5]], keep_none=True
+            [(_formula_key(m.entry, arrays), None) for m in result.matches[:5]], keep_none=True
         )
         view = preprocess(read_pattern(path))
         fits = classical_phases(arrays, view.intensity, view.mask)
@@ -338,8 +342,74 @@ def _by_formula(
     return out
 
 
+def _formula_key(entry: ReferenceEntry, arrays: LibraryArrays) -> str:
+    """An answer's formula: its own, else that of a library reference of its
+    material (a measured pattern of a mineral records none), else its name
+    (then it matches no truth, and counts against precision)."""
+    if entry.info.formula:
+        return entry.info.formula
+    material = facts_of(entry).material
+    return next(
+        (
+            f
+            for m, f in zip(arrays.materials, arrays.formulas, strict=True)
+            if f and material.same_as(m)
+        ),
+        entry.info.name,
+    )
+
+
 def _same_formula(a: str, b: str) -> bool:
     return a == b
+
+
+@dataclass(frozen=True)
+class MixturePools:
+    """What mixtures are drawn from in the shipped library (rows of its
+    :class:`LibraryArrays`): calculated references with an RIR (and their
+    sticks), and RockJock's measured references."""
+
+    calculated: list[int]
+    measured: list[int]
+    sticks: dict[int, StickPattern]
+
+    @classmethod
+    def of(cls, library: Library, arrays: LibraryArrays) -> MixturePools:
+        entries = [library.get(int(i)) for i in arrays.ids]
+        calculated = [
+            k for k, e in enumerate(entries) if e.kind is ReferenceKind.CALCULATED and e.info.rir
+        ]
+        measured = [
+            k
+            for k, e in enumerate(entries)
+            if e.kind is ReferenceKind.MEASURED
+            and e.info.rir
+            and e.info.source.startswith("rockjock")
+        ]
+        sticks = library.stick_patterns([int(arrays.ids[k]) for k in calculated])
+        return cls(calculated, measured, sticks)
+
+    def mixture(
+        self, kind: str, weights: np.ndarray, arrays: LibraryArrays, rng: np.random.Generator
+    ) -> Mixture:
+        """A ``kind`` ("calculated" or "measured") mixture at ``weights``:
+        calculated references simulated as a lab measurement, measured ones
+        summed as powdR does (each moved a little)."""
+        n = len(weights)
+        if kind == "calculated":
+            pick = [int(k) for k in rng.choice(self.calculated, size=n, replace=False)]
+            return calculated_mixture(
+                pick,
+                [self.sticks[int(arrays.ids[k])] for k in pick],
+                [float(arrays.rirs[k] or 1.0) for k in pick],
+                weights,
+                rng,
+                MIXTURE_AUGMENTATION,
+            )
+        pick = [int(k) for k in rng.choice(self.measured, size=n, replace=False)]
+        return measured_mixture(
+            pick, arrays.profiles[pick], [float(arrays.rirs[k] or 1.0) for k in pick], weights, rng
+        )
 
 
 def synthetic_mixtures(
@@ -351,16 +421,7 @@ def synthetic_mixtures(
     phase_labels: list[tuple[float, bool]],
 ) -> tuple[list[str], list[dict]]:
     """Calculated and measured mixtures of 2–6 phases from the shipped library."""
-    entries = [library.get(int(i)) for i in arrays.ids]
-    calculated = [
-        k for k, e in enumerate(entries) if e.kind is ReferenceKind.CALCULATED and e.info.rir
-    ]
-    measured = [
-        k
-        for k, e in enumerate(entries)
-        if e.kind is ReferenceKind.MEASURED and e.info.rir and e.info.source.startswith("rockjock")
-    ]
-    sticks = library.stick_patterns([int(arrays.ids[k]) for k in calculated])
+    pools = MixturePools.of(library, arrays)
     rows, lines = (
         [],
         [
@@ -380,15 +441,7 @@ def synthetic_mixtures(
         tallies = {key: PhaseTally() for key in ("cs", "cc", "ms", "mc")}
         for _ in tqdm(range(SYNTHETIC_PER_COUNT), desc=f"{n}-phase mixtures"):
             weights = random_weights(n, rng)
-            pick = [int(k) for k in rng.choice(calculated, size=n, replace=False)]
-            mixture = calculated_mixture(
-                pick,
-                [sticks[int(arrays.ids[k])] for k in pick],
-                [float(arrays.rirs[k] or 1.0) for k in pick],
-                weights,
-                rng,
-                MIXTURE_AUGMENTATION,
-            )
+            mixture = pools.mixture("calculated", weights, arrays, rng)
             _score_mixture(
                 embedder,
                 library,
@@ -396,20 +449,13 @@ def synthetic_mixtures(
                 calibration,
                 mixture.pattern,
                 mixture.wavelength,
-                pick,
+                list(mixture.members),
                 mixture.weight_percent,
                 tallies["cs"],
                 tallies["cc"],
                 phase_labels,
             )
-            pick = [int(k) for k in rng.choice(measured, size=n, replace=False)]
-            mixture = measured_mixture(
-                pick,
-                arrays.profiles[pick],
-                [float(arrays.rirs[k] or 1.0) for k in pick],
-                weights,
-                rng,
-            )
+            mixture = pools.mixture("measured", weights, arrays, rng)
             _score_mixture(
                 embedder,
                 library,
@@ -417,7 +463,7 @@ def synthetic_mixtures(
                 calibration,
                 mixture.pattern,
                 mixture.wavelength,
-                pick,
+                list(mixture.members),
                 mixture.weight_percent,
                 tallies["ms"],
                 tallies["mc"],
@@ -589,7 +635,8 @@ def single_phases(
             calibration=calibration,
         )
         _count_single(counts["synthetic"], result, partial(_is_material, arrays.materials[k]))
-    for pattern, wanted, name in _real_single_scans():
+    for pattern, truth, name in _real_single_scans():
+        wanted = _answers(arrays, truth)
         for label, scan in (("real", pattern), ("real, partial range", _cut(pattern, rng))):
             result = identify_pattern(
                 scan, embedder, library, IdentifyOptions(), calibration=calibration, filename=name
@@ -629,12 +676,24 @@ def _is_material(material: Material, entry: ReferenceEntry) -> bool:
     return material.same_as(facts_of(entry).material)
 
 
-def _has_formula(formula: str, entry: ReferenceEntry) -> bool:
-    return entry.info.formula == formula
+def _answers(arrays: LibraryArrays, truth: str | set[str]) -> Callable[[ReferenceEntry], bool]:
+    """Whether an answer names the truth: a formula (any reference of it, or
+    the material of one, as a measured pattern of that mineral records none)
+    or a set of mineral names (as measured libraries name phases: a species,
+    or a group such as K-feldspar that a species joins)."""
+    if isinstance(truth, str):
+        materials = [
+            m for m, f in zip(arrays.materials, arrays.formulas, strict=True) if f == truth
+        ]
+    else:
+        materials = [Material.of(name, None, None, measured=True) for name in truth]
 
+    def right(entry: ReferenceEntry) -> bool:
+        if isinstance(truth, str) and entry.info.formula == truth:
+            return True
+        return any(facts_of(entry).material.same_as(m) for m in materials)
 
-def _named(names: set[str], entry: ReferenceEntry) -> bool:
-    return entry.info.name.strip().lower() in names
+    return right
 
 
 def _count_single(
@@ -646,25 +705,25 @@ def _count_single(
     count[2] += int(bool(result.materials) and wanted(result.materials[0].match.entry))
 
 
-_REAL_SINGLES: list[tuple[Pattern, Callable[[ReferenceEntry], bool], str]] | None = None
+_REAL_SINGLES: list[tuple[Pattern, str | set[str], str]] | None = None
 
 
-def _real_single_scans() -> list[tuple[Pattern, Callable[[ReferenceEntry], bool], str]]:
+def _real_single_scans() -> list[tuple[Pattern, str | set[str], str]]:
+    """(scan, its phase's formula or mineral names, file name) of the real
+    single-phase scans."""
     global _REAL_SINGLES
     if _REAL_SINGLES is not None:
         return _REAL_SINGLES
     root = shared_data_dir() / "patterns"
-    out: list[tuple[Pattern, Callable[[ReferenceEntry], bool], str]] = []
+    out: list[tuple[Pattern, str | set[str], str]] = []
     for path in sorted((root / "xrd_autoanalyzer").glob("*.xy")):
         phases = _phases_from_name(path.stem)
         if len(phases) == 1:
-            formula = _formula(phases[0])
-            out.append((read_pattern(path), partial(_has_formula, formula), path.name))
+            out.append((read_pattern(path), _formula(phases[0]), path.name))
     names = _phase_names(root / "powdr_minerals" / "minerals_phases.csv", None)
     for key, pattern in read_pattern_table(root / "powdr_minerals" / "minerals_xrd.csv").items():
-        wanted = names.get(key, set())
-        if wanted:
-            out.append((pattern, partial(_named, wanted), key))
+        if names.get(key):
+            out.append((pattern, names[key], key))
     _REAL_SINGLES = out
     return out
 
@@ -814,6 +873,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--training-set", type=Path, default=Path("runs/main/training_set.pkl"))
     parser.add_argument("--markdown", type=Path, help="also write the report here")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        choices=SECTIONS,
+        default=list(SECTIONS),
+        help="run only these (each draws from its own seeded generator, so a section's "
+        "numbers do not depend on which others run)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     warnings.simplefilter("ignore")
@@ -822,7 +889,6 @@ def main(argv: list[str] | None = None) -> None:
     if calibration is not None and calibration.model_version != embedder.version:
         calibration = None
     data = TrainingSet.load(args.training_set)
-    rng = np.random.default_rng(SEED)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "library.sqlite"
@@ -831,15 +897,26 @@ def main(argv: list[str] | None = None) -> None:
         try:
             arrays = LibraryArrays.of(library)
             phase_labels: list[tuple[float, bool]] = []
-            sections = [
-                real_mixtures(embedder, library, arrays, calibration),
-                synthetic_mixtures(embedder, library, arrays, calibration, rng, phase_labels),
-                quantification(embedder, library, arrays, calibration, rng),
-                single_phases(embedder, library, arrays, calibration, rng),
-                families_and_confidence(
+
+            def rng(section: str) -> np.random.Generator:
+                return np.random.default_rng([SEED, SECTIONS.index(section)])
+
+            runs = {
+                "real": lambda: real_mixtures(embedder, library, arrays, calibration),
+                "synthetic": lambda: synthetic_mixtures(
+                    embedder, library, arrays, calibration, rng("synthetic"), phase_labels
+                ),
+                "quantification": lambda: quantification(
+                    embedder, library, arrays, calibration, rng("quantification")
+                ),
+                "single": lambda: single_phases(
+                    embedder, library, arrays, calibration, rng("single")
+                ),
+                "families": lambda: families_and_confidence(
                     embedder, data, args.training_set.parent, calibration, phase_labels
                 ),
-            ]
+            }
+            sections = [runs[name]() for name in SECTIONS if name in args.sections]
         finally:
             library.close(save=False)
     lines = [

@@ -53,3 +53,29 @@ def test_look_alikes_of_one_space_group_are_one_family(rutile: Structure) -> Non
     entries = grouped(materials, [225, 136, 225, 225], profiles, np.ones(MODEL_GRID.n_points, bool))
     assert [e.members for e in entries] == [((0, 3), (2,)), ((1,),)]
     assert entries[0].lead == 0
+
+
+def test_a_measured_group_or_species_joins_its_calculated_species() -> None:
+    k_feldspar = Material.of("K-feldspar", None, None, measured=True)  # RockJock, by group
+    sanidine = Material.of("Sanidine_Na07", "K3.72Na0.28Al4Si12O32", 12, measured=False)
+    microcline = Material.of("MICROCLINE_maximum", "KAlSi3O8", 2, measured=False)
+    albite = Material.of("Plagioclase_Albite", "Na4Al4.36Si11.64O32", 2, measured=False)
+    plagioclase = Material.of("Plagioclase", None, None, measured=True)
+    assert k_feldspar.same_as(sanidine) and sanidine.same_as(k_feldspar)
+    assert k_feldspar.same_as(microcline)
+    assert plagioclase.same_as(albite) and not k_feldspar.same_as(albite)
+    assert not sanidine.same_as(microcline)  # two calculated species stay two
+    # A polytype or variant suffix names the same species.
+    assert Material.of("Kaolinite", None, None, True).same_as(
+        Material.of("Kaolinite1A", "Al2Si2H4O9", 1, False)
+    )
+    assert Material.of("Organic-Matter", None, None, True).same_as(
+        Material.of("Organic matter", None, None, True)
+    )
+    # Group qualifiers are not variants: di- and trioctahedral smectites differ.
+    assert not Material.of("Smectite (Di)", None, None, True).same_as(
+        Material.of("Smectite (Tri)", None, None, True)
+    )
+    assert not Material.of("Dolomite", None, None, True).same_as(
+        Material.of("Ankerite_Fe0.2", "Ca2.832Mg2.466Fe0.702C6O18", 148, False)
+    )

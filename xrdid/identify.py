@@ -55,6 +55,7 @@ __all__ = [
     "InternalStandard",
     "QueryInfo",
     "StageTimings",
+    "embed_like",
     "identify",
     "identify_many",
     "identify_pattern",
@@ -277,7 +278,7 @@ def _identify(
         for prepared, query, ranking in zip(items, queries, rankings, strict=True):
             start = time.perf_counter()
             analysis = (
-                analyse_phases(query, ranking, source, _embed_like(embedder, prepared.view))
+                analyse_phases(query, ranking, source, embed_like(embedder, prepared.view))
                 if options.phases
                 else None
             )
@@ -300,13 +301,13 @@ def _identify(
             )
             out.append(
                 _identification(
-                    library, prepared, ranking, analysis, result, options, timings, embedder.version
+                    library, prepared, ranking, result, options, timings, embedder.version
                 )
             )
     return out
 
 
-def _embed_like(embedder: PatternEmbedder, view: PreprocessedPattern) -> Embed:
+def embed_like(embedder: PatternEmbedder, view: PreprocessedPattern) -> Embed:
     """Embeds a residual (intensity, mask) as the query was embedded."""
 
     def embed(intensity: NDArray[np.float64], mask: NDArray[np.bool_]) -> NDArray[np.float32]:
@@ -319,7 +320,6 @@ def _identification(
     library: Library,
     prepared: _Prepared,
     ranking: Ranking,
-    analysis: PhaseAnalysis | None,
     result: Answer,
     options: IdentifyOptions,
     timings: StageTimings,
@@ -344,8 +344,8 @@ def _identification(
         else None
     )
     evidence = (
-        _evidence(analysis, result, sticks, prepared.info.covered_two_theta_deg)
-        if options.include_profiles and analysis is not None
+        _evidence(result.analysis, result, sticks, prepared.info.covered_two_theta_deg)
+        if options.include_profiles and result.analysis is not None
         else None
     )
     return Identification(

@@ -25,7 +25,7 @@ from xrdid.grid import MODEL_GRID
 from xrdid.ranking.confidence import CANDIDATE_FEATURES, PHASE_FEATURES, Calibration
 from xrdid.ranking.config import SERVED, RankingConfig
 from xrdid.ranking.grouping import grouped
-from xrdid.ranking.phases import FoundPhase, PhaseAnalysis
+from xrdid.ranking.phases import FoundPhase, PhaseAnalysis, keep_phases
 from xrdid.ranking.pipeline import Query, RankedReference, Ranking, ReferenceFacts, ReferenceSource
 from xrdid.ranking.quantify import weight_percents
 
@@ -85,6 +85,7 @@ class Answer:
     unexplained_peaks: tuple[UnexplainedPeak, ...]
     amorphous_percent: float | None
     notes: tuple[str, ...]
+    analysis: PhaseAnalysis | None  # of the phases reported (the overlay's arrays)
 
     def confidence_of(self, reference_id: int) -> float | None:
         """The confidence of the entry a reference belongs to."""
@@ -111,6 +112,8 @@ def answer(
     notes: list[str] = []
     phases: tuple[AnswerPhase, ...] = ()
     amorphous = None
+    if analysis is not None and calibration is not None:
+        analysis = _credible(analysis, source, calibration, config, notes)
     if analysis is not None:
         phases, amorphous = _phases(analysis, source, calibration, standard, notes)
     fit_rwp = fit_unexplained = None
@@ -135,7 +138,33 @@ def answer(
         unexplained_peaks=unexplained_peaks,
         amorphous_percent=amorphous,
         notes=tuple(notes),
+        analysis=analysis,
     )
+
+
+def _credible(
+    analysis: PhaseAnalysis,
+    source: ReferenceSource,
+    calibration: Calibration,
+    config: RankingConfig,
+    notes: list[str],
+) -> PhaseAnalysis:
+    """The analysis without the phases below ``config.min_phase_confidence``
+    (the others refitted): a lab acts on the phases reported, and what the
+    dropped ones stood in for shows as unexplained peaks instead."""
+    if not analysis.phases:
+        return analysis
+    rows = np.array([phase_features(p) for p in analysis.phases])
+    probable = calibration.phase.probability(rows) >= config.min_phase_confidence
+    if probable.all():
+        return analysis
+    dropped = [p.reference_id for p, ok in zip(analysis.phases, probable, strict=True) if not ok]
+    names = ", ".join(f.name for f in source.facts(np.array(dropped, dtype=np.int64)))
+    notes.append(
+        f"not reported, less than {config.min_phase_confidence:.0%} likely present: {names} "
+        "(the peaks they would explain are listed as unexplained)"
+    )
+    return keep_phases(analysis, list(probable), source)
 
 
 def _phases(

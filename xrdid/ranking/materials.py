@@ -1,11 +1,16 @@
 """Which references are one material.
 
 One material is the same reduced formula and space group (quartz from COD,
-AMCSD and BGMN), or the same mineral name where one side is a measured
-pattern (RockJock's "Quartz" and a calculated quartz): measured patterns
-carry no space group, and names of calculated structures are often generic
-chemical names ("silicon dioxide") shared by polymorphs, so names alone
-never join two calculated references.
+AMCSD and BGMN), or the same mineral where one side is a measured pattern
+(RockJock's "Quartz" and a calculated quartz): measured patterns carry no
+space group, and names of calculated structures are often generic chemical
+names ("silicon dioxide") shared by polymorphs, so names alone never join two
+calculated references.
+
+A mineral is known by its name, by the name without a variant or polytype
+("Kaolinite1A", "Sanidine_Na07", "MICROCLINE_maximum") and by the group it
+belongs to: measured references of rocks are often named by group
+("K-feldspar", "Plagioclase"), the species each holds varying by sample.
 """
 
 from __future__ import annotations
@@ -14,11 +19,69 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Material", "group_materials"]
+__all__ = ["MINERAL_GROUPS", "Material", "group_materials", "species_of"]
+
+# Mineral groups measured libraries name phases by (RockJock's, powdR's) and
+# their common species (IMA nomenclature), normalised as ``_normalised``.
+MINERAL_GROUPS: dict[str, frozenset[str]] = {
+    "k feldspar": frozenset({"microcline", "orthoclase", "sanidine", "adularia"}),
+    "plagioclase": frozenset(
+        {"albite", "oligoclase", "andesine", "labradorite", "bytownite", "anorthite"}
+    ),
+    "pyroxene": frozenset(
+        {
+            "enstatite",
+            "ferrosilite",
+            "diopside",
+            "hedenbergite",
+            "augite",
+            "pigeonite",
+            "aegirine",
+            "jadeite",
+            "omphacite",
+            "spodumene",
+        }
+    ),
+    "amphibole": frozenset(
+        {
+            "tremolite",
+            "actinolite",
+            "hornblende",
+            "glaucophane",
+            "riebeckite",
+            "anthophyllite",
+            "cummingtonite",
+            "grunerite",
+            "pargasite",
+            "edenite",
+        }
+    ),
+    "garnet": frozenset(
+        {"almandine", "pyrope", "spessartine", "grossular", "andradite", "uvarovite"}
+    ),
+    "olivine": frozenset({"forsterite", "fayalite"}),
+    "serpentine": frozenset({"antigorite", "chrysotile", "lizardite"}),
+    "chlorite": frozenset({"clinochlore", "chamosite"}),
+    "smectite di": frozenset({"montmorillonite", "beidellite", "nontronite"}),
+    "smectite tri": frozenset({"saponite", "hectorite"}),
+    "mica tri": frozenset({"biotite", "phlogopite", "annite"}),
+}
+_GROUP_OF = {species: group for group, members in MINERAL_GROUPS.items() for species in members}
+# A species name with a polytype or structure-type suffix: kaolinite1a, illite 2m1.
+_POLYTYPE = re.compile(r"^([a-z]{4,}?) ?(\d[a-z]{1,2}\d?)$")
 
 
 def _normalised(name: str) -> str:
-    return re.sub(r"\s+", " ", name).strip().lower()
+    return re.sub(r"[\s_\-()]+", " ", name).strip().lower()
+
+
+def species_of(name: str) -> str | None:
+    """The mineral species a name gives, without a variant after '_' or a
+    polytype ("Sanidine_Na07", "Kaolinite1A"); None for a chemical name."""
+    species = _normalised(name.split("_")[0])
+    polytype = _POLYTYPE.match(species)
+    species = polytype.group(1) if polytype else species
+    return species if species.isalpha() and len(species) >= 4 else None
 
 
 @dataclass(frozen=True)
@@ -28,18 +91,27 @@ class Material:
     name: str  # normalised display name
     formula_space_group: str | None  # "SiO2|154" when both are known
     measured: bool
+    species: str | None = None  # :func:`species_of`
 
     @classmethod
     def of(
         cls, name: str, formula: str | None, space_group_number: int | None, measured: bool
     ) -> Material:
         key = f"{formula}|{space_group_number}" if formula and space_group_number else None
-        return cls(_normalised(name), key, measured)
+        return cls(_normalised(name), key, measured, species_of(name))
 
     def same_as(self, other: Material) -> bool:
         if self.formula_space_group and self.formula_space_group == other.formula_space_group:
             return True
-        return (self.measured or other.measured) and self.name == other.name
+        if not (self.measured or other.measured):
+            return False
+        if self.name == other.name or (self.species and self.species == other.species):
+            return True
+        return self._holds(other) or other._holds(self)
+
+    def _holds(self, other: Material) -> bool:
+        """This is a group (a measured "K-feldspar") and ``other`` one of its species."""
+        return other.species is not None and _GROUP_OF.get(other.species) == self.name
 
 
 def group_materials(materials: Sequence[Material]) -> list[int]:

@@ -15,25 +15,40 @@ analysis instead, round by round:
    the scan must show its own strongest peaks;
 4. ranks what is still unexplained and goes on, until no candidate passes or
    ``max_phases`` are found.
+
+A broad feature (an amorphous hump, background the baseline left) dominates
+the embedding and the profile search of whatever holds it, and its ranking is
+then broad references whose peaks the scan does not show. Where one holds a
+clear share of the intensity, the peaks alone (the scan or residual less its
+broad part) are ranked too, first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from itertools import zip_longest
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.ndimage import grey_opening
 from scipy.optimize import nnls
 from scipy.signal import find_peaks
 
+from xrdid.grid import MODEL_GRID
 from xrdid.ranking.config import SERVED, RankingConfig
 from xrdid.ranking.correlation import rerank_correlation
 from xrdid.ranking.pipeline import Query, RankedReference, Ranking, ReferenceSource, rank
 from xrdid.ranking.refine import JointFit, PhaseShape, ShapeLimits, refine, transformed
 
-__all__ = ["FoundPhase", "PhaseAnalysis", "PhaseEvidence", "analyse_phases", "noise_level"]
+__all__ = [
+    "FoundPhase",
+    "PhaseAnalysis",
+    "PhaseEvidence",
+    "analyse_phases",
+    "keep_phases",
+    "noise_level",
+]
 
 # Embeds a model-grid profile (intensity, mask) the way the query was embedded.
 Embed = Callable[[NDArray[np.float64], NDArray[np.bool_]], NDArray[np.float32]]
@@ -46,6 +61,10 @@ _PEAK_SEARCH_STEPS = 3
 _AT_BOUND = 0.98
 # Look-alikes are compared without the ranking's prior for small strains.
 _NO_PRIOR = replace(SERVED, strain_penalty=0.0)
+# Features wider than this are broad (humps, background); peaks are far narrower.
+_BROAD_DEG = 2.0
+# The peaks alone are ranked too when the broad part holds this share of the intensity.
+_BROAD_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -112,12 +131,13 @@ def analyse_phases(
     total = float(y[mask].sum())
     found: list[tuple[int, PhaseEvidence, int]] = []  # (id, evidence, round)
     fit: JointFit | None = None
-    ranking = first
+    rank_residual = _residual_ranker(mask, source, embed, config)
+    # The peaks' ranking (where a broad part hides them), the residual's, then
+    # what the scan's own ranked high: a minor phase the residual's embedding
+    # misses often ranked there.
+    rankings = [*_peaks_ranking(y, mask, rank_residual), first]
     for round_ in range(config.max_phases):
         ids = [f[0] for f in found]
-        # The residual's ranking first, then what the scan's own ranked high:
-        # a minor phase the residual's embedding misses often ranked there.
-        rankings = [ranking, first] if ranking is not first else [first]
         trials = _trials(rankings, source, ids, mask, config)
         passing: list[tuple[JointFit, int, PhaseEvidence]] = []
         screened = _screened(y, mask, noise, source, fit, ids, trials, config)
@@ -141,18 +161,72 @@ def analyse_phases(
         left = np.clip(fit.residual, 0.0, None)
         if round_ + 1 == config.max_phases or left.max() <= 3.0 * noise:
             break
-        residual = np.where(mask, left / left.max(), 0.0)
+        residual = np.where(mask, left, 0.0)
+        rankings = [*_peaks_ranking(residual, mask, rank_residual), rank_residual(residual), first]
+    return _analysis(found, fit, noise, y, mask, total)
+
+
+def keep_phases(
+    analysis: PhaseAnalysis, keep: Sequence[bool], source: ReferenceSource
+) -> PhaseAnalysis:
+    """The analysis with only the phases ``keep`` marks, refined together again
+    (from their fitted shapes): what the others explained goes back to them or
+    to the residual."""
+    if all(keep):
+        return analysis
+    kept = [p for p, k in zip(analysis.phases, keep, strict=True) if k]
+    y, mask = analysis.intensity, analysis.mask
+    if not kept:
+        return PhaseAnalysis((), None, analysis.noise, y, mask)
+    ids = np.array([p.reference_id for p in kept], dtype=np.int64)
+    fit = refine(y, mask, source.profiles(ids), [p.shape for p in kept])
+    found = [(p.reference_id, p.evidence, p.round) for p in kept]
+    return _analysis(found, fit, analysis.noise, y, mask, float(y[mask].sum()))
+
+
+def _residual_ranker(
+    mask: NDArray[np.bool_], source: ReferenceSource, embed: Embed, config: RankingConfig
+) -> Callable[[NDArray[np.float64]], Ranking]:
+    """Ranks what is left of the scan (the phase search's shorter ranking)."""
+    residual_config = replace(
+        config, rerank_candidates=config.phase_rerank_candidates, strain_fit_candidates=0
+    )
+
+    def ranked(residual: NDArray[np.float64]) -> Ranking:
+        scaled = np.where(mask, residual / max(float(residual.max()), 1e-300), 0.0)
         (ranking,) = rank(
-            [Query(residual, mask, embed(residual, mask))],
+            [Query(scaled, mask, embed(scaled, mask))],
             source,
             config.phase_candidates,
-            replace(
-                config,
-                rerank_candidates=config.phase_rerank_candidates,
-                strain_fit_candidates=0,
-            ),
+            residual_config,
         )
-    return _analysis(found, fit, noise, y, mask, total)
+        return ranking
+
+    return ranked
+
+
+def broad_part(intensity: NDArray[np.float64]) -> NDArray[np.float64]:
+    """What of a profile is wider than ``_BROAD_DEG``: a grey opening removes
+    every peak narrower than its window and keeps humps and slow background."""
+    width = int(round(_BROAD_DEG / MODEL_GRID.step_deg)) | 1
+    return grey_opening(np.clip(intensity, 0.0, None), size=width)
+
+
+def _peaks_ranking(
+    target: NDArray[np.float64],
+    mask: NDArray[np.bool_],
+    rank_residual: Callable[[NDArray[np.float64]], Ranking],
+) -> list[Ranking]:
+    """The ranking of ``target``'s peaks alone, when a broad part holds
+    ``_BROAD_SHARE`` of its intensity (else none: the target's own ranking is
+    the peaks')."""
+    positive = np.clip(target, 0.0, None)
+    broad = broad_part(positive)
+    total = float(positive[mask].sum())
+    if total <= 0 or float(broad[mask].sum()) < _BROAD_SHARE * total:
+        return []
+    peaks = np.where(mask, positive - broad, 0.0)
+    return [rank_residual(peaks)] if peaks.max() > 0 else []
 
 
 @dataclass(frozen=True)
