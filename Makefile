@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-hardening bench-scale fuzz vendor
+.PHONY: install serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-hardening bench-scale fuzz vendor bench-jobs bench-job-batch openapi
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -82,3 +82,16 @@ bench-hardening: install
 # --examples 400 made 4,065 requests (0 5xx, ~3 min); 2000 aims at 20,000.
 fuzz: install
 	$(BIN)/python -m tests.e2e.fuzz --examples 2000
+
+# One POST /jobs of 200 real scans beside 200 sequential POST /identify calls (~5 min on 2 cores).
+bench-jobs: install
+	$(BIN)/python -m benchmarks.jobs --scans 200 --json benchmarks/results/jobs.json
+
+# Job batch size against throughput and the longest batch (an interactive request's wait), ~2 min.
+bench-job-batch: install
+	$(BIN)/python -m benchmarks.job_batch --sizes 1 4 16
+	$(BIN)/python -m benchmarks.job_batch --sizes 1 4 16 --no-phases
+
+# Refresh the committed API contract after adding to the API (docs/lims.md, versioning).
+openapi: install
+	$(BIN)/python -m app.contract write

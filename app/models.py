@@ -136,7 +136,8 @@ class ElementFilterFields(BaseModel):
 
 
 class IdentifyForm(ElementFilterFields):
-    """Options of an identification (multipart form fields next to ``file``)."""
+    """Options of an identification (multipart form fields next to the file
+    of POST /identify, or the files of POST /jobs)."""
 
     top_k: int | None = Field(
         default=None,
@@ -173,22 +174,19 @@ class IdentifyForm(ElementFilterFields):
     )
     include: str | None = Field(
         default=None,
+        json_schema_extra=never_null,
         description="Comma-separated extras: 'profiles' adds the arrays of an overlay (the "
         "scan, each phase's fitted profile, the residual, reflections with hkl)",
         examples=["profiles"],
     )
     internal_standard: str | None = Field(
         default=None,
+        json_schema_extra=never_null,
         max_length=120,
         description="A phase added at a known weight percent, NAME:PERCENT (e.g. "
         "'Corundum:20'): weight percents become absolute and the rest is reported as "
         "amorphous or unidentified",
         examples=["Corundum:20"],
-    )
-    plot: bool = Field(
-        default=False,
-        description="Answer with a PNG overlay of the scan and the phases instead of JSON "
-        "(as `Accept: image/png` does)",
     )
 
     @field_validator(

@@ -128,15 +128,27 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not loaded.key_allows("a-long-enough-key", write=True)
 
 
+def test_search_is_exact_unless_asked_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Approximate search loses top-5 recall (docs/scale-out.md): it is opt-in."""
+    from xrdid.library import SearchSettings
+
+    monkeypatch.delenv("XRDID_SEARCH_MODE", raising=False)
+    assert Settings().search_mode == "exact"
+    assert not SearchSettings().approximate_for(10_000_000)
+    monkeypatch.setenv("XRDID_SEARCH_MODE", "auto")
+    assert Settings().search_mode == "auto"
+    assert SearchSettings(mode="auto").approximate_for(200_000)
+
+
 def test_settings_database_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Unset or empty: the SQLite file; a postgresql:// URL: the database; else refused."""
     monkeypatch.setenv("XRDID_LIBRARY_PATH", str(tmp_path / "library.sqlite"))
     monkeypatch.setenv("XRDID_DATABASE_URL", "")
     assert Settings().library_location == tmp_path / "library.sqlite"
-    url = "postgresql://xrdid:secret@db:5432/xrdid"
+    url = "postgresql://xrdid:pw-S3cr3t-9@db:5432/xrdid"
     monkeypatch.setenv("XRDID_DATABASE_URL", url)
     loaded = Settings()
-    assert loaded.library_location == url and "secret" not in repr(loaded)
+    assert loaded.library_location == url and "pw-S3cr3t-9" not in repr(loaded)
     monkeypatch.setenv("XRDID_DATABASE_URL", "mysql://db/xrdid")
     with pytest.raises(ValidationError, match="must be a postgresql:// URL"):
         Settings()
@@ -205,6 +217,9 @@ def test_reads_can_require_a_key(tmp_path: Path, small_library: tuple[Path, Path
         for key in (READ_KEY, WRITE_KEY):
             assert test_client.get("/references", headers={"X-API-Key": key}).status_code == 200
         assert test_client.get("/health").status_code == 200  # operations stay open
+        spec = test_client.get("/openapi.json").json()  # says that reads need the key here
+        for path, method in (("/references", "get"), ("/identify", "post"), ("/jobs", "post")):
+            assert spec["paths"][path][method]["security"] == [{"APIKeyHeader": []}]
 
 
 def test_writes_disabled_without_configured_keys(
@@ -264,8 +279,9 @@ def test_openapi_documents_forms_examples_problems_and_keys(client: TestClient) 
     )
     candidate = schemas["CandidatePublic"]["properties"]
     assert f"+ {SERVED.profile_weight} ×" in candidate["score"]["description"]
-    form = schemas["IdentifyForm"]["properties"]
+    form = schemas["IdentifyUpload"]["properties"]  # one flat body: the file beside the options
     assert form["wavelength"]["examples"] == ["Cu"] and "'maximum': 100" in str(form["top_k"])
+    assert form["file"]["format"] == "binary" and "allOf" not in schemas["IdentifyUpload"]
     assert "APIKeyHeader" in spec["components"]["securitySchemes"]
     assert client.get("/docs").status_code == 200
 

@@ -17,6 +17,7 @@ from xrdid.embedder import Embedder, model_input
 from xrdid.grid import MODEL_GRID
 from xrdid.ranking import ArraySource, Query, rank
 from xrdid.ranking.answer import answer
+from xrdid.ranking.confidence import CANDIDATE_FEATURES, PHASE_FEATURES, Calibration, LogisticModel
 from xrdid.ranking.phases import analyse_phases, noise_level
 from xrdid.ranking.quantify import weight_percents
 from xrdid.ranking.refine import PhaseShape, transformed
@@ -104,6 +105,49 @@ def test_a_mixture_gives_each_phase_once_with_its_amount(setting) -> None:
     assert scales[0] / scales[6] == pytest.approx(1.5 * scan.max() / scan.max(), rel=0.05)
     result = answer(query, ranking, analysis, source, 5)
     assert result.verdict == "mixture" and result.rwp is not None and result.rwp < 0.05
+
+
+def _by_explained(threshold: float) -> Calibration:
+    """A calibration whose phase confidence is high above ``threshold`` of the
+    intensity explained and low below it; candidates and matches neutral."""
+
+    def model(features: tuple[str, ...], weights: list[float], bias: float) -> LogisticModel:
+        n = len(features)
+        return LogisticModel(features, (0.0,) * n, (1.0,) * n, tuple(weights), bias)
+
+    explained = [40.0 if f == "explained" else 0.0 for f in PHASE_FEATURES]
+    neutral = [0.0] * len(CANDIDATE_FEATURES)
+    return Calibration(
+        model_version="test",
+        candidate=model(CANDIDATE_FEATURES, neutral, 0.0),
+        phase=model(PHASE_FEATURES, explained, -40.0 * threshold),
+        match=model(CANDIDATE_FEATURES, neutral, 0.0),
+        no_match_below=0.0,
+    )
+
+
+def test_unlikely_phases_after_the_strongest_are_not_reported(setting) -> None:
+    embedder, source, _, _ = setting
+    profiles = source.profiles(np.arange(8))
+    scan = 0.7 * transformed(profiles[0], PhaseShape(0.02, 0.002)) + 0.3 * transformed(
+        profiles[6], PhaseShape(0.02, -0.001)
+    )
+    query, ranking, analysis = _analyse(embedder, source, scan)
+    strongest, weaker = analysis.phases
+    between = (strongest.explained + weaker.explained) / 2
+
+    result = answer(query, ranking, analysis, source, 5, _by_explained(between))
+    assert [p.found.reference_id for p in result.phases] == [strongest.reference_id]
+    assert result.verdict == "match"
+    assert any("not reported" in note and "fluorite" in note for note in result.notes)
+    assert result.analysis is not None and len(result.analysis.phases) == 1
+
+    # Below the threshold too, the strongest stays: the match model decides no_match.
+    result = answer(query, ranking, analysis, source, 5, _by_explained(2.0))
+    assert [p.found.reference_id for p in result.phases] == [strongest.reference_id]
+    # Both credible: both reported.
+    result = answer(query, ranking, analysis, source, 5, _by_explained(-1.0))
+    assert len(result.phases) == 2 and result.verdict == "mixture"
 
 
 def test_weight_percents_of_a_texture_free_simulated_mixture(setting) -> None:

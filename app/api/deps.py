@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
+from app.core.background import Background
 from app.core.config import Settings
 from app.core.errors import (
     BadRequestError,
@@ -24,7 +26,8 @@ API_KEY_HEADER = "X-API-Key"
 api_key_header = APIKeyHeader(
     name=API_KEY_HEADER,
     auto_error=False,
-    description="Needed to add or delete references; for reads only if the server requires it",
+    description="A write key adds or deletes references and reads the audit log; reads "
+    "need a read or write key only where the server requires it",
 )
 
 
@@ -67,6 +70,17 @@ def get_embedder(service: ServiceDep) -> Embedder:
 
 
 EmbedderDep = Annotated[Embedder, Depends(get_embedder)]
+
+
+def get_background(service: ServiceDep) -> Background:
+    if service.background is None:
+        raise ServiceNotReadyError(
+            "the service is starting; retry shortly", headers={"Retry-After": "5"}
+        )
+    return service.background
+
+
+BackgroundDep = Annotated[Background, Depends(get_background)]
 
 
 def api_key(request: Request, key: Annotated[str | None, Security(api_key_header)]) -> str | None:
@@ -121,29 +135,43 @@ ReadAccess = Depends(require_read_access)
 WriteAccess = Depends(require_write_access)
 
 # OpenAPI of the read routes: an empty security requirement says the key is
-# optional (FastAPI marks it required); a server with XRDID_REQUIRE_READ_KEY
-# drops it from its schema (app.main.openapi_schema).
+# optional (FastAPI marks it required). app.main.openapi_schema reads it: a
+# server with XRDID_REQUIRE_READ_KEY keeps only the key; an open one drops the
+# requirement (generators demand an authenticated client for any security).
 OPTIONAL_KEY: dict[str, object] = {"security": [{}]}
 
 
-async def single_parts(request: Request, settings: SettingsDep) -> None:
-    """A form names each field once and the file's name is of sane length
-    (the parser would keep one of two ``file`` parts silently)."""
+async def _check_parts(
+    request: Request, settings: Settings, repeatable: frozenset[str], hint: str
+) -> None:
+    """A form names each field once (but ``repeatable`` ones) and its files'
+    names are of sane length (the parser would keep one of two parts silently)."""
     form = await request.form()  # parsed already for the route; cached on the request
-    names = [name for name, _ in form.multi_items()]
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    counts = Counter(name for name, _ in form.multi_items())
+    repeated = sorted(name for name, n in counts.items() if n > 1 and name not in repeatable)
     if repeated:
         raise FormFieldError(
             f"the form field(s) {', '.join(map(repr, repeated))} appear more than once; "
-            "send each field once (one file per request, in the field 'file')"
+            f"send each field once ({hint})"
         )
-    upload = form.get("file")
-    filename = getattr(upload, "filename", None) or ""
-    if len(filename) > settings.max_filename_chars:
-        raise FormFieldError(
-            f"the file name is {len(filename)} characters long; at most "
-            f"{settings.max_filename_chars} are accepted (XRDID_MAX_FILENAME_CHARS)"
-        )
+    for _, value in form.multi_items():
+        filename = getattr(value, "filename", None) or ""
+        if len(filename) > settings.max_filename_chars:
+            raise FormFieldError(
+                f"the file name is {len(filename)} characters long; at most "
+                f"{settings.max_filename_chars} are accepted (XRDID_MAX_FILENAME_CHARS)"
+            )
+
+
+async def single_parts(request: Request, settings: SettingsDep) -> None:
+    await _check_parts(request, settings, frozenset(), "one file per request, in the field 'file'")
+
+
+async def job_parts(request: Request, settings: SettingsDep) -> None:
+    await _check_parts(
+        request, settings, frozenset({"files"}), "the scans go in 'files', one part each"
+    )
 
 
 SingleParts = Depends(single_parts)
+JobParts = Depends(job_parts)

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
+# The most files XRDID_JOB_MAX_FILES may allow in one job.
+JOB_MAX_FILES_CEILING = 100_000
 
 # Placeholder keys people copy from examples; refused outside development.
 _PLACEHOLDER_KEYS = {"changethis", "change-me", "changeme", "secret", "dev-key", "test"}
@@ -37,6 +39,29 @@ def _default_library_path() -> Path:
 
 
 KeyList = Annotated[list[SecretStr], NoDecode]
+
+# Standard Webhooks secrets are 24–64 random bytes, base64, after "whsec_".
+WEBHOOK_SECRET_PREFIX = "whsec_"
+MIN_WEBHOOK_SECRET_BYTES = 24
+
+
+def check_webhook_secret(value: str) -> None:
+    """Refuse a webhook secret that is not "whsec_" + base64 of ≥ 24 bytes."""
+    import base64
+    import binascii
+
+    body = value.strip().removeprefix(WEBHOOK_SECRET_PREFIX)
+    try:
+        raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(
+            "XRDID_WEBHOOK_SECRET is not 'whsec_' + base64; make one with "
+            "python -c \"import base64,os;print('whsec_'+base64.b64encode(os.urandom(32)).decode())\""
+        ) from exc
+    if len(raw) < MIN_WEBHOOK_SECRET_BYTES:
+        raise ValueError(
+            f"XRDID_WEBHOOK_SECRET holds {len(raw)} bytes; use at least {MIN_WEBHOOK_SECRET_BYTES}"
+        )
 
 
 class Settings(BaseSettings):
@@ -79,9 +104,10 @@ class Settings(BaseSettings):
     # for other replicas' writes besides listening for them.
     index_cache_path: Path | None = None
     sync_interval_s: float = Field(default=1.0, gt=0, le=60)
-    # Exact search, approximate (IVF lists, 8-bit profile rows), or approximate
-    # from approximate_from references ("auto"); see docs/scale-out.md.
-    search_mode: Literal["auto", "exact", "approximate"] = "auto"
+    # Exact search (default: approximate loses top-5 recall), approximate (IVF
+    # lists, 8-bit profile rows), or approximate from approximate_from references
+    # ("auto"); see docs/scale-out.md for the measured cost.
+    search_mode: Literal["auto", "exact", "approximate"] = "exact"
     approximate_from: int = Field(default=200_000, ge=1)
     search_probe: int = Field(default=64, ge=1)
     profile_probe: int = Field(default=32, ge=1)
@@ -140,6 +166,51 @@ class Settings(BaseSettings):
     # Characters of an uploaded file's name (most file systems allow 255).
     max_filename_chars: int = Field(default=255, ge=16, le=4096)
 
+    # ---- LIMS: batch jobs, idempotency, webhooks, audit, logs (docs/lims.md)
+    # Jobs, idempotency keys, the audit log and webhook deliveries; default
+    # <library>.service.sqlite, next to the library it serves.
+    service_store_path: Path | None = None
+    # A job is one upload: a rack or a plate of scans, not an archive of years.
+    job_max_files: int = Field(default=1000, ge=1, le=JOB_MAX_FILES_CEILING)
+    # Body limit of POST /jobs (the files, or the zip, together).
+    job_max_body_bytes: int = Field(default=256 * MIB, ge=1024)
+    # Scans waiting over all jobs; beyond it POST /jobs answers 429. At the
+    # ~5–10 scans/s of 2 cores, 5,000 is under about a quarter of an hour of work.
+    job_queue_max_files: int = Field(default=5000, ge=1)
+    # Scans per forward pass. A batch holds a compute thread, so an interactive
+    # /identify may wait for one: 4 is as fast as 16 and holds a thread ~3 s
+    # with the phase analysis, not ~12 s (docs/lims.md, make bench-job-batch).
+    job_batch_size: int = Field(default=4, ge=1, le=1024)
+    # Batches computed at once; None: XRDID_COMPUTE_THREADS (every core).
+    # They take the same compute threads as /identify, never more.
+    job_workers: int | None = Field(default=None, ge=1, le=256)
+    # POST /jobs requests in the service at once (each may hold
+    # XRDID_JOB_MAX_BODY_BYTES of scans in memory); more get 503 + Retry-After.
+    job_submissions: int = Field(default=2, ge=1, le=64)
+    # A claimed scan is retried when its worker has not renewed the claim for
+    # this long (a killed process); renewed every third of it while working.
+    job_lease_s: float = Field(default=30.0, gt=0)
+    # Finished jobs (and their results) are kept this long: a week covers a
+    # weekend and a LIMS that polls once a day.
+    job_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # An Idempotency-Key is remembered this long: a day covers every client
+    # retry policy we know of (the draft leaves it to the server).
+    idempotency_ttl_s: float = Field(default=24 * 3600.0, gt=0)
+    # Standard Webhooks secret ("whsec_" + base64 of 24–64 random bytes);
+    # None: jobs cannot name a callback URL.
+    webhook_secret: SecretStr | None = None
+    # Hosts callbacks may go to (names, IPs, or "*.example.org"); empty: any
+    # host with only public addresses. A host listed here may be private (the
+    # LIMS on the lab network); anything else private is refused (SSRF).
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = []
+    # Delivery attempts and the first retry's delay; it doubles each time
+    # (5 s … ~10 min: 8 attempts span about 21 minutes of receiver downtime).
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_retry_base_s: float = Field(default=5.0, gt=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    # One JSON object per log line (for log shippers); off: readable text.
+    log_json: bool = False
+
     @field_validator("read_api_keys", "write_api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
@@ -157,6 +228,21 @@ class Settings(BaseSettings):
                 "XRDID_DATABASE_URL must be a postgresql:// URL, e.g. "
                 "postgresql://xrdid:PASSWORD@db:5432/xrdid"
             )
+        return value
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip().lower() for h in value.split(",") if h.strip()]
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        check_webhook_secret(value.get_secret_value())
         return value
 
     @field_validator("device", mode="before")
@@ -188,6 +274,17 @@ class Settings(BaseSettings):
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         return self.library_path
+
+    @property
+    def service_store_file(self) -> Path:
+        return self.service_store_path or self.library_path.with_name(
+            self.library_path.name + ".service.sqlite"
+        )
+
+    @property
+    def job_worker_count(self) -> int:
+        """Job workers: they compute on the compute threads, so never more than those."""
+        return min(self.job_workers or self.compute_threads, self.compute_threads)
 
     @property
     def upload_body_limit_bytes(self) -> int:

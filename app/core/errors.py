@@ -322,7 +322,8 @@ _FORM_LIMIT_MESSAGES = ("Too many fields", "Too many files", "Part exceeded maxi
 def _form_limit_problem(request: Request, message: str) -> ProblemResponse:
     settings = request.app.state.service.settings
     limits = (
-        f"this server takes one file, at most {settings.max_form_fields} other fields "
+        f"this server takes one file per upload (POST /jobs: up to {settings.job_max_files}, "
+        f"XRDID_JOB_MAX_FILES), at most {settings.max_form_fields} other fields "
         f"(XRDID_MAX_FORM_FIELDS) of at most {settings.max_form_field_bytes} bytes each "
         "(XRDID_MAX_FORM_FIELD_BYTES)"
     )
@@ -360,13 +361,19 @@ async def _memory_error(request: Request, exc: Exception) -> ProblemResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> ProblemResponse:
+    from app.core.tracing import REQUEST_ID_HEADER, request_id
+
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    # Answered outside the request-id middleware: set its header here.
+    rid = request_id()
     return problem_response(
         500,
         "internal-error",
         "Internal error",
         "the service failed on this request; it has been logged — please report it with the file",
         instance=request.url.path,
+        headers={REQUEST_ID_HEADER: rid} if rid else None,
+        request_id=rid,
     )
 
 
@@ -382,15 +389,17 @@ def install_error_handlers(app: FastAPI) -> None:
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for the problems a route can return."""
     descriptions = {
-        400: "The body is not multipart/form-data",
+        400: "The body is not multipart/form-data, or a header is repeated or malformed",
         401: "An API key is required (header X-API-Key)",
         403: "The API key does not allow this",
-        404: "No such reference",
+        404: "No such reference or job",
         408: "The request body arrived too slowly",
-        409: "A reference with this source and source id exists",
+        409: "A conflict: the reference exists (same source and source id), the job has "
+        "finished, or the Idempotency-Key is in use",
         413: "The upload, a form field or the simulation it needs is over this server's limit",
         415: "The file is in no supported format",
         422: "The file or a parameter is invalid (detail says which and how to fix it)",
+        429: "Too many scans are waiting for identification (see Retry-After)",
         503: "The model or library is still loading, the server is busy, or the library's "
         "database is unavailable (see Retry-After)",
     }

@@ -24,14 +24,18 @@ class _BodyAborted(Exception):
     pass
 
 
-def _too_large(limit: int, path: str, received: int | None) -> ProblemResponse:
+# What the default body limit is made of, named in its 413.
+_DEFAULT_LIMIT = "the server's XRDID_MAX_UPLOAD_BYTES plus room for form fields"
+
+
+def _too_large(limit: int, path: str, received: int | None, setting: str) -> ProblemResponse:
     size = f" ({received} bytes)" if received is not None else ""
     return problem_response(
         413,
         "upload-too-large",
         "The upload is too large",
         f"the request body{size} exceeds the limit of {limit} bytes; send a smaller file "
-        "(the limit is the server's XRDID_MAX_UPLOAD_BYTES plus room for form fields)",
+        f"(the limit is {setting})",
         instance=path,
         limit_bytes=limit,
         headers={"Connection": "close"},
@@ -52,23 +56,31 @@ def _too_slow(timeout_s: float, path: str, received: int) -> ProblemResponse:
 
 
 class BodyLimitMiddleware:
-    """Refuse HTTP request bodies larger than ``max_body_bytes`` (413) or
-    slower than ``body_timeout_s`` (408) with a problem."""
+    """Refuse HTTP request bodies larger than ``max_body_bytes`` (or the
+    path's own limit in ``path_limits``: bytes and the setting behind them)
+    with a 413, or slower than ``body_timeout_s`` with a 408 problem."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, body_timeout_s: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        body_timeout_s: float,
+        path_limits: dict[str, tuple[int, str]] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_timeout_s = body_timeout_s
+        self.path_limits = dict(path_limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_body_bytes
         path = scope.get("path", "")
+        limit, setting = self.path_limits.get(path, (self.max_body_bytes, _DEFAULT_LIMIT))
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _too_large(limit, path, int(declared))(scope, receive, send)
+            await _too_large(limit, path, int(declared), setting)(scope, receive, send)
             return
         deadline = anyio.current_time() + self.body_timeout_s
         received = 0
@@ -88,7 +100,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    problem = _too_large(limit, path, None)
+                    problem = _too_large(limit, path, None, setting)
                     raise _BodyAborted
                 body_complete = not message.get("more_body", False)
             return message

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -33,6 +33,9 @@ from xrdid.embedder import Embedder
 from xrdid.library import Library, LibraryUnavailableError, SearchSettings, index_path_for
 from xrdid.library.follow import LibraryFollower
 from xrdid.ranking.confidence import Calibration
+
+if TYPE_CHECKING:
+    from app.core.background import Background
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +100,8 @@ class ServiceState:
         self.follower: LibraryFollower | None = None
         self.phase = "starting"
         self.error: str | None = None
+        # Jobs, webhooks and the service store (app.core.background), while serving.
+        self.background: Background | None = None
         self._lock = threading.Lock()
         self._closing = threading.Event()
         # Requests doing CPU-bound work at once; more would only queue inside torch.
@@ -111,6 +116,9 @@ class ServiceState:
         self.write_gate = Gate(
             "uploads to the library", settings.write_workers + settings.write_queue
         )
+        # Job submissions hold their scans in memory while they are stored;
+        # the jobs' identifications take compute threads (run_cpu) like /identify.
+        self.job_gate = Gate("job submissions", settings.job_submissions)
         self.writes = WritePool(settings)
         metrics.track_library(self._library_size, lambda: 1.0 if self.ready else 0.0)
 
@@ -244,15 +252,21 @@ async def _save_periodically(state: ServiceState) -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from app.core.background import Background
+
     state: ServiceState = app.state.service
     configure_threads(state.settings)
     state.writes.start()
+    state.background = background = Background(state)
     loader = asyncio.ensure_future(anyio.to_thread.run_sync(state.load))
     saver = asyncio.ensure_future(_save_periodically(state))
+    background.start()
     try:
         yield
     finally:
         await anyio.to_thread.run_sync(state.writes.stop)
+        await background.stop()  # job workers finish their batch before the library closes
+        state.background = None
         saver.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await saver

@@ -72,7 +72,8 @@ Rows = NDArray[np.float32] | CompressedRows
 class SearchSettings:
     """Exact or approximate search, and how wide the approximate one looks.
 
-    ``mode`` "auto" searches approximately from ``approximate_from``
+    ``mode`` "exact" (the default: approximate search loses top-5 recall, see
+    ``docs/scale-out.md``); "auto" searches approximately from ``approximate_from``
     references (decided when the index is built: a library that grows past
     it switches at its next open). Lists: about √n (≈ 1,000 rows each at a
     million); a query compares ``probe`` lists' worth of embeddings and
@@ -80,7 +81,7 @@ class SearchSettings:
     ``docs/scale-out.md`` for the recall measured).
     """
 
-    mode: Literal["auto", "exact", "approximate"] = "auto"
+    mode: Literal["auto", "exact", "approximate"] = "exact"
     approximate_from: int = 200_000
     probe: int = 64
     profile_probe: int = 32

@@ -151,11 +151,14 @@ def _credible(
 ) -> PhaseAnalysis:
     """The analysis without the phases below ``config.min_phase_confidence``
     (the others refitted): a lab acts on the phases reported, and what the
-    dropped ones stood in for shows as unexplained peaks instead."""
-    if not analysis.phases:
+    dropped ones stood in for shows as unexplained peaks instead. The
+    strongest phase stays: whether the scan's material is in the library at
+    all is the verdict's question, answered by the match model."""
+    if len(analysis.phases) < 2:
         return analysis
     rows = np.array([phase_features(p) for p in analysis.phases])
     probable = calibration.phase.probability(rows) >= config.min_phase_confidence
+    probable[0] = True
     if probable.all():
         return analysis
     dropped = [p.reference_id for p, ok in zip(analysis.phases, probable, strict=True) if not ok]

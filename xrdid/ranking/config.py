@@ -107,8 +107,9 @@ class RankingConfig:
     # share of its height (a peak on another's is no evidence: texture and
     # widths the others fit imperfectly leave misfit there).
     own_peak_overlap: float = 0.2
-    # A phase whose calibrated confidence is below this is more likely absent
-    # than present: it is not reported, and its peaks stay unexplained.
+    # A phase after the strongest whose calibrated confidence is below this is
+    # more likely absent than present: it is not reported, and its peaks stay
+    # unexplained.
     min_phase_confidence: float = 0.5
 
     def fused_score(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, File, Request, Response
 
 from app.api.deps import (
     OPTIONAL_KEY,
@@ -18,18 +18,12 @@ from app.api.deps import (
 )
 from app.api.uploads import read_upload
 from app.core.errors import problem_responses
-from app.models import IdentifyForm, IdentifyResponse
+from app.forms import IdentifyUpload
+from app.models import IdentifyResponse
 from xrdid.identify import identify as run_identification
 from xrdid.overlay import overlay_png
-from xrdid.readers import SUPPORTED_FORMATS
 
 router = APIRouter(prefix="/identify", tags=["identify"], dependencies=[ReadAccess])
-
-FILE_HELP = (
-    "The measured pattern, in any supported format: "
-    + " ".join(SUPPORTED_FORMATS)
-    + " (detected from the content)"
-)
 
 
 @router.post(
@@ -50,8 +44,7 @@ FILE_HELP = (
 )
 async def identify(
     request: Request,
-    file: Annotated[UploadFile, File(description=FILE_HELP, json_schema_extra={"minLength": 1})],
-    form: Annotated[IdentifyForm, Form()],
+    form: Annotated[IdentifyUpload, File()],
     service: ServiceDep,
     settings: SettingsDep,
     library: LibraryDep,
@@ -79,11 +72,11 @@ async def identify(
     options = form.options(settings.default_top_k)
     if picture:
         options = replace(options, phases=True, include_profiles=True)
-    data = await read_upload(file, settings)
+    data = await read_upload(form.file, settings)
     result = await service.run_cpu(
         run_identification,
         data,
-        file.filename,
+        form.file.filename,
         embedder,
         library,
         options,

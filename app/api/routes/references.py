@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, File, Header, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
 from app.api.deps import (
     OPTIONAL_KEY,
+    BackgroundDep,
     EmbedderDep,
     LibraryDep,
     ReadAccess,
@@ -18,12 +20,14 @@ from app.api.deps import (
     WriteAccess,
 )
 from app.api.uploads import read_upload
+from app.core.audit import audit_event
 from app.core.errors import problem_responses
+from app.core.idempotency import IDEMPOTENCY_HEADER, fingerprint, idempotent
 from app.core.writes import until_disconnected
+from app.forms import ReferenceUpload
 from app.models import (
     MAX_ID,
     ReferenceCreated,
-    ReferenceCreateForm,
     ReferenceDetail,
     ReferenceList,
     ReferencePublic,
@@ -40,58 +44,85 @@ ReferenceId = Annotated[
     int, Path(ge=1, le=MAX_ID, description="The reference's id (1 … 2^63−1)", examples=[1])
 ]
 
-FILE_HELP = (
-    "A crystal structure (CIF, BGMN .str: simulated on the model grid) or a measured "
-    "pattern of a known material (any supported pattern format; needs 'name')"
+IDEMPOTENCY_HELP = (
+    "A unique key (e.g. a UUID) per reference: a retry with the same key and the same file "
+    "returns the first answer instead of adding the reference again"
 )
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    response_model=ReferenceCreated,
     summary="Add a reference",
     dependencies=[WriteAccess, SingleParts],
     response_description="The stored reference; found by the next /identify",
     responses=problem_responses(400, 401, 403, 408, 409, 413, 415, 422, 503),
 )
 async def create_reference(
+    form: Annotated[ReferenceUpload, File()],
     request: Request,
-    file: Annotated[UploadFile, File(description=FILE_HELP, json_schema_extra={"minLength": 1})],
-    form: Annotated[ReferenceCreateForm, Form()],
-    response: Response,
     service: ServiceDep,
     settings: SettingsDep,
     library: LibraryDep,
     embedder: EmbedderDep,
-) -> ReferenceCreated:
+    background: BackgroundDep,
+    idempotency_key: Annotated[
+        str | None, Header(alias=IDEMPOTENCY_HEADER, description=IDEMPOTENCY_HELP)
+    ] = None,
+) -> Response:
     """Add a structure or a measured pattern to the library.
 
     The reference is stored durably before the response is sent, and the very
     next identification searches it. (source, source_id) is unique: adding the
-    same file twice (same default source id) gives 409.
+    same file twice (same default source id) gives 409. With an
+    Idempotency-Key, a retry of the same request gets the first answer.
 
     The file is read and simulated in a worker process within the server's
     budgets (time, memory, simulation size: 413 past them); an upload whose
     client disconnects is abandoned and never stored.
     """
-    data = await read_upload(file, settings)
-    source, source_id = source_key(data, form.source, form.source_id)
-    existing = await anyio.to_thread.run_sync(library.find, source, source_id)
-    if existing is not None:  # answer before simulating anything
-        raise DuplicateReferenceError(source, source_id, existing.id)
-    options = form.prepare_options() | {
-        "source": source,
-        "source_id": source_id,
-        "max_bytes": settings.max_upload_bytes,
-        "simulation_limits": settings.simulation_limits,
-    }
-    prepared = await service.writes.prepare(request, data, file.filename, options)
-    (new,) = await until_disconnected(
-        request, lambda: service.run_write_embedding(embed_references, [prepared], embedder)
+    data = await read_upload(form.file, settings)
+    fields = form.model_dump(mode="json", exclude={"file"})
+    request_fingerprint = fingerprint(
+        "POST", "/references", fields, [("file", form.file.filename, data)]
     )
-    entry = await anyio.to_thread.run_sync(library.add, new)
-    response.headers["Location"] = f"/references/{entry.id}"
-    return ReferenceCreated(**ReferencePublic.fields_from(entry), warnings=list(prepared.warnings))
+    async with idempotent(
+        request, idempotency_key, background.store, settings, request_fingerprint
+    ) as hold:
+        if hold.replay is not None:
+            return hold.replay
+        source, source_id = source_key(data, form.source, form.source_id)
+        existing = await anyio.to_thread.run_sync(library.find, source, source_id)
+        if existing is not None:  # answer before simulating anything
+            raise DuplicateReferenceError(source, source_id, existing.id)
+        options = form.prepare_options() | {
+            "source": source,
+            "source_id": source_id,
+            "max_bytes": settings.max_upload_bytes,
+            "simulation_limits": settings.simulation_limits,
+        }
+        prepared = await service.writes.prepare(request, data, form.file.filename, options)
+        (new,) = await until_disconnected(
+            request, lambda: service.run_write_embedding(embed_references, [prepared], embedder)
+        )
+        entry = await anyio.to_thread.run_sync(library.add, new)
+        created = ReferenceCreated(
+            **ReferencePublic.fields_from(entry), warnings=list(prepared.warnings)
+        )
+        audit = audit_event(
+            request,
+            "reference.create",
+            f"/references/{entry.id}",
+            {"name": created.name, "source": source, "source_id": source_id, "kind": created.kind},
+        )
+        await anyio.to_thread.run_sync(background.store.audit_append, audit)
+        response = JSONResponse(
+            created.model_dump(mode="json"),
+            status_code=status.HTTP_201_CREATED,
+            headers={"Location": f"/references/{entry.id}"},
+        )
+        return hold.keep(response)
 
 
 @router.get(
@@ -147,7 +178,18 @@ async def get_reference(
     dependencies=[WriteAccess],
     responses=problem_responses(401, 403, 404, 422, 503),
 )
-async def delete_reference(reference_id: ReferenceId, library: LibraryDep) -> Response:
+async def delete_reference(
+    reference_id: ReferenceId, request: Request, library: LibraryDep, background: BackgroundDep
+) -> Response:
     """Remove the reference from the database and the search index."""
+    entry = await anyio.to_thread.run_sync(library.get, reference_id)
     await anyio.to_thread.run_sync(library.delete, reference_id)
+    info = entry.info
+    audit = audit_event(
+        request,
+        "reference.delete",
+        f"/references/{reference_id}",
+        {"name": info.name, "source": info.source, "source_id": info.source_id},
+    )
+    await anyio.to_thread.run_sync(background.store.audit_append, audit)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

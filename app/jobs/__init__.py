@@ -1,0 +1,1 @@
+"""Batch jobs: the background runner (:mod:`.runner`)."""

@@ -1,0 +1,255 @@
+"""The batch-job runner: background workers in the service process that
+claim queued scans, identify them in batches and write each result once.
+
+Each worker loops: claim up to XRDID_JOB_BATCH_SIZE scans of the oldest
+job (a lease, :meth:`~app.store.base.ServiceStore.claim_files`) → identify
+them together through the service's compute limiter
+(:func:`xrdid.identify.identify_many`: one forward pass, one search) →
+write every outcome in one transaction, accepted only while the lease holds.
+A heartbeat renews the leases of work in progress. After a kill -9 the
+leases lapse and the scans are claimed again (once: a scan that stops the
+service twice is failed, not retried forever); after a clean shutdown the
+workers finish their batch first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+
+from app.core.errors import problem_response, xrdid_problem
+from app.models import IdentifyForm, IdentifyResponse
+from app.store.base import ClaimedBatch, FileOutcome, ServiceStore
+from xrdid.embedder import Embedder
+from xrdid.errors import XrdidError
+from xrdid.identify import Identification, identify, identify_many
+from xrdid.library import Library
+from xrdid.ranking.confidence import Calibration
+
+if TYPE_CHECKING:
+    from app.core.state import ServiceState
+
+__all__ = ["JobRunner", "compute_batch"]
+
+logger = logging.getLogger(__name__)
+
+# A claim lapsed this many times is given up (the first retry covers a crash).
+MAX_ATTEMPTS = 2
+_IDLE_POLL_S = 1.0
+# Throughput is a moving average over about this many batches (for Retry-After).
+_RATE_SMOOTHING = 0.3
+
+
+def _problem_json(exc: XrdidError) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(bytes(xrdid_problem(exc).body))
+    return body
+
+
+def _internal_problem() -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(
+        bytes(
+            problem_response(
+                500,
+                "internal-error",
+                "Internal error",
+                "the service failed on this file; it has been logged — please report it "
+                "with the file",
+            ).body
+        )
+    )
+    return body
+
+
+def compute_batch(
+    batch: ClaimedBatch,
+    embedder: Embedder,
+    library: Library,
+    calibration: Calibration | None,
+    default_top_k: int,
+    max_bytes: int,
+) -> list[FileOutcome]:
+    """Identify a claimed batch (blocking): each file's /identify response or
+    its problem. A bug met on one file costs that file, not the batch."""
+    form = IdentifyForm.model_validate(batch.options)
+    options = form.options(default_top_k)
+    files = [(f.data, f.filename) for f in batch.files]
+    try:
+        results: list[Identification | Exception] = list(
+            identify_many(
+                files, embedder, library, options, calibration=calibration, max_bytes=max_bytes
+            )
+        )
+    except Exception:
+        logger.exception("a batch of job %s failed; identifying its files one by one", batch.job_id)
+        results = []
+        for data, filename in files:
+            try:
+                results.append(
+                    identify(
+                        data,
+                        filename,
+                        embedder,
+                        library,
+                        options,
+                        calibration=calibration,
+                        max_bytes=max_bytes,
+                    )
+                )
+            except XrdidError as exc:
+                results.append(exc)
+            except Exception as exc:
+                logger.exception("job %s: file %r failed", batch.job_id, filename)
+                results.append(exc)
+    outcomes = []
+    for claimed, result in zip(batch.files, results, strict=True):
+        if isinstance(result, Identification):
+            response = IdentifyResponse.from_identification(result, batch.sample_id)
+            outcomes.append(FileOutcome(claimed.index, result=response.model_dump(mode="json")))
+        elif isinstance(result, XrdidError):
+            outcomes.append(FileOutcome(claimed.index, error=_problem_json(result)))
+        else:  # a bug met on this file
+            outcomes.append(FileOutcome(claimed.index, error=_internal_problem()))
+    return outcomes
+
+
+class JobRunner:
+    """XRDID_JOB_WORKERS workers and a lease heartbeat, as asyncio tasks."""
+
+    def __init__(self, state: ServiceState, store: ServiceStore) -> None:
+        self.state = state
+        self.store = store
+        self.settings = state.settings
+        self.owner = "jobs-" + uuid.uuid4().hex
+        self.wakeup = asyncio.Event()
+        self.scans_per_s: float | None = None
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.ensure_future(self._worker(i)) for i in range(self.settings.job_worker_count)
+        ]
+        self._heartbeat = asyncio.ensure_future(self._renew_leases())
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    async def stop(self) -> None:
+        """Let each worker finish its batch (its results are written), then stop."""
+        self._stopping = True
+        self.wakeup.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+        await anyio.to_thread.run_sync(self.store.release_claims, self.owner)
+
+    def retry_after_s(self, queued: int, wanted: int, limit: int) -> int:
+        """Seconds until the queue has room for ``wanted`` more scans, at the
+        measured throughput (30 s before anything was measured)."""
+        if not self.scans_per_s:
+            return 30
+        excess = max(queued + wanted - limit, 1)
+        return int(min(max(math.ceil(excess / self.scans_per_s), 1), 3600))
+
+    async def _ready(self) -> bool:
+        while not self._stopping:
+            if self.state.ready:
+                return True
+            if self.state.error:
+                return False
+            await asyncio.sleep(0.1)
+        return False
+
+    async def _worker(self, number: int) -> None:
+        if not await self._ready():
+            return
+        while not self._stopping:
+            try:
+                batch = await anyio.to_thread.run_sync(self._claim)
+                if batch is None:
+                    await self._idle()
+                    continue
+                await self._run(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("job worker %d failed; retrying in %g s", number, _IDLE_POLL_S)
+                await asyncio.sleep(_IDLE_POLL_S)
+
+    async def _idle(self) -> None:
+        self.wakeup.clear()
+        try:
+            await asyncio.wait_for(self.wakeup.wait(), timeout=_IDLE_POLL_S)
+        except TimeoutError:
+            pass
+
+    def _claim(self) -> ClaimedBatch | None:
+        settings = self.settings
+        return self.store.claim_files(
+            self.owner,
+            time.time(),
+            lease_s=settings.job_lease_s,
+            limit=settings.job_batch_size,
+            max_attempts=MAX_ATTEMPTS,
+            retention_s=settings.job_retention_s,
+        )
+
+    async def _run(self, batch: ClaimedBatch) -> None:
+        state, settings = self.state, self.settings
+        embedder, library = state.embedder, state.library
+        if embedder is None or library is None:  # closing down: stop() gives the claim back
+            return
+        start = time.perf_counter()
+        # On a compute thread, as /identify: jobs and requests share XRDID_COMPUTE_THREADS.
+        outcomes = await state.run_cpu(
+            compute_batch,
+            batch,
+            embedder,
+            library,
+            state.calibration,
+            settings.default_top_k,
+            settings.max_upload_bytes,
+        )
+        written = await anyio.to_thread.run_sync(
+            lambda: self.store.complete_files(
+                self.owner,
+                batch.job_id,
+                outcomes,
+                time.time(),
+                retention_s=settings.job_retention_s,
+            )
+        )
+        elapsed = time.perf_counter() - start
+        rate = len(outcomes) / max(elapsed, 1e-6) * settings.job_worker_count
+        previous = self.scans_per_s
+        self.scans_per_s = (
+            rate if previous is None else (1 - _RATE_SMOOTHING) * previous + _RATE_SMOOTHING * rate
+        )
+        if written < len(outcomes):
+            logger.info(
+                "job %s: %d of %d results dropped (cancelled, or the lease was lost)",
+                batch.job_id,
+                len(outcomes) - written,
+                len(outcomes),
+            )
+        logger.debug("job %s: %d scans in %.2f s", batch.job_id, len(outcomes), elapsed)
+
+    async def _renew_leases(self) -> None:
+        interval = self.settings.job_lease_s / 3.0
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await anyio.to_thread.run_sync(
+                    self.store.renew_leases, self.owner, time.time(), self.settings.job_lease_s
+                )
+            except Exception:
+                logger.exception("renewing job leases failed; retrying")
