@@ -23,21 +23,48 @@ from app.store.base import (
 from app.store.sqlite import SCHEMA_VERSION, SqliteServiceStore, StoreVersionError
 
 
-def _sqlite(tmp_path: Path) -> ServiceStore:
-    return SqliteServiceStore(tmp_path / "service.sqlite")
+def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], ServiceStore]:
+    return lambda: SqliteServiceStore(tmp_path / "service.sqlite")
 
 
-BACKENDS: dict[str, Callable[[Path], ServiceStore]] = {"sqlite": _sqlite}
+def _postgres(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], ServiceStore]:
+    """A new database on the session's real PostgreSQL (tests/postgres.py)."""
+    from app.store.postgres import PostgresServiceStore
+
+    url = str(request.getfixturevalue("database_url"))
+    return lambda: PostgresServiceStore(url)
+
+
+# Each backend gives a factory of stores on one fresh database: several
+# stores on it stand for several processes (replicas) sharing the queue.
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Callable[[], ServiceStore]]] = {
+    "sqlite": _sqlite,
+    "postgres": _postgres,
+}
 
 LEASE_S = 10.0
 RETENTION_S = 100.0
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceStore]:
-    backend = BACKENDS[request.param](tmp_path)
-    yield backend
-    backend.close()
+def open_stores(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], ServiceStore]]:
+    factory = BACKENDS[request.param](request, tmp_path)
+    opened: list[ServiceStore] = []
+
+    def open_one() -> ServiceStore:
+        opened.append(factory())
+        return opened[-1]
+
+    yield open_one
+    for backend in opened:
+        backend.close()
+
+
+@pytest.fixture()
+def store(open_stores: Callable[[], ServiceStore]) -> ServiceStore:
+    return open_stores()
 
 
 def new_job(job_id: str, n: int, at: float = 0.0, **kwargs: object) -> NewJob:
@@ -246,6 +273,44 @@ def test_idempotency_begin_has_one_winner(store: ServiceStore) -> None:
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == ["in_progress"] * 7 + ["started"]
+
+
+def test_workers_of_several_processes_claim_each_file_once(
+    open_stores: Callable[[], ServiceStore],
+) -> None:
+    """Four stores on one database (four replicas' workers) drain two jobs
+    concurrently: every scan is claimed once, written once, and each job
+    finishes once (one webhook event each)."""
+    stores = [open_stores() for _ in range(4)]
+    stores[0].create_job(
+        new_job("a", 30, callback_url="https://lims.example/a"), max_queued_files=99
+    )
+    stores[0].create_job(
+        new_job("b", 30, 1.0, callback_url="https://lims.example/b"), max_queued_files=99
+    )
+    claimed: list[tuple[str, int]] = []
+    written: list[int] = []
+    barrier = threading.Barrier(len(stores))
+
+    def work(worker: int, backend: ServiceStore) -> None:
+        barrier.wait()
+        while (batch := claim(backend, f"w{worker}", 0.0, limit=3)) is not None:
+            indices = [f.index for f in batch.files]
+            claimed.extend((batch.job_id, i) for i in indices)
+            written.append(complete(backend, f"w{worker}", batch.job_id, indices, 1.0))
+
+    threads = [threading.Thread(target=work, args=pair) for pair in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(claimed) == sorted([("a", i) for i in range(30)] + [("b", i) for i in range(30)])
+    assert sum(written) == 60
+    for job_id in ("a", "b"):
+        job = stores[1].get_job(job_id, now=2.0)
+        assert job is not None and job.status is JobStatus.COMPLETED
+        assert job.counts[FileStatus.SUCCEEDED] == 30
+        assert len(stores[2].deliveries(job_id)) == 1
 
 
 # --------------------------------------------------------------------------- audit

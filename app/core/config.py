@@ -282,6 +282,14 @@ class Settings(BaseSettings):
         )
 
     @property
+    def service_store_location(self) -> Path | str:
+        """Jobs, idempotency keys and the audit log: in the database when set
+        (shared by the replicas), else the SQLite file beside the library."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.service_store_file
+
+    @property
     def job_worker_count(self) -> int:
         """Job workers: they compute on the compute threads, so never more than those."""
         return min(self.job_workers or self.compute_threads, self.compute_threads)
