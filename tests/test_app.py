@@ -140,6 +140,20 @@ def test_search_is_exact_unless_asked_otherwise(monkeypatch: pytest.MonkeyPatch)
     assert SearchSettings(mode="auto").approximate_for(200_000)
 
 
+def test_worker_role_needs_the_shared_queue_and_serves_no_api() -> None:
+    from app.main import create_app
+
+    with pytest.raises(ValidationError, match="XRDID_DATABASE_URL"):
+        Settings(role="worker")  # type: ignore[arg-type]
+    worker = Settings(role="worker", database_url="postgresql://x@db/x")  # type: ignore[arg-type]
+    client = TestClient(create_app(worker))  # no lifespan: nothing loads
+    assert client.get("/health").status_code == 200
+    assert client.get("/metrics").status_code == 200
+    for method, path in [("POST", "/identify"), ("POST", "/jobs"), ("GET", "/references"),
+                         ("GET", "/audit"), ("GET", "/")]:  # fmt: skip
+        assert client.request(method, path).status_code == 404, path
+
+
 def test_settings_database_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Unset or empty: the SQLite file; a postgresql:// URL: the database; else refused."""
     monkeypatch.setenv("XRDID_LIBRARY_PATH", str(tmp_path / "library.sqlite"))

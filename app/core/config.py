@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     # lists, 8-bit profile rows), or approximate from approximate_from references
     # ("auto"); see docs/scale-out.md for the measured cost.
     search_mode: Literal["auto", "exact", "approximate"] = "exact"
+    # "worker": this process only claims and runs batch-job scans from the
+    # shared queue (needs database_url); it serves /health, /ready and
+    # /metrics, no /identify, /references or /jobs.
+    role: Literal["api", "worker"] = "api"
     approximate_from: int = Field(default=200_000, ge=1)
     search_probe: int = Field(default=64, ge=1)
     profile_probe: int = Field(default=32, ge=1)
@@ -249,6 +253,15 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_device(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _check_role(self) -> Settings:
+        if self.role == "worker" and self.database_url is None:
+            raise ValueError(
+                "XRDID_ROLE=worker takes its jobs from a shared queue: set XRDID_DATABASE_URL "
+                "to the replicas' PostgreSQL database"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_keys(self) -> Settings:
