@@ -1,7 +1,8 @@
-"""The batch-job queue shared on PostgreSQL: an API replica and a
-worker-only replica (XRDID_ROLE=worker) on one real database; the worker is
-killed with SIGKILL while it holds a batch of a job submitted to the API
-replica, and the job still completes there, every scan answered once."""
+"""The batch-job queue shared on PostgreSQL: two uvicorn processes on one
+real database. A job is submitted to an API replica; the process holding one
+of its batches is killed with SIGKILL (a worker-only replica,
+XRDID_ROLE=worker, or the API replica the job was submitted to); the job
+still completes on the other process, every scan answered once."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 
@@ -22,10 +22,15 @@ COLUMNS = ("QUARTZ", "CALCITE", "HEMATITE", "RUTILE")
 LEASE_S = 2.0
 
 
-@pytest.fixture()
-def api_and_worker(
-    server_env: dict[str, str], database_url: str, e2e_library: Path, tmp_path: Path
+@pytest.fixture(params=["worker", "api"])
+def two_processes(
+    request: pytest.FixtureRequest,
+    server_env: dict[str, str],
+    database_url: str,
+    e2e_library: Path,
+    tmp_path: Path,
 ) -> Iterator[tuple[Server, Server]]:
+    """An API replica and a second process: a worker-only replica or another API replica."""
     library = copy_library(e2e_library, tmp_path / "copy" / "library.sqlite")
     copied, present = migrate_library(library, database_url, progress=False)
     assert copied == present > 0
@@ -36,13 +41,13 @@ def api_and_worker(
         "XRDID_JOB_LEASE_S": str(LEASE_S),
     }
     api = Server(env, tmp_path / "api.log").start()
-    worker = Server(env | {"XRDID_ROLE": "worker"}, tmp_path / "worker.log")
+    other = Server(env | {"XRDID_ROLE": request.param}, tmp_path / f"{request.param}.log")
     try:
-        worker.start()
-        yield api, worker
+        other.start()
+        yield api, other
     finally:
         api.stop()
-        worker.stop()
+        other.stop()
 
 
 def _held_by(database_url: str, job_id: str, pid: int) -> list[int]:
@@ -56,38 +61,42 @@ def _held_by(database_url: str, job_id: str, pid: int) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
-def test_a_worker_killed_mid_job_loses_nothing(
-    api_and_worker: tuple[Server, Server], database_url: str
+def test_the_process_killed_holding_a_batch_loses_nothing(
+    two_processes: tuple[Server, Server], database_url: str
 ) -> None:
-    api, worker = api_and_worker
-    with worker.client() as client:  # a worker serves no identification
-        assert client.get("/ready").status_code == 200
-        assert client.post("/identify", files={"file": ("a.xy", b"1 2\n")}).status_code == 404
-        assert client.get("/jobs/x").status_code == 404
+    api, other = two_processes
+    worker_only = other.env.get("XRDID_ROLE") == "worker"
+    if worker_only:
+        with other.client() as client:  # a worker serves no identification
+            assert client.get("/ready").status_code == 200
+            assert client.post("/identify", files={"file": ("a.xy", b"1 2\n")}).status_code == 404
+            assert client.get("/jobs/x").status_code == 404
+    # Killed: the worker; or the API replica the job goes to, watched from the other.
+    victim, observer = (other, api) if worker_only else (api, other)
+    assert victim.process is not None
+    pid = victim.process.pid
     files = [(f"{c.lower()}-{i}.xy", rockjock_column_xy(c)) for i in range(4) for c in COLUMNS]
-    assert worker.process is not None
-    pid = worker.process.pid
     with api.client() as client:
         submitted = client.post("/jobs", files=[("files", f) for f in files], data={"top_k": "2"})
         assert submitted.status_code == 202, submitted.text
-        job_id = submitted.json()["id"]
-        deadline = time.monotonic() + 60
-        held: list[int] = []
-        while not held:
-            assert time.monotonic() < deadline, "the worker never held a batch of the job"
-            held = _held_by(database_url, job_id, pid)
-            time.sleep(0.005)
-        worker.kill()  # SIGKILL while it holds the batch: no shutdown code runs
-        killed_at = time.monotonic()
-        # What it held when it died (its leases lapse only LEASE_S later).
-        held = _held_by(database_url, job_id, pid)
-        assert held, "the worker held no batch when it was killed"
+    job_id = submitted.json()["id"]
+    deadline = time.monotonic() + 60
+    while not _held_by(database_url, job_id, pid):
+        assert time.monotonic() < deadline, "the process never held a batch of the job"
+        time.sleep(0.005)
+    victim.kill()  # SIGKILL while it holds the batch: no shutdown code runs
+    killed_at = time.monotonic()
+    # What it held when it died (its leases lapse only LEASE_S later).
+    held = _held_by(database_url, job_id, pid)
+    assert held, "the process held no batch when it was killed"
+    with observer.client() as client:
         job = client.get(f"/jobs/{job_id}").json()
         done_before = {f["index"]: f["result"] for f in job["files"] if f["status"] == "succeeded"}
         assert job["status"] != "completed", "the job finished before the kill"
         while (job := client.get(f"/jobs/{job_id}").json())["status"] != "completed":
             assert time.monotonic() - killed_at < 120, job["progress"]
             time.sleep(0.1)
+        assert client.get("/ready").json()["status"] == "ready"
     assert job["progress"]["succeeded"] == len(files), job["progress"]
     assert [f["index"] for f in job["files"]] == list(range(len(files)))
     for index, result in done_before.items():  # written once, never recomputed
@@ -99,8 +108,6 @@ def test_a_worker_killed_mid_job_loses_nothing(
         attempts = dict(
             db.execute("SELECT idx, attempts FROM job_file WHERE job_id = %s", (job_id,)).fetchall()
         )
-    # The killed worker's batch was claimed again, once; the others once in all.
+    # The killed process's batch was claimed again, once; the others once in all.
     assert {i: attempts[i] for i in held} == {i: 2 for i in held}
     assert {i for i, n in attempts.items() if n != 1} == set(held)
-    with httpx.Client(base_url=api.url) as client:
-        assert client.get("/ready").json()["status"] == "ready"
