@@ -399,3 +399,39 @@ def test_sqlite_store_survives_reopening_and_refuses_a_newer_schema(tmp_path: Pa
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(StoreVersionError, match="newer xrdid"):
         SqliteServiceStore(path)
+
+
+# --------------------------------------------------------------------------- postgres
+
+
+def test_library_and_service_store_migrate_at_once_in_one_process(database_url: str) -> None:
+    """A replica migrates the library and the service store from two threads
+    at once; Alembic keeps a run's context in module globals, so the runs
+    must not interleave (they did: the store's tables were recorded in the
+    library's version table, and every later start failed)."""
+    import psycopg
+
+    from app.store.postgres import migrate as migrate_store
+    from xrdid.library.postgres import migrate as migrate_library
+
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def run(migrate: Callable[[str], None]) -> None:
+        barrier.wait()
+        try:
+            migrate(database_url)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    runs = [migrate_library, migrate_store, migrate_library, migrate_store]
+    threads = [threading.Thread(target=run, args=(m,)) for m in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    with psycopg.connect(database_url) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        service = db.execute("SELECT version_num FROM xrdid_service_alembic_version").fetchall()
+        assert service == [("s0001",)]

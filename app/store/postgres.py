@@ -52,6 +52,7 @@ from app.store.base import (
     job_event,
 )
 from app.store.sqlite import abandoned_problem, canonical_json
+from xrdid.library.postgres import run_migrations
 from xrdid.library.records import LibraryUnavailableError
 
 __all__ = ["PostgresServiceStore", "migrate"]
@@ -72,25 +73,7 @@ POOL_TIMEOUT_S = 3.0
 
 def migrate(url: str) -> None:
     """Create or upgrade the service store's tables to the newest migration."""
-    from alembic import command
-    from alembic.config import Config
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import NullPool
-
-    engine = create_engine(
-        "postgresql+psycopg://" + url.split("://", 1)[1],
-        poolclass=NullPool,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
-    )
-    try:
-        with engine.begin() as connection:
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-            config = Config()
-            config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-    finally:
-        engine.dispose()
+    run_migrations(url, Path(__file__).with_name("migrations"), advisory_lock=_MIGRATION_LOCK)
 
 
 class PostgresServiceStore:

@@ -63,7 +63,7 @@ from xrdid.library.store import (
 )
 from xrdid.sticks import StickPattern
 
-__all__ = ["NOTIFY_CHANNEL", "PostgresStore", "is_database_url", "migrate"]
+__all__ = ["NOTIFY_CHANNEL", "PostgresStore", "is_database_url", "migrate", "run_migrations"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,17 @@ def _described(url: str) -> str:
 
 def migrate(url: str) -> None:
     """Create or upgrade the library's tables to the newest migration."""
+    run_migrations(url, Path(__file__).with_name("migrations"), advisory_lock=_MIGRATION_LOCK)
+
+
+# Alembic keeps the running migration's context in module globals: two runs
+# at once in one process (the library's and the service store's) mix them up.
+_ALEMBIC_LOCK = threading.Lock()
+
+
+def run_migrations(url: str, script_location: Path, *, advisory_lock: int) -> None:
+    """Upgrade a database to the newest Alembic migration of ``script_location``,
+    one process at a time (the advisory lock) and one thread at a time."""
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import create_engine, text
@@ -105,10 +116,10 @@ def migrate(url: str) -> None:
         connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
     )
     try:
-        with engine.begin() as connection:
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        with _ALEMBIC_LOCK, engine.begin() as connection:
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_lock})
             config = Config()
-            config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+            config.set_main_option("script_location", str(script_location))
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     finally:
