@@ -362,7 +362,7 @@ def test_command_line_client_remote_and_local_agree(
     common = [
         sys.executable,
         "-m",
-        "xrdid",
+        "app.cli",
         "identify",
         str(folder),
         "--format",
