@@ -4,7 +4,9 @@
 # CUDA image (torch wheels bundle the CUDA runtime; run with --gpus all):
 #   docker build --build-arg TORCH_VARIANT=cu128 -t xrdid:cuda .
 # The model checkpoint and the default library (model_store/) are baked in;
-# the working library lives on the /data volume.
+# the working library lives on the /data volume. The default Raman library
+# is baked in when `make install` built it first (docs/raman.md); the working
+# one is /data/raman_library.sqlite, next to the XRD one.
 
 ARG PYTHON_VERSION=3.11
 

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-hardening bench-scale fuzz vendor bench-jobs bench-job-batch openapi
+.PHONY: install raman-library bench-raman-service serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-hardening bench-scale fuzz vendor bench-jobs bench-job-batch openapi bench-raman raman-pack train-raman evaluate-raman
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,14 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed
+# The default Raman library (docs/raman.md): built from the RRUFF archive in
+# the shared data (~1 min on 2 cores; 17.5 MB, so not kept in git). Without
+# the archive the service starts with an empty Raman library.
+RAMAN_LIBRARY = model_store/raman_library.sqlite
+$(RAMAN_LIBRARY): model_store/raman_regnet1d.pt model_store/raman_split.json | $(BIN)/.installed
+	nice -n 10 $(BIN)/python -m indexer build-raman --library $@ --skip-without-archive
+
+install: $(BIN)/.installed $(RAMAN_LIBRARY)
 
 # The service on the shipped default library: http://127.0.0.1:8000/docs
 serve: install
@@ -95,3 +102,26 @@ bench-job-batch: install
 # Refresh the committed API contract after adding to the API (docs/lims.md, versioning).
 openapi: install
 	$(BIN)/python -m app.contract write
+
+# Raman (docs/raman-science.md): the preprocessing benchmark, the training pack, a
+# training run (on a GPU: add DEVICE=cuda), and the evaluation + model card.
+bench-raman: install
+	$(BIN)/python -m benchmarks.raman_preprocessing --plots benchmarks/results/raman_preprocessing
+
+# POST /identify for Raman spectra over HTTP on the built library, next to the hit quality index (~1 min).
+bench-raman-service: install
+	$(BIN)/python -m benchmarks.raman_service --requests 100
+
+raman-pack: install
+	$(BIN)/python -m indexer raman-pack --out runs/raman/pack.npz
+
+DEVICE ?= cpu
+train-raman: install
+	$(BIN)/python -m indexer train-raman --pack runs/raman/pack.npz --minutes 5 --device $(DEVICE) --out runs/raman
+
+evaluate-raman: install
+	$(BIN)/python -m indexer evaluate-raman --model model_store/raman_regnet1d.pt
+
+# Rebuild the default Raman library (make install builds it once).
+raman-library: install
+	$(BIN)/python -m indexer build-raman --library $(RAMAN_LIBRARY)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from xrdid.library import Match
+from xrdid.raman.answer import RamanEvidence
 from xrdid.results import Cell, Evidence, FitSummary, MaterialMatch, PhaseMatch
 
 Verdict = Literal["match", "mixture", "no_match"]
@@ -294,5 +295,48 @@ class ProfilesPublic(BaseModel):
                     ],
                 )
                 for p in evidence.phases
+            ],
+        )
+
+
+class ElementProbabilityPublic(BaseModel):
+    """How likely the sample contains an element (Raman)."""
+
+    symbol: str
+    probability: float = Field(
+        description="0–1: the nearest library minerals' chemistry, weighted by similarity, "
+        "averaged with the model's element head (docs/raman.md)"
+    )
+
+
+class RamanReferenceProfilePublic(BaseModel):
+    reference_id: int
+    name: str
+    profile: list[float] = Field(description="Its preprocessed spectrum, on `shift_cm1`")
+
+
+class RamanProfilesPublic(BaseModel):
+    """The arrays of a Raman overlay (`include=profiles`), over the part of the
+    Raman grid (100–1,800 cm⁻¹, 1 cm⁻¹ steps) the spectrum covers."""
+
+    shift_cm1: list[float]
+    spectrum: list[float] = Field(
+        description="The preprocessed spectrum (spikes and fluorescence removed, max 1)"
+    )
+    references: list[RamanReferenceProfilePublic] = Field(
+        description="The first candidates' reference spectra, preprocessed alike"
+    )
+
+    @classmethod
+    def of(cls, evidence: RamanEvidence) -> RamanProfilesPublic:
+        def rounded(values: object) -> list[float]:
+            return [round(float(v), 5) for v in values]  # type: ignore[attr-defined]
+
+        return cls(
+            shift_cm1=rounded(evidence.shift_cm1),
+            spectrum=rounded(evidence.spectrum),
+            references=[
+                RamanReferenceProfilePublic(reference_id=rid, name=name, profile=rounded(profile))
+                for rid, name, profile in evidence.references
             ],
         )

@@ -33,13 +33,14 @@ BinaryFile = Annotated[
 ]
 
 PATTERN_FILE_HELP = (
-    "The measured pattern, in any supported format: "
+    "The measured XRD pattern or Raman spectrum, in any supported format: "
     + " ".join(SUPPORTED_FORMATS)
     + " (detected from the content)"
 )
 REFERENCE_FILE_HELP = (
-    "A crystal structure (CIF, BGMN .str: simulated on the model grid) or a measured "
-    "pattern of a known material (any supported pattern format; needs 'name')"
+    "A crystal structure (CIF, BGMN .str: simulated on the model grid), a measured "
+    "pattern of a known material or a Raman spectrum of a known mineral (any supported "
+    "format; needs 'name')"
 )
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from app.core.errors import Problem
 from app.forms import BinaryFile
-from app.models import IdentifyForm, IdentifyResponse, never_null
+from app.models import MAX_ID, IdentifyForm, IdentifyResponse, never_null
 from app.store.base import (
     AuditRecord,
     Delivery,
@@ -220,5 +220,8 @@ class AuditPage(BaseModel):
 class AuditQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=500, description="Entries per page")
     after: int = Field(
-        default=0, ge=0, description="Entries with ids above this (the previous page's next_after)"
+        default=0,
+        ge=0,
+        le=MAX_ID,  # an id is a SQLite integer: larger cannot be bound (that was a 500)
+        description="Entries with ids above this (the previous page's next_after)",
     )

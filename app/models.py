@@ -7,7 +7,9 @@ layer's dataclasses by their ``from_*`` constructors.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -15,10 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from app.answer_models import (
     CONFIDENCE_HELP,
+    ElementProbabilityPublic,
     FitPublic,
     MaterialPublic,
     PhasePublic,
     ProfilesPublic,
+    RamanProfilesPublic,
     Verdict,
 )
 from xrdid.errors import InputError
@@ -27,6 +31,7 @@ from xrdid.library import (
     ElementFilter,
     Match,
     MeasuredProfile,
+    RamanProfile,
     ReferenceEntry,
     ReferenceKind,
     ReferencePage,
@@ -34,14 +39,32 @@ from xrdid.library import (
     parse_elements,
 )
 from xrdid.preprocess import BaselineMethod
+from xrdid.raman.answer import RamanOptions, RamanResult
+from xrdid.raman.preprocess import RamanBaseline
+from xrdid.raman.spectrum import MAX_LASER_NM, MIN_LASER_NM
 from xrdid.ranking import SERVED
+from xrdid.results import MaterialMatch, StageTimings
 from xrdid.sticks import STICK_WAVELENGTH_ANGSTROM
+from xrdid.technique import Technique
 from xrdid.wavelengths import Wavelength, parse_wavelength
 
 # What `include` may ask for.
 INCLUDE_EXTRAS = {"profiles"}
+IDENTIFY_EXAMPLE = json.loads(
+    (Path(__file__).parent / "examples" / "identify_mixture.json").read_text(encoding="utf-8")
+)
 # Ids and cursors are SQLite integers: signed 64-bit.
 MAX_ID = 2**63 - 1
+
+TECHNIQUE_HELP = (
+    "What the file is: xrd (an X-ray powder pattern), raman (a Raman spectrum), or auto: "
+    "from the file (its format, then a text file's header words, then its axis: 2θ never "
+    "exceeds 180°)"
+)
+LASER_HELP = (
+    "Raman: the excitation laser in nm, overriding the file's; needed for a spectrum whose "
+    "axis is absolute wavenumber or wavelength"
+)
 
 ELEMENTS_HELP = (
     "comma-separated element symbols (e.g. 'Fe,O'); references of unknown composition "
@@ -188,9 +211,24 @@ class IdentifyForm(ElementFilterFields):
         "amorphous or unidentified",
         examples=["Corundum:20"],
     )
+    technique: Literal["auto", "xrd", "raman"] = Field(default="auto", description=TECHNIQUE_HELP)
+    laser_wavelength_nm: float | None = Field(
+        default=None,
+        json_schema_extra=never_null,
+        ge=MIN_LASER_NM,
+        le=MAX_LASER_NM,
+        description=LASER_HELP,
+        examples=[532],
+    )
 
     @field_validator(
-        "wavelength", "sample_id", "top_k", "include", "internal_standard", mode="before"
+        "wavelength",
+        "sample_id",
+        "top_k",
+        "include",
+        "internal_standard",
+        "laser_wavelength_nm",
+        mode="before",
     )
     @classmethod
     def _blank_fields(cls, value: object) -> object:
@@ -232,7 +270,44 @@ class IdentifyForm(ElementFilterFields):
             raise ValueError("an internal standard needs the phase analysis: leave phases on")
         return self
 
+    @property
+    def asked_technique(self) -> Technique | None:
+        return None if self.technique == "auto" else Technique(self.technique)
+
+    def raman_options(self, default_top_k: int, picture: bool) -> RamanOptions:
+        """The options of a Raman identification; XRD-only fields are refused."""
+        given = [
+            name
+            for name, value in (
+                ("wavelength", self.wavelength),
+                ("internal_standard", self.internal_standard),
+            )
+            if value is not None
+        ]
+        if given:
+            verb = "applies" if len(given) == 1 else "apply"
+            raise InputError(
+                f"{' and '.join(given)} {verb} to XRD patterns; this file is a Raman spectrum "
+                "(leave them out, or send technique=xrd if the file is an XRD pattern)"
+            )
+        if picture:
+            raise InputError(
+                "the PNG overlay is drawn for XRD patterns; for a Raman spectrum ask for JSON "
+                "with include=profiles (the spectrum and its candidates' spectra)"
+            )
+        return RamanOptions(
+            top_k=self.top_k or default_top_k,
+            baseline=RamanBaseline(self.baseline.value),
+            elements=self.element_filter(),
+            include_profiles="profiles" in (self.include or "").split(","),
+        )
+
     def options(self, default_top_k: int) -> IdentifyOptions:
+        if self.laser_wavelength_nm is not None:
+            raise InputError(
+                "laser_wavelength_nm applies to Raman spectra; this file is an XRD pattern "
+                "(leave it out, or send technique=raman if the file is a Raman spectrum)"
+            )
         return IdentifyOptions(
             top_k=self.top_k or default_top_k,
             wavelength=parse_wavelength(self.wavelength) if self.wavelength else None,
@@ -262,7 +337,8 @@ class CandidatePublic(BaseModel):
         description=f"What candidates are ranked by: similarity + {SERVED.profile_weight} × "
         f"profile_correlation, over the embedding's {SERVED.rerank_candidates} nearest "
         f"references and the {SERVED.profile_search_candidates} whose profiles correlate best "
-        "with the query's"
+        "with the query's. Raman: similarity + the tuned weight × profile_correlation over "
+        "the nearest minerals (docs/raman.md)"
     )
     similarity: float = Field(description="Cosine similarity of the embeddings, −1…1")
     profile_correlation: float | None = Field(
@@ -273,7 +349,8 @@ class CandidatePublic(BaseModel):
         f"the {SERVED.strain_fit_candidates} best calculated references, the better of that "
         "and the r with a strain tensor fitted (each reflection its own strain; its departure "
         f"from the mean strain costs {SERVED.anisotropic_penalty:g} × its sum over the six "
-        "components)"
+        "components). Raman: the best Pearson r of the square roots of the preprocessed "
+        "spectra over shifts of ±10 cm⁻¹"
     )
 
     confidence: float | None = Field(
@@ -325,13 +402,29 @@ class WavelengthPublic(BaseModel):
 class QueryPublic(BaseModel):
     filename: str | None
     points: int = Field(description="Data points in the file")
-    two_theta_range_deg: tuple[float, float] = Field(
-        description="2θ range of the file, as measured"
+    two_theta_range_deg: tuple[float, float] | None = Field(
+        description="2θ range of the file, as measured (XRD)"
     )
-    covered_two_theta_deg: tuple[float, float] = Field(
-        description="Part of the model grid (Cu Kα1, 5–90° 2θ) the scan covers: what was compared"
+    covered_two_theta_deg: tuple[float, float] | None = Field(
+        description="Part of the model grid (Cu Kα1, 5–90° 2θ) the scan covers: what was "
+        "compared (XRD)"
     )
-    wavelength: WavelengthPublic
+    wavelength: WavelengthPublic | None = Field(description="The X-ray radiation (XRD)")
+    shift_range_cm1: tuple[float, float] | None = Field(
+        default=None, description="Raman shift range of the file, as measured (Raman)"
+    )
+    covered_shift_cm1: tuple[float, float] | None = Field(
+        default=None,
+        description="Part of the Raman grid (100–1,800 cm⁻¹) the spectrum covers: what was "
+        "compared (Raman)",
+    )
+    laser_wavelength_nm: float | None = Field(
+        default=None,
+        description="The excitation laser, when the file or the request gives it (Raman)",
+    )
+    spikes_removed: int | None = Field(
+        default=None, description="Cosmic-ray spikes taken out of the spectrum (Raman)"
+    )
     baseline: BaselineMethod
     warnings: list[str]
 
@@ -349,60 +442,29 @@ class TimingsPublic(BaseModel):
     phases_ms: float = Field(default=0.0, description="Phase analysis and grouping")
     total_ms: float = Field(description="Sum of the stages (the upload itself excluded)")
 
+    @classmethod
+    def of(cls, t: StageTimings) -> TimingsPublic:
+        return cls(
+            read_ms=round(t.read_ms, 3),
+            preprocess_ms=round(t.preprocess_ms, 3),
+            embed_ms=round(t.embed_ms, 3),
+            search_ms=round(t.search_ms, 3),
+            phases_ms=round(t.phases_ms, 3),
+            total_ms=round(t.total_ms, 3),
+        )
+
 
 class IdentifyResponse(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "sample_id": "S-2024-017",
-                    "candidates": [
-                        {
-                            "rank": 1,
-                            "reference_id": 1042,
-                            "name": "Quartz",
-                            "formula": "SiO2",
-                            "elements": ["O", "Si"],
-                            "space_group": "P3_221",
-                            "space_group_number": 154,
-                            "crystal_system": "trigonal",
-                            "source": "bgmn",
-                            "source_id": "Minerals/Quartz",
-                            "kind": "calculated",
-                            "score": 2.8019,
-                            "similarity": 0.9731,
-                            "profile_correlation": 0.9144,
-                        }
-                    ],
-                    "query": {
-                        "filename": "quartz.xy",
-                        "points": 4500,
-                        "two_theta_range_deg": [5.0, 94.98],
-                        "covered_two_theta_deg": [5.0, 90.0],
-                        "wavelength": {
-                            "label": "Cu Kα (1.54056 Å)",
-                            "kalpha1_angstrom": 1.54056,
-                            "kalpha2_angstrom": 1.54439,
-                            "origin": "default",
-                        },
-                        "baseline": "beads",
-                        "warnings": ["the file states no wavelength; Cu Kα assumed"],
-                    },
-                    "model_version": "3f9c2a71d04e8b65",
-                    "library": {"size": 1968, "version": "g12-n1968"},
-                    "timings_ms": {
-                        "read_ms": 2.1,
-                        "preprocess_ms": 24.0,
-                        "embed_ms": 5.2,
-                        "search_ms": 0.4,
-                        "total_ms": 31.7,
-                    },
-                }
-            ]
-        }
-    )
+    # A real answer: a weighed three-phase mixture from the shared data
+    # (dara: 20.3 wt% NiO, 30.0 Li2CO3, 50.3 TiO2), lists shortened.
+    model_config = ConfigDict(json_schema_extra={"examples": [IDENTIFY_EXAMPLE]})
 
     sample_id: str | None
+    technique: Technique = Field(
+        default=Technique.XRD,
+        description="What the file was identified as: an XRD pattern or a Raman spectrum "
+        "(each searched in its own library)",
+    )
     verdict: Verdict = Field(
         description="match: one material; mixture: several phases; no_match: nothing in the "
         "library is credible (e.g. the material is not in it)"
@@ -423,7 +485,14 @@ class IdentifyResponse(BaseModel):
     )
     fit: FitPublic | None = Field(description="How well the phases explain the scan")
     notes: list[str] = Field(description="What the answer could not do, in sentences")
-    profiles: ProfilesPublic | None = Field(description="Overlay arrays (include=profiles)")
+    profiles: ProfilesPublic | RamanProfilesPublic | None = Field(
+        description="Overlay arrays (include=profiles): over 2θ (XRD) or Raman shift (Raman)"
+    )
+    elements: list[ElementProbabilityPublic] | None = Field(
+        default=None,
+        description="Raman: the probability that the sample contains each element, highest "
+        "first (most useful with no_match); null for XRD",
+    )
     query: QueryPublic
     model_version: str
     library: LibraryPublic
@@ -455,14 +524,47 @@ class IdentifyResponse(BaseModel):
             ),
             model_version=result.model_version,
             library=LibraryPublic(size=result.library.size, version=result.library.version),
-            timings_ms=TimingsPublic(
-                read_ms=round(t.read_ms, 3),
-                preprocess_ms=round(t.preprocess_ms, 3),
-                embed_ms=round(t.embed_ms, 3),
-                search_ms=round(t.search_ms, 3),
-                phases_ms=round(t.phases_ms, 3),
-                total_ms=round(t.total_ms, 3),
+            timings_ms=TimingsPublic.of(t),
+        )
+
+    @classmethod
+    def from_raman(cls, result: RamanResult, sample_id: str | None) -> IdentifyResponse:
+        """A Raman answer: one candidate (and material) per mineral, no phases."""
+        q = result.query
+        return cls(
+            sample_id=sample_id,
+            technique=Technique.RAMAN,
+            verdict=result.verdict,  # type: ignore[arg-type]
+            candidates=[CandidatePublic.from_match(m) for m in result.matches],
+            materials=[
+                MaterialPublic.of(MaterialMatch(m.rank, m, m.confidence, (), (), None))
+                for m in result.matches
+            ],
+            phases=[],
+            amorphous_percent=None,
+            fit=None,
+            notes=list(result.notes),
+            profiles=RamanProfilesPublic.of(result.evidence) if result.evidence else None,
+            elements=[
+                ElementProbabilityPublic(symbol=symbol, probability=round(p, 4))
+                for symbol, p in result.elements
+            ],
+            query=QueryPublic(
+                filename=q.filename,
+                points=q.n_points,
+                two_theta_range_deg=None,
+                covered_two_theta_deg=None,
+                wavelength=None,
+                shift_range_cm1=q.shift_range_cm1,
+                covered_shift_cm1=q.covered_cm1,
+                laser_wavelength_nm=q.laser_wavelength_nm,
+                spikes_removed=q.spikes_removed,
+                baseline=BaselineMethod(q.baseline.value),
+                warnings=list(q.warnings),
             ),
+            model_version=result.model_version,
+            library=LibraryPublic(size=result.library.size, version=result.library.version),
+            timings_ms=TimingsPublic.of(result.timings),
         )
 
 
@@ -530,8 +632,26 @@ class ReferenceCreateForm(BaseModel):
         ),
         examples=[3.4],
     )
+    technique: Literal["auto", "xrd", "raman"] = Field(default="auto", description=TECHNIQUE_HELP)
+    laser_wavelength_nm: float | None = Field(
+        default=None,
+        json_schema_extra=never_null,
+        ge=MIN_LASER_NM,
+        le=MAX_LASER_NM,
+        description=LASER_HELP,
+        examples=[532],
+    )
 
-    @field_validator("name", "formula", "source", "source_id", "notes", "wavelength", mode="before")
+    @field_validator(
+        "name",
+        "formula",
+        "source",
+        "source_id",
+        "notes",
+        "wavelength",
+        "laser_wavelength_nm",
+        mode="before",
+    )
     @classmethod
     def _blank(cls, value: object) -> object:
         return _blank_to_none(value)
@@ -553,6 +673,8 @@ class ReferenceCreateForm(BaseModel):
             "baseline": self.baseline,
             "notes": self.notes,
             "rir": self.rir,
+            "technique": None if self.technique == "auto" else Technique(self.technique),
+            "laser_wavelength_nm": self.laser_wavelength_nm,
         }
 
 
@@ -567,6 +689,7 @@ class ReferencePublic(BaseModel):
     source: str
     source_id: str
     kind: ReferenceKind
+    technique: Technique = Field(description="xrd or raman: the library it is searched in")
     notes: str | None
     model_version: str
     created_at: datetime
@@ -585,6 +708,7 @@ class ReferencePublic(BaseModel):
             "source": info.source,
             "source_id": info.source_id,
             "kind": entry.kind,
+            "technique": entry.technique,
             "notes": info.notes,
             "model_version": entry.model_version,
             "created_at": entry.created_at,
@@ -623,7 +747,24 @@ class ProfilePublic(BaseModel):
     intensity: list[float]
 
 
-def pattern_public(pattern: ReferencePattern) -> SticksPublic | ProfilePublic:
+class RamanSpectrumPublic(BaseModel):
+    """A Raman reference: the spectrum as stored (intensity to 16 bits of its range)."""
+
+    type: Literal["raman"] = "raman"
+    laser_wavelength_nm: float | None
+    baseline: RamanBaseline
+    shift_cm1: list[float]
+    intensity: list[float]
+
+
+def pattern_public(pattern: ReferencePattern) -> SticksPublic | ProfilePublic | RamanSpectrumPublic:
+    if isinstance(pattern, RamanProfile):
+        return RamanSpectrumPublic(
+            laser_wavelength_nm=pattern.laser_wavelength_nm,
+            baseline=pattern.baseline,
+            shift_cm1=np.round(pattern.shift_cm1, 4).tolist(),
+            intensity=np.round(pattern.intensity, 6).tolist(),
+        )
     if isinstance(pattern, MeasuredProfile):
         return ProfilePublic(
             wavelength_angstrom=pattern.wavelength.kalpha1_angstrom,
@@ -645,7 +786,10 @@ def pattern_public(pattern: ReferencePattern) -> SticksPublic | ProfilePublic:
 
 
 class ReferenceDetail(ReferencePublic):
-    pattern: Annotated[SticksPublic | ProfilePublic, Field(discriminator="type")] | None = None
+    pattern: (
+        Annotated[SticksPublic | ProfilePublic | RamanSpectrumPublic, Field(discriminator="type")]
+        | None
+    ) = None
 
 
 class ReferenceList(BaseModel):
@@ -685,6 +829,10 @@ class ReferenceQuery(ElementFilterFields):
         description="Name contains this (case-insensitive)",
     )
     kind: ReferenceKind | None = Field(default=None, json_schema_extra=never_null)
+    technique: Technique = Field(
+        default=Technique.XRD,
+        description="Which library to list: xrd (the default) or raman",
+    )
 
 
 # --------------------------------------------------------------------------- health
@@ -701,3 +849,9 @@ class ReadyResponse(BaseModel):
     library_size: int = Field(description="References searched")
     library_version: str
     database_size: int = Field(description="References in the database")
+    raman_status: Literal["loading", "ready", "disabled", "failed"] = Field(
+        description="The Raman model and library: disabled when the server has no Raman model"
+    )
+    raman_model_version: str | None
+    raman_library_size: int | None = Field(description="Raman references searched")
+    raman_library_version: str | None

@@ -58,10 +58,12 @@ from benchmarks.service import DEFAULT_MODEL, SHIPPED_LIBRARY, Service, real_sca
 from xrdid.data_paths import PROJECT_ROOT
 from xrdid.library import Library, NewReference, SearchSettings
 from xrdid.library.index import SearchIndex
+from xrdid.library.layouts import LAYOUTS
 from xrdid.library.store import SqliteStore
 from xrdid.ranking import SERVED, ArraySource, EmbeddingHits, ProfileRows, Query, rank
 from xrdid.ranking.config import SearchResolution
 from xrdid.ranking.profile_search import coarse_rows
+from xrdid.technique import Technique
 
 CACHE = PROJECT_ROOT / "runs" / "scale"
 # Targets at a million references (issue 20).
@@ -202,7 +204,7 @@ class IndexedSource(ArraySource):
         return out
 
     def profile_rows(self, resolution: SearchResolution) -> ProfileRows:
-        return ProfileRows(self.index.ids, self.index.coarse, None)
+        return ProfileRows(self.index.ids, self.index.rows, None)
 
 
 def recall(args: argparse.Namespace) -> dict[str, object]:
@@ -246,13 +248,14 @@ def recall(args: argparse.Namespace) -> dict[str, object]:
         settings = SearchSettings(mode=mode, probe=args.probe, profile_probe=args.profile_probe)
         began = time.perf_counter()
         if mode == "exact":
-            index = SearchIndex(embeddings.shape[1])
+            index = SearchIndex(embeddings.shape[1], LAYOUTS[Technique.XRD])
             index.vectors.add_with_ids(embeddings, ids)
             index.set_rows(ids, bits, coarse_real[template])
         else:
             step = max(1, args.size // settings.training_sample)
             index = SearchIndex.trained(
                 embeddings.shape[1],
+                LAYOUTS[Technique.XRD],
                 embeddings[::step],
                 coarse_real[template[::step]],
                 settings,
@@ -260,10 +263,10 @@ def recall(args: argparse.Namespace) -> dict[str, object]:
             )
             index.vectors.add_with_ids(embeddings, ids)
             parts = [
-                index.coarse.encoded(coarse_real[template[s : s + 100_000]])  # type: ignore[union-attr]
+                index.rows.encoded(coarse_real[template[s : s + 100_000]])  # type: ignore[union-attr]
                 for s in range(0, args.size, 100_000)
             ]
-            index.set_rows(ids, bits, index.coarse.joined(parts))  # type: ignore[union-attr]
+            index.set_rows(ids, bits, index.rows.joined(parts))  # type: ignore[union-attr]
         built = time.perf_counter() - began
         # Profiles of the padding are the copied reference's: index them by template.
         source = IndexedSource(

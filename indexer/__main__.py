@@ -7,9 +7,13 @@
     distortions  what each distortion costs the model  (indexer/distortions.py)
     rerank-weights  choose the profile re-rank's weight (indexer/rerank_weights.py)
     calibrate  calibrate confidences and no_match      (indexer/calibrate.py)
-    evaluate-phases  phases, weight %, families, confidence (indexer/evaluate_phases.py)
+    evaluate-phases  phases, weight percents, families, confidence (indexer/evaluate_phases.py)
     phase-settings  the phase analysis's thresholds    (indexer/phase_settings.py)
     migrate-to-postgres  copy a SQLite library into PostgreSQL (indexer/migrate_to_postgres.py)
+    raman-pack      build the Raman training pack          (indexer/raman_pack.py)
+    train-raman     train the Raman embedding              (indexer/train_raman.py)
+    evaluate-raman  evaluate the Raman identification      (indexer/evaluate_raman.py)
+    build-raman     build the default Raman library        (indexer/build_raman.py)
 
 Each module has ``main(argv)``; it is imported only when its command runs, so
 one job's heavy imports (or absence) never slow or break another.
@@ -32,13 +36,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("indexer.calibrate", "calibrate the answer's confidences and no_match"),
     "evaluate-phases": (
         "indexer.evaluate_phases",
-        "evaluate phases, weight %, families, confidence",
+        "evaluate phases, weight percents, families, confidence",
     ),
     "phase-settings": ("indexer.phase_settings", "choose the phase analysis's thresholds"),
     "migrate-to-postgres": (
         "indexer.migrate_to_postgres",
         "copy an embedded SQLite library into PostgreSQL",
     ),
+    "raman-pack": ("indexer.raman_pack", "build the Raman training pack"),
+    "train-raman": ("indexer.train_raman", "train the Raman embedding (CPU or CUDA)"),
+    "evaluate-raman": ("indexer.evaluate_raman", "evaluate the Raman identification"),
+    "build-raman": ("indexer.build_raman", "build the default Raman library from RRUFF"),
 }
 
 

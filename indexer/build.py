@@ -525,7 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report.library_size = library.status().size
         library.close()
     if args.rebuild and not report.interrupted:
-        _replace_library(path, target)
+        replace_library(path, target)
     report.finished_at = datetime.now(UTC).isoformat()
     report_path.write_text(json.dumps(report.__dict__, indent=1, ensure_ascii=False) + "\n")
     print(_summary(report, report_path))
@@ -533,7 +533,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 130 if report.interrupted else 0
 
 
-def _replace_library(built: Path, target: Path) -> None:
+def replace_library(built: Path, target: Path) -> None:
     """Compact the freshly built library and move it (and its index) into place."""
     connection = sqlite3.connect(built, isolation_level=None)
     try:

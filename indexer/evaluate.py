@@ -15,7 +15,7 @@ Rows (top-1 / top-5 and time per query for every method):
   library of their 84 references plus every other real structure; their
   mixtures and the dara precursor mixtures (share of phases found in the top 5),
   ranked plainly and again with each method inside the find–subtract–search
-  loop of :mod:`xrdid.phases`; the powdR mineral scans against the 168
+  loop of :mod:`xrdid.ranking.phases`; the powdR mineral scans against the 168
   measured RockJock references.
 
 For each synthetic row it also sorts the served ranking's misses by cause
@@ -24,8 +24,8 @@ the truth (:func:`within_reach`).
 
 Methods: the model alone (cosine of embeddings); the model as the service
 ranks (its nearest references, and those the whole-library profile search
-of :mod:`xrdid.profile_search` finds, re-ranked by the fused score of
-:mod:`xrdid.rerank`); and the baselines, cosine of the preprocessed profiles
+of :mod:`xrdid.ranking.profile_search` finds, re-ranked by the fused score of
+:mod:`xrdid.ranking.correlation`); and the baselines, cosine of the preprocessed profiles
 and a shift-tolerant search-match (best Pearson r over 2θ shifts of ±0.3°),
 each restricted to the 2θ range the query covers.
 """
@@ -156,7 +156,7 @@ def rank_shifted_pearson(lib: Library, qs: Queries) -> tuple[list[list[int]], fl
 
 def with_phase_search(method: Method) -> Method:
     """The same method inside the find–subtract–search-again loop
-    (:func:`xrdid.phases.search_phases`); one material is never listed twice."""
+    (:func:`xrdid.ranking.phases.analyse_phases`); one material is never listed twice."""
 
     def run(lib: Library, qs: Queries) -> tuple[list[list[int]], float]:
         def rank(x: np.ndarray) -> list[int]:

@@ -441,34 +441,21 @@ def synthetic_mixtures(
         tallies = {key: PhaseTally() for key in ("cs", "cc", "ms", "mc")}
         for _ in tqdm(range(SYNTHETIC_PER_COUNT), desc=f"{n}-phase mixtures"):
             weights = random_weights(n, rng)
-            mixture = pools.mixture("calculated", weights, arrays, rng)
-            _score_mixture(
-                embedder,
-                library,
-                arrays,
-                calibration,
-                mixture.pattern,
-                mixture.wavelength,
-                list(mixture.members),
-                mixture.weight_percent,
-                tallies["cs"],
-                tallies["cc"],
-                phase_labels,
-            )
-            mixture = pools.mixture("measured", weights, arrays, rng)
-            _score_mixture(
-                embedder,
-                library,
-                arrays,
-                calibration,
-                mixture.pattern,
-                mixture.wavelength,
-                list(mixture.members),
-                mixture.weight_percent,
-                tallies["ms"],
-                tallies["mc"],
-                phase_labels,
-            )
+            for kind, served, classical in (("calculated", "cs", "cc"), ("measured", "ms", "mc")):
+                mixture = pools.mixture(kind, weights, arrays, rng)
+                _score_mixture(
+                    embedder,
+                    library,
+                    arrays,
+                    calibration,
+                    mixture.pattern,
+                    mixture.wavelength,
+                    list(mixture.members),
+                    mixture.weight_percent,
+                    tallies[served],
+                    tallies[classical],
+                    phase_labels,
+                )
         lines.append(
             f"| {n} | " + " | ".join(tallies[k].cells() for k in ("cs", "cc", "ms", "mc")) + " |"
         )

@@ -109,3 +109,12 @@ def postgres_server():
 def database_url(postgres_server) -> str:
     """A fresh, empty database on the session's server."""
     return postgres_server.create_database()
+
+
+@pytest.fixture(scope="session")
+def rruff_records(data_dir: Path):
+    """Every spectrum of the shared RRUFF archive, read by the reader itself
+    (unpacked once into data_cache/raman/, about 30 s to read)."""
+    from xrdid.raman.archive import read_records
+
+    return list(read_records())

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import indexer.build as build_module
+from indexer.__main__ import COMMANDS
 from indexer.__main__ import main as indexer_main
 from indexer.build import main as build_main
 from indexer.build import source_key
@@ -170,6 +171,12 @@ def test_dispatcher(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
         indexer_main(["no-such-command"])
     assert exit_info.value.code == 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        indexer_main(["--help"])  # every command's summary formats
+    assert exit_info.value.code == 0
+    usage = capsys.readouterr().out
+    assert all(name in usage for name in COMMANDS)
     with pytest.raises(SystemExit):
         indexer_main(["build", "--help"])
     assert "--library" in capsys.readouterr().out

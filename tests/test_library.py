@@ -33,6 +33,7 @@ from xrdid.library import (
 from xrdid.preprocess import BaselineMethod, PreprocessedPattern
 from xrdid.ranking import SERVED, Query, RankingConfig, rank
 from xrdid.sticks import StickPattern
+from xrdid.technique import Technique
 from xrdid.wavelengths import CU_KALPHA, anode
 
 DIM = 16
@@ -41,6 +42,8 @@ DIM = 16
 class FakeEmbedder:
     """A stand-in model: a fixed random projection of the preprocessed
     intensity, different per version (so a version change changes vectors)."""
+
+    technique = Technique.XRD
 
     def __init__(self, version: str = "fake-a", dim: int = DIM) -> None:
         self.version = version
@@ -728,11 +731,11 @@ def test_profile_search_brings_in_a_reference_the_embedding_ranks_far_down(
         no_iron = ranked(lib, query, 2, view, ElementFilter.parse(none_of="Fe"), three)
         assert target.id not in [m.entry.id for m in no_iron]
     with Library.open(lib_path, FakeEmbedder()) as lib:  # coarse profiles read back
-        assert lib._index.coarse.shape[0] == len(lib._index.ids) == 21
+        assert lib._index.rows.shape[0] == len(lib._index.ids) == 21
         matches = ranked(lib, query, 2, view, config=three)
         assert matches[0].entry.id == target.id
         lib.delete(target.id)
-        assert lib._index.coarse.shape[0] == len(lib._index.ids) == 20
+        assert lib._index.rows.shape[0] == len(lib._index.ids) == 20
         matches = ranked(lib, query, 2, view, config=three)
         assert target.id not in [m.entry.id for m in matches]
 
@@ -749,7 +752,7 @@ def test_approximate_search_follows_adds_deletes_and_reopens(lib_path: Path) -> 
     with Library.open(lib_path, FakeEmbedder()) as lib:
         vectors = fill(lib, 300, seed=3)
     with Library.open(lib_path, FakeEmbedder(), search=settings) as lib:
-        assert lib._index.approximate and isinstance(lib._index.coarse, CompressedRows)
+        assert lib._index.approximate and isinstance(lib._index.rows, CompressedRows)
         for rid in list(vectors)[:20]:
             assert lib.search(vectors[rid], 1)[0][0].entry.id == rid
         v = unit(rng)

@@ -1,25 +1,33 @@
 """One contract for every library backend: the same tests on SQLite and on a
-real PostgreSQL server (skipped with a message where none can run)."""
+real PostgreSQL server (skipped with a message where none can run), for the
+XRD library and the Raman library beside it."""
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.test_library import FakeEmbedder, new_ref, unit
+from tests.test_library_techniques import FakeRamanEmbedder, raman_ref
 from xrdid.errors import InputError
 from xrdid.library import (
+    RAMAN_FIRST_ID,
     DuplicateReferenceError,
     ElementFilter,
     Library,
+    MeasuredProfile,
+    RamanProfile,
     ReferenceKind,
     ReferenceNotFoundError,
 )
 from xrdid.library.follow import LibraryFollower
+from xrdid.technique import Technique
+from xrdid.wavelengths import CU_KALPHA
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -30,10 +38,21 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
     return str(request.getfixturevalue("database_url"))
 
 
-def open_library(location: str | Path, version: str = "fake-a") -> Library:
+def _index_path(location: str | Path) -> Path | None:
     # Two libraries on one SQLite file must not share one index file.
-    index = None if isinstance(location, str) else Path(f"{location}.{time.monotonic_ns()}.faiss")
-    return Library.open(location, FakeEmbedder(version), index_path=index)
+    return None if isinstance(location, str) else Path(f"{location}.{time.monotonic_ns()}.faiss")
+
+
+def open_library(location: str | Path, version: str = "fake-a") -> Library:
+    return Library.open(location, FakeEmbedder(version), index_path=_index_path(location))
+
+
+def open_raman(location: str | Path) -> Library:
+    """The Raman library beside ``location``'s XRD one: a SQLite file of its
+    own, or the same database (its own schema)."""
+    if isinstance(location, Path):
+        location = location.with_name("raman_library.sqlite")
+    return Library.open(location, FakeRamanEmbedder(), index_path=_index_path(location))
 
 
 def test_add_get_find_page_delete(location: str | Path) -> None:
@@ -198,7 +217,9 @@ def test_exported_rows_import_with_their_ids(location: str | Path, tmp_path: Pat
     rng = np.random.default_rng(6)
     source_path = tmp_path / "source.sqlite"
     with Library.open(source_path, FakeEmbedder()) as source:
-        ids = [source.add(new_ref(i, unit(rng), elements=("Ca", "O"))).id for i in range(6)]
+        refs = [new_ref(i, unit(rng), elements=("Ca", "O")) for i in range(6)]
+        refs[0] = replace(refs[0], info=replace(refs[0].info, rir=1.75))
+        ids = [source.add(ref).id for ref in refs]
         source.delete(ids[2])
         query = unit(rng)
         expected = [(m.entry, m.similarity) for m in source.search(query, 3)[0]]
@@ -212,4 +233,86 @@ def test_exported_rows_import_with_their_ids(location: str | Path, tmp_path: Pat
         got = [(m.entry, m.similarity) for m in target.search(query, 3)[0]]
         assert [(e.id, e.info) for e, _ in got] == [(e.id, e.info) for e, _ in expected]
         assert target.page(elements=ElementFilter(all_of=frozenset({"Ca"}))).total == 5
+        copied = target.get(ids[0])
+        assert copied.info.rir == 1.75 and copied.technique is Technique.XRD
         assert target.add(new_ref(99, unit(rng))).id > max(ids)
+
+
+def test_reference_intensity_ratios_and_techniques_are_stored(location: str | Path) -> None:
+    """A measured RIR (and none) and the technique come back from every read."""
+    rng = np.random.default_rng(7)
+    x = np.linspace(10, 80, 400)
+    measured = new_ref(0, unit(rng))
+    measured = replace(
+        measured,
+        info=replace(measured.info, rir=3.25),
+        pattern=MeasuredProfile(x, np.exp(-((x - 40) ** 2)) + 0.1, CU_KALPHA),
+    )
+    with open_library(location) as lib:
+        first = lib.add(measured)
+        second = lib.add(new_ref(1, unit(rng)))
+        assert (first.info.rir, first.technique) == (3.25, Technique.XRD)
+        for entry in (lib.get(first.id), lib.find("test", "0"), lib.page().entries[0]):
+            assert entry is not None and entry.info.rir == 3.25
+            assert entry.technique is Technique.XRD and entry.kind is ReferenceKind.MEASURED
+        assert lib.get(second.id).info.rir is None
+        assert lib.search(measured.embedding, 1)[0][0].entry.info.rir == 3.25
+    with open_library(location) as again:
+        assert again.get(first.id).info.rir == 3.25 and again.status().technique is Technique.XRD
+
+
+def test_a_raman_library_beside_the_xrd_one(location: str | Path) -> None:
+    """Each technique's library on the same backend: ids above 10⁹ for Raman,
+    sizes, generations and change logs of their own, the technique on every
+    entry, and each refusing the other's references."""
+    rng = np.random.default_rng(8)
+    embedder = FakeRamanEmbedder()
+    with open_library(location) as xrd, open_raman(location) as raman:
+        assert raman.technique is Technique.RAMAN and raman.status().technique is Technique.RAMAN
+        x = xrd.add(new_ref(0, unit(rng)))
+        xrd_generation = xrd.store.generation()
+        spectra = raman.add_many([raman_ref(seed, embedder) for seed in range(3)])
+        ids = [e.id for e in spectra if e is not None]
+        assert ids == [RAMAN_FIRST_ID + 1, RAMAN_FIRST_ID + 2, RAMAN_FIRST_ID + 3]
+        assert x.id < RAMAN_FIRST_ID
+        assert xrd.store.generation() == xrd_generation  # the Raman write is not XRD's
+        assert (xrd.status().size, raman.status().size) == (1, 3)
+        assert xrd.database_size() == 1 and raman.database_size() == 3
+        entry = raman.get(ids[1])
+        assert entry.technique is Technique.RAMAN and entry.info.source_id == "R000001"
+        assert isinstance(raman.get_pattern(ids[1]), RamanProfile)
+        with pytest.raises(ReferenceNotFoundError):
+            xrd.get(ids[1])
+        with pytest.raises(ReferenceNotFoundError):
+            raman.get(x.id)
+        # The same (source, source id) may name an XRD and a Raman reference.
+        same_key = replace(new_ref(1, unit(rng)), info=replace(raman_ref(0, embedder).info))
+        assert xrd.add(same_key).info.source_id == "R000000"
+        with pytest.raises(DuplicateReferenceError):
+            raman.add(raman_ref(0, embedder))
+        with pytest.raises(InputError, match="is an XRD pattern; this is the Raman library"):
+            raman.add(new_ref(9, unit(rng), version=embedder.version))
+        with raman.reading() as source:  # whole profiles, exact search
+            assert source.rows().rows.shape[0] == 3 and not raman._index.approximate
+        assert raman.search(raman_ref(2, embedder).embedding, 1)[0][0].entry.id == ids[2]
+    with open_raman(location) as again:
+        assert again.status().size == 3 and sorted(again._index.ids.tolist()) == ids
+        assert again.add(raman_ref(5, embedder)).id == RAMAN_FIRST_ID + 4
+
+
+def test_a_raman_library_follows_writes_like_the_xrd_one(location: str | Path) -> None:
+    """Two replicas' Raman libraries on one backend: an add on one is found on the other."""
+    embedder = FakeRamanEmbedder()
+    with open_raman(location) as one, open_raman(location) as two:
+        follower = LibraryFollower(two, interval_s=0.2).start()
+        try:
+            new = raman_ref(4, embedder)
+            added = one.add(new)
+            deadline = time.monotonic() + 5
+            while two.status().size < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert [m.entry.id for m in two.search(new.embedding, 1)[0]] == [added.id]
+            two.delete(added.id)
+            assert one.sync() and one.status().size == 0
+        finally:
+            follower.stop()

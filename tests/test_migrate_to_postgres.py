@@ -65,3 +65,45 @@ def test_seeding_leaves_a_database_with_references_alone(tmp_path: Path, databas
             lib.add_many([new_ref(start + i, unit(rng)) for i in range(3)])
     assert migrate_library(first, database_url, progress=False, if_empty=True) == (3, 3)
     assert migrate_library(second, database_url, progress=False, if_empty=True) == (0, 3)
+
+
+def test_the_xrd_and_the_raman_library_are_copied_each_into_its_own(
+    tmp_path: Path, database_url: str
+) -> None:
+    """One command copies both of a service's libraries: each into the
+    database's library of its technique (the Raman one in its own schema),
+    Raman ids above 10⁹ kept, spectra intact; new Raman references get ids
+    after the copied ones."""
+    from tests.test_library_techniques import FakeRamanEmbedder, raman_ref
+    from xrdid.library import RAMAN_FIRST_ID, RamanProfile
+    from xrdid.technique import Technique
+
+    rng = np.random.default_rng(3)
+    xrd_path, raman_path = tmp_path / "library.sqlite", tmp_path / "raman_library.sqlite"
+    with Library.open(xrd_path, FakeEmbedder()) as lib:
+        xrd_ids = [lib.add(new_ref(i, unit(rng))).id for i in range(3)]
+    embedder = FakeRamanEmbedder()
+    with Library.open(raman_path, embedder) as lib:
+        raman_ids = [lib.add(raman_ref(seed, embedder)).id for seed in range(4)]
+        lib.delete(raman_ids[0])
+        stored = lib.get_pattern(raman_ids[1])
+        expected = lib.get(raman_ids[1])
+    argv = ["--library", str(xrd_path), str(raman_path), "--database-url", database_url]
+    assert main([*argv, "--batch", "2"]) == 0
+    with Library.open(database_url, FakeEmbedder()) as xrd:
+        assert sorted(xrd._index.ids.tolist()) == xrd_ids
+    with Library.open(database_url, FakeRamanEmbedder()) as raman:
+        assert sorted(raman._index.ids.tolist()) == raman_ids[1:]
+        assert all(rid > RAMAN_FIRST_ID for rid in raman_ids)
+        entry = raman.get(raman_ids[1])
+        assert (entry.info, entry.technique) == (expected.info, Technique.RAMAN)
+        pattern = raman.get_pattern(raman_ids[1])
+        assert isinstance(pattern, RamanProfile) and isinstance(stored, RamanProfile)
+        assert np.array_equal(pattern.intensity, stored.intensity)
+        assert raman.search(raman_ref(2, embedder).embedding, 1)[0][0].entry.id == raman_ids[2]
+        assert raman.add(raman_ref(9, embedder)).id > max(raman_ids)
+    # A second run (and seeding) copies nothing; two libraries of one technique are refused.
+    assert main(argv) == 0
+    assert migrate_library(raman_path, database_url, progress=False, if_empty=True) == (0, 4)
+    with pytest.raises(SystemExit):
+        main(["--library", str(xrd_path), str(xrd_path), "--database-url", database_url])

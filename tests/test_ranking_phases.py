@@ -18,7 +18,7 @@ from xrdid.grid import MODEL_GRID
 from xrdid.ranking import ArraySource, Query, rank
 from xrdid.ranking.answer import answer
 from xrdid.ranking.confidence import CANDIDATE_FEATURES, PHASE_FEATURES, Calibration, LogisticModel
-from xrdid.ranking.phases import analyse_phases, noise_level
+from xrdid.ranking.phases import analyse_phases, broad_part, noise_level
 from xrdid.ranking.quantify import weight_percents
 from xrdid.ranking.refine import PhaseShape, transformed
 from xrdid.rir import calculated_rir
@@ -69,6 +69,16 @@ def _analyse(embedder, source, scan: np.ndarray, mask: np.ndarray = EVERYWHERE):
         return embedder.embed_array(np.stack([intensity, m]).astype(np.float32)[None])[0]
 
     return query, ranking, analyse_phases(query, ranking, source, embed)
+
+
+def test_the_broad_part_is_the_hump_without_the_peaks() -> None:
+    x = MODEL_GRID.two_theta_deg
+    hump = 0.5 * np.exp(-0.5 * ((x - 25.0) / 5.0) ** 2)
+    peaks = sum(np.exp(-0.5 * ((x - c) / 0.05) ** 2) for c in (20.0, 26.6, 50.1))
+    broad = broad_part(hump + peaks)
+    inside = (x > 15) & (x < 35)
+    assert np.abs(broad - hump)[inside].max() < 0.02  # the hump, under the peaks too
+    assert (hump + peaks - broad)[np.abs(x - 26.6) < 0.01].min() > 0.95  # peaks left whole
 
 
 def test_noise_level_reads_the_noise_not_the_peaks() -> None:

@@ -268,3 +268,39 @@ def test_pdcif_ignores_calculated_intensities_and_powder_pattern_block_names() -
     range_cif = read_pattern(FILES_DIR / "d5000_1_range.cif")
     # pymatgen's CIF parser drops blocks named like this one; ours must not.
     assert range_cif.metadata["data_block"] == "powder_pattern_D5000_1"
+
+
+def test_journal_pdcifs_with_excluded_points_read(structures_dir: Path) -> None:
+    """Real journal pdCIFs (COD 1516218, J. Phys. Chem. B; 1518592, Chem. Sci.)
+    give points the refinement left out a weight of ``.``: every measured point
+    is kept and the excluded ones are counted."""
+    low_angle_cut = read_pattern(structures_dir / "cod" / "1516218.cif")
+    assert low_angle_cut.n_points == 3955  # _pd_meas_number_of_points
+    assert low_angle_cut.two_theta_range_deg == pytest.approx((3.0, 89.988))
+    # 318 points of weight 0.0 at low angle and the last one with '.'.
+    assert low_angle_cut.metadata["excluded_points"] == "319"
+    assert low_angle_cut.sigma is None  # no weight for the excluded points
+    last_point = read_pattern(structures_dir / "cod" / "1518592.cif")
+    assert last_point.n_points == 5300
+    assert last_point.metadata["excluded_points"] == "1"
+    assert last_point.intensity[-1] == 2271.0
+
+
+def test_every_shared_pdcif_with_weights_reads_or_is_refused_clearly(
+    structures_dir: Path,
+) -> None:
+    """Every CIF in the shared data that holds a weighted powder pattern reads,
+    but for time-of-flight ones (no 2θ), which are refused by name."""
+    files = [
+        path
+        for path in sorted(structures_dir.rglob("*.cif"))
+        if b"_pd_proc_ls_weight" in path.read_bytes()
+    ]
+    assert len(files) >= 4
+    for path in files:
+        try:
+            pattern = read_pattern(path)
+        except PatternReadError as exc:
+            assert "time-of-flight" in str(exc), path
+        else:
+            assert pattern.n_points > 1000, path

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tests.files import make_pattern_files as make
 from xrdid.errors import PatternReadError, UnsupportedFormatError
-from xrdid.readers import read_pattern
+from xrdid.readers import read_measurement, read_pattern
 
 N = 80
 X = 10.0 + 0.05 * np.arange(N)
@@ -552,3 +552,143 @@ def test_damaged_files_of_every_format_only_raise_pattern_read_error(
     else:
         assert pattern.n_points >= 50
         assert np.all(np.diff(pattern.two_theta_deg) > 0)
+
+
+# ------------------------------------------------- Raman files
+
+RAMAN_DIR = Path(__file__).resolve().parent / "files" / "raman"
+WDF = (RAMAN_DIR / "Spectrum_532nm_wdf.wdf").read_bytes()
+SPC = (RAMAN_DIR / "Spectrum_532nm_wdf_spc.spc").read_bytes()
+JCAMP = (RAMAN_DIR / "tannic_acid.jdx").read_bytes()
+RAMAN_SHIFT = np.linspace(150.0, 1300.0, 400)
+RRUFF = (
+    "##NAMES=Calcite\n##RRUFFID=R040070\n##IDEAL CHEMISTRY=CaCO_3_\n"
+    + "".join(f"{x:.3f}, {10 + 900 * np.exp(-(((x - 1086) / 4) ** 2)):.2f}\n" for x in RAMAN_SHIFT)
+    + "##END=\n"
+).encode()
+
+
+def wdf_with(offset: int, fmt: str, value: int) -> bytes:
+    data = bytearray(WDF)
+    struct.pack_into(fmt, data, offset, value)
+    return bytes(data)
+
+
+RAMAN_BAD_FILES: list[tuple[str, Callable[[], bytes], str | None, type[Exception], str]] = [
+    ("WDF header cut", lambda: WDF[:60], "a.wdf", PatternReadError, "truncated inside its header"),
+    ("WDF truncated", lambda: WDF[:3000], "a.wdf", PatternReadError, "cannot hold"),
+    (
+        "WDF zero-size block",  # renishawWiRE would loop for ever on it
+        lambda: wdf_with(WDF.index(b"DATA") + 8, "<Q", 0),
+        "a.wdf",
+        PatternReadError,
+        "less than its own header",
+    ),
+    (
+        "WDF impossible count",
+        lambda: wdf_with(0x3C + 12, "<Q", 10**9),
+        "a.wdf",
+        PatternReadError,
+        "cannot hold",
+    ),
+    ("SPC header only", lambda: SPC[:520], "a.spc", PatternReadError, "not a readable"),
+    (
+        "JCAMP without NPOINTS",
+        lambda: (
+            b"##TITLE=x\n##JCAMP-DX=5.01\n##DATA TYPE=RAMAN SPECTRUM\n##XUNITS=1/CM\n"
+            b"##FIRSTX=100\n##LASTX=200\n##XYDATA=(X++(Y..Y))\n100 1 2 3\n##END=\n"
+        ),
+        "a.jdx",
+        PatternReadError,
+        "lacks ##NPOINTS",
+    ),
+    (
+        "JCAMP without data",
+        lambda: JCAMP.split(b"##XYDATA")[0] + b"##END=\n",
+        "a.jdx",
+        PatternReadError,
+        "0 x and 0 y values",
+    ),
+    (
+        "JCAMP in micrometres of something else",
+        lambda: JCAMP.replace(b"##XUNITS=1/CM", b"##XUNITS=SECONDS"),
+        "a.jdx",
+        PatternReadError,
+        "'SECONDS'",
+    ),
+    (
+        "RRUFF bad row",
+        lambda: b"\n".join(
+            b"15o.0, 3" if number == 10 else line for number, line in enumerate(RRUFF.split(b"\n"))
+        ),
+        "a.txt",
+        PatternReadError,
+        "not a number",
+    ),
+    (
+        "RRUFF duplicate shift",
+        lambda: RRUFF.replace(b"##END=\n", b"1300.000, 5\n##END=\n"),
+        "a.txt",
+        PatternReadError,
+        "duplicate Raman shift 1300",
+    ),
+    (
+        "Raman text in absolute wavenumbers, no laser",
+        lambda: "".join(f"{18797 - x:.2f} {x:.1f}\n" for x in RAMAN_SHIFT).encode(),
+        "a.txt",
+        PatternReadError,
+        "states no laser wavelength",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("build", "filename", "error", "phrase"),
+    [pytest.param(*case[1:], id=case[0]) for case in RAMAN_BAD_FILES],
+)
+def test_bad_raman_files_fail_with_a_clear_message(
+    build: Callable[[], bytes], filename: str | None, error: type[Exception], phrase: str
+) -> None:
+    with pytest.raises(error) as caught:
+        read_measurement(build(), filename)
+    assert phrase in str(caught.value)
+    assert filename is None or str(caught.value).startswith(filename)
+    assert "internal error" not in str(caught.value)
+
+
+def test_implausible_laser_is_refused() -> None:
+    with pytest.raises(PatternReadError, match="laser wavelength 5320 nm is outside"):
+        read_measurement(RRUFF, "a.txt", laser_wavelength_nm=5320)
+
+
+RAMAN_FILES = {"wdf": WDF, "spc": SPC, "jcamp": JCAMP, "rruff": RRUFF}
+
+
+@st.composite
+def mutated_raman(draw: st.DrawFn) -> bytes:
+    data = bytearray(RAMAN_FILES[draw(st.sampled_from(sorted(RAMAN_FILES)))])
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["flip", "cut", "insert", "delete"]))
+        at = draw(st.integers(0, max(len(data) - 1, 0)))
+        if kind == "flip" and data:
+            data[at] = draw(st.integers(0, 255))
+        elif kind == "cut":
+            del data[at:]
+        elif kind == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=16))
+        else:
+            del data[at : at + draw(st.integers(1, 64))]
+    return bytes(data)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_raman(), st.sampled_from([None, "f.wdf", "f.spc", "f.jdx", "f.txt"]))
+def test_damaged_raman_files_only_raise_pattern_read_error(
+    data: bytes, filename: str | None
+) -> None:
+    try:
+        measurement = read_measurement(data, filename)
+    except PatternReadError as exc:
+        assert "internal error" not in str(exc), str(exc)
+    else:
+        assert measurement.n_points >= 50

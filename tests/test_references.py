@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 
 from tests.test_library import FakeEmbedder
+from tests.test_library_techniques import FakeRamanEmbedder
+from xrdid.data_paths import PROJECT_ROOT
 from xrdid.errors import InputError, PatternReadError, StructureReadError, UnsupportedFormatError
 from xrdid.grid import MODEL_GRID
 from xrdid.library import (
     MeasuredProfile,
+    RamanProfile,
     ReferenceKind,
     decode_pattern,
     encode_pattern,
@@ -30,6 +33,7 @@ from xrdid.references import (
     source_key,
 )
 from xrdid.sticks import StickPattern
+from xrdid.technique import Technique
 from xrdid.wavelengths import CU_KALPHA, anode
 
 
@@ -181,3 +185,26 @@ def test_pattern_read_errors_keep_line_and_field_across_processes() -> None:
     error = PatternReadError("bad number", source="a.xy", line=12, field="intensity")
     copied = pickle.loads(pickle.dumps(error))
     assert (str(copied), copied.line, copied.field) == (str(error), 12, "intensity")
+
+
+def test_raman_spectrum_becomes_a_raman_reference(silicon_cif: bytes) -> None:
+    wdf = (PROJECT_ROOT / "tests" / "files" / "raman" / "Spectrum_532nm_wdf.wdf").read_bytes()
+    prepared = prepare_reference(wdf, "s.wdf", name="Sample", formula="CaCO3")
+    assert prepared.technique is Technique.RAMAN and prepared.kind is ReferenceKind.MEASURED
+    assert isinstance(prepared.pattern, RamanProfile)
+    assert prepared.pattern.laser_wavelength_nm == pytest.approx(532.0, abs=1.0)
+    assert prepared.info.elements == ("C", "Ca", "O")
+    (new,) = embed_references([prepared], FakeRamanEmbedder())
+    assert new.technique is Technique.RAMAN and new.profile is not None
+    unnamed = prepare_reference(wdf, "s.wdf", name="Sample")
+    assert any("no formula" in w for w in unnamed.warnings)
+    with pytest.raises(InputError, match="needs a name"):
+        prepare_reference(wdf, "s.wdf")
+    with pytest.raises(InputError, match="wavelength applies to XRD"):
+        prepare_reference(wdf, "s.wdf", name="Sample", wavelength=CU_KALPHA)
+    with pytest.raises(PatternReadError, match="technique='xrd'"):
+        prepare_reference(wdf, "s.wdf", name="Sample", technique=Technique.XRD)
+    with pytest.raises(InputError, match="structure file is an XRD reference"):
+        prepare_reference(
+            silicon_cif, "Si.cif", kind=ReferenceKind.CALCULATED, technique=Technique.RAMAN
+        )

@@ -405,16 +405,23 @@ def test_sqlite_store_survives_reopening_and_refuses_a_newer_schema(tmp_path: Pa
 
 
 def test_library_and_service_store_migrate_at_once_in_one_process(database_url: str) -> None:
-    """A replica migrates the library and the service store from two threads
-    at once; Alembic keeps a run's context in module globals, so the runs
-    must not interleave (they did: the store's tables were recorded in the
-    library's version table, and every later start failed)."""
+    """A replica migrates the libraries (XRD, and Raman in its own schema) and
+    the service store from several threads at once; Alembic keeps a run's
+    context in module globals, so the runs must not interleave (they did: the
+    store's tables were recorded in the library's version table, and every
+    later start failed)."""
     import psycopg
 
     from app.store.postgres import migrate as migrate_store
+    from xrdid.library.postgres import SCHEMAS
     from xrdid.library.postgres import migrate as migrate_library
+    from xrdid.technique import Technique
 
-    barrier = threading.Barrier(4)
+    def migrate_raman(url: str) -> None:
+        migrate_library(url, SCHEMAS[Technique.RAMAN])
+
+    runs = [migrate_library, migrate_store, migrate_raman] * 2
+    barrier = threading.Barrier(len(runs))
     errors: list[BaseException] = []
 
     def run(migrate: Callable[[str], None]) -> None:
@@ -424,7 +431,6 @@ def test_library_and_service_store_migrate_at_once_in_one_process(database_url: 
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    runs = [migrate_library, migrate_store, migrate_library, migrate_store]
     threads = [threading.Thread(target=run, args=(m,)) for m in runs]
     for thread in threads:
         thread.start()
@@ -432,6 +438,20 @@ def test_library_and_service_store_migrate_at_once_in_one_process(database_url: 
         thread.join()
     assert not errors, errors
     with psycopg.connect(database_url) as db:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+        raman = db.execute("SELECT version_num FROM raman.alembic_version").fetchall()
+        assert raman == [("0002",)]
         service = db.execute("SELECT version_num FROM xrdid_service_alembic_version").fetchall()
         assert service == [("s0001",)]
+        # Each library has its own tables: the Raman schema holds no service table.
+        tables = db.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raman'"
+        ).fetchall()
+        assert {t for (t,) in tables} == {
+            "alembic_version",
+            "library_meta",
+            "reference",
+            "reference_profile",
+            "reference_element",
+            "reference_change",
+        }

@@ -24,6 +24,7 @@ from xrdid.errors import InputError
 from xrdid.grid import MODEL_GRID
 from xrdid.model import RegNet1D, RegNetConfig
 from xrdid.preprocess import PreprocessedPattern
+from xrdid.technique import Technique
 
 # Patterns embedded per forward pass: bounds memory (≈ 35 kB of input and a
 # few MB of activations per pattern) while keeping the CPU/GPU busy.
@@ -105,6 +106,10 @@ class Embedder:
     @property
     def dim(self) -> int:
         return self.model.cfg.embedding_dim
+
+    @property
+    def technique(self) -> Technique:
+        return Technique.XRD
 
     @torch.inference_mode()
     def embed_array(self, inputs: NDArray[np.float32]) -> NDArray[np.float32]:

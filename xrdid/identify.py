@@ -26,6 +26,7 @@ from xrdid.grid import MODEL_GRID
 from xrdid.library import ElementFilter, Library, Match, PatternEmbedder
 from xrdid.pattern import Pattern
 from xrdid.preprocess import BaselineMethod, PreprocessedPattern, preprocess
+from xrdid.raman.spectrum import RamanSpectrum
 from xrdid.ranking import SERVED, Query, RankedReference, Ranking, rank
 from xrdid.ranking.answer import Answer, AnswerEntry, AnswerPhase, answer
 from xrdid.ranking.confidence import Calibration
@@ -120,11 +121,11 @@ class IdentifyOptions:
 
 
 @contextmanager
-def preprocess_guard(pattern: Pattern) -> Iterator[None]:
-    """Check a pattern's intensities fit floating point, and turn a numerical
-    failure of preprocessing (a bug met on odd input) into an InputError:
-    a file must never crash the caller."""
-    span = float(np.max(pattern.intensity)) - float(np.min(pattern.intensity))
+def preprocess_guard(measurement: Pattern | RamanSpectrum) -> Iterator[None]:
+    """Check a measurement's intensities fit floating point, and turn a
+    numerical failure of preprocessing (a bug met on odd input) into an
+    InputError: a file must never crash the caller."""
+    span = float(np.max(measurement.intensity)) - float(np.min(measurement.intensity))
     if not np.isfinite(span):
         raise PatternReadError(
             "the intensities span more than floating point can hold (values near ±1e308); "
@@ -136,10 +137,15 @@ def preprocess_guard(pattern: Pattern) -> Iterator[None]:
     except XrdidError:
         raise
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
-        logger.exception("preprocessing failed on a pattern of %d points", pattern.n_points)
+        logger.exception("preprocessing failed on a measurement of %d points", measurement.n_points)
+        columns = (
+            "Raman shift in cm⁻¹ and intensity"
+            if isinstance(measurement, RamanSpectrum)
+            else "2θ in degrees and intensity in counts"
+        )
         raise InputError(
-            f"the pattern could not be preprocessed ({exc}); check that the columns are 2θ "
-            "in degrees and intensity in counts"
+            f"the {'spectrum' if isinstance(measurement, RamanSpectrum) else 'pattern'} could "
+            f"not be preprocessed ({exc}); check that the columns are {columns}"
         ) from exc
 
 

@@ -62,9 +62,9 @@ def make_pattern(
     A file written from high to low 2θ is reversed; a shuffled one is rejected
     (no instrument writes that, so it means a broken export).
     """
-    x = _as_vector(two_theta_deg, "2θ", source)
-    y = _as_vector(intensity, "intensity", source)
-    s = None if sigma is None else _as_vector(sigma, "sigma", source)
+    x = as_vector(two_theta_deg, "2θ", source)
+    y = as_vector(intensity, "intensity", source)
+    s = None if sigma is None else as_vector(sigma, "sigma", source)
     if y.size != x.size or (s is not None and s.size != x.size):
         raise PatternReadError(
             f"columns differ in length (2θ {x.size}, intensity {y.size}"
@@ -83,10 +83,10 @@ def make_pattern(
             f"{x.size} data points is more than the {MAX_POINTS} a scan can have",
             source=source,
         )
-    _check_finite(x, "2θ", source)
-    _check_finite(y, "intensity", source)
+    check_finite(x, "2θ", source)
+    check_finite(y, "intensity", source)
     if s is not None:
-        _check_finite(s, "sigma", source)
+        check_finite(s, "sigma", source)
         if np.any(s < 0):
             raise PatternReadError("negative sigma (uncertainty)", source=source, field="sigma")
     if x[0] <= 0.0 or x[-1] <= 0.0 or x.min() <= 0.0 or x.max() >= 180.0:
@@ -128,7 +128,8 @@ def make_pattern(
     )
 
 
-def _as_vector(values: ArrayLike, name: str, source: str | None) -> NDArray[np.float64]:
+def as_vector(values: ArrayLike, name: str, source: str | None) -> NDArray[np.float64]:
+    """``values`` as a new float64 column, or a PatternReadError naming ``name``."""
     try:
         array = np.array(values, dtype=np.float64, copy=True)
     except (TypeError, ValueError) as exc:
@@ -138,7 +139,8 @@ def _as_vector(values: ArrayLike, name: str, source: str | None) -> NDArray[np.f
     return array
 
 
-def _check_finite(values: NDArray[np.float64], name: str, source: str | None) -> None:
+def check_finite(values: NDArray[np.float64], name: str, source: str | None) -> None:
+    """A PatternReadError naming the first NaN/inf of ``values``, if any."""
     bad = ~np.isfinite(values)
     if np.any(bad):
         index = int(np.flatnonzero(bad)[0])

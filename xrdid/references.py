@@ -9,6 +9,8 @@ Two kinds of reference:
   :func:`xrdid.readers.read_pattern` reads) is kept as measured and
   preprocessed exactly like an upload. It needs a name (the file cannot say
   what it is); a formula, when given, gives its elements for filters.
+  A Raman spectrum (any format :func:`xrdid.readers.read_measurement`
+  reads as one) is a measured reference of the Raman library, the same way.
 
 Preparing (read, simulate, preprocess) and embedding are separate steps so
 that the indexer can prepare in worker processes and embed in batches.
@@ -23,7 +25,7 @@ import logging
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,18 +36,24 @@ from xrdid.identify import preprocess_guard
 from xrdid.library import (
     ELEMENT_SYMBOLS,
     MeasuredProfile,
+    ModelView,
     NewReference,
     PatternEmbedder,
+    RamanProfile,
     ReferenceInfo,
     ReferenceKind,
     ReferencePattern,
+    Technique,
     decode_pattern,
     encode_pattern,
     model_view,
+    technique_of,
 )
 from xrdid.pattern import Pattern
-from xrdid.preprocess import BaselineMethod, PreprocessedPattern
-from xrdid.readers import DEFAULT_MAX_BYTES, read_pattern
+from xrdid.preprocess import BaselineMethod
+from xrdid.raman.preprocess import RamanBaseline, compact_spectrum
+from xrdid.raman.spectrum import RamanSpectrum
+from xrdid.readers import DEFAULT_MAX_BYTES, read_measurement, read_pattern
 from xrdid.rir import calculated_rir
 from xrdid.sticks import SimulationLimits, simulate
 from xrdid.structures import read_structure
@@ -59,7 +67,9 @@ __all__ = [
     "is_structure_file",
     "parse_formula",
     "prepare_measured",
+    "prepare_raman",
     "prepare_reference",
+    "raman_reference",
     "prepare_structure",
     "source_key",
 ]
@@ -87,7 +97,7 @@ class PreparedReference:
 
     info: ReferenceInfo
     pattern: ReferencePattern  # exactly as it will be stored (float32-rounded)
-    view: PreprocessedPattern  # what the model sees of ``pattern``
+    view: ModelView  # what the model sees of ``pattern``
     content_hash: str | None
     warnings: tuple[str, ...]
 
@@ -95,9 +105,13 @@ class PreparedReference:
     def kind(self) -> ReferenceKind:
         return (
             ReferenceKind.MEASURED
-            if isinstance(self.pattern, MeasuredProfile)
+            if isinstance(self.pattern, MeasuredProfile | RamanProfile)
             else ReferenceKind.CALCULATED
         )
+
+    @property
+    def technique(self) -> Technique:
+        return technique_of(self.pattern)
 
 
 def content_hash(data: bytes) -> str:
@@ -242,6 +256,20 @@ def prepare_structure(
     )
 
 
+def _measured_name(name: str | None) -> str:
+    clean_name = _clean_text(name, "name", MAX_NAME_CHARS)
+    if not clean_name:
+        raise InputError(
+            "a measured reference needs a name (what material it is): give the form field "
+            "'name' (only structure files carry their own name)"
+        )
+    return clean_name
+
+
+def _formula(formula: str | None) -> tuple[str | None, tuple[str, ...]]:
+    return parse_formula(formula) if formula and formula.strip() else (None, ())
+
+
 def prepare_measured(
     source_data: bytes | Pattern,
     filename: str | None = None,
@@ -255,31 +283,28 @@ def prepare_measured(
     notes: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     rir: float | None = None,
+    digest: str | None = None,
 ) -> PreparedReference:
     """Read a measured pattern of a known material and preprocess it.
 
     ``source_data`` is a file's bytes, or an already-read Pattern (a column of
-    a table; then ``source_id`` is required). The radiation is, in order: the
-    one given, the file's, Cu Kα (with a warning).
+    a table, or a file read already: then ``digest`` is its content hash;
+    ``source_id`` is required). The radiation is, in order: the one given,
+    the file's, Cu Kα (with a warning).
 
     Raises PatternReadError (unreadable file), InputError (no name, bad
     formula, scan outside the grid).
     """
-    clean_name = _clean_text(name, "name", MAX_NAME_CHARS)
-    if not clean_name:
-        raise InputError(
-            "a measured reference needs a name (what material it is): give the form field "
-            "'name' (only structure files carry their own name)"
-        )
+    clean_name = _measured_name(name)
     if isinstance(source_data, Pattern):
         if source_id is None:
             raise InputError("a pattern given as arrays needs a source id")
-        pattern, digest = source_data, None
+        pattern = source_data
     else:
         pattern = read_pattern(source_data, filename, max_bytes=max_bytes)
         digest = content_hash(source_data)
         source_id = source_id or _default_source_id(source_data)
-    reduced, elements = parse_formula(formula) if formula and formula.strip() else (None, ())
+    reduced, elements = _formula(formula)
     radiation = wavelength or pattern.wavelength or CU_KALPHA
     with preprocess_guard(pattern):
         profile = _stored(
@@ -312,6 +337,71 @@ def prepare_measured(
     )
 
 
+def raman_reference(
+    spectrum: RamanSpectrum,
+    info: ReferenceInfo,
+    *,
+    baseline: RamanBaseline = RamanBaseline.BEADS,
+    compact: bool = False,
+    digest: str | None = None,
+) -> PreparedReference:
+    """A Raman spectrum of a known mineral as a reference: kept as measured
+    (``compact``: despiked and binned to 1 cm⁻¹, as the default library keeps
+    RRUFF's, :func:`xrdid.raman.preprocess.compact_spectrum`) and preprocessed
+    exactly like an upload."""
+    with preprocess_guard(spectrum):
+        kept = compact_spectrum(spectrum) if compact else spectrum
+        profile = _stored(
+            RamanProfile(
+                shift_cm1=kept.shift_cm1,
+                intensity=kept.intensity,
+                laser_wavelength_nm=spectrum.laser_wavelength_nm,
+                baseline=baseline,
+                despiked=compact,
+            )
+        )
+        view = model_view(profile)
+    return PreparedReference(
+        info=info,
+        pattern=profile,
+        view=view,
+        content_hash=digest,
+        warnings=tuple(dict.fromkeys(view.warnings)),
+    )
+
+
+def prepare_raman(
+    spectrum: RamanSpectrum,
+    *,
+    name: str | None,
+    source: str,
+    source_id: str,
+    formula: str | None = None,
+    baseline: BaselineMethod = BaselineMethod.BEADS,
+    notes: str | None = None,
+    digest: str | None = None,
+) -> PreparedReference:
+    """A Raman spectrum read from an upload as a reference of the Raman
+    library; ``name`` is required, ``formula`` gives its elements for filters
+    and for the element prediction."""
+    reduced, elements = _formula(formula)
+    info = ReferenceInfo(
+        name=_measured_name(name),
+        source=source,
+        source_id=source_id,
+        formula=reduced,
+        elements=elements,
+        notes=_clean_text(notes, "notes", MAX_NOTES_CHARS),
+    )
+    prepared = raman_reference(
+        spectrum, info, baseline=RamanBaseline(baseline.value), digest=digest
+    )
+    if not elements:
+        note = "no formula given: the reference matches no element filter and adds nothing to the element prediction"
+        prepared = replace(prepared, warnings=(*prepared.warnings, note))
+    return prepared
+
+
 def prepare_reference(
     data: bytes,
     filename: str | None = None,
@@ -327,18 +417,21 @@ def prepare_reference(
     max_bytes: int = DEFAULT_MAX_BYTES,
     rir: float | None = None,
     simulation_limits: SimulationLimits | None = None,
+    technique: Technique | None = None,
+    laser_wavelength_nm: float | None = None,
 ) -> PreparedReference:
     """Prepare any reference file; ``kind`` None decides by suffix and content
-    (:func:`is_structure_file`). ``rir``: a measured reference intensity ratio
-    (a structure's is calculated when none is given)."""
+    (:func:`is_structure_file`), and a measured file's ``technique`` (None:
+    from the content, :func:`xrdid.readers.read_measurement`) whether it is
+    an XRD pattern or a Raman spectrum. ``rir``: a measured reference
+    intensity ratio (a structure's is calculated when none is given)."""
     source, source_id = source_key(data, source, source_id)
     if kind is None:
-        kind = (
-            ReferenceKind.CALCULATED
-            if is_structure_file(data, filename)
-            else ReferenceKind.MEASURED
-        )
+        structure = technique is not Technique.RAMAN and is_structure_file(data, filename)
+        kind = ReferenceKind.CALCULATED if structure else ReferenceKind.MEASURED
     if kind is ReferenceKind.CALCULATED:
+        if technique is Technique.RAMAN:
+            raise InputError("a structure file is an XRD reference; leave technique as xrd or auto")
         prepared = prepare_structure(
             data,
             filename,
@@ -355,8 +448,34 @@ def prepare_reference(
                 f"{prepared.info.formula}; leave 'formula' empty for structure files"
             )
         return prepared
-    return prepare_measured(
+    _measured_name(name)  # before reading: the commonest mistake, said first
+    measurement = read_measurement(
         data,
+        filename,
+        technique=technique,
+        laser_wavelength_nm=laser_wavelength_nm,
+        max_bytes=max_bytes,
+    )
+    digest = content_hash(data)
+    if isinstance(measurement, RamanSpectrum):
+        if wavelength is not None or rir is not None:
+            given = "wavelength" if wavelength is not None else "rir"
+            raise InputError(
+                f"{given} applies to XRD patterns; this file is a Raman spectrum (its laser "
+                "is laser_wavelength_nm)"
+            )
+        return prepare_raman(
+            measurement,
+            name=name,
+            source=source,
+            source_id=source_id,
+            formula=formula,
+            baseline=baseline,
+            notes=notes,
+            digest=digest,
+        )
+    return prepare_measured(
+        measurement,
         filename,
         name=name,
         source=source,
@@ -367,6 +486,7 @@ def prepare_reference(
         notes=notes,
         max_bytes=max_bytes,
         rir=rir,
+        digest=digest,
     )
 
 

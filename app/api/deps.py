@@ -16,10 +16,13 @@ from app.core.errors import (
     InvalidApiKeyError,
     MissingApiKeyError,
     ServiceNotReadyError,
+    TechniqueUnavailableError,
 )
 from app.core.state import ServiceState
 from xrdid.embedder import Embedder
-from xrdid.library import Library
+from xrdid.library import RAMAN_FIRST_ID, Library
+from xrdid.raman.search import RamanSearch
+from xrdid.technique import Technique
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -81,6 +84,40 @@ def get_background(service: ServiceDep) -> Background:
 
 
 BackgroundDep = Annotated[Background, Depends(get_background)]
+
+
+def get_raman(service: ServiceState) -> RamanSearch:
+    """The Raman model and library, or why there are none (called once a
+    request turns out to be Raman: an XRD request never waits on them)."""
+    if service.raman is not None:
+        return service.raman
+    if service.raman_phase == "disabled":
+        raise TechniqueUnavailableError(
+            "this server identifies XRD patterns only: it has no Raman model "
+            "(the operator sets XRDID_RAMAN_MODEL_PATH); the file is a Raman spectrum"
+        )
+    if service.raman_phase == "failed":
+        raise ServiceNotReadyError(
+            "the Raman model or library failed to load; the server log says why"
+        )
+    if service.error:
+        raise _not_ready(service)
+    raise ServiceNotReadyError(
+        "the service is starting (loading the Raman model and library); retry shortly",
+        headers={"Retry-After": "5"},
+    )
+
+
+def library_for(service: ServiceState, technique: Technique) -> Library:
+    """The library of a technique (503 or 422 as :func:`get_raman` when absent)."""
+    if technique is Technique.RAMAN:
+        return get_raman(service).library
+    return get_library(service)
+
+
+def library_of_id(service: ServiceState, reference_id: int) -> Library:
+    """The library a reference id belongs to: Raman ids start above RAMAN_FIRST_ID."""
+    return library_for(service, Technique.RAMAN if reference_id > RAMAN_FIRST_ID else Technique.XRD)
 
 
 def api_key(request: Request, key: Annotated[str | None, Security(api_key_header)]) -> str | None:

@@ -65,7 +65,8 @@ def check_webhook_secret(value: str) -> None:
 
 
 class Settings(BaseSettings):
-    """Every knob of the service; see SERVICE_README.md for the variables."""
+    """Every knob of the service, each with the reason for its default
+    (README "Running it", docs/operations.md)."""
 
     model_config = SettingsConfigDict(env_prefix="XRDID_", extra="ignore", frozen=True)
 
@@ -77,6 +78,13 @@ class Settings(BaseSettings):
     model_path: Path = PROJECT_ROOT / "model_store" / "regnet1d.pt"
     # Confidence calibration of that model (`python -m indexer calibrate`).
     calibration_path: Path = PROJECT_ROOT / "model_store" / "calibration.json"
+    # Raman (docs/raman.md): the model (absent: the service identifies XRD
+    # only), its ranking settings, the working Raman library (None: next to
+    # library_path) and the default it is created from (`make install` builds it).
+    raman_model_path: Path = PROJECT_ROOT / "model_store" / "raman_regnet1d.pt"
+    raman_ranking_path: Path = PROJECT_ROOT / "model_store" / "raman_ranking.json"
+    raman_library_path: Path | None = None
+    default_raman_library_path: Path = PROJECT_ROOT / "model_store" / "raman_library.sqlite"
     device: str | None = None  # "cpu", "cuda", "cuda:1"; None: CUDA when present
     # Threads per torch call: 1 lets concurrent requests use the cores instead
     # of fighting over them (measured: 2 threads per call doubles p95 on 2 cores).
@@ -306,6 +314,25 @@ class Settings(BaseSettings):
     def job_worker_count(self) -> int:
         """Job workers: they compute on the compute threads, so never more than those."""
         return min(self.job_workers or self.compute_threads, self.compute_threads)
+
+    @property
+    def raman_library_file(self) -> Path:
+        """The working Raman library: the setting, else next to the XRD library."""
+        return self.raman_library_path or self.library_path.with_name("raman_library.sqlite")
+
+    @property
+    def raman_library_location(self) -> Path | str:
+        """The Raman library: the database URL when set (its own schema there,
+        shared by the replicas like the XRD library), else the SQLite file."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.raman_library_file
+
+    @property
+    def raman_index_cache_path(self) -> Path | None:
+        """Where a replica caches its Raman search index: beside the XRD one."""
+        path = self.index_cache_path
+        return None if path is None else path.with_name("raman_" + path.name)
 
     @property
     def upload_body_limit_bytes(self) -> int:

@@ -140,6 +140,16 @@ class FormFieldError(ServiceError):
     status, slug, title = 422, "invalid-form", "The form is not as expected"
 
 
+class TechniqueUnavailableError(ServiceError):
+    """A measurement of a technique this server has no model for."""
+
+    status, slug, title = (
+        422,
+        "technique-unavailable",
+        "This server does not identify that technique",
+    )
+
+
 class ClientDisconnectedError(ServiceError):
     """The client left before the answer (nginx's 499; never sent, only counted)."""
 

@@ -1,5 +1,6 @@
-"""What the service holds while it runs — the model and the library — and the
-lifespan that loads them once and closes them at shutdown.
+"""What the service holds while it runs — the model and the library, and the
+Raman model and library — and the lifespan that loads them once and closes
+them at shutdown.
 
 Loading runs in a worker thread started by the lifespan, so ``/health``
 answers at once and ``/ready`` says what is still loading (re-embedding a
@@ -32,6 +33,7 @@ from app.core.writes import WritePool
 from xrdid.embedder import Embedder
 from xrdid.library import Library, LibraryUnavailableError, SearchSettings, index_path_for
 from xrdid.library.follow import LibraryFollower
+from xrdid.raman.search import RamanSearch
 from xrdid.ranking.confidence import Calibration
 
 if TYPE_CHECKING:
@@ -45,19 +47,26 @@ T = TypeVar("T")
 def ensure_library_file(settings: Settings) -> None:
     """On first start, copy the shipped default library to the configured path
     (the service writes to its own copy, never to the shipped file)."""
-    target = settings.library_path
+    copy_default_library(
+        settings.library_path, settings.default_library_path, "python -m indexer build"
+    )
+
+
+def copy_default_library(target: Path, source: Path, build_command: str) -> None:
+    """Copy ``source`` to ``target`` unless ``target`` exists (atomically:
+    a crash leaves no half library); without a source, the library starts empty."""
     if target.exists():
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     for leftover in target.parent.glob(target.name + ".copy-*"):
         leftover.unlink(missing_ok=True)  # a copy interrupted by a crash
-    source = settings.default_library_path
     if not source.is_file():
         logger.warning(
             "no library at %s and no default library at %s: starting with an empty library "
-            "(build one with `python -m indexer build`)",
+            "(build one with `%s`)",
             target,
             source,
+            build_command,
         )
         return
     tmp = target.with_name(target.name + f".copy-{os.getpid()}")
@@ -97,7 +106,12 @@ class ServiceState:
         self.embedder: Embedder | None = None
         self.library: Library | None = None
         self.calibration: Calibration | None = None
-        self.follower: LibraryFollower | None = None
+        # Followers of the other replicas' writes (XRD, Raman), on PostgreSQL.
+        self.followers: list[LibraryFollower] = []
+        # The Raman model and library; None while loading, when no Raman model
+        # is configured (raman_phase says which) or when loading failed.
+        self.raman: RamanSearch | None = None
+        self.raman_phase = "waiting"
         self.phase = "starting"
         self.error: str | None = None
         # Jobs, webhooks and the service store (app.core.background), while serving.
@@ -156,7 +170,7 @@ class ServiceState:
             )
             if settings.database_url is not None:
                 # Other replicas write to the same database: follow them.
-                self.follower = LibraryFollower(library, settings.sync_interval_s).start()
+                self._follow(library)
             with self._lock:
                 self.embedder, self.library = embedder, library
             self.phase = "ready"
@@ -167,6 +181,67 @@ class ServiceState:
             logger.exception("the service could not load")
             self.error = "loading the model or the library failed; the server log says why"
             self.phase = "failed"
+        self.load_raman()
+
+    def load_raman(self) -> None:
+        """Load the Raman model and open the Raman library (after XRD: an XRD
+        service never waits on Raman, and a Raman failure leaves XRD serving)."""
+        settings = self.settings
+        if settings.role == "worker":
+            logger.info("a worker-only replica runs XRD jobs: no Raman model or library")
+            self.raman_phase = "disabled"
+            return
+        if not settings.raman_model_path.is_file():
+            logger.warning(
+                "no Raman model at %s: Raman spectra will be refused", settings.raman_model_path
+            )
+            self.raman_phase = "disabled"
+            return
+        try:
+            self.raman_phase = "loading"
+            if settings.database_url is None:
+                copy_default_library(
+                    settings.raman_library_file,
+                    settings.default_raman_library_path,
+                    "make install (python -m indexer build-raman)",
+                )
+            ranking = settings.raman_ranking_path
+            search = RamanSearch.open(
+                settings.raman_model_path,
+                settings.raman_library_location,
+                ranking if ranking.is_file() else None,
+                workers=settings.reembed_workers,
+                index_path=settings.raman_index_cache_path,
+            )
+            if not search.settings_match_model:
+                logger.warning(
+                    "%s was chosen for another Raman model: no no-match verdicts or "
+                    "confidences (run `python -m indexer evaluate-raman`)",
+                    ranking,
+                )
+            search.warm()
+            status = search.library.status()
+            logger.info(
+                "Raman library %s: %d references (version %s)",
+                search.library.location,
+                status.size,
+                status.version,
+            )
+            if settings.database_url is not None:
+                self._follow(search.library)
+            with self._lock:
+                self.raman = search
+            self.raman_phase = "ready"
+        except Exception:
+            logger.exception("the Raman model or library could not load")
+            self.raman_phase = "failed"
+
+    def _follow(self, library: Library) -> None:
+        """Apply the other replicas' writes to ``library``'s index until close()."""
+        with self._lock:
+            if not self._closing.is_set():
+                follower = LibraryFollower(library, self.settings.sync_interval_s)
+                self.followers.append(follower.start())
 
     def _open_library(self, embedder: Embedder) -> Library:
         """Open the library; a database still starting is waited for."""
@@ -202,18 +277,28 @@ class ServiceState:
                 delay = min(2 * delay, 10.0)
 
     def save_index(self) -> None:
-        library = self.library
-        if library is not None:
+        for library in self.libraries():
             library.save_index()
+
+    def libraries(self) -> list[Library]:
+        """The libraries loaded: XRD, then Raman."""
+        raman = self.raman
+        found = [self.library, raman.library if raman is not None else None]
+        return [library for library in found if library is not None]
 
     def close(self) -> None:
         self._closing.set()
-        if self.follower is not None:
-            self.follower.stop()
+        with self._lock:
+            followers, self.followers = self.followers, []
+        for follower in followers:
+            follower.stop()
         with self._lock:
             library, self.library, self.embedder = self.library, None, None
+            raman, self.raman = self.raman, None
         if library is not None:
             library.close()
+        if raman is not None:
+            raman.library.close()
 
     async def run_cpu(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run CPU-bound work in the thread pool, at most ``compute_threads`` at once."""

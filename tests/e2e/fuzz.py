@@ -114,6 +114,16 @@ def server_env(tmp: Path, model: Path, library: Path) -> dict[str, str]:
     }
 
 
+def _error_lines(log: Path, context: int = 30) -> list[str]:
+    """The lines of ``log`` from each ERROR or traceback on (a few lines each)."""
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
+    starts = [i for i, line in enumerate(lines) if "ERROR" in line or "Traceback" in line]
+    kept: list[str] = []
+    for start in starts[:5]:
+        kept += [*lines[start : start + context], "..."]
+    return kept
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--examples", type=int, default=400, help="per operation and phase")
@@ -132,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
         finally:
             server.stop()
+        # A 5xx's traceback is in the server's log, gone with the folder: keep its errors.
+        errors_logged = _error_lines(tmp / "server.log")
     for run in runs:
         print(
             f"--- {'with' if run.key else 'without'} a key: {run.requests} requests, "
@@ -141,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     total = sum(run.requests for run in runs)
     errors = sum(run.server_errors for run in runs)
     print(f"=== {total} requests, {errors} 5xx")
+    if errors:
+        print("--- the server's log around its errors:", *errors_logged, sep="\n")
     return 0 if errors == 0 and all(run.schemathesis_exit == 0 for run in runs) else 1
 
 

@@ -12,10 +12,19 @@ small modules, one job each:
   migrations, the source of truth; :mod:`~xrdid.library.postgres`: the same
   on PostgreSQL, shared by stateless replicas;
 - :mod:`~xrdid.library.index`: the search structures in memory (FAISS,
-  element bits, coarse profile rows; exact, or approximate for a million
+  element bits, profile rows; exact, or approximate for a million XRD
   references) and the index file that caches them;
 - :mod:`~xrdid.library.follow`: a replica following the other replicas' writes;
-- :mod:`~xrdid.library.views`: what the model sees of a stored reference.
+- :mod:`~xrdid.library.views`: what the model sees of a stored reference;
+- :mod:`~xrdid.library.layouts`: what differs between techniques.
+
+Techniques
+----------
+A library holds the references of one technique, that of the model it is
+opened with (``embedder.technique``, recorded in the library): the service
+keeps an XRD library and a Raman library, each with its own file (or
+PostgreSQL schema, :mod:`~xrdid.library.postgres`), index and model, both
+this code.
 
 Consistency
 -----------
@@ -57,18 +66,18 @@ from numpy.typing import NDArray
 
 from xrdid.cache import LruCache
 from xrdid.errors import InputError
-from xrdid.grid import MODEL_GRID
 from xrdid.library.codecs import decode_pattern, decode_profile, encode_pattern, encode_profile
 from xrdid.library.filters import ELEMENT_SYMBOLS, ElementFilter, element_bits, parse_elements
 from xrdid.library.index import (
     SearchIndex,
     SearchSettings,
-    coarse_profiles,
     index_path_for,
+    profile_rows,
     read_index_file,
     remove_partial_writes,
     write_index_file,
 )
+from xrdid.library.layouts import LAYOUTS, RAMAN_FIRST_ID, LibraryLayout
 from xrdid.library.locks import ReadWriteLock
 from xrdid.library.postgres import PostgresStore, is_database_url
 from xrdid.library.records import (
@@ -79,15 +88,17 @@ from xrdid.library.records import (
     MeasuredProfile,
     NewReference,
     PatternEmbedder,
+    RamanProfile,
     ReferenceEntry,
     ReferenceInfo,
     ReferenceKind,
     ReferenceNotFoundError,
     ReferencePage,
     ReferencePattern,
+    technique_of,
 )
 from xrdid.library.store import MAX_PAGE_SIZE, LibraryStore, SqliteStore, chunks
-from xrdid.library.views import model_view, view_of_blob
+from xrdid.library.views import ModelView, model_view, view_of_blob
 from xrdid.ranking import (
     SERVED,
     EmbeddingHits,
@@ -100,10 +111,13 @@ from xrdid.ranking.materials import Material
 from xrdid.ranking.profile_search import CompressedRows
 from xrdid.ranking.strain_tensor import StrainBasis, strain_basis
 from xrdid.sticks import StickPattern
+from xrdid.technique import Technique
 
 __all__ = [
     "ELEMENT_SYMBOLS",
+    "LAYOUTS",
     "MAX_PAGE_SIZE",
+    "RAMAN_FIRST_ID",
     "DuplicateReferenceError",
     "ElementFilter",
     "Library",
@@ -113,8 +127,10 @@ __all__ = [
     "LibraryUnavailableError",
     "Match",
     "MeasuredProfile",
+    "ModelView",
     "NewReference",
     "PatternEmbedder",
+    "RamanProfile",
     "ReferenceEntry",
     "ReferenceInfo",
     "ReferenceKind",
@@ -122,6 +138,7 @@ __all__ = [
     "ReferencePage",
     "ReferencePattern",
     "SearchSettings",
+    "Technique",
     "decode_pattern",
     "decode_profile",
     "encode_pattern",
@@ -131,6 +148,7 @@ __all__ = [
     "is_database_url",
     "model_view",
     "parse_elements",
+    "technique_of",
 ]
 
 logger = logging.getLogger(__name__)
@@ -172,10 +190,8 @@ def facts_of(entry: ReferenceEntry) -> ReferenceFacts:
     return ReferenceFacts(info.name, material, info.space_group_number, info.rir)
 
 
-def _profile_of(new: NewReference) -> bytes:
-    if new.profile is not None:
-        return encode_profile(new.profile)
-    return encode_profile(model_view(new.pattern).intensity)
+def _profile_of(new: NewReference) -> NDArray[np.floating]:
+    return new.profile if new.profile is not None else model_view(new.pattern).intensity
 
 
 class Library:
@@ -188,6 +204,7 @@ class Library:
         dim: int,
         search_threads: int = DEFAULT_SEARCH_THREADS,
         *,
+        layout: LibraryLayout = LAYOUTS[Technique.XRD],
         index_path: Path | None = None,
         search: SearchSettings | None = None,
     ) -> None:
@@ -199,6 +216,7 @@ class Library:
         self.search_settings = search or SearchSettings()
         self.model_version = model_version
         self.dim = dim
+        self.layout = layout
         self._store = store
         # Serialises writes: the commit and the in-memory update of one write
         # happen before the next write's, so the generation only grows.
@@ -211,7 +229,7 @@ class Library:
         self._profile_cache: LruCache[int, NDArray[np.float32]] = LruCache(PROFILE_CACHE_SIZE)
         self._basis_cache: LruCache[int, StrainBasis] = LruCache(STRAIN_BASIS_CACHE_SIZE)
         self._closed = False
-        self._index = SearchIndex(dim)
+        self._index = SearchIndex(dim, layout)
         self._index_loaded = False
         self._publish(-1)
         self._saved_generation = -2
@@ -243,7 +261,9 @@ class Library:
         load_index: bool = True,
     ) -> Library:
         """Open (or create) the library at ``location`` (a SQLite file, or a
-        ``postgresql://`` URL) for ``embedder``'s model.
+        ``postgresql://`` URL) for ``embedder``'s model (and technique: an XRD
+        library refuses a Raman model and vice versa; on PostgreSQL each
+        technique's library has its own schema).
 
         Stored embeddings of another model, and missing profiles, are
         recomputed from the stored patterns (``workers`` processes preprocess
@@ -253,9 +273,10 @@ class Library:
         rebuilt. With ``load_index`` False the library only stores (a bulk
         build); :meth:`load_index` builds the index once at the end.
         """
+        layout = LAYOUTS[embedder.technique]
         store: LibraryStore
         if is_database_url(location):
-            store = PostgresStore(str(location))
+            store = PostgresStore(str(location), layout.technique)
         else:
             store = SqliteStore(Path(location))
             index_path = index_path or index_path_for(Path(location))
@@ -264,11 +285,12 @@ class Library:
             embedder.version,
             embedder.dim,
             search_threads,
+            layout=layout,
             index_path=index_path,
             search=search,
         )
         try:
-            library._store.init_schema(library.model_version, library.dim)
+            library._store.init_schema(library.model_version, library.dim, layout)
             library._refresh_derived(embedder, workers, progress)
             if load_index:
                 library.load_index()
@@ -366,7 +388,9 @@ class Library:
         if self.index_path is None:
             return None, {}
         remove_partial_writes(self.index_path)
-        saved = read_index_file(self.index_path, self._store.uuid, self.model_version, self.dim)
+        saved = read_index_file(
+            self.index_path, self._store.uuid, self.model_version, self.dim, self.layout
+        )
         if saved is None:
             return None, {}
         index, header = saved
@@ -374,10 +398,15 @@ class Library:
         if np.unique(ids).size != ids.size:
             logger.warning("%s holds repeated ids; rebuilding", self.index_path)
             return None, {}
-        if index.approximate != self.search_settings.approximate_for(index.size):
+        if index.approximate != self._approximate_for(index.size):
             logger.info("%s: another kind of search is set; rebuilding the index", self.location)
             return None, {}
         return index, header
+
+    def _approximate_for(self, size: int) -> bool:
+        """Whether an index of ``size`` references is approximate (the
+        settings say; a layout without approximate search is always exact)."""
+        return self.layout.approximate_search and self.search_settings.approximate_for(size)
 
     def _patch(self, index: SearchIndex) -> bool:
         """Bring a saved index in step with the database; True if it changed."""
@@ -401,7 +430,7 @@ class Library:
 
     def _stored_rows(self, ids: Sequence[int]) -> _IndexRows | None:
         """What the index holds of those of ``ids`` still in the database
-        (ids, embeddings, element bits, coarse rows), read in batches."""
+        (ids, embeddings, element bits, profile rows), read in batches."""
         parts: list[tuple[Any, ...]] = []
         for chunk in chunks(list(ids), BUILD_BATCH):
             found, vectors = self._store.embeddings(chunk, self.dim)
@@ -410,13 +439,12 @@ class Library:
             entries = self._store.entries(found.tolist())
             profiles = self._store.profiles(found.tolist())
             bits = np.stack([element_bits(entries[int(i)].info.elements) for i in found])
-            parts.append((found, vectors, bits, coarse_profiles(found.tolist(), profiles)))
+            rows = profile_rows(self.layout, found.tolist(), profiles)
+            parts.append((found, vectors, bits, rows))
         if not parts:
             return None
-        found, vectors, bits, coarse = (
-            np.concatenate(column) for column in zip(*parts, strict=True)
-        )
-        return found, vectors, bits, coarse
+        found, vectors, bits, rows = (np.concatenate(column) for column in zip(*parts, strict=True))
+        return found, vectors, bits, rows
 
     def _built_index(self, progress: Callable[[int, int], None] | None) -> SearchIndex:
         """The index of every reference of this model, read from the database
@@ -433,35 +461,35 @@ class Library:
         db_ids = np.concatenate([np.empty(0, dtype=np.int64), *ids_parts])
         bits = np.concatenate([np.empty((0, 2), dtype=np.uint64), *bits_parts])
         settings = self.search_settings
-        if settings.approximate_for(db_ids.size):
+        if self._approximate_for(db_ids.size):
             step = max(1, db_ids.size // settings.training_sample)
             sample = db_ids[::step].tolist()
             _, sample_vectors = store.embeddings(sample, self.dim)
             sample_rows = np.concatenate(
                 [
-                    coarse_profiles(list(chunk), store.profiles(chunk))
+                    profile_rows(self.layout, list(chunk), store.profiles(chunk))
                     for chunk in chunks(sample, BUILD_BATCH)
                 ]
             )
             index = SearchIndex.trained(
-                self.dim, sample_vectors, sample_rows, settings, db_ids.size
+                self.dim, self.layout, sample_vectors, sample_rows, settings, db_ids.size
             )
         else:
-            index = SearchIndex(self.dim)
-        coarse: list[Any] = []
+            index = SearchIndex(self.dim, self.layout)
+        blocks: list[Any] = []
         for done, chunk in enumerate(chunks(db_ids.tolist(), BUILD_BATCH), start=1):
             found, vectors = store.embeddings(chunk, self.dim)
             index.vectors.add_with_ids(vectors, found)
-            block = coarse_profiles(list(chunk), store.profiles(chunk))
-            coarse.append(
-                index.coarse.encoded(block) if isinstance(index.coarse, CompressedRows) else block
+            block = profile_rows(self.layout, list(chunk), store.profiles(chunk))
+            blocks.append(
+                index.rows.encoded(block) if isinstance(index.rows, CompressedRows) else block
             )
             if progress:
                 progress(min(done * BUILD_BATCH, db_ids.size), int(db_ids.size))
-        if isinstance(index.coarse, CompressedRows):
-            all_rows: Any = index.coarse.joined(coarse)
+        if isinstance(index.rows, CompressedRows):
+            all_rows: Any = index.rows.joined(blocks)
         else:
-            all_rows = np.concatenate([coarse_profiles([], {}), *coarse])
+            all_rows = np.concatenate([profile_rows(self.layout, [], {}), *blocks])
         index.set_rows(db_ids, bits, all_rows)
         return index
 
@@ -510,7 +538,16 @@ class Library:
 
     # ------------------------------------------------------------------ writes
 
+    @property
+    def technique(self) -> Technique:
+        return self.layout.technique
+
     def _checked_embedding(self, new: NewReference) -> NDArray[np.float32]:
+        if new.technique is not self.technique:
+            raise InputError(
+                f"reference {new.info.name!r} is {new.technique.a_label} pattern; "
+                f"this is the {self.technique.label} library"
+            )
         if new.model_version != self.model_version:
             raise InputError(
                 f"reference {new.info.name!r} was embedded by model {new.model_version}, "
@@ -544,7 +581,7 @@ class Library:
         :class:`DuplicateReferenceError` and nothing is stored.
         """
         vectors = [self._checked_embedding(new) for new in items]
-        profiles = [_profile_of(new) for new in items]
+        profiles = [self._encoded_profile(new) for new in items]
         with self._write_lock:
             results, generation = self._store.insert(
                 items, vectors, profiles, self.model_version, skip_existing=skip_existing
@@ -565,11 +602,20 @@ class Library:
             matrix = np.stack([a[1] for a in added]).astype(np.float32)
             bits = np.stack([element_bits(a[2]) for a in added])
             # The row a reopen rebuilds from the stored (companded) profile.
-            coarse = coarse_profiles(list(ids), {a[0]: decode_profile(a[3]) for a in added})
+            rows = profile_rows(self.layout, list(ids), {a[0]: decode_profile(a[3]) for a in added})
             with self._rw.write():
-                self._index.add(ids, matrix, bits, coarse)
+                self._index.add(ids, matrix, bits, rows)
                 self._publish(generation)
         return results
+
+    def _encoded_profile(self, new: NewReference) -> bytes:
+        profile = np.asarray(_profile_of(new))
+        if profile.shape != (self.layout.profile_points,):
+            raise InputError(
+                f"the profile of {new.info.name!r} has {profile.size} points, not the "
+                f"{self.layout.profile_points} of the {self.technique.label} model grid"
+            )
+        return encode_profile(profile)
 
     def delete(self, reference_id: int) -> None:
         """Remove a reference from the database and the index.
@@ -640,11 +686,13 @@ class Library:
             generation=generation,
             model_version=self.model_version,
             dim=self.dim,
+            technique=self.technique,
         )
 
     def status(self) -> LibraryStatus:
-        """Size and version of what searches see. Never waits (health checks
-        call it on the event loop): a snapshot published with each write."""
+        """Size and version of what searches see. Never waits (an identification
+        holding a read lock calls it; a re-entrant read behind a waiting writer
+        would deadlock): a snapshot published with each write."""
         return self._status
 
     def database_size(self) -> int:
@@ -781,18 +829,18 @@ class Library:
         return {rid: strain_basis(s) for rid, s in self._store.stick_patterns(ids).items()}
 
 
-# (ids, embeddings, element bits, coarse profile rows) of references to index.
+# (ids, embeddings, element bits, profile rows) of references to index.
 _IndexRows = tuple[NDArray[np.int64], NDArray[np.float32], NDArray[np.uint64], Any]
 
 
-def _add_rows(index: SearchIndex, rows: _IndexRows | None) -> None:
-    """Add ``rows`` to ``index``, but for the ids it holds (a sync may see an add it has)."""
-    if rows is None:
+def _add_rows(index: SearchIndex, stored: _IndexRows | None) -> None:
+    """Add ``stored`` to ``index``, but for the ids it holds (a sync may see an add it has)."""
+    if stored is None:
         return
-    found, vectors, bits, coarse = rows
+    found, vectors, bits, rows = stored
     fresh = ~np.isin(found, index.ids)
     if fresh.any():
-        index.add(found[fresh], vectors[fresh], bits[fresh], coarse[fresh])
+        index.add(found[fresh], vectors[fresh], bits[fresh], rows[fresh])
 
 
 class LibrarySource:
@@ -803,6 +851,8 @@ class LibrarySource:
     def __init__(self, library: Library, elements: ElementFilter | None) -> None:
         self._library = library
         self._index = library._index
+        # What the index holds now: a snapshot key for derived caches.
+        self.generation = library._index_generation
         self._eligible: NDArray[np.bool_] | None = None
         self._eligible_ids: NDArray[np.int64] | None = None
         if elements is not None and elements.active:
@@ -836,16 +886,36 @@ class LibrarySource:
         return cosines
 
     def profile_rows(self, resolution: SearchResolution) -> ProfileRows:
+        if self._library.technique is not Technique.XRD:
+            raise InputError("coarse profile rows are kept for XRD libraries only")
         if resolution != SERVED.profile_search_resolution:
             raise InputError(
                 f"the library keeps profile rows at {SERVED.profile_search_resolution}, "
                 f"not {resolution}"
             )
-        return ProfileRows(self._index.ids, self._index.coarse, self._eligible)
+        return self.rows()
+
+    def rows(self) -> ProfileRows:
+        """Every indexed reference's row (the layout's), with the filter's mask."""
+        return ProfileRows(self._index.ids, self._index.rows, self._eligible)
+
+    def element_bits(self) -> NDArray[np.uint64]:
+        """(n, 2) element bits of the indexed references, aligned with :meth:`rows`."""
+        return self._index.bits
+
+    def vectors(self, ids: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Stored unit embeddings of indexed ``ids``, (n, dim)."""
+        return self._index.reconstruct(np.asarray(ids, dtype=np.int64))
+
+    def names(self, ids: NDArray[np.int64]) -> list[str]:
+        """Names of ``ids`` (indexed, so stored), in their order."""
+        found = self._library._store.names([int(i) for i in ids])
+        return [found[int(i)] for i in ids]
 
     def profiles(self, ids: NDArray[np.int64]) -> NDArray[np.float32]:
         found = self._library._profiles([int(i) for i in ids])
-        blank = np.zeros(MODEL_GRID.n_points, dtype=np.float32)  # a profile not stored (yet)
+        # A profile not stored (yet).
+        blank = np.zeros(self._library.layout.profile_points, dtype=np.float32)
         return np.stack([found.get(int(rid), blank) for rid in ids] or [blank])[: len(ids)]
 
     def strain_bases(self, ids: NDArray[np.int64]) -> list[StrainBasis | None]:

@@ -20,6 +20,7 @@ __all__ = [
     "ELEMENT_SYMBOLS",
     "ElementFilter",
     "element_bits",
+    "element_table",
     "eligible",
     "is_element_symbol",
     "parse_elements",
@@ -125,6 +126,13 @@ def element_bits(elements: Iterable[str]) -> NDArray[np.uint64]:
         z = _ATOMIC_NUMBER[symbol]
         words[z // 64] |= 1 << (z % 64)
     return np.array(words, dtype=np.uint64)
+
+
+def element_table(bits: NDArray[np.uint64]) -> NDArray[np.bool_]:
+    """(n, 118) which of :data:`ELEMENT_SYMBOLS` each of (n, 2) :func:`element_bits` holds."""
+    z = np.arange(1, len(ELEMENT_SYMBOLS) + 1)
+    words = np.asarray(bits, dtype=np.uint64).reshape(-1, 2)[:, z // 64]
+    return ((words >> (z % 64).astype(np.uint64)) & np.uint64(1)).astype(bool)
 
 
 def eligible(bits: NDArray[np.uint64], elements: ElementFilter) -> NDArray[np.bool_]:

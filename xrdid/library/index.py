@@ -2,18 +2,20 @@
 
 :class:`SearchIndex` holds, keyed by reference id, the FAISS index of the
 unit embeddings (inner product of unit vectors = cosine) and, aligned with
-the indexed ids, each reference's element bits (for filters) and coarse
-profile row (for the profile search of :mod:`xrdid.ranking.profile_search`).
+the indexed ids, each reference's element bits (for filters) and profile row
+(the layout's: a coarse row for the XRD profile search of
+:mod:`xrdid.ranking.profile_search`, the whole profile for the Raman ranking).
 
 Two kinds, chosen by :class:`SearchSettings` (by default by the library's
 size when it is opened):
 
 - **exact** (``IndexIDMap2(IndexFlatIP)``, float32 rows): every cosine and
   every profile row compared; what a library of up to a few hundred thousand
-  references uses;
+  references uses, and every Raman library;
 - **approximate** (``IndexIVFFlat``, :class:`~xrdid.ranking.profile_search.CompressedRows`):
   both searches compare a query with the lists of its nearest centroids
-  only, and the profile rows are 8-bit codes; for a million references.
+  only, and the coarse profile rows are 8-bit codes; for a million XRD
+  references.
 
 It is derived from the database; the file written by
 :func:`write_index_file` caches all of it (FAISS index, ids, element bits,
@@ -39,15 +41,16 @@ import faiss
 import numpy as np
 from numpy.typing import NDArray
 
-from xrdid.grid import MODEL_GRID
 from xrdid.library.filters import ElementFilter, eligible
-from xrdid.ranking.profile_search import CompressedRows, coarse_rows
+from xrdid.library.layouts import LibraryLayout
+from xrdid.ranking.profile_search import CompressedRows
 
 __all__ = [
     "INDEX_SUFFIX",
     "SearchIndex",
     "SearchSettings",
-    "coarse_profiles",
+    "index_path_for",
+    "profile_rows",
     "index_path_for",
     "read_index_file",
     "remove_partial_writes",
@@ -57,10 +60,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 INDEX_SUFFIX = ".faiss"
-_INDEX_MAGIC = b"XRDIDIX2"
-
-# The coarse row of a reference without a stored profile (and the shape of none).
-_NO_PROFILES = np.empty((0, MODEL_GRID.n_points), dtype=np.float32)
+_INDEX_MAGIC = b"XRDIDIX3"  # 3: rows of either technique
 
 # A direct map by hash table: IVF vectors can then be looked up and removed by id.
 _BY_ID: int = faiss.DirectMap.Hashtable  # type: ignore[attr-defined]
@@ -75,7 +75,8 @@ class SearchSettings:
     ``mode`` "exact" (the default: approximate search loses top-5 recall, see
     ``docs/scale-out.md``); "auto" searches approximately from ``approximate_from``
     references (decided when the index is built: a library that grows past
-    it switches at its next open). Lists: about √n (≈ 1,000 rows each at a
+    it switches at its next open; XRD libraries only, a Raman library is
+    searched exactly). Lists: about √n (≈ 1,000 rows each at a
     million); a query compares ``probe`` lists' worth of embeddings and
     ``profile_probe`` lists' worth of profile rows (see
     ``docs/scale-out.md`` for the recall measured).
@@ -114,44 +115,47 @@ def _keep_rows(rows: Rows, keep: NDArray[np.bool_]) -> Rows:
 
 
 class SearchIndex:
-    """Embeddings, element bits and coarse profile rows of the indexed
-    references (not thread-safe: the library guards it with its lock)."""
+    """Embeddings, element bits and profile rows of the indexed references
+    (not thread-safe: the library guards it with its lock)."""
 
-    def __init__(self, dim: int, vectors: Any = None, rows: Rows | None = None) -> None:
+    def __init__(
+        self, dim: int, layout: LibraryLayout, vectors: Any = None, rows: Rows | None = None
+    ) -> None:
         self.dim = dim
         self.vectors: Any = (
             vectors if vectors is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         )
         self.ids = np.empty(0, dtype=np.int64)
         self.bits = np.empty((0, 2), dtype=np.uint64)
-        self.coarse: Rows = rows if rows is not None else coarse_rows(_NO_PROFILES)
+        self.rows: Rows = rows if rows is not None else profile_rows(layout, [], {})
         self.probe = 0  # IVF lists searched per query (approximate)
 
     @classmethod
     def trained(
         cls,
         dim: int,
+        layout: LibraryLayout,
         vectors: NDArray[np.float32],
-        coarse: NDArray[np.float32],
+        rows: NDArray[np.float32],
         settings: SearchSettings,
         size: int,
     ) -> SearchIndex:
         """An empty approximate index for about ``size`` references, its lists
-        made from samples of their embeddings and coarse rows."""
+        made from samples of their embeddings and profile rows."""
         n_lists = min(SearchSettings.lists_for(size), max(1, vectors.shape[0] // 39))
         quantizer = faiss.IndexFlatIP(dim)
         ivf = faiss.IndexIVFFlat(quantizer, dim, n_lists, faiss.METRIC_INNER_PRODUCT)
         ivf.cp.seed = 0
         ivf.train(np.ascontiguousarray(vectors, dtype=np.float32))
         ivf.set_direct_map_type(_BY_ID)
-        rows = CompressedRows.train(coarse, n_lists, settings.profile_probe)
-        index = cls(dim, ivf, rows)
+        compressed = CompressedRows.train(rows, n_lists, settings.profile_probe)
+        index = cls(dim, layout, ivf, compressed)
         index.probe = settings.probe
         return index
 
     @property
     def approximate(self) -> bool:
-        return isinstance(self.coarse, CompressedRows)
+        return isinstance(self.rows, CompressedRows)
 
     @property
     def size(self) -> int:
@@ -169,28 +173,30 @@ class SearchIndex:
                 parts.append(faiss.rev_swig_ptr(lists.get_ids(i), size).astype(np.int64))
         return np.concatenate(parts)
 
-    def set_rows(self, ids: NDArray[np.int64], bits: NDArray[np.uint64], coarse: Rows) -> None:
+    def set_rows(self, ids: NDArray[np.int64], bits: NDArray[np.uint64], rows: Rows) -> None:
         """Replace the per-reference rows (the FAISS part is already in step)."""
-        self.ids, self.bits, self.coarse = ids, bits, coarse
+        self.ids, self.bits, self.rows = ids, bits, rows
 
     def add(
         self,
         ids: NDArray[np.int64],
         vectors: NDArray[np.float32],
         bits: NDArray[np.uint64],
-        coarse: NDArray[np.float32],
+        rows: NDArray[np.float32],
     ) -> None:
+        # New arrays, never in place: a reader holding the old ones keeps a
+        # consistent view.
         self.vectors.add_with_ids(vectors, ids)
         self.ids = np.concatenate([self.ids, ids])
         self.bits = np.concatenate([self.bits, bits])
-        self.coarse = _append_rows(self.coarse, coarse)
+        self.rows = _append_rows(self.rows, rows)
 
     def remove(self, reference_ids: Sequence[int] | NDArray[np.int64]) -> None:
         gone = np.asarray(reference_ids, dtype=np.int64)
         self.vectors.remove_ids(gone)
         keep = ~np.isin(self.ids, gone)
         self.ids, self.bits = self.ids[keep], self.bits[keep]
-        self.coarse = _keep_rows(self.coarse, keep)
+        self.rows = _keep_rows(self.rows, keep)
 
     def eligible(self, elements: ElementFilter) -> NDArray[np.bool_]:
         """Which indexed references (a mask over :attr:`ids`) the filter admits."""
@@ -230,22 +236,24 @@ class SearchIndex:
     def serialize(self) -> tuple[NDArray[np.uint8], bytes]:
         """(FAISS index bytes, the per-reference rows as .npz bytes)."""
         arrays: dict[str, NDArray[Any]] = {"ids": self.ids, "bits": self.bits}
-        if isinstance(self.coarse, CompressedRows):
+        if isinstance(self.rows, CompressedRows):
             arrays |= {
-                "codes": self.coarse.codes,
-                "lists": self.coarse.lists,
-                "centroids": self.coarse.centroids,
-                "profile_probe": np.array(self.coarse.probe),
+                "codes": self.rows.codes,
+                "lists": self.rows.lists,
+                "centroids": self.rows.centroids,
+                "profile_probe": np.array(self.rows.probe),
                 "probe": np.array(self.probe),
             }
         else:
-            arrays["coarse"] = self.coarse
+            arrays["rows"] = self.rows
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)  # type: ignore[arg-type]
         return faiss.serialize_index(self.vectors), buffer.getvalue()
 
     @classmethod
-    def deserialize(cls, dim: int, vectors: Any, rows_blob: bytes) -> SearchIndex:
+    def deserialize(
+        cls, dim: int, layout: LibraryLayout, vectors: Any, rows_blob: bytes
+    ) -> SearchIndex:
         with np.load(io.BytesIO(rows_blob), allow_pickle=False) as arrays:
             if "codes" in arrays:
                 rows: Rows = CompressedRows(
@@ -255,28 +263,29 @@ class SearchIndex:
                     int(arrays["profile_probe"]),
                 )
             else:
-                rows = arrays["coarse"]
-            index = cls(dim, vectors, rows)
+                rows = arrays["rows"]
+            index = cls(dim, layout, vectors, rows)
             index.ids, index.bits = arrays["ids"], arrays["bits"]
             if "probe" in arrays:
                 index.probe = int(arrays["probe"])
-        if index.ids.size != index.size or index.coarse.shape[0] != index.size:
+        if index.ids.size != index.size or index.rows.shape[0] != index.size:
             raise ValueError("the cached rows do not match the cached vectors")
+        if index.rows.shape[1] != profile_rows(layout, [], {}).shape[1]:
+            raise ValueError("the cached rows are another technique's")
         return index
 
 
-def coarse_profiles(
-    ids: Sequence[int], stored: dict[int, NDArray[np.float32]]
+def profile_rows(
+    layout: LibraryLayout, ids: Sequence[int], stored: dict[int, NDArray[np.float32]]
 ) -> NDArray[np.float32]:
-    """Coarse rows of ``ids``' stored profiles (a flat row where none is stored)."""
-    blank = np.zeros(MODEL_GRID.n_points, dtype=np.float32)
-    if not ids:
-        return coarse_rows(_NO_PROFILES)
-    return coarse_rows(np.stack([stored.get(rid, blank) for rid in ids]))
+    """The layout's rows of ``ids``' stored profiles (a flat row where none is
+    stored; the right shape for no ids)."""
+    blank = np.zeros(layout.profile_points, dtype=np.float32)
+    return layout.rows(np.stack([stored.get(rid, blank) for rid in ids] or [blank])[: len(ids)])
 
 
 def read_index_file(
-    path: Path, library_uuid: str, model_version: str, dim: int
+    path: Path, library_uuid: str, model_version: str, dim: int, layout: LibraryLayout
 ) -> tuple[SearchIndex, dict[str, Any]] | None:
     """The saved index and its header if it belongs to this library and
     model, else None (missing, foreign, stale model, older format, corrupt)."""
@@ -309,7 +318,7 @@ def read_index_file(
             raise ValueError("index has the wrong type or dimension")
         if isinstance(vectors, faiss.IndexIVFFlat):
             vectors.set_direct_map_type(_BY_ID)
-        index = SearchIndex.deserialize(dim, vectors, data[offset + faiss_bytes :])
+        index = SearchIndex.deserialize(dim, layout, vectors, data[offset + faiss_bytes :])
         return index, header
     except Exception as exc:  # corrupt or truncated file: rebuild from the database
         logger.warning("%s is unreadable (%s); rebuilding the index", path, exc)

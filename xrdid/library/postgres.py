@@ -15,6 +15,11 @@ applied generation g has seen every change up to g. Each write notifies
 ``xrdid_library`` (delivered at commit) with its generation; replicas listen
 (:meth:`PostgresStore.wait_for_change`) and apply the change log.
 
+Each technique's library has its own schema in the database (the same
+tables, migrations and change log; :data:`SCHEMAS`): the XRD library the
+database's default one, the Raman library ``raman``. A store's connections
+search only its schema, so every statement is the same for both.
+
 A database that cannot be reached raises
 :class:`~xrdid.library.records.LibraryUnavailableError` (the service answers
 503 with Retry-After) instead of a driver error.
@@ -39,6 +44,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from xrdid.errors import InputError
 from xrdid.library.codecs import decode_pattern, decode_profile, encode_pattern
 from xrdid.library.filters import ElementFilter
+from xrdid.library.layouts import LibraryLayout
 from xrdid.library.records import (
     DuplicateReferenceError,
     LibraryUnavailableError,
@@ -62,12 +68,23 @@ from xrdid.library.store import (
     net_changes,
 )
 from xrdid.sticks import StickPattern
+from xrdid.technique import Technique
 
-__all__ = ["NOTIFY_CHANNEL", "PostgresStore", "is_database_url", "migrate", "run_migrations"]
+__all__ = [
+    "NOTIFY_CHANNEL",
+    "SCHEMAS",
+    "PostgresStore",
+    "is_database_url",
+    "migrate",
+    "run_migrations",
+]
 
 logger = logging.getLogger(__name__)
 
-NOTIFY_CHANNEL = "xrdid_library"
+NOTIFY_CHANNEL = "xrdid_library"  # the XRD library's; another technique's adds _<technique>
+# Where each technique's library lives: None, the connection's default schema
+# (public; where the XRD library has always been).
+SCHEMAS: dict[Technique, str | None] = {Technique.XRD: None, Technique.RAMAN: "raman"}
 # Held while migrating, so replicas starting together migrate once.
 _MIGRATION_LOCK = 0x78726469  # "xrdi"
 _PRUNE_EVERY = 1_000
@@ -92,9 +109,12 @@ def _described(url: str) -> str:
     return f"postgresql://{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
 
 
-def migrate(url: str) -> None:
-    """Create or upgrade the library's tables to the newest migration."""
-    run_migrations(url, Path(__file__).with_name("migrations"), advisory_lock=_MIGRATION_LOCK)
+def migrate(url: str, schema: str | None = None) -> None:
+    """Create or upgrade the library's tables (in ``schema``; None: the
+    default one) to the newest migration."""
+    run_migrations(
+        url, Path(__file__).with_name("migrations"), advisory_lock=_MIGRATION_LOCK, schema=schema
+    )
 
 
 # Alembic keeps the running migration's context in module globals: two runs
@@ -102,9 +122,12 @@ def migrate(url: str) -> None:
 _ALEMBIC_LOCK = threading.Lock()
 
 
-def run_migrations(url: str, script_location: Path, *, advisory_lock: int) -> None:
+def run_migrations(
+    url: str, script_location: Path, *, advisory_lock: int, schema: str | None = None
+) -> None:
     """Upgrade a database to the newest Alembic migration of ``script_location``,
-    one process at a time (the advisory lock) and one thread at a time."""
+    one process at a time (the advisory lock) and one thread at a time; with
+    ``schema``, in that schema (created if absent, version table included)."""
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import create_engine, text
@@ -118,9 +141,13 @@ def run_migrations(url: str, script_location: Path, *, advisory_lock: int) -> No
     try:
         with _ALEMBIC_LOCK, engine.begin() as connection:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_lock})
+            if schema is not None:
+                connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                connection.execute(text(f'SET search_path TO "{schema}"'))
             config = Config()
             config.set_main_option("script_location", str(script_location))
             config.attributes["connection"] = connection
+            config.attributes["version_table_schema"] = schema
             command.upgrade(config, "head")
     finally:
         engine.dispose()
@@ -133,16 +160,27 @@ def _unavailable(exc: Exception) -> LibraryUnavailableError:
 
 
 class PostgresStore:
-    """The library's tables in a PostgreSQL database (:class:`~xrdid.library.store.LibraryStore`)."""
+    """A library's tables in a PostgreSQL database (:class:`~xrdid.library.store.LibraryStore`):
+    those of ``technique``'s library, in its schema (:data:`SCHEMAS`)."""
 
-    def __init__(self, url: str, *, max_connections: int = 8) -> None:
+    def __init__(
+        self, url: str, technique: Technique = Technique.XRD, *, max_connections: int = 8
+    ) -> None:
         self.url = url
+        self.technique = technique
+        self.schema = SCHEMAS[technique]
+        self._channel = (
+            NOTIFY_CHANNEL if technique is Technique.XRD else f"{NOTIFY_CHANNEL}_{technique}"
+        )
         self.uuid = ""
+        connect: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S}
+        if self.schema is not None:
+            connect["options"] = f"-c search_path={self.schema}"
         self._pool = ConnectionPool(
             url,
             min_size=1,
             max_size=max_connections,
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+            kwargs=connect,
             check=ConnectionPool.check_connection,
             timeout=POOL_TIMEOUT_S,
             reconnect_timeout=0,  # keep trying while the database is down
@@ -156,7 +194,8 @@ class PostgresStore:
 
     @property
     def description(self) -> str:
-        return _described(self.url)
+        where = _described(self.url)
+        return where if self.schema is None else f"{where} (schema {self.schema})"
 
     # ------------------------------------------------------------------ connections
 
@@ -193,10 +232,16 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ schema
 
-    def init_schema(self, model_version: str, dim: int) -> None:
-        """Migrate the tables to the newest schema and read the library's uuid."""
+    def init_schema(self, model_version: str, dim: int, layout: LibraryLayout) -> None:
+        """Migrate the tables to the newest schema, check the library holds
+        ``layout``'s technique and read the library's uuid."""
+        if layout.technique is not self.technique:
+            raise InputError(
+                f"{self.description} holds the {self.technique.label} library, "
+                f"not the {layout.technique.label} one"
+            )
         try:
-            migrate(self.url)
+            migrate(self.url, self.schema)
         except psycopg.OperationalError as exc:
             raise _unavailable(exc) from exc
         except Exception as exc:  # SQLAlchemy wraps driver errors
@@ -208,16 +253,29 @@ class PostgresStore:
             "generation": "0",
             "model_version": model_version,
             "dim": str(dim),
+            "technique": str(layout.technique),
             "created_at": datetime.now(UTC).isoformat(),
             "changes_from": "0",
         }
         with self._connection() as connection, connection.transaction():
             connection.execute("LOCK TABLE library_meta IN SHARE ROW EXCLUSIVE MODE")
-            connection.cursor().executemany(
-                "INSERT INTO library_meta (key, value) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                list(initial.items()),
-            )
             meta = dict(connection.execute("SELECT key, value FROM library_meta").fetchall())
+            if not meta:
+                connection.cursor().executemany(
+                    "INSERT INTO library_meta (key, value) VALUES (%s, %s)", list(initial.items())
+                )
+                meta = initial
+                if layout.first_id:
+                    # The identity continues after the layout's first id.
+                    connection.execute(
+                        "SELECT setval(pg_get_serial_sequence('reference', 'id'), %s)",
+                        (layout.first_id,),
+                    )
+        if meta["technique"] != str(layout.technique):
+            raise InputError(
+                f"{self.description} is {Technique(meta['technique']).a_label} library; it "
+                f"cannot be opened with {layout.technique.a_label} model"
+            )
         self.uuid = meta["library_uuid"]
 
     def set_model(self, model_version: str, dim: int) -> None:
@@ -251,7 +309,7 @@ class PostgresStore:
             )
         if generation % _PRUNE_EVERY == 0:
             self._forget_changes(db, generation - CHANGE_LOG_GENERATIONS)
-        db.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(generation)))
+        db.execute("SELECT pg_notify(%s, %s)", (self._channel, str(generation)))
         return generation
 
     @staticmethod
@@ -292,7 +350,7 @@ class PostgresStore:
                     listener = psycopg.connect(
                         self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
                     )
-                    listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    listener.execute(f"LISTEN {self._channel}")
                 except psycopg.OperationalError as exc:
                     raise _unavailable(exc) from exc
                 self._listener = listener
@@ -385,7 +443,8 @@ class PostgresStore:
                 name: []
                 for name in (
                     "name formula elements space_group_symbol space_group_number "
-                    "crystal_system source source_id kind pattern embedding content_hash rir"
+                    "crystal_system source source_id kind pattern embedding content_hash rir "
+                    "technique"
                 ).split()
             }
             for i in chosen:
@@ -404,6 +463,7 @@ class PostgresStore:
                     vectors[i].tobytes(),
                     new.content_hash,
                     info.rir,
+                    str(new.technique),
                 )
                 for column, value in zip(columns.values(), values, strict=True):
                     column.append(value)
@@ -411,10 +471,10 @@ class PostgresStore:
             stored = db.execute(
                 "INSERT INTO reference (name, formula, elements, space_group_symbol, "
                 "space_group_number, crystal_system, source, source_id, kind, pattern, "
-                "embedding, content_hash, rir, notes, model_version, created_at) "
+                "embedding, content_hash, rir, technique, notes, model_version, created_at) "
                 "SELECT *, %s, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], "
                 "%s::int[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[], "
-                "%s::bytea[], %s::text[], %s::float8[], %s::text[]) "
+                "%s::bytea[], %s::text[], %s::float8[], %s::text[], %s::text[]) "
                 "RETURNING id, source, source_id",
                 (model_version, now, *columns.values(), notes),
             ).fetchall()
@@ -445,6 +505,7 @@ class PostgresStore:
                 model_version=model_version,
                 created_at=now,
                 content_hash=items[i].content_hash,
+                technique=items[i].technique,
             )
         return results, generation
 
@@ -472,21 +533,21 @@ class PostgresStore:
             fresh = [r for r in rows if int(r[0]) not in present]
             if not fresh:
                 return 0
-            columns = list(zip(*(r[:17] for r in fresh), strict=True))
+            columns = list(zip(*(r[:18] for r in fresh), strict=True))
             created = [
                 v if isinstance(v, datetime) else datetime.fromisoformat(v) for v in columns[13]
             ]
             db.execute(
                 "INSERT INTO reference (id, name, formula, elements, space_group_symbol, "
                 "space_group_number, crystal_system, source, source_id, kind, pattern, "
-                "embedding, model_version, created_at, notes, content_hash, rir) "
+                "embedding, model_version, created_at, notes, content_hash, rir, technique) "
                 "OVERRIDING SYSTEM VALUE SELECT * FROM unnest(%s::bigint[], %s::text[], "
                 "%s::text[], %s::text[], %s::text[], %s::int[], %s::text[], %s::text[], "
                 "%s::text[], %s::text[], %s::bytea[], %s::bytea[], %s::text[], "
-                "%s::timestamptz[], %s::text[], %s::text[], %s::float8[])",
+                "%s::timestamptz[], %s::text[], %s::text[], %s::float8[], %s::text[])",
                 (*[list(c) for c in columns[:13]], created, *[list(c) for c in columns[14:]]),
             )
-            profiled = [(int(r[0]), bytes(r[17])) for r in fresh if r[17] is not None]
+            profiled = [(int(r[0]), bytes(r[18])) for r in fresh if r[18] is not None]
             db.execute(
                 "INSERT INTO reference_profile (reference_id, profile) "
                 "SELECT * FROM unnest(%s::bigint[], %s::bytea[])",
@@ -556,6 +617,14 @@ class PostgresStore:
             if isinstance(pattern, StickPattern):
                 out[int(rid)] = pattern
         return out
+
+    def names(self, ids: Sequence[int]) -> dict[int, str]:
+        return {
+            int(rid): name
+            for rid, name in self._rows(
+                "SELECT id, name FROM reference WHERE id = ANY(%s)", ([int(i) for i in ids],)
+            )
+        }
 
     # ------------------------------------------------------------------ reads
 

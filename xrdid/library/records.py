@@ -7,16 +7,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
 
 from xrdid.errors import InputError, XrdidError
 from xrdid.library.filters import is_element_symbol
-from xrdid.preprocess import BaselineMethod, PreprocessedPattern
+from xrdid.preprocess import BaselineMethod
+from xrdid.raman.preprocess import RamanBaseline
 from xrdid.rir import MAX_RIR, MIN_RIR
 from xrdid.sticks import StickPattern
+from xrdid.technique import Technique
 from xrdid.wavelengths import Wavelength
 
 __all__ = [
@@ -27,12 +29,15 @@ __all__ = [
     "MeasuredProfile",
     "NewReference",
     "PatternEmbedder",
+    "RamanProfile",
     "ReferenceEntry",
     "ReferenceInfo",
     "ReferenceKind",
     "ReferenceNotFoundError",
     "ReferencePage",
     "ReferencePattern",
+    "Technique",
+    "technique_of",
 ]
 
 
@@ -90,7 +95,30 @@ class MeasuredProfile:
     baseline: BaselineMethod = BaselineMethod.BEADS
 
 
-ReferencePattern: TypeAlias = StickPattern | MeasuredProfile
+@dataclass(frozen=True)
+class RamanProfile:
+    """A Raman reference spectrum: intensity over Raman shift (cm⁻¹, increasing).
+
+    Kept as measured (the library stores the intensity to 16 bits of its
+    range, :mod:`~xrdid.library.codecs`) so a new model or preprocessing can
+    recompute its embedding; ``despiked`` when cosmic rays were already
+    removed (the default library's spectra are despiked and binned to
+    1 cm⁻¹ to keep it small, :func:`xrdid.raman.preprocess.compact_spectrum`).
+    """
+
+    shift_cm1: NDArray[np.float64]
+    intensity: NDArray[np.float64]
+    laser_wavelength_nm: float | None = None
+    baseline: RamanBaseline = RamanBaseline.BEADS
+    despiked: bool = False
+
+
+ReferencePattern: TypeAlias = StickPattern | MeasuredProfile | RamanProfile
+
+
+def technique_of(pattern: ReferencePattern) -> Technique:
+    """The technique a reference pattern belongs to."""
+    return Technique.RAMAN if isinstance(pattern, RamanProfile) else Technique.XRD
 
 
 @dataclass(frozen=True)
@@ -153,6 +181,10 @@ class NewReference:
             else ReferenceKind.MEASURED
         )
 
+    @property
+    def technique(self) -> Technique:
+        return technique_of(self.pattern)
+
 
 @dataclass(frozen=True)
 class ReferenceEntry:
@@ -164,6 +196,7 @@ class ReferenceEntry:
     model_version: str
     created_at: datetime
     content_hash: str | None
+    technique: Technique = Technique.XRD
 
 
 @dataclass(frozen=True)
@@ -200,6 +233,7 @@ class LibraryStatus:
     generation: int  # bumped by every write transaction
     model_version: str
     dim: int
+    technique: Technique = Technique.XRD
 
     @property
     def version(self) -> str:
@@ -208,7 +242,9 @@ class LibraryStatus:
 
 
 class PatternEmbedder(Protocol):
-    """What the library needs of a model (:class:`xrdid.embedder.Embedder`)."""
+    """What the library needs of a model (:class:`xrdid.embedder.Embedder`,
+    :class:`xrdid.raman.checkpoint.RamanEmbedder`): it embeds the views
+    (:func:`~xrdid.library.views.model_view`) of its technique's patterns."""
 
     @property
     def version(self) -> str: ...
@@ -216,4 +252,8 @@ class PatternEmbedder(Protocol):
     @property
     def dim(self) -> int: ...
 
-    def embed(self, patterns: Sequence[PreprocessedPattern]) -> NDArray[np.float32]: ...
+    @property
+    def technique(self) -> Technique: ...
+
+    # A PreprocessedPattern (XRD) or PreprocessedSpectrum (Raman) per pattern.
+    def embed(self, patterns: Sequence[Any]) -> NDArray[np.float32]: ...

@@ -3,9 +3,10 @@ protocol every backend implements, and its embedded SQLite implementation
 (:mod:`xrdid.library.postgres` is the server one).
 
 Tables: ``meta`` (schema version, library uuid, generation counter, model
-version, embedding dimension), ``reference`` (one row per reference:
-descriptive metadata, the pattern it was made from, its embedding and the
-model version of that embedding, created time, notes, content hash),
+version, embedding dimension, technique), ``reference`` (one row per
+reference: descriptive metadata, its technique, the pattern it was made
+from, its embedding and the model version of that embedding, created time,
+notes, content hash),
 ``reference_profile`` (its model-grid profile, for the re-rank) and
 ``reference_element`` (element → reference, for SQL filters) and
 ``reference_change`` (which references each generation added or deleted:
@@ -15,7 +16,9 @@ reading every id; kept for the last :data:`CHANGE_LOG_GENERATIONS`).
 A write commits (WAL, ``synchronous=FULL``) before it returns, so an
 acknowledged add survives a crash; every write transaction bumps the
 generation counter. Ids are ``AUTOINCREMENT``: never reused, so a stale
-search index cannot point an old id at a different reference. Each thread
+search index cannot point an old id at a different reference; a library's
+ids start after its layout's first id (Raman ids above 10⁹), so ids are
+unique across the libraries of a service. Each thread
 reads through its own connection (WAL readers never block the writer); one
 writer at a time.
 """
@@ -39,6 +42,7 @@ from numpy.typing import NDArray
 from xrdid.errors import InputError
 from xrdid.library.codecs import decode_pattern, decode_profile, encode_pattern
 from xrdid.library.filters import ElementFilter
+from xrdid.library.layouts import LibraryLayout
 from xrdid.library.records import (
     DuplicateReferenceError,
     NewReference,
@@ -50,6 +54,7 @@ from xrdid.library.records import (
     ReferencePattern,
 )
 from xrdid.sticks import StickPattern
+from xrdid.technique import Technique
 
 __all__ = [
     "CHANGE_LOG_GENERATIONS",
@@ -68,9 +73,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# 2: profiles stored; 3: reference intensity ratios; 4: the change log.
-# Older libraries are upgraded in place on open.
-SCHEMA_VERSION = 4
+# 2: profiles stored; 3: reference intensity ratios; 4: techniques (XRD,
+# Raman); 5: the change log. Older libraries are upgraded in place on open
+# (by what they lack: a library of the scale branch's schema 4 has the change
+# log and no technique).
+SCHEMA_VERSION = 5
 
 # Generations of changes kept in the log: a replica further behind reloads
 # its whole index instead (as after a restart).
@@ -106,6 +113,7 @@ CREATE TABLE IF NOT EXISTS reference (
     notes TEXT,
     content_hash TEXT,
     rir REAL,  -- reference intensity ratio I/I_corundum; NULL when unknown
+    technique TEXT NOT NULL DEFAULT 'xrd' CHECK (technique IN ('xrd', 'raman')),
     UNIQUE (source, source_id)
 );
 -- Apart from the reference rows (whose pattern blobs a search would have to
@@ -133,21 +141,25 @@ CREATE INDEX IF NOT EXISTS reference_change_by_generation ON reference_change (g
 # gets those it lacks. Profiles (1 → 2) are derived data: their table is
 # created with the schema and filled from the stored patterns
 # (Library._refresh_derived). RIRs (2 → 3) stay unknown for existing
-# references; rebuilding gives calculated ones theirs. The change log (3 → 4)
-# starts empty at the current generation.
-_ADDED_COLUMNS = {"rir": "REAL"}
-_UPGRADABLE = {"1", "2", "3"}
+# references; rebuilding gives calculated ones theirs. Techniques (3 → 4):
+# every older library is an XRD one. The change log (4 → 5) starts empty at
+# the current generation.
+_ADDED_COLUMNS = {
+    "rir": "REAL",
+    "technique": "TEXT NOT NULL DEFAULT 'xrd' CHECK (technique IN ('xrd', 'raman'))",
+}
+_UPGRADABLE = {"1", "2", "3", "4"}
 
 ENTRY_COLUMNS = (
     "id, name, formula, elements, space_group_symbol, space_group_number, crystal_system, "
-    "source, source_id, notes, rir, kind, model_version, created_at, content_hash"
+    "source, source_id, notes, rir, kind, model_version, created_at, content_hash, technique"
 )
 
 # Every stored column of a reference, for copying a library (ids kept).
 EXPORT_COLUMNS = (
     "r.id, r.name, r.formula, r.elements, r.space_group_symbol, r.space_group_number, "
     "r.crystal_system, r.source, r.source_id, r.kind, r.pattern, r.embedding, "
-    "r.model_version, r.created_at, r.notes, r.content_hash, r.rir"
+    "r.model_version, r.created_at, r.notes, r.content_hash, r.rir, r.technique"
 )
 
 # Rows whose embedding another model made, or that have no profile (schema 1).
@@ -183,7 +195,7 @@ def entry_of(row: Sequence[Any]) -> ReferenceEntry:
     (rid, name, formula, elements, sg_symbol, sg_number, system, source, source_id, notes, rir) = (
         row[:11]
     )
-    kind, model_version, created_at, content_hash = row[11:]
+    kind, model_version, created_at, content_hash, technique = row[11:]
     return ReferenceEntry(
         id=int(rid),
         info=ReferenceInfo(
@@ -204,6 +216,7 @@ def entry_of(row: Sequence[Any]) -> ReferenceEntry:
             created_at if isinstance(created_at, datetime) else datetime.fromisoformat(created_at)
         ),
         content_hash=content_hash,
+        technique=Technique(technique),
     )
 
 
@@ -252,7 +265,11 @@ class LibraryStore(Protocol):
         """Where it is, for logs and messages (no password)."""
         ...
 
-    def init_schema(self, model_version: str, dim: int) -> None: ...
+    def init_schema(self, model_version: str, dim: int, layout: LibraryLayout) -> None:
+        """Create or upgrade the tables, check the library holds ``layout``'s
+        technique and read its uuid."""
+        ...
+
     def set_model(self, model_version: str, dim: int) -> None: ...
     def close(self) -> None: ...
 
@@ -294,6 +311,7 @@ class LibraryStore(Protocol):
     ) -> tuple[NDArray[np.int64], NDArray[np.float32]]: ...
     def profiles(self, ids: Sequence[int]) -> dict[int, NDArray[np.float32]]: ...
     def stick_patterns(self, ids: Sequence[int]) -> dict[int, StickPattern]: ...
+    def names(self, ids: Sequence[int]) -> dict[int, str]: ...
 
     def count(self) -> int: ...
     def ids(self, model_version: str) -> NDArray[np.int64]: ...
@@ -387,8 +405,9 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ schema
 
-    def init_schema(self, model_version: str, dim: int) -> None:
-        """Create the tables (or upgrade a schema 1 library) and read the library's uuid."""
+    def init_schema(self, model_version: str, dim: int, layout: LibraryLayout) -> None:
+        """Create the tables (or upgrade an older library), check the library
+        holds ``layout``'s technique and read its uuid."""
         # CREATE … IF NOT EXISTS is idempotent; executescript commits on its own.
         with self._write_lock:
             self._writer.executescript(_SCHEMA)
@@ -401,10 +420,17 @@ class SqliteStore:
                     "generation": "0",
                     "model_version": model_version,
                     "dim": str(dim),
+                    "technique": str(layout.technique),
                     "created_at": datetime.now(UTC).isoformat(),
                     "changes_from": "0",
                 }
                 db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+                if layout.first_id:
+                    # AUTOINCREMENT continues after the largest id it has seen.
+                    db.execute(
+                        "INSERT INTO sqlite_sequence (name, seq) VALUES ('reference', ?)",
+                        (layout.first_id,),
+                    )
             elif meta.get("schema_version") in _UPGRADABLE:
                 version = meta["schema_version"]
                 logger.warning(
@@ -418,15 +444,24 @@ class SqliteStore:
                     "UPDATE meta SET value = ? WHERE key = 'schema_version'",
                     (str(SCHEMA_VERSION),),
                 )
-                db.execute(
-                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('changes_from', ?)",
-                    (meta["generation"],),
-                )
+                if "technique" not in meta:
+                    meta["technique"] = str(Technique.XRD)
+                    db.execute("INSERT INTO meta (key, value) VALUES ('technique', 'xrd')")
+                if "changes_from" not in meta:
+                    db.execute(
+                        "INSERT INTO meta (key, value) VALUES ('changes_from', ?)",
+                        (meta["generation"],),
+                    )
             elif int(meta.get("schema_version", "0")) != SCHEMA_VERSION:
                 raise InputError(
                     f"{self.path} has library schema {meta.get('schema_version')}, this "
                     f"xrdid reads schema {SCHEMA_VERSION}; rebuild it with "
                     "`python -m indexer build`"
+                )
+            if meta["technique"] != str(layout.technique):
+                raise InputError(
+                    f"{self.path} is {Technique(meta['technique']).a_label} library; it cannot "
+                    f"be opened with {layout.technique.a_label} model"
                 )
         self.uuid = meta["library_uuid"]
 
@@ -566,8 +601,8 @@ class SqliteStore:
                 cursor = db.execute(
                     "INSERT INTO reference (name, formula, elements, space_group_symbol, "
                     "space_group_number, crystal_system, source, source_id, kind, pattern, "
-                    "embedding, model_version, created_at, notes, content_hash, rir) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "embedding, model_version, created_at, notes, content_hash, rir, technique) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         info.name.strip(),
                         info.formula,
@@ -585,6 +620,7 @@ class SqliteStore:
                         info.notes,
                         new.content_hash,
                         info.rir,
+                        str(new.technique),
                     ),
                 )
                 rid = int(cursor.lastrowid or 0)
@@ -604,6 +640,7 @@ class SqliteStore:
                         model_version=model_version,
                         created_at=now,
                         content_hash=new.content_hash,
+                        technique=new.technique,
                     )
                 )
             added = [("add", r.id) for r in results if r is not None]
@@ -687,6 +724,18 @@ class SqliteStore:
                     out[int(rid)] = pattern
         return out
 
+    def names(self, ids: Sequence[int]) -> dict[int, str]:
+        """Names of those of ``ids`` that exist (one light query per chunk)."""
+        reader = self._reader()
+        out: dict[int, str] = {}
+        for chunk in chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for rid, name in reader.execute(
+                f"SELECT id, name FROM reference WHERE id IN ({marks})", list(chunk)
+            ):
+                out[int(rid)] = name
+        return out
+
     # ------------------------------------------------------------------ export
 
     def export_rows(self, after: int, limit: int) -> list[tuple[Any, ...]]:
@@ -723,20 +772,20 @@ class SqliteStore:
             db.executemany(
                 "INSERT INTO reference (id, name, formula, elements, space_group_symbol, "
                 "space_group_number, crystal_system, source, source_id, kind, pattern, "
-                "embedding, model_version, created_at, notes, content_hash, rir) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "embedding, model_version, created_at, notes, content_hash, rir, technique) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         *r[:13],
                         r[13].isoformat() if isinstance(r[13], datetime) else r[13],
-                        *r[14:17],
+                        *r[14:18],
                     )
                     for r in fresh
                 ],
             )
             db.executemany(
                 "INSERT INTO reference_profile (reference_id, profile) VALUES (?, ?)",
-                [(r[0], r[17]) for r in fresh if r[17] is not None],
+                [(r[0], r[18]) for r in fresh if r[18] is not None],
             )
             db.executemany(
                 "INSERT INTO reference_element (element, reference_id) VALUES (?, ?)",

@@ -1,6 +1,8 @@
-"""Pattern file readers: bytes in, a validated :class:`~xrdid.pattern.Pattern` out.
+"""Measurement file readers: bytes in, a validated :class:`~xrdid.pattern.Pattern`
+(XRD) or :class:`~xrdid.raman.spectrum.RamanSpectrum` out.
 
-:func:`read_pattern` is the one entry point. It detects the format from the
+:func:`read_measurement` reads either technique; :func:`read_pattern` reads
+XRD patterns only (as it always has). Each detects the format from the
 content (the extension only breaks ties and sharpens messages), runs the
 format's reader, and every reader ends in :func:`xrdid.pattern.make_pattern`.
 Whatever goes wrong surfaces as :class:`~xrdid.errors.PatternReadError`
@@ -10,34 +12,51 @@ message naming the line or field and the fix.
 Formats (one module each): column text (``text``), PANalytical XRDML
 (``xrdml``), Bruker RAW v1–v4 (``bruker_raw``), Bruker BRML (``brml``),
 Rigaku RAS/RASX (``rigaku_ras``, ``rigaku_rasx``), GSAS STD/ESD/FXYE
-(``gsas``) and powder CIF (``pdcif``).
+(``gsas``) and powder CIF (``pdcif``); for Raman, RRUFF and generic text
+(``raman_text``), JCAMP-DX (``jcamp_dx``), Galactic SPC (``spc``) and Renishaw
+WDF (``wdf``). A column text file is Raman or XRD by its header's words (cm⁻¹,
+shift… or 2θ, angle…), else by its axis (2θ never exceeds 180°).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from xrdid.errors import PatternReadError, UnsupportedFormatError
 from xrdid.pattern import Pattern
-from xrdid.readers._detect import EXTENSION_FORMATS, detect_format
+from xrdid.raman.spectrum import RamanAxis, RamanSpectrum, check_laser
+from xrdid.readers._columns import parse_columns
+from xrdid.readers._detect import EXTENSION_FORMATS, RAMAN_FORMATS, detect_format
 from xrdid.readers._source import DEFAULT_MAX_BYTES, PatternSource, RawInput, load
+from xrdid.readers._textdecode import decode_text
 from xrdid.readers.brml import read_brml
 from xrdid.readers.bruker_raw import read_bruker_raw
 from xrdid.readers.gsas import read_gsas
+from xrdid.readers.jcamp_dx import read_jcamp
 from xrdid.readers.pdcif import read_pdcif
+from xrdid.readers.raman_text import read_rruff, spectrum_from_table, text_technique
 from xrdid.readers.rigaku_ras import read_ras
 from xrdid.readers.rigaku_rasx import read_rasx
-from xrdid.readers.text import read_text, read_text_table
+from xrdid.readers.spc import read_spc
+from xrdid.readers.text import pattern_from_table, read_text, read_text_table
+from xrdid.readers.wdf import read_wdf
 from xrdid.readers.xrdml import read_xrdml
+from xrdid.technique import Technique
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "SUPPORTED_FORMATS",
+    "Measurement",
     "PatternReadError",
     "PatternSource",
+    "RamanAxis",
+    "RamanSpectrum",
+    "Technique",
     "UnsupportedFormatError",
+    "read_measurement",
     "read_pattern",
     "read_pattern_table",
 ]
@@ -61,8 +80,14 @@ SUPPORTED_FORMATS: tuple[str, ...] = (
     ".gss",
     ".fxye",
     ".cif",
+    ".jdx",
+    ".dx",
+    ".spc",
+    ".wdf",
 )
 """File extensions xrdid reads (for docs, upload forms and error messages)."""
+
+Measurement = Pattern | RamanSpectrum
 
 _Reader = Callable[[RawInput, int], Pattern]
 
@@ -108,6 +133,88 @@ def read_pattern(
     return _guarded(filename, lambda: _read_as_detected(load(source, filename, max_bytes)))
 
 
+def read_measurement(
+    source: PatternSource,
+    filename: str | None = None,
+    *,
+    technique: Technique | str | None = None,
+    laser_wavelength_nm: float | None = None,
+    raman_axis: RamanAxis | str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Measurement:
+    """Read one measurement, an XRD pattern or a Raman spectrum.
+
+    Parameters
+    ----------
+    source, filename, max_bytes
+        As for :func:`read_pattern`.
+    technique
+        ``"xrd"`` or ``"raman"`` to insist on one (a file of the other kind is
+        refused, naming what it is); None decides from the content.
+    laser_wavelength_nm
+        The Raman laser, overriding the file's; needed to convert an axis in
+        absolute wavenumbers or nm to Raman shift.
+    raman_axis
+        What a Raman column file's first column holds (``"shift"``,
+        ``"wavenumber"``, ``"wavelength"``); None reads the header.
+
+    Returns
+    -------
+    Pattern or RamanSpectrum
+    """
+
+    def read() -> Measurement:
+        wanted = _technique(technique, filename)
+        axis = None if raman_axis is None else _raman_axis(raman_axis, filename)
+        laser = check_laser(laser_wavelength_nm, filename)
+        raw = load(source, filename, max_bytes)
+        kind = detect_format(raw, max_member_bytes=max_bytes)
+        if kind == "text":
+            table = parse_columns(decode_text(raw.data, raw.name), raw.name)
+            found = Technique(text_technique(table)) if wanted is None else wanted
+            if found is Technique.XRD:
+                return pattern_from_table(table, raw.name)
+            return spectrum_from_table(table, raw.name, laser_wavelength_nm=laser, axis=axis)
+        found = Technique.RAMAN if kind in RAMAN_FORMATS else Technique.XRD
+        if wanted is not None and wanted is not found:
+            raise PatternReadError(
+                f"the file is a {found.value.upper()} measurement ({kind} format), but "
+                f"technique={wanted.value!r} was asked for",
+                source=raw.name,
+            )
+        if found is Technique.XRD:
+            return _read_as_detected(raw, kind)
+        if kind == "rruff":
+            spectrum = read_rruff(raw.data, raw.name)
+            return spectrum if laser is None else replace(spectrum, laser_wavelength_nm=laser)
+        reader = {"jcamp": read_jcamp, "spc": read_spc, "wdf": read_wdf}[kind]
+        return reader(raw.data, raw.name, laser_wavelength_nm=laser)
+
+    return _guarded(filename, read)
+
+
+def _technique(value: Technique | str | None, name: str | None) -> Technique | None:
+    if value is None:
+        return None
+    try:
+        return Technique(str(value).lower())
+    except ValueError:
+        raise PatternReadError(
+            f"unknown technique {value!r}; use 'xrd' or 'raman'", source=name, field="technique"
+        ) from None
+
+
+def _raman_axis(value: RamanAxis | str, name: str | None) -> RamanAxis:
+    try:
+        return RamanAxis(str(value).lower())
+    except ValueError:
+        raise PatternReadError(
+            f"unknown Raman axis {value!r}; use 'shift', 'wavenumber' or 'wavelength'",
+            source=name,
+            field="raman_axis",
+        ) from None
+
+
 def read_pattern_table(
     source: PatternSource,
     filename: str | None = None,
@@ -137,8 +244,14 @@ def read_pattern_table(
     return _guarded(filename, read)
 
 
-def _read_as_detected(raw: RawInput) -> Pattern:
-    kind = detect_format(raw, max_member_bytes=raw.max_bytes)
+def _read_as_detected(raw: RawInput, kind: str | None = None) -> Pattern:
+    kind = kind or detect_format(raw, max_member_bytes=raw.max_bytes)
+    if kind in RAMAN_FORMATS:
+        raise PatternReadError(
+            f"the file is a Raman spectrum ({kind} format), not an XRD pattern; read it "
+            "with read_measurement",
+            source=raw.name,
+        )
     try:
         return _READERS[kind](raw, raw.max_bytes)
     except PatternReadError as exc:

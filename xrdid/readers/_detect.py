@@ -12,9 +12,13 @@ import re
 from xrdid.errors import UnsupportedFormatError
 from xrdid.readers import bruker_raw, gsas
 from xrdid.readers._source import RawInput
-from xrdid.readers._textdecode import decode_head
+from xrdid.readers._textdecode import decode_head, looks_binary
 from xrdid.readers._zip import ZIP_MAGIC, SafeZip
+from xrdid.readers.jcamp_dx import is_jcamp
+from xrdid.readers.raman_text import is_rruff
 from xrdid.readers.rigaku_rasx import PROFILE_MEMBER
+from xrdid.readers.spc import looks_like_spc
+from xrdid.readers.wdf import WDF_MAGIC
 
 # Bytes inspected to classify text content.
 _HEAD_BYTES = 64 * 1024
@@ -37,7 +41,16 @@ EXTENSION_FORMATS = {
     ".gsas": "gsas",
     ".fxye": "gsas",
     ".cif": "pdcif",
+    ".jdx": "jcamp",
+    ".dx": "jcamp",
+    ".jcamp": "jcamp",
+    ".spc": "spc",
+    ".wdf": "wdf",
 }
+
+# Formats that hold a Raman spectrum; every other one holds an XRD pattern,
+# but for "text", whose technique its header and axis tell.
+RAMAN_FORMATS = frozenset({"rruff", "jcamp", "spc", "wdf"})
 
 _CIF_BLOCK = re.compile(r"(?im)^\s*data_\S*")
 _CIF_HINTS = ("_pd_", "_cell_", "_atom_", "_symmetry_", "_space_group", "_diffrn_")
@@ -45,12 +58,18 @@ _CIF_HINTS = ("_pd_", "_cell_", "_atom_", "_symmetry_", "_space_group", "_diffrn
 
 def detect_format(raw: RawInput, *, max_member_bytes: int) -> str:
     """The reader key for ``raw``: "text", "xrdml", "bruker_raw", "brml",
-    "rigaku_ras", "rigaku_rasx", "gsas" or "pdcif"."""
+    "rigaku_ras", "rigaku_rasx", "gsas", "pdcif" (XRD) or "rruff", "jcamp",
+    "spc", "wdf" (Raman)."""
     data = raw.data
     if data.startswith(bruker_raw.SIGNATURES):
         return "bruker_raw"
+    if data.startswith(WDF_MAGIC):
+        return "wdf"
     if data.startswith(ZIP_MAGIC):
         return _zip_format(raw, max_member_bytes)
+    # After the zip test: "PK", a zip's magic, has SPC's version byte 0x4B too.
+    if looks_like_spc(data) and looks_binary(data):
+        return "spc"
     try:
         head = decode_head(data, raw.name, _HEAD_BYTES).lstrip("\ufeff \t\r\n")
     except UnsupportedFormatError as exc:
@@ -64,6 +83,10 @@ def detect_format(raw: RawInput, *, max_member_bytes: int) -> str:
         ) from exc
     if head.startswith("<"):
         return _xml_format(head, raw)
+    if is_jcamp(head):
+        return "jcamp"
+    if is_rruff(head):
+        return "rruff"
     lines = head.splitlines()
     if any(line.lstrip().upper().startswith("*RAS_") for line in lines[:5]):
         return "rigaku_ras"

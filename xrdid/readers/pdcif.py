@@ -7,6 +7,11 @@ or from ``_pd_meas_2theta_range_min/max/inc``; intensity from the first of
 parenthesised uncertainty (``123(4)``) when every point has one, else
 ``1/√w`` from ``_pd_proc_ls_weight``. Calculated intensities
 (``_pd_calc_*``) are never read as a measurement.
+
+Journal pdCIFs mark the points a refinement left out with a weight of 0 or
+``.`` (their calculated and background columns then hold ``.``). Those points
+were still measured, so they are kept; ``metadata["excluded_points"]`` counts
+them.
 """
 
 from __future__ import annotations
@@ -56,7 +61,14 @@ def read_pdcif(data: bytes, source: str | None = None) -> Pattern:
     metadata["intensity_tag"] = intensity_tag
     intensity, esd = _numbers(intensity_values, intensity_tag, source)
     two_theta = _two_theta(block, intensity.size, source)
-    sigma = esd if esd is not None else _sigma_from_weights(block, intensity.size, source)
+    weights = _weights(block, intensity.size, source)
+    sigma = esd
+    if weights is not None:
+        excluded = int(np.count_nonzero(~(weights > 0)))
+        if excluded:
+            metadata["excluded_points"] = str(excluded)
+        elif sigma is None:
+            sigma = 1.0 / np.sqrt(weights)
     wavelength = _wavelength(block, metadata, source)
     return make_pattern(
         two_theta, intensity, sigma, wavelength=wavelength, metadata=metadata, source=source
@@ -142,18 +154,17 @@ def _scalar(values: list[CifValue], tag: str, source: str | None) -> float:
     return float(numbers[0])
 
 
-def _sigma_from_weights(
-    block: CifBlock, n_points: int, source: str | None
-) -> NDArray[np.float64] | None:
+def _weights(block: CifBlock, n_points: int, source: str | None) -> NDArray[np.float64] | None:
+    """``_pd_proc_ls_weight`` per point, NaN where it is ``.`` or ``?`` (a point
+    the refinement excluded); None when the block has no weight per point."""
     values = block.get("_pd_proc_ls_weight")
     if values is None or len(values) != n_points:
         return None
-    weights, _ = _numbers(values, "_pd_proc_ls_weight", source)
-    # A zero weight marks an excluded point; σ would be infinite, so the
-    # weights say nothing usable about the whole scan.
-    if np.any(weights <= 0):
-        return None
-    return 1.0 / np.sqrt(weights)
+    excluded = [value.text in ("?", ".") and not value.quoted for value in values]
+    present = [value for value, out in zip(values, excluded, strict=True) if not out]
+    weights = np.full(n_points, np.nan)
+    weights[~np.array(excluded, dtype=bool)], _ = _numbers(present, "_pd_proc_ls_weight", source)
+    return weights
 
 
 def _wavelength(block: CifBlock, metadata: dict[str, str], source: str | None) -> Wavelength | None:

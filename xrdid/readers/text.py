@@ -42,7 +42,11 @@ _NAMES_SHOWN = 5
 
 def read_text(data: bytes, source: str | None = None) -> Pattern:
     """Read a two- or three-column text pattern."""
-    table = _parse(data, source)
+    return pattern_from_table(_parse(data, source), source)
+
+
+def pattern_from_table(table: ColumnTable, source: str | None = None) -> Pattern:
+    """The pattern of parsed columns (2θ, intensity, optional σ)."""
     intensity_columns, sigma = _split_columns(table)
     metadata_note = None
     if len(intensity_columns) == 2 and table.n_columns == 3:

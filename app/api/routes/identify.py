@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Annotated
 
@@ -9,19 +10,23 @@ from fastapi import APIRouter, File, Request, Response
 
 from app.api.deps import (
     OPTIONAL_KEY,
-    EmbedderDep,
-    LibraryDep,
     ReadAccess,
     ServiceDep,
     SettingsDep,
     SingleParts,
+    get_embedder,
+    get_library,
+    get_raman,
 )
 from app.api.uploads import read_upload
 from app.core.errors import problem_responses
 from app.forms import IdentifyUpload
 from app.models import IdentifyResponse
-from xrdid.identify import identify as run_identification
+from xrdid.identify import identify_pattern
 from xrdid.overlay import overlay_png
+from xrdid.raman.answer import identify_spectrum
+from xrdid.raman.spectrum import RamanSpectrum
+from xrdid.readers import Measurement, read_measurement
 
 router = APIRouter(prefix="/identify", tags=["identify"], dependencies=[ReadAccess])
 
@@ -47,11 +52,15 @@ async def identify(
     form: Annotated[IdentifyUpload, File()],
     service: ServiceDep,
     settings: SettingsDep,
-    library: LibraryDep,
-    embedder: EmbedderDep,
 ) -> IdentifyResponse | Response:
     """Read the pattern, remove its background, embed it, rank the library's
     references for it and analyse its phases.
+
+    A Raman spectrum (told from the file, or sent with ``technique=raman``)
+    is searched in the Raman library instead (docs/raman.md): ``candidates``
+    and ``materials`` list one reference per mineral, ``verdict`` is match or
+    no_match, ``phases`` is empty, and ``elements`` gives the probability of
+    each element in the sample.
 
     - ``phases``: the phases found by search–match with joint refinement
       (scales, 2θ shift, strain and peak width of all phases refined
@@ -69,22 +78,56 @@ async def identify(
     part of the grid is compared on that part (a warning says which).
     """
     picture = form.plot or "image/png" in request.headers.get("accept", "")
+    data = await read_upload(form.file, settings)
+    measurement, read_ms = await service.run_cpu(
+        _read,
+        data,
+        form.file.filename,
+        form,
+        settings.max_upload_bytes,
+    )
+    if isinstance(measurement, RamanSpectrum):
+        raman_options = form.raman_options(settings.default_top_k, picture)
+        spectrum_result = await service.run_cpu(
+            identify_spectrum,
+            measurement,
+            get_raman(service),
+            raman_options,
+            filename=form.file.filename,
+            read_ms=read_ms,
+        )
+        service.metrics.observe_identification(spectrum_result.timings)
+        return IdentifyResponse.from_raman(spectrum_result, form.sample_id)
     options = form.options(settings.default_top_k)
     if picture:
         options = replace(options, phases=True, include_profiles=True)
-    data = await read_upload(form.file, settings)
     result = await service.run_cpu(
-        run_identification,
-        data,
-        form.file.filename,
-        embedder,
-        library,
+        identify_pattern,
+        measurement,
+        get_embedder(service),
+        get_library(service),
         options,
         calibration=service.calibration,
-        max_bytes=settings.max_upload_bytes,
+        filename=form.file.filename,
+        read_ms=read_ms,
     )
     service.metrics.observe_identification(result.timings)
     if picture:
         png = await service.run_cpu(overlay_png, result, form.sample_id)
         return Response(png, media_type="image/png")
     return IdentifyResponse.from_identification(result, form.sample_id)
+
+
+def _read(
+    data: bytes, filename: str | None, form: IdentifyUpload, max_bytes: int
+) -> tuple[Measurement, float]:
+    """The upload as an XRD pattern or a Raman spectrum, and the milliseconds it took."""
+    start = time.perf_counter()
+    measurement = read_measurement(
+        data,
+        filename,
+        technique=form.asked_technique,
+        laser_wavelength_nm=form.laser_wavelength_nm,
+        max_bytes=max_bytes,
+    )
+    return measurement, (time.perf_counter() - start) * 1000.0

@@ -11,18 +11,22 @@ from fastapi.responses import JSONResponse
 from app.api.deps import (
     OPTIONAL_KEY,
     BackgroundDep,
-    EmbedderDep,
-    LibraryDep,
     ReadAccess,
     ServiceDep,
     SettingsDep,
     SingleParts,
     WriteAccess,
+    get_embedder,
+    get_library,
+    get_raman,
+    library_for,
+    library_of_id,
 )
 from app.api.uploads import read_upload
 from app.core.audit import audit_event
 from app.core.errors import problem_responses
 from app.core.idempotency import IDEMPOTENCY_HEADER, fingerprint, idempotent
+from app.core.state import ServiceState
 from app.core.writes import until_disconnected
 from app.forms import ReferenceUpload
 from app.models import (
@@ -34,8 +38,9 @@ from app.models import (
     ReferenceQuery,
     pattern_public,
 )
-from xrdid.library import DuplicateReferenceError
+from xrdid.library import DuplicateReferenceError, Library, PatternEmbedder
 from xrdid.references import embed_references, source_key
+from xrdid.technique import Technique
 
 router = APIRouter(prefix="/references", tags=["references"])
 
@@ -64,14 +69,13 @@ async def create_reference(
     request: Request,
     service: ServiceDep,
     settings: SettingsDep,
-    library: LibraryDep,
-    embedder: EmbedderDep,
     background: BackgroundDep,
     idempotency_key: Annotated[
         str | None, Header(alias=IDEMPOTENCY_HEADER, description=IDEMPOTENCY_HELP)
     ] = None,
 ) -> Response:
-    """Add a structure or a measured pattern to the library.
+    """Add a structure or a measured pattern to the library, or a Raman
+    spectrum to the Raman library (told from the file, or by ``technique``).
 
     The reference is stored durably before the response is sent, and the very
     next identification searches it. (source, source_id) is unique: adding the
@@ -93,9 +97,10 @@ async def create_reference(
         if hold.replay is not None:
             return hold.replay
         source, source_id = source_key(data, form.source, form.source_id)
-        existing = await anyio.to_thread.run_sync(library.find, source, source_id)
-        if existing is not None:  # answer before simulating anything
-            raise DuplicateReferenceError(source, source_id, existing.id)
+        for library in _libraries(service, form.technique):
+            existing = await anyio.to_thread.run_sync(library.find, source, source_id)
+            if existing is not None:  # answer before simulating anything
+                raise DuplicateReferenceError(source, source_id, existing.id)
         options = form.prepare_options() | {
             "source": source,
             "source_id": source_id,
@@ -103,6 +108,12 @@ async def create_reference(
             "simulation_limits": settings.simulation_limits,
         }
         prepared = await service.writes.prepare(request, data, form.file.filename, options)
+        embedder: PatternEmbedder
+        if prepared.technique is Technique.RAMAN:
+            raman = get_raman(service)
+            library, embedder = raman.library, raman.embedder
+        else:
+            library, embedder = get_library(service), get_embedder(service)
         (new,) = await until_disconnected(
             request, lambda: service.run_write_embedding(embed_references, [prepared], embedder)
         )
@@ -133,10 +144,12 @@ async def create_reference(
     responses=problem_responses(401, 403, 422, 503),
 )
 async def list_references(
-    query: Annotated[ReferenceQuery, Query()], library: LibraryDep
+    query: Annotated[ReferenceQuery, Query()], service: ServiceDep
 ) -> ReferenceList:
-    """References in id order, filtered by name substring, kind and elements.
-    Page with ``after``: pass the previous page's ``next_after``."""
+    """References of one library (``technique``: XRD unless asked for Raman)
+    in id order, filtered by name substring, kind and elements. Page with
+    ``after``: pass the previous page's ``next_after``."""
+    library = library_for(service, query.technique)
     page = await anyio.to_thread.run_sync(
         lambda: library.page(
             after=query.after,
@@ -158,11 +171,13 @@ async def list_references(
 )
 async def get_reference(
     reference_id: ReferenceId,
-    library: LibraryDep,
+    service: ServiceDep,
     pattern: Annotated[bool, Query(description="Include the pattern arrays")] = True,
 ) -> ReferenceDetail:
     """Metadata, and the pattern: sticks (d, 2θ at Cu Kα1, relative
-    intensity, hkl) for a calculated reference, the profile for a measured one."""
+    intensity, hkl) for a calculated reference, the profile for a measured
+    one, the spectrum for a Raman one."""
+    library = library_of_id(service, reference_id)
     entry = await anyio.to_thread.run_sync(library.get, reference_id)
     detail = ReferenceDetail(**ReferencePublic.fields_from(entry))
     if pattern:
@@ -179,9 +194,10 @@ async def get_reference(
     responses=problem_responses(401, 403, 404, 422, 503),
 )
 async def delete_reference(
-    reference_id: ReferenceId, request: Request, library: LibraryDep, background: BackgroundDep
+    reference_id: ReferenceId, request: Request, service: ServiceDep, background: BackgroundDep
 ) -> Response:
     """Remove the reference from the database and the search index."""
+    library = library_of_id(service, reference_id)
     entry = await anyio.to_thread.run_sync(library.get, reference_id)
     await anyio.to_thread.run_sync(library.delete, reference_id)
     info = entry.info
@@ -193,3 +209,12 @@ async def delete_reference(
     )
     await anyio.to_thread.run_sync(background.store.audit_append, audit)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _libraries(service: ServiceState, technique: str) -> list[Library]:
+    """The libraries a request concerns, in id order: the one ``technique``
+    names, or (auto) the XRD library and the Raman one when loaded."""
+    if technique != "auto":
+        return [library_for(service, Technique(technique))]
+    raman = service.raman
+    return [get_library(service)] + ([raman.library] if raman is not None else [])

@@ -33,6 +33,7 @@ function headline(result) {
 
 function meta(result) {
   const q = result.query;
+  if (result.technique === "raman") return ramanMeta(result);
   const [c0, c1] = q.covered_two_theta_deg;
   return [
     `${q.wavelength.label}, ${ORIGINS[q.wavelength.origin] || q.wavelength.origin}`,
@@ -40,6 +41,21 @@ function meta(result) {
     `${q.points} points`,
     `background: ${q.baseline}`,
     `${result.library.size} references`,
+    `${(result.timings_ms.total_ms / 1000).toFixed(2)} s`,
+  ].join(" · ");
+}
+
+/** A Raman spectrum's line (docs/raman.md): the compared range, laser and likely elements. */
+function ramanMeta(result) {
+  const q = result.query;
+  const [c0, c1] = q.covered_shift_cm1;
+  const likely = (result.elements || []).filter((e) => e.probability >= 0.5).map((e) => e.symbol);
+  return [
+    `Raman spectrum compared over ${c0.toFixed(0)}–${c1.toFixed(0)} cm⁻¹`,
+    q.laser_wavelength_nm ? `${q.laser_wavelength_nm} nm laser` : "laser not stated",
+    `${q.points} points`,
+    `likely elements: ${likely.join(", ") || "none above 50%"}`,
+    `${result.library.size} Raman references`,
     `${(result.timings_ms.total_ms / 1000).toFixed(2)} s`,
   ].join(" · ");
 }
@@ -400,7 +416,9 @@ export function resultView(item, { onRerun }) {
       "section",
       { class: "overlay-section", "aria-labelledby": "overlay-title" },
       h("h3", { id: "overlay-title", class: "visually-hidden" }, "Overlay"),
-      result.profiles
+      result.technique === "raman"
+        ? h("p", { class: "hint" }, "The page draws overlays of XRD patterns; a Raman spectrum's arrays are in the JSON (include=profiles).")
+        : result.profiles
         ? overlayView(result.profiles)
         : h(
             "p",

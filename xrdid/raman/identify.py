@@ -1,0 +1,309 @@
+"""Raman identification on arrays: nearest references by embedding, a
+shift-tolerant re-rank, element probabilities and the "no match" verdict.
+
+Pure functions: the references come as :class:`RamanReferences` (what the
+library will hold per Raman reference), the query as its preprocessed
+intensity, mask and embedding. The service and ``indexer evaluate-raman``
+call :func:`identify`; its tuned numbers live in :class:`RamanRanking`
+(chosen on validation spectra by ``evaluate-raman``, model card).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from xrdid.errors import InputError
+from xrdid.raman.correlation import RAMAN_MAX_SHIFT_STEPS, shifted_correlation
+from xrdid.ranking.confidence import LogisticModel
+
+# What a candidate's confidence is computed from: its fused score, cosine and
+# profile correlation, its lead over the best other candidate (negative
+# below the first) and its place.
+CONFIDENCE_FEATURES = ("score", "similarity", "correlation", "margin", "log_rank")
+
+
+@dataclass(frozen=True)
+class RamanReferences:
+    """Reference spectra as arrays, several per class (mineral)."""
+
+    embeddings: NDArray[np.float32]  # (N, D) unit vectors
+    intensity: NDArray[np.float32]  # (N, L) preprocessed
+    class_index: NDArray[np.int64]  # (N,)
+    class_names: list[str]  # (C,)
+    class_elements: NDArray[np.uint8]  # (C, E)
+    element_symbols: list[str]  # (E,)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @cached_property
+    def intensity_squared(self) -> NDArray[np.float32]:
+        """Squares of the intensities: the hit quality index's norms over any
+        query's range in one matrix product."""
+        return np.square(self.intensity)
+
+
+@dataclass(frozen=True)
+class RamanRanking:
+    """The identification's settings."""
+
+    candidates: int = 30  # the embedding's nearest classes, re-ranked
+    # ... and the classes whose profiles fit the query best (hit quality
+    # index over all references), so a class the embedding misses can still win.
+    profile_candidates: int = 10
+    rerank_weight: float = 1.0  # fused = cosine + weight × correlation
+    max_shift_steps: int = RAMAN_MAX_SHIFT_STEPS
+    element_neighbours: int = 10  # classes that vote on the elements
+    element_temperature: float = 0.05  # softmax temperature of their cosines
+    # "no match" when the query's best score of kind ``no_match_on`` ("fused",
+    # "cosine" or "correlation", over the candidates) is below this (None: never).
+    no_match_below: float | None = None
+    no_match_on: str = "fused"
+    # Element probabilities: "vote" of the nearest minerals, the model's
+    # element "head", or the "mean" of both.
+    element_method: str = "vote"
+    # The model these settings were chosen for (None: not recorded).
+    model_version: str | None = None
+    # P(a candidate is the sample's mineral) from its CONFIDENCE_FEATURES,
+    # fitted on validation spectra (None: confidences are omitted).
+    confidence: LogisticModel | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> RamanRanking:
+        """Settings written by ``indexer evaluate-raman`` (unknown keys refused)."""
+        try:
+            data = json.loads(Path(path).read_text())
+            known = {f.name for f in fields(cls)}
+            unknown = sorted(set(data) - known)
+            if unknown:
+                raise InputError(f"{path} has unknown Raman ranking settings {unknown}")
+            model = data.get("confidence")
+            if model is not None:
+                data["confidence"] = LogisticModel(
+                    tuple(model["features"]),
+                    tuple(model["mean"]),
+                    tuple(model["scale"]),
+                    tuple(model["weights"]),
+                    float(model["bias"]),
+                )
+                if data["confidence"].features != CONFIDENCE_FEATURES:
+                    raise InputError(
+                        f"{path} has a confidence model of features "
+                        f"{data['confidence'].features}, not {CONFIDENCE_FEATURES}"
+                    )
+            return cls(**data)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{path} is not readable Raman ranking settings: {exc}") from exc
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=1) + "\n")
+
+
+@dataclass(frozen=True)
+class RamanIdentification:
+    classes: NDArray[np.int64]  # ranked class indices (the candidates)
+    scores: NDArray[np.float64]  # fused scores, descending
+    cosine: NDArray[np.float64]  # embedding cosine of each ranked class
+    correlation: NDArray[np.float64]  # profile correlation of each ranked class
+    element_probability: NDArray[np.float64]  # (E,)
+    no_match: bool
+    # Per ranked class, the row (in the references given) of its reference
+    # that fits best: the highest cosine, or re-ranked, cosine + weight × correlation.
+    best_reference: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, np.int64))
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def class_cosines(
+    query_embeddings: NDArray[np.float32], references: RamanReferences
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """(M, C) best cosine of each class's references, and which reference gave it."""
+    similarity = query_embeddings @ references.embeddings.T  # (M, N)
+    return _per_class_best(similarity, references.class_index, references.n_classes)
+
+
+def _per_class_best(
+    similarity: NDArray[np.floating], class_index: NDArray[np.int64], n_classes: int
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    best = np.full((similarity.shape[0], n_classes), -np.inf, dtype=np.float32)
+    which = np.zeros((similarity.shape[0], n_classes), dtype=np.int64)
+    order = np.argsort(similarity, axis=1)  # ascending: the last write per class wins
+    rows = np.arange(similarity.shape[0])[:, None]
+    classes = class_index[order]
+    best[rows, classes] = similarity[rows, order]
+    which[rows, classes] = order
+    return best, which
+
+
+def hit_quality_index(
+    intensity: NDArray[np.floating], mask: NDArray[np.bool_], references: RamanReferences
+) -> NDArray[np.float32]:
+    """(C,) the classical hit quality index of each class: the best cos² of the
+    query and a reference over the query's covered range."""
+    q = np.where(mask, intensity, 0.0).astype(np.float32)
+    dot = references.intensity @ q
+    norms = (references.intensity_squared @ mask.astype(np.float32)) * float(q @ q) + 1e-12
+    best, _ = _per_class_best(
+        (dot * dot / norms)[None, :], references.class_index, references.n_classes
+    )
+    return best[0]
+
+
+def candidate_classes(
+    cosine: NDArray[np.floating], hqi: NDArray[np.floating], ranking: RamanRanking
+) -> NDArray[np.int64]:
+    """The embedding's nearest classes, then the best-fitting profiles not
+    among them (classes without a reference to score, −inf, never)."""
+    nearest = np.argsort(-cosine, kind="stable")[: ranking.candidates]
+    nearest = nearest[np.isfinite(cosine[nearest])]
+    fitting = np.argsort(-hqi, kind="stable")[: ranking.profile_candidates]
+    fitting = fitting[np.isfinite(hqi[fitting])]
+    return np.concatenate([nearest, fitting[~np.isin(fitting, nearest)]])
+
+
+def element_vote(
+    class_scores: NDArray[np.floating], references: RamanReferences, ranking: RamanRanking
+) -> NDArray[np.float64]:
+    """(E,) probability of each element: the nearest classes' chemistry,
+    weighted by a softmax of their scores."""
+    top = np.argsort(-class_scores)[: ranking.element_neighbours]
+    weights = np.exp((class_scores[top] - class_scores[top].max()) / ranking.element_temperature)
+    weights /= weights.sum()
+    return weights @ references.class_elements[top].astype(np.float64)
+
+
+def _only(references: RamanReferences, eligible: NDArray[np.bool_] | None) -> RamanReferences:
+    """The references ``eligible`` admits (classes and their chemistry kept)."""
+    if eligible is None:
+        return references
+    return replace(
+        references,
+        embeddings=references.embeddings[eligible],
+        intensity=references.intensity[eligible],
+        class_index=references.class_index[eligible],
+    )
+
+
+def identify(
+    embedding: NDArray[np.float32],
+    intensity: NDArray[np.floating],
+    mask: NDArray[np.bool_],
+    references: RamanReferences,
+    ranking: RamanRanking = RamanRanking(),
+    *,
+    rerank: bool = True,
+    eligible: NDArray[np.bool_] | None = None,
+) -> RamanIdentification:
+    """Rank the library's minerals for one query.
+
+    ``eligible`` (a mask over the references, an element filter's) limits
+    the ranking to the minerals of those references; the element vote still
+    asks the whole library (it predicts the sample's chemistry, which a
+    filter does not change).
+    """
+    n_classes = references.n_classes
+    similarity_all = references.embeddings @ embedding  # (N,) cosine of each reference
+    cosine_all = _per_class_best(similarity_all[None, :], references.class_index, n_classes)[0][0]
+    searched = _only(references, eligible)
+    rows_of = np.arange(similarity_all.size) if eligible is None else np.flatnonzero(eligible)
+    similarity = similarity_all[rows_of]
+    best_cosine, which = _per_class_best(similarity[None, :], searched.class_index, n_classes)
+    cosine, which = best_cosine[0].astype(np.float64), which[0]
+    hqi = hit_quality_index(intensity, mask, searched) if rerank else np.zeros(0)
+    candidates = candidate_classes(
+        cosine, hqi, ranking if rerank else replace(ranking, profile_candidates=0)
+    )
+    correlation = np.zeros(candidates.size)
+    best_row = which[candidates]  # the reference each class is shown by: best cosine …
+    if rerank and candidates.size:
+        # Every reference of each candidate class; the class keeps its best.
+        refs = np.flatnonzero(np.isin(searched.class_index, candidates))
+        r = shifted_correlation(intensity, mask, searched.intensity[refs], ranking.max_shift_steps)
+        best = np.full(n_classes, -np.inf)
+        np.maximum.at(best, searched.class_index[refs], r)
+        correlation = best[candidates]
+        # … or, re-ranked, the best fused score of its own.
+        _, fit_row = _per_class_best(
+            (similarity[refs] + ranking.rerank_weight * r)[None, :],
+            searched.class_index[refs],
+            n_classes,
+        )
+        best_row = refs[fit_row[0][candidates]]
+    fused = cosine[candidates] + (ranking.rerank_weight if rerank else 0.0) * correlation
+    order = np.argsort(-fused, kind="stable")
+    ranked, scores = candidates[order], fused[order]
+    elements = element_vote(cosine_all.astype(np.float64), references, ranking)
+    # Nothing eligible to rank is no match too.
+    no_match = ranked.size == 0
+    if ranked.size and ranking.no_match_below is not None:
+        top = {
+            "fused": scores[0],
+            "cosine": cosine[ranked].max(),
+            "correlation": correlation.max(),
+        }
+        no_match = bool(top[ranking.no_match_on] < ranking.no_match_below)
+    return RamanIdentification(
+        classes=ranked,
+        scores=scores,
+        cosine=cosine[ranked],
+        correlation=correlation[order],
+        element_probability=elements,
+        no_match=no_match,
+        best_reference=rows_of[best_row[order]],
+    )
+
+
+def candidate_features(
+    scores: NDArray[np.floating],
+    cosine: NDArray[np.floating],
+    correlation: NDArray[np.floating],
+) -> NDArray[np.float64]:
+    """(n, CONFIDENCE_FEATURES) of ranked candidates (fused scores descending)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.size == 0:
+        return np.empty((0, len(CONFIDENCE_FEATURES)))
+    runner_up = scores[1] if scores.size > 1 else scores[0]
+    margin = np.where(np.arange(scores.size) == 0, scores[0] - runner_up, scores - scores[0])
+    log_rank = np.log(np.arange(1, scores.size + 1, dtype=np.float64))
+    return np.column_stack([scores, cosine, correlation, margin, log_rank]).astype(np.float64)
+
+
+def confidences(result: RamanIdentification, ranking: RamanRanking) -> NDArray[np.float64] | None:
+    """Each ranked candidate's probability of being the sample's mineral
+    (None without a confidence model)."""
+    if ranking.confidence is None:
+        return None
+    features = candidate_features(result.scores, result.cosine, result.correlation)
+    if features.shape[0] == 0:
+        return np.empty(0)
+    return ranking.confidence.probability(features)
+
+
+ELEMENT_METHODS = ("vote", "head", "mean")
+
+
+def combine_elements(
+    vote: dict[str, float], head: dict[str, float] | None, method: str
+) -> dict[str, float]:
+    """Element probabilities by ``method`` (:data:`ELEMENT_METHODS`): the
+    vote, the head, or their mean; an element only one of them knows (the
+    library's chemistry grows with added references, the head's is fixed at
+    training) keeps that one's probability."""
+    if method not in ELEMENT_METHODS:
+        raise InputError(f"element method {method!r} is not one of {ELEMENT_METHODS}")
+    if head is None or method == "vote":
+        return dict(vote)
+    if method == "head":
+        return {**vote, **head}
+    return {
+        symbol: (vote[symbol] + head[symbol]) / 2
+        if symbol in vote and symbol in head
+        else vote.get(symbol, head.get(symbol, 0.0))
+        for symbol in {**vote, **head}
+    }

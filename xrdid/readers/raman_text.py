@@ -1,0 +1,189 @@
+"""Raman spectra as text: RRUFF files and generic two-column exports.
+
+RRUFF (rruff.info) writes a ``##KEY=value`` header (NAMES, RRUFFID, IDEAL
+CHEMISTRY, LOCALITY…; latin-1 or UTF-8) and ``shift, intensity`` rows; the
+laser is only in the file name (``…__Raman__532__…``). A generic export has
+optional header lines and two columns. Its first column is the Raman shift in
+cm⁻¹ unless the header says wavelength/nm, or the values are absolute
+wavenumbers (above any Raman shift); both need the laser wavelength.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+
+from xrdid.errors import PatternReadError
+from xrdid.raman.spectrum import (
+    MAX_SHIFT_CM1,
+    RamanAxis,
+    RamanSpectrum,
+    axis_to_shift,
+    make_raman_spectrum,
+)
+from xrdid.readers._columns import ColumnTable, parse_columns
+from xrdid.readers._textdecode import decode_text
+from xrdid.readers.text import READER_WARNING, _split_columns
+
+# RRUFF header keys kept as metadata, under these names.
+_RRUFF_KEYS = {
+    "NAMES": "mineral",
+    "RRUFFID": "rruff_id",
+    "IDEAL CHEMISTRY": "ideal_chemistry",
+    "MEASURED CHEMISTRY": "measured_chemistry",
+    "LOCALITY": "locality",
+    "SOURCE": "source",
+    "OWNER": "owner",
+    "DESCRIPTION": "description",
+    "STATUS": "status",
+    "URL": "url",
+}
+_HEADER_LINE = re.compile(r"^##([^=]+)=(.*)$")
+# The laser in a RRUFF file name: Mineral__R050001__Raman__532__0__unoriented__…
+_RRUFF_LASER = re.compile(r"__Raman__(\d{3,4})__", re.IGNORECASE)
+
+# Header words that name the axis; "wavenumber" alone is how most exports
+# label a Raman-shift axis, so only "absolute" makes it absolute.
+_WAVELENGTH_WORDS = re.compile(r"(?i)wavelength|\bnm\b|\(nm\)|lambda")
+_ABSOLUTE_WORDS = re.compile(r"(?i)absolute")
+# Words that make a column file a Raman spectrum, and ones that make it XRD.
+RAMAN_WORDS = re.compile(r"(?i)raman|cm-1|cm\^-1|cm⁻¹|1/cm|wavenumber|\bshift\b")
+XRD_WORDS = re.compile(r"(?i)2\s*-?theta|2θ|two.?theta|\btth\b|\bangle\b|degree|°|\bd.?spacing")
+
+
+def is_rruff(head: str) -> bool:
+    """Whether a text head is a RRUFF spectrum (its ``##KEY=`` header)."""
+    lines = [line.strip().upper() for line in head.splitlines()[:12]]
+    return any(line.startswith(("##RRUFFID=", "##NAMES=")) for line in lines)
+
+
+def read_rruff(data: bytes, source: str | None = None) -> RamanSpectrum:
+    """Read one RRUFF Raman text file (header + ``shift, intensity`` rows)."""
+    text = decode_text(data, source)
+    metadata: dict[str, str] = {"format": "rruff"}
+    for line in text.splitlines()[:60]:
+        match = _HEADER_LINE.match(line.strip())
+        if match and match.group(1).strip().upper() in _RRUFF_KEYS:
+            value = match.group(2).strip()
+            if value:
+                metadata[_RRUFF_KEYS[match.group(1).strip().upper()]] = value[:500]
+    # The rows end at "##END="; cutting there lets numpy parse the block at once.
+    end = re.search(r"(?m)^##END=", text)
+    body = text[: end.start()] if end else text
+    columns = _plain_rows(body)
+    if columns is None:  # the general reader finds and names the bad line
+        table = parse_columns(body, source)
+        if table.n_columns != 2:
+            raise PatternReadError(
+                f"a RRUFF spectrum has two columns (shift, intensity), this one {table.n_columns}",
+                source=source,
+            )
+        columns = (table.columns[0], table.columns[1])
+    laser = None
+    found = _RRUFF_LASER.search(source or "")
+    if found:
+        laser = float(found.group(1))
+        metadata["laser_from"] = "file name"
+    return make_raman_spectrum(
+        columns[0], columns[1], laser_wavelength_nm=laser, metadata=metadata, source=source
+    )
+
+
+# A RRUFF data block: "shift, intensity" rows of plain numbers only.
+_PLAIN_BLOCK = re.compile(r"[0-9.eE+\-,\s]*")
+
+
+def _plain_rows(body: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The two columns of a RRUFF body when every row after the ``##`` header
+    is two plain finite numbers (numpy parses them at once), else None."""
+    start = 0
+    for match in re.finditer(r"(?m)^##.*$\n?", body):
+        if match.start() != start:
+            break
+        start = match.end()
+    block = body[start:]
+    if not _PLAIN_BLOCK.fullmatch(block):
+        return None
+    try:
+        table = np.loadtxt(io.StringIO(block), delimiter=",", ndmin=2)
+    except ValueError:
+        return None
+    if table.shape[1] != 2 or not np.all(np.isfinite(table)):
+        return None
+    return table[:, 0].copy(), table[:, 1].copy()
+
+
+def read_raman_text(
+    data: bytes,
+    source: str | None = None,
+    *,
+    laser_wavelength_nm: float | None = None,
+    axis: RamanAxis | None = None,
+) -> RamanSpectrum:
+    """Read a generic column export of a Raman spectrum."""
+    return spectrum_from_table(
+        parse_columns(decode_text(data, source), source),
+        source,
+        laser_wavelength_nm=laser_wavelength_nm,
+        axis=axis,
+    )
+
+
+def spectrum_from_table(
+    table: ColumnTable,
+    source: str | None = None,
+    *,
+    laser_wavelength_nm: float | None = None,
+    axis: RamanAxis | None = None,
+) -> RamanSpectrum:
+    """The Raman spectrum of parsed columns (x, intensity)."""
+    intensity_columns, _ = _split_columns(table)
+    metadata = {"format": "text", "layout": table.dialect.label}
+    if len(intensity_columns) > 1:
+        if table.n_columns == 3:
+            metadata[READER_WARNING] = (
+                f"{intensity_columns[1][0]} ignored; column 2 read as the intensity"
+            )
+        else:
+            raise PatternReadError(
+                f"the file has {len(intensity_columns)} intensity columns after the Raman "
+                "shift; save the shift and a single intensity column",
+                source=source,
+            )
+    x = table.columns[0]
+    chosen = axis or guess_axis(table)
+    metadata["axis"] = chosen.value
+    if table.header:
+        metadata["header"] = "\n".join(table.header)[:2000]
+    return make_raman_spectrum(
+        axis_to_shift(x, chosen, laser_wavelength_nm, source),
+        intensity_columns[0][1],
+        laser_wavelength_nm=laser_wavelength_nm,
+        metadata=metadata,
+        source=source,
+    )
+
+
+def guess_axis(table: ColumnTable) -> RamanAxis:
+    """The axis of a column file: what the header names, else absolute
+    wavenumbers when the values exceed any Raman shift, else Raman shift."""
+    header = " ".join(table.header) + " " + " ".join(table.names or ())
+    if _WAVELENGTH_WORDS.search(header):
+        return RamanAxis.WAVELENGTH
+    if _ABSOLUTE_WORDS.search(header) or float(np.max(table.columns[0])) > MAX_SHIFT_CM1:
+        return RamanAxis.WAVENUMBER
+    return RamanAxis.SHIFT
+
+
+def text_technique(table: ColumnTable) -> str:
+    """ "raman" or "xrd" for a column file: the header's words decide, else the
+    axis (2θ never exceeds 180°, Raman bands reach 4,000 cm⁻¹)."""
+    header = " ".join(table.header) + " " + " ".join(table.names or ())
+    raman, xrd = RAMAN_WORDS.search(header), XRD_WORDS.search(header)
+    if raman and not xrd:
+        return "raman"
+    if xrd and not raman:
+        return "xrd"
+    return "raman" if float(np.max(table.columns[0])) > 180.0 else "xrd"
