@@ -206,3 +206,24 @@ def test_a_postgresql_library_before_techniques_opens_unchanged_as_xrd(
         assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
     with Library.open(database_url, FakeRamanEmbedder()) as raman:
         assert raman.status().size == 0 and raman.technique is Technique.RAMAN
+
+
+def test_a_raman_library_is_searched_exactly_whatever_the_search_setting(
+    tmp_path: Path,
+) -> None:
+    """Approximate search (IVF lists, 8-bit coarse rows) is for XRD libraries:
+    the Raman ranking reads whole profiles, so a Raman library stays exact
+    even when approximate search is set, and so does its saved index."""
+    from xrdid.library import SearchSettings
+
+    embedder = FakeRamanEmbedder()
+    path = tmp_path / "raman.sqlite"
+    approximate = SearchSettings(mode="approximate")
+    with Library.open(path, embedder, search=approximate) as lib:
+        ids = [lib.add(raman_ref(seed, embedder)).id for seed in range(4)]
+        assert not lib._index.approximate
+    with Library.open(path, FakeRamanEmbedder(), search=approximate) as lib:
+        assert not lib._index.approximate and sorted(lib._index.ids.tolist()) == ids
+        with lib.reading() as source:
+            assert source.rows().rows.shape == (4, RAMAN_GRID.n_points)
+        assert lib.search(raman_ref(3, embedder).embedding, 1)[0][0].entry.id == ids[3]
