@@ -157,6 +157,34 @@ def test_an_older_library_opens_unchanged_as_xrd(tmp_path: Path) -> None:
     assert techniques == {"xrd"}
 
 
+def test_a_schema_4_library_gets_the_change_log_at_its_generation(tmp_path: Path) -> None:
+    """Schema 4 (techniques, before the change log: the shipped library)
+    opens as schema 5: the log starts empty at the library's generation, so
+    a replica further behind reloads and later writes are logged."""
+    path = tmp_path / "four.sqlite"
+    with Library.open(path, FakeEmbedder()) as lib:
+        fill(lib, 3)
+        generation = lib.store.generation()
+    connection = sqlite3.connect(path)
+    with connection:  # back to what schema 4 wrote
+        connection.execute("DROP TABLE reference_change")
+        connection.execute("DELETE FROM meta WHERE key = 'changes_from'")
+        connection.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    connection.close()
+    with Library.open(path, FakeEmbedder()) as lib:
+        store = lib.store
+        assert lib.status().size == 3 and lib.technique is Technique.XRD
+        assert store.changes_since(generation - 1) is None
+        added = lib.add(new_ref(50, unit(np.random.default_rng(5))))
+        changes = store.changes_since(generation)
+        assert changes is not None and changes.added == (added.id,)
+    connection = sqlite3.connect(path)
+    meta = dict(connection.execute("SELECT key, value FROM meta"))
+    connection.close()
+    assert meta["schema_version"] == str(SCHEMA_VERSION) == "5"
+    assert meta["changes_from"] == str(generation)
+
+
 def _alembic(database_url: str, action: str, revision: str) -> None:
     """Run an Alembic command of the library's migrations on the default schema."""
     from alembic import command
