@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install raman-library bench-raman-service serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-hardening fuzz vendor bench-jobs bench-job-batch openapi bench-raman raman-pack train-raman evaluate-raman
+.PHONY: install raman-library bench-raman-service serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-hardening bench-scale fuzz vendor bench-jobs bench-job-batch openapi bench-raman raman-pack train-raman evaluate-raman
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,13 @@ library: install
 
 bench-service: install
 	$(BIN)/python -m benchmarks.service
+
+# 10k, 100k and 1M references side by side (the libraries are built once into
+# runs/scale/, ~40 min for 1M on 2 cores), then the recall of approximate search.
+bench-scale: install
+	$(BIN)/python -m benchmarks.scale build
+	$(BIN)/python -m benchmarks.scale serve --json benchmarks/results/scale-serve.json
+	$(BIN)/python -m benchmarks.scale recall --json benchmarks/results/scale-recall.json
 
 # The page's vendored browser libraries (app/static/vendor), from web/package-lock.json.
 # Update: cd web && npm install --save-exact uplot@VERSION; then make vendor; commit both.

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app.api.main import api_router
+from app.api.main import api_router, worker_router
 from app.core.admission import AdmissionMiddleware
 from app.core.config import Settings
 from app.core.errors import install_error_handlers
@@ -76,8 +76,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     service = ServiceState(settings, metrics)
     app.state.service = service
     install_error_handlers(app)
-    app.include_router(api_router)
-    mount_page(app)  # the page for people at /
+    if settings.role == "worker":
+        app.include_router(worker_router)
+    else:
+        app.include_router(api_router)
+        mount_page(app)  # the page for people at /
     app.openapi = partial(openapi_schema, app, settings)  # type: ignore[method-assign]
     # Last added = outermost: metrics count every answer, the refusals included.
     app.add_middleware(

@@ -9,6 +9,7 @@
     calibrate  calibrate confidences and no_match      (indexer/calibrate.py)
     evaluate-phases  phases, weight percents, families, confidence (indexer/evaluate_phases.py)
     phase-settings  the phase analysis's thresholds    (indexer/phase_settings.py)
+    migrate-to-postgres  copy a SQLite library into PostgreSQL (indexer/migrate_to_postgres.py)
     raman-pack      build the Raman training pack          (indexer/raman_pack.py)
     train-raman     train the Raman embedding              (indexer/train_raman.py)
     evaluate-raman  evaluate the Raman identification      (indexer/evaluate_raman.py)
@@ -38,6 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "evaluate phases, weight percents, families, confidence",
     ),
     "phase-settings": ("indexer.phase_settings", "choose the phase analysis's thresholds"),
+    "migrate-to-postgres": (
+        "indexer.migrate_to_postgres",
+        "copy an embedded SQLite library into PostgreSQL",
+    ),
     "raman-pack": ("indexer.raman_pack", "build the Raman training pack"),
     "train-raman": ("indexer.train_raman", "train the Raman embedding (CPU or CUDA)"),
     "evaluate-raman": ("indexer.evaluate_raman", "evaluate the Raman identification"),

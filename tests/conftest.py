@@ -90,6 +90,28 @@ def run_study(rock_salt_classes, tmp_path):
 
 
 @pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session (skipped where none can run)."""
+    from tests.postgres import PostgresServer, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture()
+def database_url(postgres_server) -> str:
+    """A fresh, empty database on the session's server."""
+    return postgres_server.create_database()
+
+
+@pytest.fixture(scope="session")
 def rruff_records(data_dir: Path):
     """Every spectrum of the shared RRUFF archive, read by the reader itself
     (unpacked once into data_cache/raman/, about 30 s to read)."""

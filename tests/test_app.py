@@ -129,6 +129,46 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not loaded.key_allows("a-long-enough-key", write=True)
 
 
+def test_search_is_exact_unless_asked_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Approximate search loses top-5 recall (docs/scale-out.md): it is opt-in."""
+    from xrdid.library import SearchSettings
+
+    monkeypatch.delenv("XRDID_SEARCH_MODE", raising=False)
+    assert Settings().search_mode == "exact"
+    assert not SearchSettings().approximate_for(10_000_000)
+    monkeypatch.setenv("XRDID_SEARCH_MODE", "auto")
+    assert Settings().search_mode == "auto"
+    assert SearchSettings(mode="auto").approximate_for(200_000)
+
+
+def test_worker_role_needs_the_shared_queue_and_serves_no_api() -> None:
+    from app.main import create_app
+
+    with pytest.raises(ValidationError, match="XRDID_DATABASE_URL"):
+        Settings(role="worker")  # type: ignore[arg-type]
+    worker = Settings(role="worker", database_url="postgresql://x@db/x")  # type: ignore[arg-type]
+    client = TestClient(create_app(worker))  # no lifespan: nothing loads
+    assert client.get("/health").status_code == 200
+    assert client.get("/metrics").status_code == 200
+    for method, path in [("POST", "/identify"), ("POST", "/jobs"), ("GET", "/references"),
+                         ("GET", "/audit"), ("GET", "/")]:  # fmt: skip
+        assert client.request(method, path).status_code == 404, path
+
+
+def test_settings_database_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Unset or empty: the SQLite file; a postgresql:// URL: the database; else refused."""
+    monkeypatch.setenv("XRDID_LIBRARY_PATH", str(tmp_path / "library.sqlite"))
+    monkeypatch.setenv("XRDID_DATABASE_URL", "")
+    assert Settings().library_location == tmp_path / "library.sqlite"
+    url = "postgresql://xrdid:pw-S3cr3t-9@db:5432/xrdid"
+    monkeypatch.setenv("XRDID_DATABASE_URL", url)
+    loaded = Settings()
+    assert loaded.library_location == url and "pw-S3cr3t-9" not in repr(loaded)
+    monkeypatch.setenv("XRDID_DATABASE_URL", "mysql://db/xrdid")
+    with pytest.raises(ValidationError, match="must be a postgresql:// URL"):
+        Settings()
+
+
 def test_settings_refuse_weak_keys_in_production() -> None:
     with pytest.raises(ValidationError, match="placeholder or shorter"):
         Settings(environment="production", write_api_keys="changethis")  # type: ignore[arg-type]

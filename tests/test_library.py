@@ -738,3 +738,38 @@ def test_profile_search_brings_in_a_reference_the_embedding_ranks_far_down(
         assert lib._index.rows.shape[0] == len(lib._index.ids) == 20
         matches = ranked(lib, query, 2, view, config=three)
         assert target.id not in [m.entry.id for m in matches]
+
+
+def test_approximate_search_follows_adds_deletes_and_reopens(lib_path: Path) -> None:
+    """The approximate index (IVF lists, 8-bit profile rows): an added
+    reference is found by its own embedding, a deleted one is gone, filters
+    hold, and the saved index is reloaded and patched like the exact one."""
+    from xrdid.library import SearchSettings
+    from xrdid.ranking.profile_search import CompressedRows
+
+    settings = SearchSettings(mode="approximate", probe=4, profile_probe=4)
+    rng = np.random.default_rng(11)
+    with Library.open(lib_path, FakeEmbedder()) as lib:
+        vectors = fill(lib, 300, seed=3)
+    with Library.open(lib_path, FakeEmbedder(), search=settings) as lib:
+        assert lib._index.approximate and isinstance(lib._index.rows, CompressedRows)
+        for rid in list(vectors)[:20]:
+            assert lib.search(vectors[rid], 1)[0][0].entry.id == rid
+        v = unit(rng)
+        added = lib.add(new_ref(1000, v, elements=("Fe",))).id
+        assert lib.search(v, 1)[0][0].entry.id == added
+        only_fe = lib.search(unit(rng), 3, ElementFilter(all_of=frozenset({"Fe"})))[0]
+        assert [m.entry.id for m in only_fe] == [added]
+        lib.delete(added)
+        assert lib.search(v, 1)[0][0].entry.id != added
+        assert_consistent(lib)
+        with lib.reading() as source:
+            query = Query(np.asarray(model_view(sticks(5)).intensity), np.ones(4251, bool), v)
+            (ranking,) = rank([query], source, 5)
+            assert len(ranking.best) == 5
+    with Library.open(lib_path, FakeEmbedder(), search=settings) as lib:
+        assert lib._index.approximate and lib.status().size == 300
+        assert_consistent(lib)
+    # Exact again when the setting says so: the index is rebuilt exact.
+    with Library.open(lib_path, FakeEmbedder()) as lib:
+        assert not lib._index.approximate and lib.status().size == 300

@@ -155,3 +155,103 @@ def test_an_older_library_opens_unchanged_as_xrd(tmp_path: Path) -> None:
     connection.close()
     assert meta["schema_version"] == str(SCHEMA_VERSION) and meta["technique"] == "xrd"
     assert techniques == {"xrd"}
+
+
+def test_a_schema_4_library_gets_the_change_log_at_its_generation(tmp_path: Path) -> None:
+    """Schema 4 (techniques, before the change log: the shipped library)
+    opens as schema 5: the log starts empty at the library's generation, so
+    a replica further behind reloads and later writes are logged."""
+    path = tmp_path / "four.sqlite"
+    with Library.open(path, FakeEmbedder()) as lib:
+        fill(lib, 3)
+        generation = lib.store.generation()
+    connection = sqlite3.connect(path)
+    with connection:  # back to what schema 4 wrote
+        connection.execute("DROP TABLE reference_change")
+        connection.execute("DELETE FROM meta WHERE key = 'changes_from'")
+        connection.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    connection.close()
+    with Library.open(path, FakeEmbedder()) as lib:
+        store = lib.store
+        assert lib.status().size == 3 and lib.technique is Technique.XRD
+        assert store.changes_since(generation - 1) is None
+        added = lib.add(new_ref(50, unit(np.random.default_rng(5))))
+        changes = store.changes_since(generation)
+        assert changes is not None and changes.added == (added.id,)
+    connection = sqlite3.connect(path)
+    meta = dict(connection.execute("SELECT key, value FROM meta"))
+    connection.close()
+    assert meta["schema_version"] == str(SCHEMA_VERSION) == "5"
+    assert meta["changes_from"] == str(generation)
+
+
+def _alembic(database_url: str, action: str, revision: str) -> None:
+    """Run an Alembic command of the library's migrations on the default schema."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    import xrdid.library.postgres
+
+    engine = create_engine("postgresql+psycopg://" + database_url.split("://", 1)[1])
+    try:
+        with engine.begin() as connection:
+            config = Config()
+            location = Path(xrdid.library.postgres.__file__).with_name("migrations")
+            config.set_main_option("script_location", str(location))
+            config.attributes["connection"] = connection
+            getattr(command, action)(config, revision)
+    finally:
+        engine.dispose()
+
+
+def test_a_postgresql_library_before_techniques_opens_unchanged_as_xrd(
+    database_url: str,
+) -> None:
+    """A database at migration 0001 (before techniques) gets the technique
+    column and meta key from migration 0002, every reference an XRD one;
+    nothing is recomputed, and the Raman library is apart (its own schema)."""
+    import psycopg
+
+    with Library.open(database_url, FakeEmbedder()) as lib:
+        vectors = fill(lib, 4)
+    _alembic(database_url, "downgrade", "0001")
+    with psycopg.connect(database_url) as db:
+        columns = db.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND table_name = 'reference'"
+        ).fetchall()
+        assert ("technique",) not in columns
+    embedder = FakeEmbedder()
+    with Library.open(database_url, embedder) as lib:
+        assert embedder.calls == 0 and lib.status().size == 4
+        rid, vector = next(iter(vectors.items()))
+        assert lib.get(rid).technique is Technique.XRD
+        assert lib.search(vector, 1)[0][0].entry.id == rid
+    with psycopg.connect(database_url) as db:
+        meta = dict(db.execute("SELECT key, value FROM library_meta").fetchall())
+        assert meta["technique"] == "xrd"
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+    with Library.open(database_url, FakeRamanEmbedder()) as raman:
+        assert raman.status().size == 0 and raman.technique is Technique.RAMAN
+
+
+def test_a_raman_library_is_searched_exactly_whatever_the_search_setting(
+    tmp_path: Path,
+) -> None:
+    """Approximate search (IVF lists, 8-bit coarse rows) is for XRD libraries:
+    the Raman ranking reads whole profiles, so a Raman library stays exact
+    even when approximate search is set, and so does its saved index."""
+    from xrdid.library import SearchSettings
+
+    embedder = FakeRamanEmbedder()
+    path = tmp_path / "raman.sqlite"
+    approximate = SearchSettings(mode="approximate")
+    with Library.open(path, embedder, search=approximate) as lib:
+        ids = [lib.add(raman_ref(seed, embedder)).id for seed in range(4)]
+        assert not lib._index.approximate
+    with Library.open(path, FakeRamanEmbedder(), search=approximate) as lib:
+        assert not lib._index.approximate and sorted(lib._index.ids.tolist()) == ids
+        with lib.reading() as source:
+            assert source.rows().rows.shape == (4, RAMAN_GRID.n_points)
+        assert lib.search(raman_ref(3, embedder).embedding, 1)[0][0].entry.id == ids[3]

@@ -23,21 +23,48 @@ from app.store.base import (
 from app.store.sqlite import SCHEMA_VERSION, SqliteServiceStore, StoreVersionError
 
 
-def _sqlite(tmp_path: Path) -> ServiceStore:
-    return SqliteServiceStore(tmp_path / "service.sqlite")
+def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], ServiceStore]:
+    return lambda: SqliteServiceStore(tmp_path / "service.sqlite")
 
 
-BACKENDS: dict[str, Callable[[Path], ServiceStore]] = {"sqlite": _sqlite}
+def _postgres(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], ServiceStore]:
+    """A new database on the session's real PostgreSQL (tests/postgres.py)."""
+    from app.store.postgres import PostgresServiceStore
+
+    url = str(request.getfixturevalue("database_url"))
+    return lambda: PostgresServiceStore(url)
+
+
+# Each backend gives a factory of stores on one fresh database: several
+# stores on it stand for several processes (replicas) sharing the queue.
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Callable[[], ServiceStore]]] = {
+    "sqlite": _sqlite,
+    "postgres": _postgres,
+}
 
 LEASE_S = 10.0
 RETENTION_S = 100.0
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceStore]:
-    backend = BACKENDS[request.param](tmp_path)
-    yield backend
-    backend.close()
+def open_stores(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], ServiceStore]]:
+    factory = BACKENDS[request.param](request, tmp_path)
+    opened: list[ServiceStore] = []
+
+    def open_one() -> ServiceStore:
+        opened.append(factory())
+        return opened[-1]
+
+    yield open_one
+    for backend in opened:
+        backend.close()
+
+
+@pytest.fixture()
+def store(open_stores: Callable[[], ServiceStore]) -> ServiceStore:
+    return open_stores()
 
 
 def new_job(job_id: str, n: int, at: float = 0.0, **kwargs: object) -> NewJob:
@@ -248,6 +275,44 @@ def test_idempotency_begin_has_one_winner(store: ServiceStore) -> None:
     assert sorted(outcomes) == ["in_progress"] * 7 + ["started"]
 
 
+def test_workers_of_several_processes_claim_each_file_once(
+    open_stores: Callable[[], ServiceStore],
+) -> None:
+    """Four stores on one database (four replicas' workers) drain two jobs
+    concurrently: every scan is claimed once, written once, and each job
+    finishes once (one webhook event each)."""
+    stores = [open_stores() for _ in range(4)]
+    stores[0].create_job(
+        new_job("a", 30, callback_url="https://lims.example/a"), max_queued_files=99
+    )
+    stores[0].create_job(
+        new_job("b", 30, 1.0, callback_url="https://lims.example/b"), max_queued_files=99
+    )
+    claimed: list[tuple[str, int]] = []
+    written: list[int] = []
+    barrier = threading.Barrier(len(stores))
+
+    def work(worker: int, backend: ServiceStore) -> None:
+        barrier.wait()
+        while (batch := claim(backend, f"w{worker}", 0.0, limit=3)) is not None:
+            indices = [f.index for f in batch.files]
+            claimed.extend((batch.job_id, i) for i in indices)
+            written.append(complete(backend, f"w{worker}", batch.job_id, indices, 1.0))
+
+    threads = [threading.Thread(target=work, args=pair) for pair in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(claimed) == sorted([("a", i) for i in range(30)] + [("b", i) for i in range(30)])
+    assert sum(written) == 60
+    for job_id in ("a", "b"):
+        job = stores[1].get_job(job_id, now=2.0)
+        assert job is not None and job.status is JobStatus.COMPLETED
+        assert job.counts[FileStatus.SUCCEEDED] == 30
+        assert len(stores[2].deliveries(job_id)) == 1
+
+
 # --------------------------------------------------------------------------- audit
 
 
@@ -334,3 +399,59 @@ def test_sqlite_store_survives_reopening_and_refuses_a_newer_schema(tmp_path: Pa
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(StoreVersionError, match="newer xrdid"):
         SqliteServiceStore(path)
+
+
+# --------------------------------------------------------------------------- postgres
+
+
+def test_library_and_service_store_migrate_at_once_in_one_process(database_url: str) -> None:
+    """A replica migrates the libraries (XRD, and Raman in its own schema) and
+    the service store from several threads at once; Alembic keeps a run's
+    context in module globals, so the runs must not interleave (they did: the
+    store's tables were recorded in the library's version table, and every
+    later start failed)."""
+    import psycopg
+
+    from app.store.postgres import migrate as migrate_store
+    from xrdid.library.postgres import SCHEMAS
+    from xrdid.library.postgres import migrate as migrate_library
+    from xrdid.technique import Technique
+
+    def migrate_raman(url: str) -> None:
+        migrate_library(url, SCHEMAS[Technique.RAMAN])
+
+    runs = [migrate_library, migrate_store, migrate_raman] * 2
+    barrier = threading.Barrier(len(runs))
+    errors: list[BaseException] = []
+
+    def run(migrate: Callable[[str], None]) -> None:
+        barrier.wait()
+        try:
+            migrate(database_url)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(m,)) for m in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    with psycopg.connect(database_url) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+        raman = db.execute("SELECT version_num FROM raman.alembic_version").fetchall()
+        assert raman == [("0002",)]
+        service = db.execute("SELECT version_num FROM xrdid_service_alembic_version").fetchall()
+        assert service == [("s0001",)]
+        # Each library has its own tables: the Raman schema holds no service table.
+        tables = db.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raman'"
+        ).fetchall()
+        assert {t for (t,) in tables} == {
+            "alembic_version",
+            "library_meta",
+            "reference",
+            "reference_profile",
+            "reference_element",
+            "reference_change",
+        }

@@ -12,3 +12,8 @@ api_router.include_router(audit.router)
 api_router.include_router(health.router)
 api_router.include_router(metrics.router)
 api_router.include_router(docs.router)
+
+# A worker-only process (XRDID_ROLE=worker) answers only these.
+worker_router = APIRouter()
+worker_router.include_router(health.router)
+worker_router.include_router(metrics.router)

@@ -32,7 +32,7 @@ SWEEP_INTERVAL_S = 300.0
 
 class Background:
     def __init__(self, state: ServiceState) -> None:
-        self.store: ServiceStore = open_store(state.settings.service_store_file)
+        self.store: ServiceStore = open_store(state.settings.service_store_location)
         self.jobs = JobRunner(state, self.store)
         self.webhooks = WebhookDispatcher(self.store, state.settings)
         self._tasks: list[asyncio.Task[None]] = []

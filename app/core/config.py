@@ -104,6 +104,25 @@ class Settings(BaseSettings):
     # How often a changed search index is saved (it is a cache of the database;
     # a crash only costs a patch on the next start).
     index_save_interval_s: float = Field(default=30.0, gt=0)
+    # A shared PostgreSQL library (postgresql://user:password@host:port/db) for
+    # stateless replicas; unset: the embedded SQLite library at library_path.
+    database_url: SecretStr | None = None
+    # With database_url: where this replica caches its search index (none: it
+    # is rebuilt from the database at every start), and how often it checks
+    # for other replicas' writes besides listening for them.
+    index_cache_path: Path | None = None
+    sync_interval_s: float = Field(default=1.0, gt=0, le=60)
+    # Exact search (default: approximate loses top-5 recall), approximate (IVF
+    # lists, 8-bit profile rows), or approximate from approximate_from references
+    # ("auto"); see docs/scale-out.md for the measured cost.
+    search_mode: Literal["auto", "exact", "approximate"] = "exact"
+    # "worker": this process only claims and runs batch-job scans from the
+    # shared queue (needs database_url); it serves /health, /ready and
+    # /metrics, no /identify, /references or /jobs.
+    role: Literal["api", "worker"] = "api"
+    approximate_from: int = Field(default=200_000, ge=1)
+    search_probe: int = Field(default=64, ge=1)
+    profile_probe: int = Field(default=32, ge=1)
 
     # --- Bounded work per request (docs/operations.md) ---
     # Identifications waiting for a compute thread beyond those computing; more
@@ -211,6 +230,18 @@ class Settings(BaseSettings):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
 
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                "XRDID_DATABASE_URL must be a postgresql:// URL, e.g. "
+                "postgresql://xrdid:PASSWORD@db:5432/xrdid"
+            )
+        return value
+
     @field_validator("webhook_allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
@@ -232,6 +263,15 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
+    def _check_role(self) -> Settings:
+        if self.role == "worker" and self.database_url is None:
+            raise ValueError(
+                "XRDID_ROLE=worker takes its jobs from a shared queue: set XRDID_DATABASE_URL "
+                "to the replicas' PostgreSQL database"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _check_keys(self) -> Settings:
         if self.require_read_key and not (self.read_api_keys or self.write_api_keys):
             raise ValueError(
@@ -250,10 +290,25 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def library_location(self) -> Path | str:
+        """The library: the database URL when set, else the SQLite file."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.library_path
+
+    @property
     def service_store_file(self) -> Path:
         return self.service_store_path or self.library_path.with_name(
             self.library_path.name + ".service.sqlite"
         )
+
+    @property
+    def service_store_location(self) -> Path | str:
+        """Jobs, idempotency keys and the audit log: in the database when set
+        (shared by the replicas), else the SQLite file beside the library."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.service_store_file
 
     @property
     def job_worker_count(self) -> int:
@@ -264,6 +319,20 @@ class Settings(BaseSettings):
     def raman_library_file(self) -> Path:
         """The working Raman library: the setting, else next to the XRD library."""
         return self.raman_library_path or self.library_path.with_name("raman_library.sqlite")
+
+    @property
+    def raman_library_location(self) -> Path | str:
+        """The Raman library: the database URL when set (its own schema there,
+        shared by the replicas like the XRD library), else the SQLite file."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.raman_library_file
+
+    @property
+    def raman_index_cache_path(self) -> Path | None:
+        """Where a replica caches its Raman search index: beside the XRD one."""
+        path = self.index_cache_path
+        return None if path is None else path.with_name("raman_" + path.name)
 
     @property
     def upload_body_limit_bytes(self) -> int:

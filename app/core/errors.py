@@ -30,7 +30,11 @@ from xrdid.errors import (
     UnsupportedFormatError,
     XrdidError,
 )
-from xrdid.library import DuplicateReferenceError, ReferenceNotFoundError
+from xrdid.library import (
+    DuplicateReferenceError,
+    LibraryUnavailableError,
+    ReferenceNotFoundError,
+)
 from xrdid.readers import SUPPORTED_FORMATS
 
 logger = logging.getLogger(__name__)
@@ -154,6 +158,7 @@ class ClientDisconnectedError(ServiceError):
 
 # Most specific first: the first class an error is an instance of decides.
 XRDID_PROBLEMS: tuple[tuple[type[XrdidError], int, str, str], ...] = (
+    (LibraryUnavailableError, 503, "library-unavailable", "The library is unavailable"),
     (DuplicateReferenceError, 409, "duplicate-reference", "The reference already exists"),
     (ReferenceNotFoundError, 404, "reference-not-found", "No such reference"),
     (UnsupportedFormatError, 415, "unsupported-format", "The file format is not supported"),
@@ -185,7 +190,12 @@ def xrdid_problem(exc: XrdidError, instance: str | None = None) -> ProblemRespon
         setting = _SIMULATION_SETTINGS.get(exc.quantity)
         extra.update(limit=exc.limit, value=exc.value, quantity=exc.quantity, setting=setting)
         detail += f" (server setting {setting})" if setting else ""
-    return problem_response(status, slug, title, detail, instance=instance, **extra)
+    headers = (
+        {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, LibraryUnavailableError) else {}
+    )
+    return problem_response(
+        status, slug, title, detail, instance=instance, headers=headers, **extra
+    )
 
 
 # The settings behind the simulation limits, named in the 413.
@@ -400,7 +410,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         415: "The file is in no supported format",
         422: "The file or a parameter is invalid (detail says which and how to fix it)",
         429: "Too many scans are waiting for identification (see Retry-After)",
-        503: "The model or library is still loading, or the server is busy (see Retry-After)",
+        503: "The model or library is still loading, the server is busy, or the library's "
+        "database is unavailable (see Retry-After)",
     }
     return {
         status: {

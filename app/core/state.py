@@ -31,7 +31,8 @@ from app.core.config import Settings
 from app.core.metrics import Metrics
 from app.core.writes import WritePool
 from xrdid.embedder import Embedder
-from xrdid.library import Library, index_path_for
+from xrdid.library import Library, LibraryUnavailableError, SearchSettings, index_path_for
+from xrdid.library.follow import LibraryFollower
 from xrdid.raman.search import RamanSearch
 from xrdid.ranking.confidence import Calibration
 
@@ -105,6 +106,8 @@ class ServiceState:
         self.embedder: Embedder | None = None
         self.library: Library | None = None
         self.calibration: Calibration | None = None
+        # Followers of the other replicas' writes (XRD, Raman), on PostgreSQL.
+        self.followers: list[LibraryFollower] = []
         # The Raman model and library; None while loading, when no Raman model
         # is configured (raman_phase says which) or when loading failed.
         self.raman: RamanSearch | None = None
@@ -114,6 +117,7 @@ class ServiceState:
         # Jobs, webhooks and the service store (app.core.background), while serving.
         self.background: Background | None = None
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         # Requests doing CPU-bound work at once; more would only queue inside torch.
         self.compute_limiter = anyio.CapacityLimiter(settings.compute_threads)
         # Embedding an upload (one fixed-size input, milliseconds) in this
@@ -156,19 +160,17 @@ class ServiceState:
             embedder = Embedder.load(settings.model_path, device=settings.device)
             logger.info("model %s loaded on %s", embedder.version, embedder.device)
             self.calibration = load_calibration(settings.calibration_path, embedder.version)
-            self.phase = "opening the library"
-            logger.info("opening the library %s", settings.library_path)
-            ensure_library_file(settings)
-            library = Library.open(
-                settings.library_path,
-                embedder,
-                workers=settings.reembed_workers,
-                progress=self._progress,
-            )
+            library = self._open_library(embedder)
             status = library.status()
             logger.info(
-                "library %s: %d references (version %s)", library.path, status.size, status.version
+                "library %s: %d references (version %s)",
+                library.location,
+                status.size,
+                status.version,
             )
+            if settings.database_url is not None:
+                # Other replicas write to the same database: follow them.
+                self._follow(library)
             with self._lock:
                 self.embedder, self.library = embedder, library
             self.phase = "ready"
@@ -185,6 +187,10 @@ class ServiceState:
         """Load the Raman model and open the Raman library (after XRD: an XRD
         service never waits on Raman, and a Raman failure leaves XRD serving)."""
         settings = self.settings
+        if settings.role == "worker":
+            logger.info("a worker-only replica runs XRD jobs: no Raman model or library")
+            self.raman_phase = "disabled"
+            return
         if not settings.raman_model_path.is_file():
             logger.warning(
                 "no Raman model at %s: Raman spectra will be refused", settings.raman_model_path
@@ -193,17 +199,19 @@ class ServiceState:
             return
         try:
             self.raman_phase = "loading"
-            copy_default_library(
-                settings.raman_library_file,
-                settings.default_raman_library_path,
-                "make install (python -m indexer build-raman)",
-            )
+            if settings.database_url is None:
+                copy_default_library(
+                    settings.raman_library_file,
+                    settings.default_raman_library_path,
+                    "make install (python -m indexer build-raman)",
+                )
             ranking = settings.raman_ranking_path
             search = RamanSearch.open(
                 settings.raman_model_path,
-                settings.raman_library_file,
+                settings.raman_library_location,
                 ranking if ranking.is_file() else None,
                 workers=settings.reembed_workers,
+                index_path=settings.raman_index_cache_path,
             )
             if not search.settings_match_model:
                 logger.warning(
@@ -215,16 +223,58 @@ class ServiceState:
             status = search.library.status()
             logger.info(
                 "Raman library %s: %d references (version %s)",
-                search.library.path,
+                search.library.location,
                 status.size,
                 status.version,
             )
+            if settings.database_url is not None:
+                self._follow(search.library)
             with self._lock:
                 self.raman = search
             self.raman_phase = "ready"
         except Exception:
             logger.exception("the Raman model or library could not load")
             self.raman_phase = "failed"
+
+    def _follow(self, library: Library) -> None:
+        """Apply the other replicas' writes to ``library``'s index until close()."""
+        with self._lock:
+            if not self._closing.is_set():
+                follower = LibraryFollower(library, self.settings.sync_interval_s)
+                self.followers.append(follower.start())
+
+    def _open_library(self, embedder: Embedder) -> Library:
+        """Open the library; a database still starting is waited for."""
+        settings = self.settings
+        search = SearchSettings(
+            mode=settings.search_mode,
+            approximate_from=settings.approximate_from,
+            probe=settings.search_probe,
+            profile_probe=settings.profile_probe,
+        )
+        self.phase = "opening the library"
+        if settings.database_url is None:
+            logger.info("opening the library %s", settings.library_path)
+            ensure_library_file(settings)
+        delay = 0.5
+        while True:
+            try:
+                library = Library.open(
+                    settings.library_location,
+                    embedder,
+                    workers=settings.reembed_workers,
+                    progress=self._progress,
+                    index_path=settings.index_cache_path,
+                    search=search,
+                )
+                return library
+            except LibraryUnavailableError as exc:
+                # No host or user in the public phase; the log has them.
+                self.phase = "waiting for the library's database"
+                logger.warning("%s; retrying in %.1f s", exc, delay)
+                if self._closing.wait(delay):
+                    raise
+                delay = min(2 * delay, 10.0)
 
     def save_index(self) -> None:
         for library in self.libraries():
@@ -237,6 +287,11 @@ class ServiceState:
         return [library for library in found if library is not None]
 
     def close(self) -> None:
+        self._closing.set()
+        with self._lock:
+            followers, self.followers = self.followers, []
+        for follower in followers:
+            follower.stop()
         with self._lock:
             library, self.library, self.embedder = self.library, None, None
             raman, self.raman = self.raman, None

@@ -18,6 +18,8 @@ import asyncio
 import json
 import logging
 import math
+import os
+import socket
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -126,7 +128,8 @@ class JobRunner:
         self.state = state
         self.store = store
         self.settings = state.settings
-        self.owner = "jobs-" + uuid.uuid4().hex
+        # Host and pid say which process holds a claim (operators, the replica tests).
+        self.owner = f"jobs-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.wakeup = asyncio.Event()
         self.scans_per_s: float | None = None
         self._stopping = False

@@ -11,6 +11,11 @@ from app.store.sqlite import SqliteServiceStore
 __all__ = ["ServiceStore", "open_store"]
 
 
-def open_store(path: Path) -> ServiceStore:
-    """The store at ``path`` (SQLite; created and migrated on open)."""
-    return SqliteServiceStore(path)
+def open_store(location: Path | str) -> ServiceStore:
+    """The store at ``location``: a postgresql:// URL (shared by replicas) or
+    a SQLite file; created and migrated on open."""
+    if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
+        from app.store.postgres import PostgresServiceStore
+
+        return PostgresServiceStore(location)
+    return SqliteServiceStore(Path(location))

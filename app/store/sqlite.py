@@ -123,7 +123,7 @@ class StoreVersionError(RuntimeError):
     pass
 
 
-def _json(value: Any) -> str:
+def canonical_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
@@ -191,7 +191,7 @@ class SqliteServiceStore:
                     job.id,
                     JobStatus.QUEUED.value,
                     job.created_at,
-                    _json(dict(job.options)),
+                    canonical_json(dict(job.options)),
                     job.sample_id,
                     job.callback_url,
                     job.key_id,
@@ -284,7 +284,7 @@ class SqliteServiceStore:
                         "now": now,
                         "job": job_id,
                         "max": max_attempts,
-                        "error": _json(_abandoned_problem(max_attempts)),
+                        "error": canonical_json(abandoned_problem(max_attempts)),
                     },
                 ).rowcount
                 files = db.execute(
@@ -359,8 +359,8 @@ class SqliteServiceStore:
                     "WHERE job_id = ? AND idx = ? AND status = 'running' AND lease_owner = ?",
                     (
                         status.value,
-                        None if outcome.result is None else _json(outcome.result),
-                        None if outcome.error is None else _json(outcome.error),
+                        None if outcome.result is None else canonical_json(outcome.result),
+                        None if outcome.error is None else canonical_json(outcome.error),
                         job_id,
                         outcome.index,
                         owner,
@@ -442,7 +442,7 @@ class SqliteServiceStore:
                     job_id,
                     event_type,
                     record.callback_url,
-                    _json(payload).encode(),
+                    canonical_json(payload).encode(),
                     now,
                     now,
                 ),
@@ -484,7 +484,13 @@ class SqliteServiceStore:
             db.execute(
                 "UPDATE idempotency SET state = 'done', locked_until = NULL, status = ?, "
                 "headers = ?, body = ? WHERE scope = ? AND key = ?",
-                (response.status, _json(dict(response.headers)), response.body, scope, key),
+                (
+                    response.status,
+                    canonical_json(dict(response.headers)),
+                    response.body,
+                    scope,
+                    key,
+                ),
             )
 
     def idempotency_release(self, scope: str, key: str) -> None:
@@ -511,7 +517,7 @@ class SqliteServiceStore:
                 event.key_id,
                 event.request_id,
                 event.client,
-                _json(dict(event.details)),
+                canonical_json(dict(event.details)),
             ),
         )
         return int(cursor.lastrowid or 0)
@@ -618,7 +624,7 @@ class SqliteServiceStore:
         )
 
 
-def _abandoned_problem(attempts: int) -> dict[str, Any]:
+def abandoned_problem(attempts: int) -> dict[str, Any]:
     """The problem a scan gets when its processing stopped ``attempts`` times
     (the process died on it each time: a scan that crashes the service)."""
     return {

@@ -44,6 +44,16 @@ def identify(client: httpx.Client, name: str, data: bytes, **form: str) -> httpx
     return client.post("/identify", files={"file": (name, data)}, data=form)
 
 
+def add_forsterite(client: httpx.Client, source_id: str) -> httpx.Response:
+    """POST /references: the forsterite sample kept out of the library."""
+    return client.post(
+        "/references",
+        files={"file": (FORSTERITE_ADDED, spectrum(FORSTERITE_ADDED))},
+        data={"name": "Forsterite", "formula": "Mg2SiO4", "source": "e2e", "source_id": source_id},
+        headers=AUTH,
+    )
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, e2e_model: Path) -> Iterator[Server]:
     """A server with an empty XRD library and a small default Raman library."""
@@ -129,12 +139,7 @@ def test_an_added_raman_reference_is_found(server: Server) -> None:
     with server.client() as client:
         before = identify(client, FORSTERITE_QUERY, query).json()
         assert "Forsterite" not in [c["name"] for c in before["candidates"]]
-        added = client.post(
-            "/references",
-            files={"file": (FORSTERITE_ADDED, spectrum(FORSTERITE_ADDED))},
-            data={"name": "Forsterite", "formula": "Mg2SiO4", "source": "e2e", "source_id": "fo-1"},
-            headers=AUTH,
-        )
+        added = add_forsterite(client, "fo-1")
         assert added.status_code == 201, added.text
         entry = added.json()
         rid = entry["id"]
@@ -156,12 +161,7 @@ def test_an_added_raman_reference_is_found(server: Server) -> None:
         assert [item["id"] for item in listed.json()["items"]] == [rid]
         xrd = client.get("/references", params={"name": "Forsterite"}).json()
         assert xrd["total"] == 0  # the XRD library, listed by default
-        again = client.post(
-            "/references",
-            files={"file": (FORSTERITE_ADDED, spectrum(FORSTERITE_ADDED))},
-            data={"name": "Forsterite", "source": "e2e", "source_id": "fo-1"},
-            headers=AUTH,
-        )
+        again = add_forsterite(client, "fo-1")
         assert again.status_code == 409 and again.json()["existing_id"] == rid
         assert client.delete(f"/references/{rid}", headers=AUTH).status_code == 204
         gone = identify(client, FORSTERITE_QUERY, query).json()

@@ -8,18 +8,23 @@ small modules, one job each:
   entries, matches, pages, status) and the library's errors;
 - :mod:`~xrdid.library.filters`: element filters;
 - :mod:`~xrdid.library.codecs`: bytes of patterns and profiles;
-- :mod:`~xrdid.library.store`: SQLite storage and migrations, the source of truth;
+- :mod:`~xrdid.library.store`: the storage protocol and SQLite storage and
+  migrations, the source of truth; :mod:`~xrdid.library.postgres`: the same
+  on PostgreSQL, shared by stateless replicas;
 - :mod:`~xrdid.library.index`: the search structures in memory (FAISS,
-  element bits, profile rows) and the index file that caches them;
+  element bits, profile rows; exact, or approximate for a million XRD
+  references) and the index file that caches them;
+- :mod:`~xrdid.library.follow`: a replica following the other replicas' writes;
 - :mod:`~xrdid.library.views`: what the model sees of a stored reference;
 - :mod:`~xrdid.library.layouts`: what differs between techniques.
 
 Techniques
 ----------
 A library holds the references of one technique, that of the model it is
-opened with (``embedder.technique``, recorded in the file): the service
-keeps an XRD library and a Raman library, each with its own file, index and
-model, both this code.
+opened with (``embedder.technique``, recorded in the library): the service
+keeps an XRD library and a Raman library, each with its own file (or
+PostgreSQL schema, :mod:`~xrdid.library.postgres`), index and model, both
+this code.
 
 Consistency
 -----------
@@ -34,6 +39,10 @@ Consistency
   matches, its ids are compared with the database's and patched (missing
   ones added from the stored embeddings, extra ones removed), or it is
   rebuilt. So after a crash at any point the two agree again.
+- Replicas of one PostgreSQL database each keep their own index and bring it
+  up to date with :meth:`Library.sync` (the database's change log since the
+  generation they have); a write of their own does the same when another
+  replica wrote in between.
 
 Thread safety: one writer at a time; searches run concurrently with each
 other and wait only for the in-memory index update of a write.
@@ -61,6 +70,7 @@ from xrdid.library.codecs import decode_pattern, decode_profile, encode_pattern,
 from xrdid.library.filters import ELEMENT_SYMBOLS, ElementFilter, element_bits, parse_elements
 from xrdid.library.index import (
     SearchIndex,
+    SearchSettings,
     index_path_for,
     profile_rows,
     read_index_file,
@@ -69,9 +79,11 @@ from xrdid.library.index import (
 )
 from xrdid.library.layouts import LAYOUTS, RAMAN_FIRST_ID, LibraryLayout
 from xrdid.library.locks import ReadWriteLock
+from xrdid.library.postgres import PostgresStore, is_database_url
 from xrdid.library.records import (
     DuplicateReferenceError,
     LibraryStatus,
+    LibraryUnavailableError,
     Match,
     MeasuredProfile,
     NewReference,
@@ -85,7 +97,7 @@ from xrdid.library.records import (
     ReferencePattern,
     technique_of,
 )
-from xrdid.library.store import MAX_PAGE_SIZE, SqliteStore, chunks
+from xrdid.library.store import MAX_PAGE_SIZE, LibraryStore, SqliteStore, chunks
 from xrdid.library.views import ModelView, model_view, view_of_blob
 from xrdid.ranking import (
     SERVED,
@@ -96,6 +108,7 @@ from xrdid.ranking import (
     SearchResolution,
 )
 from xrdid.ranking.materials import Material
+from xrdid.ranking.profile_search import CompressedRows
 from xrdid.ranking.strain_tensor import StrainBasis, strain_basis
 from xrdid.sticks import StickPattern
 from xrdid.technique import Technique
@@ -110,6 +123,8 @@ __all__ = [
     "Library",
     "LibrarySource",
     "LibraryStatus",
+    "LibraryStore",
+    "LibraryUnavailableError",
     "Match",
     "MeasuredProfile",
     "ModelView",
@@ -122,6 +137,7 @@ __all__ = [
     "ReferenceNotFoundError",
     "ReferencePage",
     "ReferencePattern",
+    "SearchSettings",
     "Technique",
     "decode_pattern",
     "decode_profile",
@@ -129,6 +145,7 @@ __all__ = [
     "encode_profile",
     "facts_of",
     "index_path_for",
+    "is_database_url",
     "model_view",
     "parse_elements",
     "technique_of",
@@ -140,6 +157,9 @@ logger = logging.getLogger(__name__)
 # or the index is rebuilt: bounds memory (a model view is ~100 kB) and keeps an
 # interrupted re-embedding's progress.
 REBUILD_BATCH = 256
+# References read per step when the index is built from the database: their
+# embeddings and profiles (~2 kB each) in memory at once.
+BUILD_BATCH = 2_000
 
 # An embedding whose norm is this far from 1 was not made by the embedder
 # (which L2-normalises); refuse it rather than store a wrong cosine.
@@ -175,24 +195,29 @@ def _profile_of(new: NewReference) -> NDArray[np.floating]:
 
 
 class Library:
-    """A reference library on disk; open it with :meth:`open`."""
+    """A reference library (a SQLite file or a PostgreSQL database); open it with :meth:`open`."""
 
     def __init__(
         self,
-        path: Path,
+        store: LibraryStore,
         model_version: str,
         dim: int,
         search_threads: int = DEFAULT_SEARCH_THREADS,
+        *,
         layout: LibraryLayout = LAYOUTS[Technique.XRD],
+        index_path: Path | None = None,
+        search: SearchSettings | None = None,
     ) -> None:
         """Use :meth:`open`; this only sets up the connection."""
-        self.path = Path(path)
+        self.location = store.description
         self.search_threads = search_threads
-        self.index_path = index_path_for(self.path)
+        # The index file (a cache); None: rebuilt from the database on every open.
+        self.index_path = index_path
+        self.search_settings = search or SearchSettings()
         self.model_version = model_version
         self.dim = dim
         self.layout = layout
-        self._store = SqliteStore(self.path)
+        self._store = store
         # Serialises writes: the commit and the in-memory update of one write
         # happen before the next write's, so the generation only grows.
         self._write_lock = threading.Lock()
@@ -205,35 +230,70 @@ class Library:
         self._basis_cache: LruCache[int, StrainBasis] = LruCache(STRAIN_BASIS_CACHE_SIZE)
         self._closed = False
         self._index = SearchIndex(dim, layout)
+        self._index_loaded = False
         self._publish(-1)
         self._saved_generation = -2
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file (a PostgreSQL library has none)."""
+        if not isinstance(self._store, SqliteStore):
+            raise InputError(f"{self.location} is a database, not a file")
+        return self._store.path
+
+    @property
+    def store(self) -> LibraryStore:
+        return self._store
 
     # ------------------------------------------------------------------ opening
 
     @classmethod
     def open(
         cls,
-        path: Path | str,
+        location: Path | str,
         embedder: PatternEmbedder,
         *,
         workers: int = 1,
         progress: Callable[[int, int], None] | None = None,
         search_threads: int = DEFAULT_SEARCH_THREADS,
+        index_path: Path | None = None,
+        search: SearchSettings | None = None,
+        load_index: bool = True,
     ) -> Library:
-        """Open (or create) the library at ``path`` for ``embedder``'s model
-        (and technique: an XRD library refuses a Raman model and vice versa).
+        """Open (or create) the library at ``location`` (a SQLite file, or a
+        ``postgresql://`` URL) for ``embedder``'s model (and technique: an XRD
+        library refuses a Raman model and vice versa; on PostgreSQL each
+        technique's library has its own schema).
 
         Stored embeddings of another model, and missing profiles, are
         recomputed from the stored patterns (``workers`` processes preprocess
         them; ``progress(done, total)`` is called after each batch); the index
-        is loaded, checked against the database and patched, or rebuilt.
+        is loaded from ``index_path`` (default: next to a SQLite file; none
+        for a database), checked against the database and patched, or
+        rebuilt. With ``load_index`` False the library only stores (a bulk
+        build); :meth:`load_index` builds the index once at the end.
         """
         layout = LAYOUTS[embedder.technique]
-        library = cls(Path(path), embedder.version, embedder.dim, search_threads, layout)
+        store: LibraryStore
+        if is_database_url(location):
+            store = PostgresStore(str(location), layout.technique)
+        else:
+            store = SqliteStore(Path(location))
+            index_path = index_path or index_path_for(Path(location))
+        library = cls(
+            store,
+            embedder.version,
+            embedder.dim,
+            search_threads,
+            layout=layout,
+            index_path=index_path,
+            search=search,
+        )
         try:
             library._store.init_schema(library.model_version, library.dim, layout)
             library._refresh_derived(embedder, workers, progress)
-            library._load_index()
+            if load_index:
+                library.load_index()
         except BaseException:
             library.close(save=False)
             raise
@@ -253,7 +313,7 @@ class Library:
             logger.warning(
                 "%s: %d references were embedded by another model or lack a profile; "
                 "recomputing them with %s",
-                self.path,
+                self.location,
                 stale,
                 self.model_version,
             )
@@ -294,61 +354,187 @@ class Library:
         with self._write_lock:
             store.set_model(self.model_version, self.dim)
 
-    def _load_index(self) -> None:
+    def load_index(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Load the saved index, compare its ids with the database's and patch
-        it (or rebuild it); save it when it changed or lagged."""
-        remove_partial_writes(self.index_path)
+        it (or build it, streaming the database in batches; ``progress(done,
+        total)`` after each); save it when it changed or lagged."""
         store = self._store
-        generation = store.generation()
-        saved = read_index_file(self.index_path, store.uuid, self.model_version, self.dim)
-        rows = store.indexed_rows(self.model_version)
-        db_ids = np.array([r.id for r in rows], dtype=np.int64)
-        index: SearchIndex | None = None
-        header: dict[str, Any] = {}
-        index_ids = np.empty(0, dtype=np.int64)
-        if saved is not None:
-            index, header = SearchIndex(self.dim, self.layout, saved[0]), saved[1]
-            index_ids = index.vector_ids()
-            if np.unique(index_ids).size != index_ids.size:
-                logger.warning("%s holds repeated ids; rebuilding", self.index_path)
-                index, index_ids = None, np.empty(0, dtype=np.int64)
-        changed = index is None
-        if index is None:
-            index = SearchIndex(self.dim, self.layout)
-        extra = np.setdiff1d(index_ids, db_ids)
-        missing = np.setdiff1d(db_ids, index_ids)
-        if extra.size:
-            logger.warning(
-                "index holds %d references the database lacks; removing them", extra.size
-            )
-            index.vectors.remove_ids(extra)
-            changed = True
-        if missing.size:
-            if index_ids.size:
-                logger.warning(
-                    "index lacks %d references of the database; adding them", missing.size
-                )
-            for chunk in chunks(missing.tolist(), REBUILD_BATCH):
-                ids, vectors = store.embeddings(chunk, self.dim)
-                index.vectors.add_with_ids(vectors, ids)
-            changed = True
-        rows_of = [profile_rows(self.layout, [], {})]  # the right shape for no ids
-        for chunk in chunks(db_ids.tolist(), REBUILD_BATCH):
-            rows_of.append(profile_rows(self.layout, list(chunk), store.profiles(chunk)))
-        bits = (
-            np.stack([element_bits(r.elements) for r in rows])
-            if rows
-            else np.empty((0, 2), dtype=np.uint64)
+        with self._write_lock:
+            generation = store.generation()
+            index, header = self._saved_index()
+            changed = index is None
+            if index is None:
+                index = self._built_index(progress)
+            else:
+                changed = self._patch(index)
+            with self._rw.write():
+                self._index = index
+                self._index_loaded = True
+                self._publish(generation)
+        logger.info(
+            "%s: %d references indexed (%s search, generation %d)",
+            self.location,
+            index.size,
+            "approximate" if index.approximate else "exact",
+            generation,
         )
-        index.set_rows(db_ids, bits, np.concatenate(rows_of))
-        with self._rw.write():
-            self._index = index
-            self._publish(generation)
-        logger.info("%s: %d references indexed (generation %d)", self.path, index.size, generation)
         if changed or header.get("generation") != generation:
             self.save_index(force=True)
         else:
             self._saved_generation = generation
+
+    def _saved_index(self) -> tuple[SearchIndex | None, dict[str, Any]]:
+        """The index file's index and header, if it is usable for this library's size."""
+        if self.index_path is None:
+            return None, {}
+        remove_partial_writes(self.index_path)
+        saved = read_index_file(
+            self.index_path, self._store.uuid, self.model_version, self.dim, self.layout
+        )
+        if saved is None:
+            return None, {}
+        index, header = saved
+        ids = index.vector_ids()
+        if np.unique(ids).size != ids.size:
+            logger.warning("%s holds repeated ids; rebuilding", self.index_path)
+            return None, {}
+        if index.approximate != self._approximate_for(index.size):
+            logger.info("%s: another kind of search is set; rebuilding the index", self.location)
+            return None, {}
+        return index, header
+
+    def _approximate_for(self, size: int) -> bool:
+        """Whether an index of ``size`` references is approximate (the
+        settings say; a layout without approximate search is always exact)."""
+        return self.layout.approximate_search and self.search_settings.approximate_for(size)
+
+    def _patch(self, index: SearchIndex) -> bool:
+        """Bring a saved index in step with the database; True if it changed."""
+        db_ids = self._store.ids(self.model_version)
+        extra = np.setdiff1d(index.ids, db_ids)
+        missing = np.setdiff1d(db_ids, index.ids)
+        if extra.size:
+            logger.warning(
+                "index holds %d references the database lacks; removing them", extra.size
+            )
+            index.remove(extra)
+        if missing.size:
+            logger.warning("index lacks %d references of the database; adding them", missing.size)
+            self._add_stored(index, missing.tolist())
+        return bool(extra.size or missing.size)
+
+    def _add_stored(self, index: SearchIndex, ids: Sequence[int]) -> None:
+        """Index stored references (those of ``ids`` still in the database and
+        not in ``index``), read in batches and added at once."""
+        _add_rows(index, self._stored_rows(ids))
+
+    def _stored_rows(self, ids: Sequence[int]) -> _IndexRows | None:
+        """What the index holds of those of ``ids`` still in the database
+        (ids, embeddings, element bits, profile rows), read in batches."""
+        parts: list[tuple[Any, ...]] = []
+        for chunk in chunks(list(ids), BUILD_BATCH):
+            found, vectors = self._store.embeddings(chunk, self.dim)
+            if not found.size:
+                continue
+            entries = self._store.entries(found.tolist())
+            profiles = self._store.profiles(found.tolist())
+            bits = np.stack([element_bits(entries[int(i)].info.elements) for i in found])
+            rows = profile_rows(self.layout, found.tolist(), profiles)
+            parts.append((found, vectors, bits, rows))
+        if not parts:
+            return None
+        found, vectors, bits, rows = (np.concatenate(column) for column in zip(*parts, strict=True))
+        return found, vectors, bits, rows
+
+    def _built_index(self, progress: Callable[[int, int], None] | None) -> SearchIndex:
+        """The index of every reference of this model, read from the database
+        in batches (never all patterns or profiles at once)."""
+        store = self._store
+        ids_parts, bits_parts, after = [], [], 0
+        while True:
+            rows = store.indexed_rows(self.model_version, after, BUILD_BATCH)
+            if not rows:
+                break
+            ids_parts.append(np.array([r.id for r in rows], dtype=np.int64))
+            bits_parts.append(np.stack([element_bits(r.elements) for r in rows]))
+            after = rows[-1].id
+        db_ids = np.concatenate([np.empty(0, dtype=np.int64), *ids_parts])
+        bits = np.concatenate([np.empty((0, 2), dtype=np.uint64), *bits_parts])
+        settings = self.search_settings
+        if self._approximate_for(db_ids.size):
+            step = max(1, db_ids.size // settings.training_sample)
+            sample = db_ids[::step].tolist()
+            _, sample_vectors = store.embeddings(sample, self.dim)
+            sample_rows = np.concatenate(
+                [
+                    profile_rows(self.layout, list(chunk), store.profiles(chunk))
+                    for chunk in chunks(sample, BUILD_BATCH)
+                ]
+            )
+            index = SearchIndex.trained(
+                self.dim, self.layout, sample_vectors, sample_rows, settings, db_ids.size
+            )
+        else:
+            index = SearchIndex(self.dim, self.layout)
+        blocks: list[Any] = []
+        for done, chunk in enumerate(chunks(db_ids.tolist(), BUILD_BATCH), start=1):
+            found, vectors = store.embeddings(chunk, self.dim)
+            index.vectors.add_with_ids(vectors, found)
+            block = profile_rows(self.layout, list(chunk), store.profiles(chunk))
+            blocks.append(
+                index.rows.encoded(block) if isinstance(index.rows, CompressedRows) else block
+            )
+            if progress:
+                progress(min(done * BUILD_BATCH, db_ids.size), int(db_ids.size))
+        if isinstance(index.rows, CompressedRows):
+            all_rows: Any = index.rows.joined(blocks)
+        else:
+            all_rows = np.concatenate([profile_rows(self.layout, [], {}), *blocks])
+        index.set_rows(db_ids, bits, all_rows)
+        return index
+
+    def sync(self) -> bool:
+        """Bring the index up to date with writes of other processes (replicas
+        of one database); True if it changed."""
+        with self._write_lock:
+            return self._sync_locked()
+
+    def _sync_locked(self) -> bool:
+        if not self._index_loaded:
+            return False
+        since = self._index_generation
+        if self._store.generation() == since:
+            return False
+        changes = self._store.changes_since(since)
+        if changes is None:
+            logger.info(
+                "%s: the change log does not reach back; reloading the index", self.location
+            )
+            # The generation first: a write during the build is applied again
+            # at the next sync (adds of ids present are skipped).
+            generation = self._store.generation()
+            index = self._built_index(None)
+            with self._rw.write():
+                self._index = index
+                self._publish(generation)
+            return True
+        # Read before taking the index from searches (only writers, who hold
+        # _write_lock as this does, change it in between).
+        added = self._stored_rows(changes.added) if changes.added else None
+        with self._rw.write():
+            if changes.deleted:
+                self._index.remove(np.array(changes.deleted, dtype=np.int64))
+            _add_rows(self._index, added)
+            self._publish(changes.generation)
+        logger.debug(
+            "%s: generation %d → %d (+%d −%d)",
+            self.location,
+            since,
+            changes.generation,
+            len(changes.added),
+            len(changes.deleted),
+        )
+        return True
 
     # ------------------------------------------------------------------ writes
 
@@ -400,7 +586,11 @@ class Library:
             results, generation = self._store.insert(
                 items, vectors, profiles, self.model_version, skip_existing=skip_existing
             )
-            if generation is None:
+            if generation is None or not self._index_loaded:
+                return results
+            if generation != self._index_generation + 1:
+                # Another replica wrote in between: apply the log, ours included.
+                self._sync_locked()
                 return results
             # Committed (durable) above; now make it searchable.
             added = [
@@ -432,14 +622,23 @@ class Library:
 
         Raises :class:`ReferenceNotFoundError` when there is none.
         """
-        with self._write_lock, self._rw.write():
-            # Searches wait for both steps, so none sees an id the database lost.
-            generation = self._store.delete(reference_id)
-            self._index.remove(reference_id)
-            self._publish(generation)
+        with self._write_lock:
+            if not self._index_loaded:
+                self._store.delete(reference_id)
+                return
+            with self._rw.write():
+                # Searches wait for both steps, so none sees an id the database lost.
+                generation = self._store.delete(reference_id)
+                if generation == self._index_generation + 1:
+                    self._index.remove([reference_id])
+                    self._publish(generation)
+                    return
+            self._sync_locked()  # another replica wrote in between
 
     def save_index(self, *, force: bool = False) -> bool:
         """Write the index file if it is behind the in-memory index; True if written."""
+        if self.index_path is None or not self._index_loaded:
+            return False
         with self._save_lock:
             with self._rw.read():
                 generation = self._index_generation
@@ -452,6 +651,7 @@ class Library:
                     "count": self._index.size,
                     "model_version": self.model_version,
                     "dim": self.dim,
+                    "approximate": self._index.approximate,
                     "saved_at": datetime.now(UTC).isoformat(),
                 }
             write_index_file(self.index_path, blob, header)
@@ -581,6 +781,8 @@ class Library:
         """A consistent view of the references ``elements`` admits, for the
         ranking (:class:`~xrdid.ranking.ReferenceSource`); writes wait until
         it is closed."""
+        if not self._index_loaded:
+            raise InputError(f"{self.location} was opened without its index; call load_index()")
         # OpenMP settings are per calling thread: set them in every one that searches.
         faiss.omp_set_num_threads(self.search_threads)
         with self._rw.read():
@@ -625,6 +827,20 @@ class Library:
 
     def _read_strain_bases(self, ids: Sequence[int]) -> dict[int, StrainBasis]:
         return {rid: strain_basis(s) for rid, s in self._store.stick_patterns(ids).items()}
+
+
+# (ids, embeddings, element bits, profile rows) of references to index.
+_IndexRows = tuple[NDArray[np.int64], NDArray[np.float32], NDArray[np.uint64], Any]
+
+
+def _add_rows(index: SearchIndex, stored: _IndexRows | None) -> None:
+    """Add ``stored`` to ``index``, but for the ids it holds (a sync may see an add it has)."""
+    if stored is None:
+        return
+    found, vectors, bits, rows = stored
+    fresh = ~np.isin(found, index.ids)
+    if fresh.any():
+        index.add(found[fresh], vectors[fresh], bits[fresh], rows[fresh])
 
 
 class LibrarySource:

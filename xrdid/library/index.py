@@ -1,26 +1,41 @@
 """The library's search structures in memory, and the index file that caches them.
 
-:class:`SearchIndex` holds the FAISS index of the unit embeddings
-(``IndexIDMap2(IndexFlatIP(dim))``: inner product of unit vectors = cosine,
-exact search) keyed by reference id and, aligned with the indexed ids, each
-reference's element bits (for filters) and profile row (the layout's: a
-coarse row for the XRD profile search of :mod:`xrdid.ranking.profile_search`,
-the whole profile for the Raman ranking). It is derived from
-the database; the file written by :func:`write_index_file` caches the FAISS
-part behind a JSON header naming the database state it reflects (library
-uuid, generation, count, model version, dimension).
+:class:`SearchIndex` holds, keyed by reference id, the FAISS index of the
+unit embeddings (inner product of unit vectors = cosine) and, aligned with
+the indexed ids, each reference's element bits (for filters) and profile row
+(the layout's: a coarse row for the XRD profile search of
+:mod:`xrdid.ranking.profile_search`, the whole profile for the Raman ranking).
+
+Two kinds, chosen by :class:`SearchSettings` (by default by the library's
+size when it is opened):
+
+- **exact** (``IndexIDMap2(IndexFlatIP)``, float32 rows): every cosine and
+  every profile row compared; what a library of up to a few hundred thousand
+  references uses, and every Raman library;
+- **approximate** (``IndexIVFFlat``, :class:`~xrdid.ranking.profile_search.CompressedRows`):
+  both searches compare a query with the lists of its nearest centroids
+  only, and the coarse profile rows are 8-bit codes; for a million XRD
+  references.
+
+It is derived from the database; the file written by
+:func:`write_index_file` caches all of it (FAISS index, ids, element bits,
+profile rows) behind a JSON header naming the database state it reflects
+(library uuid, generation, count, model version, dimension, kind).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import math
 import os
 import struct
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import faiss
 import numpy as np
@@ -28,10 +43,13 @@ from numpy.typing import NDArray
 
 from xrdid.library.filters import ElementFilter, eligible
 from xrdid.library.layouts import LibraryLayout
+from xrdid.ranking.profile_search import CompressedRows
 
 __all__ = [
     "INDEX_SUFFIX",
     "SearchIndex",
+    "SearchSettings",
+    "index_path_for",
     "profile_rows",
     "index_path_for",
     "read_index_file",
@@ -42,7 +60,43 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 INDEX_SUFFIX = ".faiss"
-_INDEX_MAGIC = b"XRDIDIX1"
+_INDEX_MAGIC = b"XRDIDIX3"  # 3: rows of either technique
+
+# A direct map by hash table: IVF vectors can then be looked up and removed by id.
+_BY_ID: int = faiss.DirectMap.Hashtable  # type: ignore[attr-defined]
+
+Rows = NDArray[np.float32] | CompressedRows
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Exact or approximate search, and how wide the approximate one looks.
+
+    ``mode`` "exact" (the default: approximate search loses top-5 recall, see
+    ``docs/scale-out.md``); "auto" searches approximately from ``approximate_from``
+    references (decided when the index is built: a library that grows past
+    it switches at its next open; XRD libraries only, a Raman library is
+    searched exactly). Lists: about √n (≈ 1,000 rows each at a
+    million); a query compares ``probe`` lists' worth of embeddings and
+    ``profile_probe`` lists' worth of profile rows (see
+    ``docs/scale-out.md`` for the recall measured).
+    """
+
+    mode: Literal["auto", "exact", "approximate"] = "exact"
+    approximate_from: int = 200_000
+    probe: int = 64
+    profile_probe: int = 32
+    # Rows k-means sees when the lists are made.
+    training_sample: int = 50_000
+
+    def approximate_for(self, size: int) -> bool:
+        if self.mode == "auto":
+            return size >= self.approximate_from
+        return self.mode == "approximate"
+
+    @staticmethod
+    def lists_for(size: int) -> int:
+        return int(min(max(round(math.sqrt(size)), 16), 8192))
 
 
 def index_path_for(library_path: Path) -> Path:
@@ -50,18 +104,58 @@ def index_path_for(library_path: Path) -> Path:
     return library_path.with_name(library_path.name + INDEX_SUFFIX)
 
 
+def _append_rows(rows: Rows, more: NDArray[np.float32]) -> Rows:
+    if isinstance(rows, CompressedRows):
+        return rows.append(more)
+    return np.concatenate([rows, more])
+
+
+def _keep_rows(rows: Rows, keep: NDArray[np.bool_]) -> Rows:
+    return rows.take(keep) if isinstance(rows, CompressedRows) else rows[keep]
+
+
 class SearchIndex:
     """Embeddings, element bits and profile rows of the indexed references
     (not thread-safe: the library guards it with its lock)."""
 
-    def __init__(self, dim: int, layout: LibraryLayout, vectors: Any = None) -> None:
+    def __init__(
+        self, dim: int, layout: LibraryLayout, vectors: Any = None, rows: Rows | None = None
+    ) -> None:
         self.dim = dim
         self.vectors: Any = (
             vectors if vectors is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         )
         self.ids = np.empty(0, dtype=np.int64)
         self.bits = np.empty((0, 2), dtype=np.uint64)
-        self.rows = profile_rows(layout, [], {})
+        self.rows: Rows = rows if rows is not None else profile_rows(layout, [], {})
+        self.probe = 0  # IVF lists searched per query (approximate)
+
+    @classmethod
+    def trained(
+        cls,
+        dim: int,
+        layout: LibraryLayout,
+        vectors: NDArray[np.float32],
+        rows: NDArray[np.float32],
+        settings: SearchSettings,
+        size: int,
+    ) -> SearchIndex:
+        """An empty approximate index for about ``size`` references, its lists
+        made from samples of their embeddings and profile rows."""
+        n_lists = min(SearchSettings.lists_for(size), max(1, vectors.shape[0] // 39))
+        quantizer = faiss.IndexFlatIP(dim)
+        ivf = faiss.IndexIVFFlat(quantizer, dim, n_lists, faiss.METRIC_INNER_PRODUCT)
+        ivf.cp.seed = 0
+        ivf.train(np.ascontiguousarray(vectors, dtype=np.float32))
+        ivf.set_direct_map_type(_BY_ID)
+        compressed = CompressedRows.train(rows, n_lists, settings.profile_probe)
+        index = cls(dim, layout, ivf, compressed)
+        index.probe = settings.probe
+        return index
+
+    @property
+    def approximate(self) -> bool:
+        return isinstance(self.rows, CompressedRows)
 
     @property
     def size(self) -> int:
@@ -69,11 +163,17 @@ class SearchIndex:
 
     def vector_ids(self) -> NDArray[np.int64]:
         """The ids the FAISS index holds (in its own order)."""
-        return faiss.vector_to_array(self.vectors.id_map).astype(np.int64)
+        if isinstance(self.vectors, faiss.IndexIDMap2):
+            return faiss.vector_to_array(self.vectors.id_map).astype(np.int64)
+        lists: Any = faiss.extract_index_ivf(self.vectors).invlists
+        parts = [np.empty(0, dtype=np.int64)]
+        for i in range(lists.nlist):
+            size = lists.list_size(i)
+            if size:
+                parts.append(faiss.rev_swig_ptr(lists.get_ids(i), size).astype(np.int64))
+        return np.concatenate(parts)
 
-    def set_rows(
-        self, ids: NDArray[np.int64], bits: NDArray[np.uint64], rows: NDArray[np.float32]
-    ) -> None:
+    def set_rows(self, ids: NDArray[np.int64], bits: NDArray[np.uint64], rows: Rows) -> None:
         """Replace the per-reference rows (the FAISS part is already in step)."""
         self.ids, self.bits, self.rows = ids, bits, rows
 
@@ -89,12 +189,14 @@ class SearchIndex:
         self.vectors.add_with_ids(vectors, ids)
         self.ids = np.concatenate([self.ids, ids])
         self.bits = np.concatenate([self.bits, bits])
-        self.rows = np.concatenate([self.rows, rows])
+        self.rows = _append_rows(self.rows, rows)
 
-    def remove(self, reference_id: int) -> None:
-        self.vectors.remove_ids(np.array([reference_id], dtype=np.int64))
-        keep = self.ids != reference_id
-        self.ids, self.bits, self.rows = self.ids[keep], self.bits[keep], self.rows[keep]
+    def remove(self, reference_ids: Sequence[int] | NDArray[np.int64]) -> None:
+        gone = np.asarray(reference_ids, dtype=np.int64)
+        self.vectors.remove_ids(gone)
+        keep = ~np.isin(self.ids, gone)
+        self.ids, self.bits = self.ids[keep], self.bits[keep]
+        self.rows = _keep_rows(self.rows, keep)
 
     def eligible(self, elements: ElementFilter) -> NDArray[np.bool_]:
         """Which indexed references (a mask over :attr:`ids`) the filter admits."""
@@ -105,18 +207,72 @@ class SearchIndex:
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
         """FAISS search: (scores, ids) (Q, n), ids −1 past the end; ``only``
         restricts it to those ids."""
-        if only is None:
+        selector = None if only is None else faiss.IDSelectorBatch(only)  # outlives the search
+        if self.approximate:
+            lists = faiss.extract_index_ivf(self.vectors).nlist
+            share = 1.0 if only is None else max(only.size / max(self.size, 1), 1e-9)
+            # A filter leaves fewer rows per list: look at more lists.
+            probe = int(min(lists, math.ceil(self.probe / share)))
+            params: Any = faiss.SearchParametersIVF()
+            params.nprobe = probe
+            if selector is not None:
+                params.sel = selector
+            return self.vectors.search(queries, n, params=params)
+        if selector is None:
             return self.vectors.search(queries, n)
-        selector = faiss.IDSelectorBatch(only)  # must outlive the search
-        params = faiss.SearchParameters()
-        params.sel = selector
-        return self.vectors.search(queries, n, params=params)
+        flat_params = faiss.SearchParameters()
+        flat_params.sel = selector
+        return self.vectors.search(queries, n, params=flat_params)
 
     def reconstruct(self, ids: NDArray[np.int64]) -> NDArray[np.float32]:
-        return self.vectors.reconstruct_batch(ids)
+        if isinstance(self.vectors, faiss.IndexIDMap2):
+            return self.vectors.reconstruct_batch(ids)
+        if not len(ids):
+            return np.empty((0, self.dim), dtype=np.float32)
+        return np.stack([self.vectors.reconstruct(int(i)) for i in ids])
 
-    def serialize(self) -> NDArray[np.uint8]:
-        return faiss.serialize_index(self.vectors)
+    # ------------------------------------------------------------------ the cache file
+
+    def serialize(self) -> tuple[NDArray[np.uint8], bytes]:
+        """(FAISS index bytes, the per-reference rows as .npz bytes)."""
+        arrays: dict[str, NDArray[Any]] = {"ids": self.ids, "bits": self.bits}
+        if isinstance(self.rows, CompressedRows):
+            arrays |= {
+                "codes": self.rows.codes,
+                "lists": self.rows.lists,
+                "centroids": self.rows.centroids,
+                "profile_probe": np.array(self.rows.probe),
+                "probe": np.array(self.probe),
+            }
+        else:
+            arrays["rows"] = self.rows
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
+        return faiss.serialize_index(self.vectors), buffer.getvalue()
+
+    @classmethod
+    def deserialize(
+        cls, dim: int, layout: LibraryLayout, vectors: Any, rows_blob: bytes
+    ) -> SearchIndex:
+        with np.load(io.BytesIO(rows_blob), allow_pickle=False) as arrays:
+            if "codes" in arrays:
+                rows: Rows = CompressedRows(
+                    arrays["codes"],
+                    arrays["lists"],
+                    arrays["centroids"],
+                    int(arrays["profile_probe"]),
+                )
+            else:
+                rows = arrays["rows"]
+            index = cls(dim, layout, vectors, rows)
+            index.ids, index.bits = arrays["ids"], arrays["bits"]
+            if "probe" in arrays:
+                index.probe = int(arrays["probe"])
+        if index.ids.size != index.size or index.rows.shape[0] != index.size:
+            raise ValueError("the cached rows do not match the cached vectors")
+        if index.rows.shape[1] != profile_rows(layout, [], {}).shape[1]:
+            raise ValueError("the cached rows are another technique's")
+        return index
 
 
 def profile_rows(
@@ -129,10 +285,10 @@ def profile_rows(
 
 
 def read_index_file(
-    path: Path, library_uuid: str, model_version: str, dim: int
-) -> tuple[Any, dict[str, Any]] | None:
-    """The saved FAISS index and its header if it belongs to this library and
-    model, else None (missing, foreign, stale model, corrupt)."""
+    path: Path, library_uuid: str, model_version: str, dim: int, layout: LibraryLayout
+) -> tuple[SearchIndex, dict[str, Any]] | None:
+    """The saved index and its header if it belongs to this library and
+    model, else None (missing, foreign, stale model, older format, corrupt)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -142,7 +298,7 @@ def read_index_file(
         return None
     try:
         if not data.startswith(_INDEX_MAGIC):
-            raise ValueError("not an xrdid index file")
+            raise ValueError("not an xrdid index file of this version")
         (length,) = struct.unpack_from("<I", data, len(_INDEX_MAGIC))
         start = len(_INDEX_MAGIC) + 4
         header = json.loads(data[start : start + length])
@@ -153,20 +309,31 @@ def read_index_file(
         ):
             logger.info("%s was built for another library or model; rebuilding", path)
             return None
-        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8, offset=start + length))
-        if not isinstance(index, faiss.IndexIDMap2) or index.d != dim:
+        offset = start + length
+        faiss_bytes = int(header["faiss_bytes"])
+        vectors = faiss.deserialize_index(
+            np.frombuffer(data, dtype=np.uint8, count=faiss_bytes, offset=offset)
+        )
+        if vectors.d != dim or not isinstance(vectors, faiss.IndexIDMap2 | faiss.IndexIVFFlat):
             raise ValueError("index has the wrong type or dimension")
+        if isinstance(vectors, faiss.IndexIVFFlat):
+            vectors.set_direct_map_type(_BY_ID)
+        index = SearchIndex.deserialize(dim, layout, vectors, data[offset + faiss_bytes :])
         return index, header
     except Exception as exc:  # corrupt or truncated file: rebuild from the database
         logger.warning("%s is unreadable (%s); rebuilding the index", path, exc)
         return None
 
 
-def write_index_file(path: Path, blob: NDArray[np.uint8], header: dict[str, Any]) -> None:
-    """Write a serialised FAISS index (:meth:`SearchIndex.serialize`) behind
-    its header, atomically."""
-    encoded = json.dumps(header).encode()
-    _atomic_write(path, [_INDEX_MAGIC, struct.pack("<I", len(encoded)), encoded, blob.tobytes()])
+def write_index_file(
+    path: Path, blobs: tuple[NDArray[np.uint8], bytes], header: dict[str, Any]
+) -> None:
+    """Write a serialised index (:meth:`SearchIndex.serialize`) behind its header, atomically."""
+    vectors, rows = blobs
+    encoded = json.dumps(header | {"faiss_bytes": int(vectors.size)}).encode()
+    _atomic_write(
+        path, [_INDEX_MAGIC, struct.pack("<I", len(encoded)), encoded, vectors.tobytes(), rows]
+    )
 
 
 def remove_partial_writes(path: Path) -> None:

@@ -3,7 +3,8 @@
 A library holds the references of one technique (its own SQLite file, FAISS
 index and model: the Raman model has its own grid and embedding). The code
 is the same; the layout says the technique's profile grid, what row of each
-profile the search keeps in memory, and where its reference ids start.
+profile the search keeps in memory, where its reference ids start and
+whether its search may be approximate.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ class LibraryLayout:
     first_id: int  # reference ids start after this
     # Profiles (n, profile_points) → the rows the search keeps in memory.
     search_rows: Callable[[NDArray[np.floating]], NDArray[np.float32]]
+    # Whether a large library may search approximately (IVF lists, 8-bit
+    # coarse rows: :class:`~xrdid.library.index.SearchSettings`). Not Raman:
+    # its ranking reads every reference's whole profile.
+    approximate_search: bool
 
     def rows(self, profiles: NDArray[np.floating]) -> NDArray[np.float32]:
         return self.search_rows(np.reshape(profiles, (-1, self.profile_points)))
@@ -46,6 +51,8 @@ class LibraryLayout:
 
 LAYOUTS: dict[Technique, LibraryLayout] = {
     # XRD rows: binned square roots for the coarse profile search.
-    Technique.XRD: LibraryLayout(Technique.XRD, MODEL_GRID.n_points, 0, coarse_rows),
-    Technique.RAMAN: LibraryLayout(Technique.RAMAN, RAMAN_GRID.n_points, RAMAN_FIRST_ID, _whole),
+    Technique.XRD: LibraryLayout(Technique.XRD, MODEL_GRID.n_points, 0, coarse_rows, True),
+    Technique.RAMAN: LibraryLayout(
+        Technique.RAMAN, RAMAN_GRID.n_points, RAMAN_FIRST_ID, _whole, False
+    ),
 }

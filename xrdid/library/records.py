@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeAlias
 import numpy as np
 from numpy.typing import NDArray
 
-from xrdid.errors import InputError
+from xrdid.errors import InputError, XrdidError
 from xrdid.library.filters import is_element_symbol
 from xrdid.preprocess import BaselineMethod
 from xrdid.raman.preprocess import RamanBaseline
@@ -24,6 +24,7 @@ from xrdid.wavelengths import Wavelength
 __all__ = [
     "DuplicateReferenceError",
     "LibraryStatus",
+    "LibraryUnavailableError",
     "Match",
     "MeasuredProfile",
     "NewReference",
@@ -59,6 +60,18 @@ class ReferenceNotFoundError(InputError):
     def __init__(self, reference_id: int) -> None:
         self.reference_id = reference_id
         super().__init__(f"no reference with id {reference_id} in the library")
+
+
+class LibraryUnavailableError(XrdidError):
+    """The library's database cannot be reached now (a server restarting, a
+    network cut); the same request can succeed later."""
+
+    # Seconds a client should wait before retrying (HTTP Retry-After).
+    retry_after_s = 2
+
+    def __init__(self) -> None:
+        # Clients see no host, port or driver message; the log has them.
+        super().__init__("the reference library's database is unavailable; retry in a few seconds")
 
 
 class ReferenceKind(StrEnum):

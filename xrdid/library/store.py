@@ -1,4 +1,6 @@
-"""SQLite storage of the library: the source of truth.
+"""Storage of the library, the source of truth: the :class:`LibraryStore`
+protocol every backend implements, and its embedded SQLite implementation
+(:mod:`xrdid.library.postgres` is the server one).
 
 Tables: ``meta`` (schema version, library uuid, generation counter, model
 version, embedding dimension, technique), ``reference`` (one row per
@@ -6,7 +8,10 @@ reference: descriptive metadata, its technique, the pattern it was made
 from, its embedding and the model version of that embedding, created time,
 notes, content hash),
 ``reference_profile`` (its model-grid profile, for the re-rank) and
-``reference_element`` (element → reference, for SQL filters).
+``reference_element`` (element → reference, for SQL filters) and
+``reference_change`` (which references each generation added or deleted:
+how replicas of one database bring their search index up to date without
+reading every id; kept for the last :data:`CHANGE_LOG_GENERATIONS`).
 
 A write commits (WAL, ``synchronous=FULL``) before it returns, so an
 acknowledged add survives a crash; every write transaction bumps the
@@ -29,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,13 +56,33 @@ from xrdid.library.records import (
 from xrdid.sticks import StickPattern
 from xrdid.technique import Technique
 
-__all__ = ["MAX_PAGE_SIZE", "SCHEMA_VERSION", "SqliteStore", "StoredRow", "chunks"]
+__all__ = [
+    "CHANGE_LOG_GENERATIONS",
+    "MAX_PAGE_SIZE",
+    "SCHEMA_VERSION",
+    "LibraryChanges",
+    "LibraryStore",
+    "SqliteStore",
+    "StoredRow",
+    "ENTRY_COLUMNS",
+    "EXPORT_COLUMNS",
+    "chunks",
+    "entry_of",
+    "net_changes",
+]
 
 logger = logging.getLogger(__name__)
 
 # 2: profiles stored; 3: reference intensity ratios; 4: techniques (XRD,
-# Raman). Older libraries are upgraded in place on open.
-SCHEMA_VERSION = 4
+# Raman); 5: the change log. Older libraries are upgraded in place on open
+# (by what they lack: a library of the scale branch's schema 4 has the change
+# log and no technique).
+SCHEMA_VERSION = 5
+
+# Generations of changes kept in the log: a replica further behind reloads
+# its whole index instead (as after a restart).
+CHANGE_LOG_GENERATIONS = 10_000
+_PRUNE_EVERY = 1_000
 
 # SQLite host parameters per statement stay well below its 32,766 limit.
 _SQL_CHUNK = 500
@@ -104,6 +129,12 @@ CREATE TABLE IF NOT EXISTS reference_element (
     PRIMARY KEY (element, reference_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS reference_element_by_reference ON reference_element (reference_id);
+CREATE TABLE IF NOT EXISTS reference_change (
+    generation INTEGER NOT NULL,
+    reference_id INTEGER NOT NULL,
+    op TEXT NOT NULL CHECK (op IN ('add', 'delete'))
+);
+CREATE INDEX IF NOT EXISTS reference_change_by_generation ON reference_change (generation);
 """
 
 # Columns added since schema 1, each with its definition: an older library
@@ -111,16 +142,24 @@ CREATE INDEX IF NOT EXISTS reference_element_by_reference ON reference_element (
 # created with the schema and filled from the stored patterns
 # (Library._refresh_derived). RIRs (2 → 3) stay unknown for existing
 # references; rebuilding gives calculated ones theirs. Techniques (3 → 4):
-# every older library is an XRD one.
+# every older library is an XRD one. The change log (4 → 5) starts empty at
+# the current generation.
 _ADDED_COLUMNS = {
     "rir": "REAL",
     "technique": "TEXT NOT NULL DEFAULT 'xrd' CHECK (technique IN ('xrd', 'raman'))",
 }
-_UPGRADABLE = {"1", "2", "3"}
+_UPGRADABLE = {"1", "2", "3", "4"}
 
-_ENTRY_COLUMNS = (
+ENTRY_COLUMNS = (
     "id, name, formula, elements, space_group_symbol, space_group_number, crystal_system, "
     "source, source_id, notes, rir, kind, model_version, created_at, content_hash, technique"
+)
+
+# Every stored column of a reference, for copying a library (ids kept).
+EXPORT_COLUMNS = (
+    "r.id, r.name, r.formula, r.elements, r.space_group_symbol, r.space_group_number, "
+    "r.crystal_system, r.source, r.source_id, r.kind, r.pattern, r.embedding, "
+    "r.model_version, r.created_at, r.notes, r.content_hash, r.rir, r.technique"
 )
 
 # Rows whose embedding another model made, or that have no profile (schema 1).
@@ -151,7 +190,8 @@ def chunks(values: Sequence[int], size: int = _SQL_CHUNK) -> Iterator[Sequence[i
         yield values[start : start + size]
 
 
-def _entry(row: tuple[Any, ...]) -> ReferenceEntry:
+def entry_of(row: Sequence[Any]) -> ReferenceEntry:
+    """A stored reference from a row of ``ENTRY_COLUMNS``."""
     (rid, name, formula, elements, sg_symbol, sg_number, system, source, source_id, notes, rir) = (
         row[:11]
     )
@@ -172,7 +212,9 @@ def _entry(row: tuple[Any, ...]) -> ReferenceEntry:
         ),
         kind=ReferenceKind(kind),
         model_version=model_version,
-        created_at=datetime.fromisoformat(created_at),
+        created_at=(
+            created_at if isinstance(created_at, datetime) else datetime.fromisoformat(created_at)
+        ),
         content_hash=content_hash,
         technique=Technique(technique),
     )
@@ -184,6 +226,111 @@ class StoredRow:
 
     id: int
     elements: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LibraryChanges:
+    """What changed after a generation, up to ``generation``: references
+    added (and not deleted since) and references deleted."""
+
+    generation: int
+    added: tuple[int, ...]
+    deleted: tuple[int, ...]
+
+
+def net_changes(generation: int, log: Sequence[tuple[str, int]]) -> LibraryChanges:
+    """The net effect of (op, reference id) log rows in generation order
+    (ids are never reused: an id added then deleted is neither)."""
+    added: dict[int, None] = {}
+    deleted: dict[int, None] = {}
+    for op, rid in log:
+        if op == "add":
+            added[rid] = None
+        elif rid in added:
+            del added[rid]
+        else:
+            deleted[rid] = None
+    return LibraryChanges(generation, tuple(added), tuple(deleted))
+
+
+class LibraryStore(Protocol):
+    """What the library needs of its storage (SQLite embedded, PostgreSQL
+    shared by replicas). Every write is one transaction, durable when it
+    returns, and bumps the generation; ids are never reused."""
+
+    uuid: str  # the library's identity (set by init_schema)
+
+    @property
+    def description(self) -> str:
+        """Where it is, for logs and messages (no password)."""
+        ...
+
+    def init_schema(self, model_version: str, dim: int, layout: LibraryLayout) -> None:
+        """Create or upgrade the tables, check the library holds ``layout``'s
+        technique and read its uuid."""
+        ...
+
+    def set_model(self, model_version: str, dim: int) -> None: ...
+    def close(self) -> None: ...
+
+    def generation(self) -> int: ...
+    def changes_since(self, generation: int) -> LibraryChanges | None:
+        """The changes after ``generation``; None when the log no longer
+        reaches back that far (or stored embeddings were recomputed), or
+        ``generation`` is ahead of the database (restored from a backup):
+        reload everything."""
+        ...
+
+    def stale_count(self, model_version: str) -> int: ...
+    def stale_patterns(
+        self, model_version: str, after: int, limit: int
+    ) -> list[tuple[int, bytes]]: ...
+    def update_derived(
+        self, model_version: str, rows: Sequence[tuple[int, NDArray[np.float32], bytes]]
+    ) -> None: ...
+
+    def insert(
+        self,
+        items: Sequence[NewReference],
+        vectors: Sequence[NDArray[np.float32]],
+        profiles: Sequence[bytes],
+        model_version: str,
+        *,
+        skip_existing: bool,
+    ) -> tuple[list[ReferenceEntry | None], int | None]: ...
+    def delete(self, reference_id: int) -> int: ...
+    def import_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Store exported rows (:meth:`SqliteStore.export_rows`) with their ids."""
+        ...
+
+    def indexed_rows(
+        self, model_version: str, after: int = 0, limit: int | None = None
+    ) -> list[StoredRow]: ...
+    def embeddings(
+        self, ids: Sequence[int], dim: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]: ...
+    def profiles(self, ids: Sequence[int]) -> dict[int, NDArray[np.float32]]: ...
+    def stick_patterns(self, ids: Sequence[int]) -> dict[int, StickPattern]: ...
+    def names(self, ids: Sequence[int]) -> dict[int, str]: ...
+
+    def count(self) -> int: ...
+    def ids(self, model_version: str) -> NDArray[np.int64]: ...
+    def get(self, reference_id: int) -> ReferenceEntry: ...
+    def get_pattern(self, reference_id: int) -> ReferencePattern: ...
+    def entries(self, ids: Sequence[int]) -> dict[int, ReferenceEntry]: ...
+    def find(self, source: str, source_id: str) -> ReferenceEntry | None: ...
+    def find_content(self, content_hash: str) -> ReferenceEntry | None: ...
+    def source_keys(self) -> set[tuple[str, str]]: ...
+    def content_hashes(self) -> set[str]: ...
+    def page(
+        self,
+        *,
+        after: int = 0,
+        limit: int = DEFAULT_PAGE_SIZE,
+        name_contains: str | None = None,
+        elements: ElementFilter | None = None,
+        kind: ReferenceKind | None = None,
+    ) -> ReferencePage: ...
 
 
 class SqliteStore:
@@ -201,6 +348,10 @@ class SqliteStore:
         self._readers_lock = threading.Lock()
         self._closed = False
         self.uuid = ""
+
+    @property
+    def description(self) -> str:
+        return str(self.path)
 
     # ------------------------------------------------------------------ connections
 
@@ -271,6 +422,7 @@ class SqliteStore:
                     "dim": str(dim),
                     "technique": str(layout.technique),
                     "created_at": datetime.now(UTC).isoformat(),
+                    "changes_from": "0",
                 }
                 db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
                 if layout.first_id:
@@ -295,6 +447,11 @@ class SqliteStore:
                 if "technique" not in meta:
                     meta["technique"] = str(Technique.XRD)
                     db.execute("INSERT INTO meta (key, value) VALUES ('technique', 'xrd')")
+                if "changes_from" not in meta:
+                    db.execute(
+                        "INSERT INTO meta (key, value) VALUES ('changes_from', ?)",
+                        (meta["generation"],),
+                    )
             elif int(meta.get("schema_version", "0")) != SCHEMA_VERSION:
                 raise InputError(
                     f"{self.path} has library schema {meta.get('schema_version')}, this "
@@ -324,11 +481,52 @@ class SqliteStore:
     def generation(self) -> int:
         return self._generation_of(self._reader())
 
-    def _bump_generation(self, db: sqlite3.Connection) -> int:
+    def _bump_generation(
+        self, db: sqlite3.Connection, changes: Sequence[tuple[str, int]] = ()
+    ) -> int:
+        """The next generation, with its (op, reference id) changes logged."""
         db.execute(
             "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'generation'"
         )
-        return self._generation_of(db)
+        generation = self._generation_of(db)
+        db.executemany(
+            "INSERT INTO reference_change (generation, reference_id, op) VALUES (?, ?, ?)",
+            [(generation, rid, op) for op, rid in changes],
+        )
+        if generation % _PRUNE_EVERY == 0:
+            self._forget_changes(db, generation - CHANGE_LOG_GENERATIONS)
+        return generation
+
+    @staticmethod
+    def _forget_changes(db: sqlite3.Connection, through: int) -> None:
+        """Drop the log up to generation ``through``: replicas that far behind reload."""
+        db.execute("DELETE FROM reference_change WHERE generation <= ?", (through,))
+        db.execute(
+            "UPDATE meta SET value = CAST(MAX(CAST(value AS INTEGER), ?) AS TEXT) "
+            "WHERE key = 'changes_from'",
+            (through,),
+        )
+
+    def changes_since(self, generation: int) -> LibraryChanges | None:
+        reader = self._reader()
+        reader.execute("BEGIN")  # one snapshot for the generation and the log
+        try:
+            meta = dict(
+                reader.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('generation', 'changes_from')"
+                ).fetchall()
+            )
+            # Too far behind, or ahead (the database was restored from an older backup).
+            if not int(meta["changes_from"]) <= generation <= int(meta["generation"]):
+                return None
+            log = reader.execute(
+                "SELECT op, reference_id FROM reference_change WHERE generation > ? "
+                "ORDER BY generation, rowid",
+                (generation,),
+            ).fetchall()
+        finally:
+            reader.execute("COMMIT")
+        return net_changes(int(meta["generation"]), [(op, int(rid)) for op, rid in log])
 
     # ------------------------------------------------------------------ derived data
 
@@ -366,7 +564,9 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO reference_profile (reference_id, profile) VALUES (?, ?)",
                 [(rid, profile) for rid, _, profile in rows],
             )
-            self._bump_generation(db)
+            generation = self._bump_generation(db)
+            # Every replica reloads its index: embeddings changed in place.
+            self._forget_changes(db, generation)
 
     # ------------------------------------------------------------------ writes
 
@@ -443,8 +643,8 @@ class SqliteStore:
                         technique=new.technique,
                     )
                 )
-            added = any(r is not None for r in results)
-            generation = self._bump_generation(db) if added else None
+            added = [("add", r.id) for r in results if r is not None]
+            generation = self._bump_generation(db, added) if added else None
         return results, generation
 
     def delete(self, reference_id: int) -> int:
@@ -455,17 +655,21 @@ class SqliteStore:
             cursor = db.execute("DELETE FROM reference WHERE id = ?", (reference_id,))
             if cursor.rowcount == 0:
                 raise ReferenceNotFoundError(reference_id)
-            return self._bump_generation(db)
+            return self._bump_generation(db, [("delete", int(reference_id))])
 
     # ------------------------------------------------------------------ reads for the index
 
-    def indexed_rows(self, model_version: str) -> list[StoredRow]:
-        """(id, elements) of every reference embedded by ``model_version``, by id."""
+    def indexed_rows(
+        self, model_version: str, after: int = 0, limit: int | None = None
+    ) -> list[StoredRow]:
+        """(id, elements) of the references embedded by ``model_version``
+        after id ``after`` (``limit`` of them; all when None), by id."""
         return [
             StoredRow(int(rid), tuple(elements.split()))
             for rid, elements in self._reader().execute(
-                "SELECT id, elements FROM reference WHERE model_version = ? ORDER BY id",
-                (model_version,),
+                "SELECT id, elements FROM reference WHERE model_version = ? AND id > ? "
+                "ORDER BY id LIMIT ?",
+                (model_version, after, -1 if limit is None else limit),
             )
         ]
 
@@ -532,6 +736,67 @@ class SqliteStore:
                 out[int(rid)] = name
         return out
 
+    # ------------------------------------------------------------------ export
+
+    def export_rows(self, after: int, limit: int) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` references after id ``after``, every stored column
+        (:data:`EXPORT_COLUMNS`) and the profile (None if none), for copying a
+        library into another backend."""
+        return (
+            self._reader()
+            .execute(
+                f"SELECT {EXPORT_COLUMNS}, p.profile FROM reference r "
+                "LEFT JOIN reference_profile p ON p.reference_id = r.id "
+                "WHERE r.id > ? ORDER BY r.id LIMIT ?",
+                (after, limit),
+            )
+            .fetchall()
+        )
+
+    def import_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Store exported references (:meth:`export_rows`, encoded blobs as
+        they are) with their ids, in one transaction; those whose id is
+        present already are skipped. The number stored."""
+        with self.transaction() as db:
+            present = {
+                int(r[0])
+                for chunk in chunks([int(r[0]) for r in rows])
+                for r in db.execute(
+                    f"SELECT id FROM reference WHERE id IN ({','.join('?' * len(chunk))})",
+                    list(chunk),
+                )
+            }
+            fresh = [r for r in rows if int(r[0]) not in present]
+            if not fresh:
+                return 0
+            db.executemany(
+                "INSERT INTO reference (id, name, formula, elements, space_group_symbol, "
+                "space_group_number, crystal_system, source, source_id, kind, pattern, "
+                "embedding, model_version, created_at, notes, content_hash, rir, technique) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        *r[:13],
+                        r[13].isoformat() if isinstance(r[13], datetime) else r[13],
+                        *r[14:18],
+                    )
+                    for r in fresh
+                ],
+            )
+            db.executemany(
+                "INSERT INTO reference_profile (reference_id, profile) VALUES (?, ?)",
+                [(r[0], r[18]) for r in fresh if r[18] is not None],
+            )
+            db.executemany(
+                "INSERT INTO reference_element (element, reference_id) VALUES (?, ?)",
+                [(e, r[0]) for r in fresh for e in str(r[3]).split()],
+            )
+            self._bump_generation(db, [("add", int(r[0])) for r in fresh])
+        return len(fresh)
+
+    def meta(self) -> dict[str, str]:
+        return dict(self._reader().execute("SELECT key, value FROM meta").fetchall())
+
     # ------------------------------------------------------------------ reads
 
     def count(self) -> int:
@@ -553,12 +818,12 @@ class SqliteStore:
         reference_id = _stored_id(reference_id)
         row = (
             self._reader()
-            .execute(f"SELECT {_ENTRY_COLUMNS} FROM reference WHERE id = ?", (reference_id,))
+            .execute(f"SELECT {ENTRY_COLUMNS} FROM reference WHERE id = ?", (reference_id,))
             .fetchone()
         )
         if row is None:
             raise ReferenceNotFoundError(reference_id)
-        return _entry(row)
+        return entry_of(row)
 
     def get_pattern(self, reference_id: int) -> ReferencePattern:
         reference_id = _stored_id(reference_id)
@@ -577,9 +842,9 @@ class SqliteStore:
         for chunk in chunks(list(ids)):
             marks = ",".join("?" * len(chunk))
             for row in reader.execute(
-                f"SELECT {_ENTRY_COLUMNS} FROM reference WHERE id IN ({marks})", list(chunk)
+                f"SELECT {ENTRY_COLUMNS} FROM reference WHERE id IN ({marks})", list(chunk)
             ):
-                entry = _entry(row)
+                entry = entry_of(row)
                 out[entry.id] = entry
         return out
 
@@ -587,23 +852,23 @@ class SqliteStore:
         row = (
             self._reader()
             .execute(
-                f"SELECT {_ENTRY_COLUMNS} FROM reference WHERE source = ? AND source_id = ?",
+                f"SELECT {ENTRY_COLUMNS} FROM reference WHERE source = ? AND source_id = ?",
                 (source, source_id),
             )
             .fetchone()
         )
-        return None if row is None else _entry(row)
+        return None if row is None else entry_of(row)
 
     def find_content(self, content_hash: str) -> ReferenceEntry | None:
         row = (
             self._reader()
             .execute(
-                f"SELECT {_ENTRY_COLUMNS} FROM reference WHERE content_hash = ? ORDER BY id LIMIT 1",
+                f"SELECT {ENTRY_COLUMNS} FROM reference WHERE content_hash = ? ORDER BY id LIMIT 1",
                 (content_hash,),
             )
             .fetchone()
         )
-        return None if row is None else _entry(row)
+        return None if row is None else entry_of(row)
 
     def source_keys(self) -> set[tuple[str, str]]:
         return {
@@ -669,10 +934,10 @@ class SqliteStore:
             f"SELECT COUNT(*) FROM reference WHERE {condition}", params
         ).fetchone()
         rows = reader.execute(
-            f"SELECT {_ENTRY_COLUMNS} FROM reference WHERE {condition} AND id > ? "
+            f"SELECT {ENTRY_COLUMNS} FROM reference WHERE {condition} AND id > ? "
             "ORDER BY id LIMIT ?",
             [*params, after, limit + 1],
         ).fetchall()
-        entries = tuple(_entry(r) for r in rows[:limit])
+        entries = tuple(entry_of(r) for r in rows[:limit])
         next_after = entries[-1].id if len(rows) > limit else None
         return ReferencePage(entries=entries, total=int(total), next_after=next_after)

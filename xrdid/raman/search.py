@@ -51,6 +51,8 @@ class RamanSnapshot:
 def snapshot(source: LibrarySource) -> RamanSnapshot:
     """Gather every indexed reference of a Raman library (a class per name)."""
     rows = source.rows()
+    # Whole profiles: a Raman library is always searched exactly (its layout).
+    assert isinstance(rows.rows, np.ndarray)
     names = source.names(rows.ids)
     class_names = sorted(set(names))
     index_of = {name: i for i, name in enumerate(class_names)}
@@ -90,7 +92,7 @@ class RamanSearch:
 
     def __init__(self, embedder: RamanEmbedder, library: Library, ranking: RamanRanking) -> None:
         if library.layout.technique is not embedder.technique:
-            raise InputError(f"{library.path} is not a Raman library")
+            raise InputError(f"{library.location} is not a Raman library")
         self.embedder = embedder
         self.library = library
         self.ranking = ranking
@@ -99,9 +101,14 @@ class RamanSearch:
 
     @classmethod
     def open(
-        cls, model: Path, library: Path, ranking: Path | None = None, **library_options: object
+        cls,
+        model: Path,
+        library: Path | str,
+        ranking: Path | None = None,
+        **library_options: object,
     ) -> RamanSearch:
-        """Load the model and its settings and open the library (created if absent)."""
+        """Load the model and its settings and open the library (a SQLite
+        file or a ``postgresql://`` URL; created if absent)."""
         embedder = RamanEmbedder.load(model)
         settings = RamanRanking.load(ranking) if ranking is not None else RamanRanking()
         return cls(embedder, Library.open(library, embedder, **library_options), settings)  # type: ignore[arg-type]

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from xrdid.ranking.config import SERVED, RankingConfig, SearchResolution
 from xrdid.ranking.correlation import RerankFits, rerank_fits
 from xrdid.ranking.materials import Material
-from xrdid.ranking.profile_search import profile_search
+from xrdid.ranking.profile_search import CompressedRows, profile_search
 from xrdid.ranking.strain_tensor import StrainBasis
 
 __all__ = [
@@ -66,11 +66,11 @@ class EmbeddingHits:
 
 @dataclass(frozen=True)
 class ProfileRows:
-    """Every reference's coarse profile (:func:`~xrdid.ranking.profile_search.coarse_rows`),
-    its id, and whether a filter admits it (None: all)."""
+    """Every reference's coarse profile (:func:`~xrdid.ranking.profile_search.coarse_rows`,
+    or compressed for a large library), its id, and whether a filter admits it (None: all)."""
 
     ids: NDArray[np.int64]
-    rows: NDArray[np.float32]
+    rows: NDArray[np.float32] | CompressedRows
     eligible: NDArray[np.bool_] | None
 
 

@@ -1,0 +1,1 @@
+"""Alembic migrations of the PostgreSQL library schema (:mod:`xrdid.library.postgres`)."""
