@@ -213,6 +213,25 @@ def test_a_job_reads_files_with_the_technique_and_laser_it_is_given(
         assert words in item["error"]["detail"]
 
 
+def test_without_a_raman_model_the_spectra_fail_and_the_patterns_run(
+    tmp_path: Path,
+    small_library: tuple[Path, Path],  # noqa: F811
+) -> None:
+    model, library = small_library
+    settings_ = make_settings(tmp_path, model, library, raman_model_path=tmp_path / "none.pt")
+    with TestClient(create_app(settings_)) as xrd_only:
+        wait_ready(xrd_only)
+        files = [("files", (CALCITE, rruff(CALCITE))), ("files", ("scan.xy", scan(4)))]
+        response = xrd_only.post("/jobs", files=files, data={"phases": "false"})
+        assert response.status_code == 202, response.text
+        spectrum, pattern = wait_done(xrd_only, response.json()["id"])["files"]  # type: ignore[misc]
+        single = xrd_only.post("/identify", files={"file": (CALCITE, rruff(CALCITE))})
+    assert spectrum["status"] == "failed" and pattern["status"] == "succeeded"
+    assert spectrum["error"]["type"].endswith("technique-unavailable")
+    assert spectrum["error"]["detail"] == single.json()["detail"]
+    assert "XRDID_RAMAN_MODEL_PATH" in spectrum["error"]["detail"]
+
+
 def test_too_many_files_in_one_job(client: TestClient) -> None:
     body = problem(client.post("/jobs", files=[("files", ("a.xy", scan()))] * 6), 422)
     assert "more than 4 files" in str(body["detail"])
