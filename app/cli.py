@@ -14,7 +14,8 @@ library file, Raman spectra on ``--raman-library`` (by default the one
 per file (table). A progress bar goes to stderr.
 
 Local mode runs the service's own batch code (:func:`app.jobs.runner.compute_batch`:
-one forward pass per batch), so its output is the server's to the byte.
+one forward pass per technique and batch), so its output is the server's (a
+score may differ in its last digit: batches of other sizes round differently).
 
 Exit status: 0 when every file was identified, 1 when some failed (their
 errors are in the output), 2 for bad arguments or an unreachable server.

@@ -204,10 +204,8 @@ class JobRunner:
 
     async def _run(self, batch: ClaimedBatch) -> None:
         state, settings = self.state, self.settings
-        if (
-            state.embedder is None or state.library is None
-        ):  # closing down: stop() gives the claim back
-            return
+        if state.embedder is None or state.library is None:
+            return  # closing down: stop() gives the claim back
         start = time.perf_counter()
         # On a compute thread, as /identify: jobs and requests share XRDID_COMPUTE_THREADS.
         outcomes = await state.run_cpu(
