@@ -324,7 +324,8 @@ class RamanProfilesPublic(BaseModel):
         description="The preprocessed spectrum (spikes and fluorescence removed, max 1)"
     )
     references: list[RamanReferenceProfilePublic] = Field(
-        description="The first candidates' reference spectra, preprocessed alike"
+        description="Each candidate's reference spectrum, preprocessed alike, in the "
+        "candidates' order"
     )
 
     @classmethod

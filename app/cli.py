@@ -3,15 +3,19 @@
     python -m app.cli identify FILES... [--url URL | --library PATH]
                              [--format table|csv|json] [--top-k N] [--wavelength W] ...
 
-FILES are pattern files, folders (searched for pattern files) or zips of
-scans. With ``--url`` they go to a running service as batch jobs
-(:mod:`app.client`); with ``--library`` they are identified here, on
-that library file, with no server. Both print the same results: each
-file's POST /identify answer (json), one row per candidate (csv) or the
-best candidate per file (table). A progress bar goes to stderr.
+FILES are XRD pattern files or Raman spectra, folders (searched for such
+files) or zips of them; each file's technique is told from its content as
+POST /identify tells it (``--technique`` insists on one). With ``--url``
+they go to a running service as batch jobs (:mod:`app.client`); with
+``--library`` they are identified here with no server: XRD patterns on that
+library file, Raman spectra on ``--raman-library`` (by default the one
+``make install`` builds). Both print the same results: each file's POST
+/identify answer (json), one row per candidate (csv) or the best candidate
+per file (table). A progress bar goes to stderr.
 
 Local mode runs the service's own batch code (:func:`app.jobs.runner.compute_batch`:
-one forward pass per batch), so its output is the server's to the byte.
+one forward pass per technique and batch), so its output is the server's (a
+score may differ in its last digit: batches of other sizes round differently).
 
 Exit status: 0 when every file was identified, 1 when some failed (their
 errors are in the output), 2 for bad arguments or an unreachable server.
@@ -25,18 +29,25 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xrdid.data_paths import PROJECT_ROOT
 from xrdid.errors import XrdidError
 from xrdid.readers import SUPPORTED_FORMATS
 from xrdid.readers.archive import is_scan_archive, unpack_scans
 
+if TYPE_CHECKING:
+    from xrdid.raman.search import RamanSearch
+
 __all__ = ["main"]
 
 DEFAULT_MODEL = PROJECT_ROOT / "model_store" / "regnet1d.pt"
 # The service's default calibration (XRDID_CALIBRATION_PATH): confidences as it gives them.
 DEFAULT_CALIBRATION = PROJECT_ROOT / "model_store" / "calibration.json"
+# The service's default Raman model, ranking settings and library (docs/raman.md).
+DEFAULT_RAMAN_MODEL = PROJECT_ROOT / "model_store" / "raman_regnet1d.pt"
+DEFAULT_RAMAN_RANKING = PROJECT_ROOT / "model_store" / "raman_ranking.json"
+DEFAULT_RAMAN_LIBRARY = PROJECT_ROOT / "model_store" / "raman_library.sqlite"
 # Scans per forward pass in local mode (no interactive request waits here for
 # a batch, so batches may be larger than the service's XRDID_JOB_BATCH_SIZE).
 LOCAL_BATCH = 16
@@ -52,6 +63,8 @@ OPTION_FIELDS = (
     "phases",
     "include",
     "internal_standard",
+    "technique",
+    "laser_wavelength_nm",
 )
 
 
@@ -106,13 +119,18 @@ def identify_local(
     model_path: Path,
     options: dict[str, Any],
     progress: Callable[[int], None],
+    raman_library_path: Path = DEFAULT_RAMAN_LIBRARY,
+    raman_model_path: Path = DEFAULT_RAMAN_MODEL,
 ) -> list[dict[str, Any]]:
-    """Each scan's result or error, computed here on a library file."""
+    """Each scan's result or error, computed here on library files: XRD
+    patterns on ``library_path``, Raman spectra on ``raman_library_path``
+    (its model loaded only when a spectrum is met)."""
     from app.core.state import load_calibration
     from app.jobs.runner import compute_batch
     from app.models import IdentifyForm
     from app.store.base import ClaimedBatch, ClaimedFile
     from xrdid.embedder import Embedder
+    from xrdid.identify_files import XrdModel
     from xrdid.library import Library
 
     if not library_path.is_file():
@@ -126,7 +144,11 @@ def identify_local(
     embedder = Embedder.load(model_path, device="cpu")
     calibration = load_calibration(DEFAULT_CALIBRATION, embedder.version)
     out: list[dict[str, Any]] = []
-    with Library.open(library_path, embedder) as library:
+    with (
+        Library.open(library_path, embedder) as library,
+        _RamanLoader(raman_model_path, raman_library_path) as raman,
+    ):
+        xrd = XrdModel(embedder, library, calibration)
         for start in range(0, len(scans), LOCAL_BATCH):
             chunk = scans[start : start + LOCAL_BATCH]
             batch = ClaimedBatch(
@@ -137,7 +159,7 @@ def identify_local(
             )
             default_top_k = form.top_k or 5
             for outcome, (name, _) in zip(
-                compute_batch(batch, embedder, library, calibration, default_top_k, MAX_FILE_BYTES),
+                compute_batch(batch, lambda: xrd, raman.search, default_top_k, MAX_FILE_BYTES),
                 chunk,
                 strict=True,
             ):
@@ -154,6 +176,43 @@ def identify_local(
     return out
 
 
+class _RamanLoader:
+    """The Raman model and library of local mode, opened when the first
+    spectrum is met (an XRD-only run never loads them), closed at the end."""
+
+    def __init__(self, model_path: Path, library_path: Path) -> None:
+        self.model_path, self.library_path = model_path, library_path
+        self._search: RamanSearch | None = None
+
+    def search(self) -> RamanSearch:
+        """The loaded search, or why there is none (each spectrum's error)."""
+        from app.core.errors import TechniqueUnavailableError
+        from xrdid.raman.search import RamanSearch
+
+        if self._search is None:
+            if not self.model_path.is_file():
+                raise TechniqueUnavailableError(
+                    f"the file is a Raman spectrum, and there is no Raman model at "
+                    f"{self.model_path} (--raman-model)"
+                )
+            if not self.library_path.is_file():
+                raise TechniqueUnavailableError(
+                    f"the file is a Raman spectrum, and there is no Raman library at "
+                    f"{self.library_path} (make install builds the default one; or "
+                    "--raman-library)"
+                )
+            ranking = DEFAULT_RAMAN_RANKING if DEFAULT_RAMAN_RANKING.is_file() else None
+            self._search = RamanSearch.open(self.model_path, self.library_path, ranking)
+        return self._search
+
+    def __enter__(self) -> _RamanLoader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._search is not None:
+            self._search.library.close()
+
+
 def identify_remote(
     scans: Sequence[tuple[str, bytes]],
     url: str,
@@ -168,7 +227,7 @@ def identify_remote(
 
 
 def _table(items: Sequence[dict[str, Any]]) -> str:
-    rows = [("file", "status", "best match", "formula", "score", "note")]
+    rows = [("file", "status", "best match", "formula", "score", "technique", "note")]
     for item in items:
         result, error = item.get("result"), item.get("error")
         best = (result or {}).get("candidates") or [{}]
@@ -182,6 +241,7 @@ def _table(items: Sequence[dict[str, Any]]) -> str:
                 top.get("name") or "",
                 top.get("formula") or "",
                 "" if score is None else f"{score:.3f}",
+                (result or {}).get("technique") or "",
                 note[:100],
             )
         )
@@ -237,6 +297,26 @@ def _parser() -> argparse.ArgumentParser:
         "--internal-standard",
         help="a phase added at a known weight percent, NAME:PERCENT (e.g. Corundum:20)",
     )
+    identify.add_argument(
+        "--technique",
+        choices=("auto", "xrd", "raman"),
+        help="what the files are (default auto: told from each file, as the service does)",
+    )
+    identify.add_argument(
+        "--laser-wavelength-nm",
+        type=float,
+        help="Raman: the laser in nm, overriding the file's (needed for an axis in absolute "
+        "wavenumbers or nm)",
+    )
+    identify.add_argument(
+        "--raman-library",
+        type=Path,
+        default=DEFAULT_RAMAN_LIBRARY,
+        help="local mode's Raman library (default: the one make install builds)",
+    )
+    identify.add_argument(
+        "--raman-model", type=Path, default=DEFAULT_RAMAN_MODEL, help="local mode's Raman model"
+    )
     identify.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -252,7 +332,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.url:
                 items = identify_remote(scans, args.url, args.api_key, options, update)
             else:
-                items = identify_local(scans, args.library, args.model, options, update)
+                items = identify_local(
+                    scans,
+                    args.library,
+                    args.model,
+                    options,
+                    update,
+                    raman_library_path=args.raman_library,
+                    raman_model_path=args.raman_model,
+                )
         finally:
             close()
     except (UsageError, XrdidError) as exc:

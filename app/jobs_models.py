@@ -25,8 +25,9 @@ from app.store.base import (
 )
 
 JOB_FILES_HELP = (
-    "The scans, one part each (repeat the field), in any pattern format /identify reads; "
-    "or one .zip of them (folders are fine; at most XRDID_JOB_MAX_FILES files)"
+    "The scans, one part each (repeat the field): XRD patterns or Raman spectra in any "
+    "format /identify reads, each told apart as /identify tells it (or as `technique` "
+    "says); or one .zip of them (folders are fine; at most XRDID_JOB_MAX_FILES files)"
 )
 CALLBACK_HELP = (
     "Called (POST, signed as Standard Webhooks defines) when the job finishes; needs the "

@@ -8,6 +8,7 @@ layer's dataclasses by their ``from_*`` constructors.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,6 +28,7 @@ from app.answer_models import (
 )
 from xrdid.errors import InputError
 from xrdid.identify import MAX_TOP_K, Identification, IdentifyOptions, InternalStandard
+from xrdid.identify_files import Pipelines, Reading, XrdModel
 from xrdid.library import (
     ElementFilter,
     Match,
@@ -41,6 +43,7 @@ from xrdid.library import (
 from xrdid.preprocess import BaselineMethod
 from xrdid.raman.answer import RamanOptions, RamanResult
 from xrdid.raman.preprocess import RamanBaseline
+from xrdid.raman.search import RamanSearch
 from xrdid.raman.spectrum import MAX_LASER_NM, MIN_LASER_NM
 from xrdid.ranking import SERVED
 from xrdid.results import MaterialMatch, StageTimings
@@ -198,8 +201,9 @@ class IdentifyForm(ElementFilterFields):
     include: str | None = Field(
         default=None,
         json_schema_extra=never_null,
-        description="Comma-separated extras: 'profiles' adds the arrays of an overlay (the "
-        "scan, each phase's fitted profile, the residual, reflections with hkl)",
+        description="Comma-separated extras: 'profiles' adds the arrays of an overlay (XRD: "
+        "the scan, each phase's fitted profile, the residual, reflections with hkl; Raman: "
+        "the preprocessed spectrum and each candidate's reference spectrum, over Raman shift)",
         examples=["profiles"],
     )
     internal_standard: str | None = Field(
@@ -302,7 +306,9 @@ class IdentifyForm(ElementFilterFields):
             include_profiles="profiles" in (self.include or "").split(","),
         )
 
-    def options(self, default_top_k: int) -> IdentifyOptions:
+    def options(self, default_top_k: int, picture: bool = False) -> IdentifyOptions:
+        """The options of an XRD identification (a picture needs the phases
+        and their profiles); the Raman-only field is refused."""
         if self.laser_wavelength_nm is not None:
             raise InputError(
                 "laser_wavelength_nm applies to Raman spectra; this file is an XRD pattern "
@@ -313,12 +319,37 @@ class IdentifyForm(ElementFilterFields):
             wavelength=parse_wavelength(self.wavelength) if self.wavelength else None,
             baseline=self.baseline,
             elements=self.element_filter(),
-            phases=self.phases,
-            include_profiles="profiles" in (self.include or "").split(","),
+            phases=self.phases or picture,
+            include_profiles=picture or "profiles" in (self.include or "").split(","),
             internal_standard=(
                 InternalStandard.parse(self.internal_standard) if self.internal_standard else None
             ),
         )
+
+    def reading(self, max_bytes: int) -> Reading:
+        """How to read the file(s): the technique asked for and the laser."""
+        return Reading(self.asked_technique, self.laser_wavelength_nm, max_bytes)
+
+    def pipelines(
+        self,
+        xrd_model: Callable[[], XrdModel],
+        raman_search: Callable[[], RamanSearch],
+        default_top_k: int,
+        picture: bool = False,
+    ) -> Pipelines:
+        """Each technique's model and these options for it, checked when a
+        file of that technique is met (options first: a refused option is
+        the answer even while a model loads)."""
+
+        def xrd() -> tuple[XrdModel, IdentifyOptions]:
+            options = self.options(default_top_k, picture)
+            return xrd_model(), options
+
+        def raman() -> tuple[RamanSearch, RamanOptions]:
+            options = self.raman_options(default_top_k, picture)
+            return raman_search(), options
+
+        return Pipelines(xrd=xrd, raman=raman)
 
 
 class CandidatePublic(BaseModel):

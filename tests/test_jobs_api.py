@@ -5,12 +5,14 @@ the new endpoints answers 5xx."""
 from __future__ import annotations
 
 import base64
+import csv
 import io
 import time
 import warnings
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,12 +27,16 @@ from tests.test_app import (
     small_library,  # noqa: F401 - a fixture
     wait_ready,
 )
+from xrdid.raman.archive import unpacked_archive
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
 PROBLEM = "application/problem+json"
+# Real RRUFF spectra of held-out samples (never in the Raman library).
+CALCITE = "Calcite__R050130__Raman__532__0__unoriented__Raman_Data_Processed__27273.txt"
+ANATASE = "Anatase__R120064__Raman__532__0__unoriented__Raman_Data_Processed__36494.txt"
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 
 
@@ -54,6 +60,10 @@ def client(
     with TestClient(app) as test_client:
         wait_ready(test_client)
         yield test_client
+
+
+def rruff(name: str) -> bytes:
+    return (unpacked_archive() / name).read_bytes()
 
 
 def problem(response: object, status: int) -> dict[str, object]:
@@ -97,6 +107,129 @@ def test_job_runs_and_reports_per_file(client: TestClient) -> None:
     summary = client.get(f"/jobs/{job['id']}", params={"results": "false"}).json()
     assert summary["files"] is None and summary["progress"]["succeeded"] == 1
     assert client.delete(f"/jobs/{job['id']}").status_code == 409  # completed
+
+
+def same_answer(got: object, expected: object, path: str = "") -> None:
+    """Two /identify answers agree: every value equal, numbers to 1e-5 (a
+    batch's forward pass may differ from one file's in the last float bits),
+    wall-clock timings aside."""
+    if isinstance(expected, dict):
+        assert isinstance(got, dict) and got.keys() == expected.keys(), path
+        for key in expected:
+            if key != "timings_ms":
+                same_answer(got[key], expected[key], f"{path}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(got, list) and len(got) == len(expected), path
+        for i, (g, e) in enumerate(zip(got, expected, strict=True)):
+            same_answer(g, e, f"{path}[{i}]")
+    elif isinstance(expected, float):
+        assert got == pytest.approx(expected, abs=1e-5), path
+    else:
+        assert got == expected, path
+
+
+def test_raman_spectra_in_a_job_are_answered_as_identify_answers_them(
+    client: TestClient,
+) -> None:
+    """A mixed job: each file is read as /identify reads it (two real RRUFF
+    spectra of held-out samples, an XRD scan, a file that is neither) and its
+    result is what /identify answers for it, in JSON and in CSV."""
+    files = [
+        (CALCITE, rruff(CALCITE)),
+        ("scan.xy", scan(1)),
+        (ANATASE, rruff(ANATASE)),
+        ("notes.txt", b"sample notes, no numbers\n"),
+    ]
+    options = {"top_k": "3", "include": "profiles", "sample_id": "rack-9"}
+    response = client.post("/jobs", files=[("files", f) for f in files], data=options)
+    assert response.status_code == 202, response.text
+    job = wait_done(client, response.json()["id"])
+    items: list[dict[str, Any]] = job["files"]  # type: ignore[assignment]
+    assert [f["status"] for f in items] == ["succeeded", "succeeded", "succeeded", "failed"]
+    for (name, data), item in zip(files, items, strict=True):
+        single = client.post("/identify", files={"file": (name, data)}, data=options)
+        if single.status_code != 200:
+            assert item["error"]["type"] == single.json()["type"]
+            assert item["error"]["detail"] == single.json()["detail"]
+            continue
+        same_answer(item["result"], single.json(), name)
+    calcite, xrd, anatase = (item["result"] for item in items[:3])
+    assert [r["technique"] for r in (calcite, xrd, anatase)] == ["raman", "xrd", "raman"]
+    assert calcite["candidates"][0]["name"] == "Calcite"
+    assert anatase["candidates"][0]["name"] == "Anatase"
+    assert xrd["elements"] is None and calcite["elements"][0]["probability"] > 0.5
+    # The overlay's arrays: the spectrum and every candidate's reference spectrum.
+    profiles = calcite["profiles"]
+    assert [r["reference_id"] for r in profiles["references"]] == [
+        c["reference_id"] for c in calcite["candidates"]
+    ]
+    assert len(profiles["shift_cm1"]) == len(profiles["references"][2]["profile"]) > 1000
+    assert items[3]["error"]["type"].endswith("unreadable-pattern")
+
+    table = client.get(f"/jobs/{job['id']}", headers={"Accept": "text/csv"})
+    rows = list(csv.DictReader(io.StringIO(table.text)))
+    assert [(r["index"], r["technique"], r["rank"]) for r in rows] == [
+        ("0", "raman", "1"), ("0", "raman", "2"), ("0", "raman", "3"),
+        ("1", "xrd", "1"), ("1", "xrd", "2"), ("1", "xrd", "3"),
+        ("2", "raman", "1"), ("2", "raman", "2"), ("2", "raman", "3"),
+        ("3", "", ""),
+    ]  # fmt: skip
+    first = rows[0]
+    assert first["name"] == "Calcite" and first["source"] == "rruff"
+    assert "__R" in first["source_id"] and float(first["confidence"]) > 0.5
+    likely = [e for e in calcite["elements"] if e["probability"] >= 0.5]
+    assert likely and first["elements"] == "; ".join(
+        f"{e['symbol']} {e['probability']:.2f}" for e in likely
+    )
+    assert all(r["elements"] == "" for r in rows if r["technique"] == "xrd")
+    assert rows[-1]["status"] == "failed" and "no numeric data" in rows[-1]["error"]
+
+
+@pytest.mark.parametrize(
+    ("options", "failed", "words"),
+    [
+        ({"technique": "xrd"}, CALCITE, "technique='xrd' was asked for"),
+        ({"laser_wavelength_nm": "532"}, "scan.xy", "laser_wavelength_nm applies to Raman"),
+    ],
+)
+def test_a_job_reads_files_with_the_technique_and_laser_it_is_given(
+    client: TestClient, options: dict[str, str], failed: str, words: str
+) -> None:
+    """``technique`` and ``laser_wavelength_nm`` apply to each file of a job as
+    to /identify's file: a file of the other technique, or an XRD file sent
+    with a laser, fails alone, with /identify's problem."""
+    files = [(CALCITE, rruff(CALCITE)), ("scan.xy", scan(2))]
+    response = client.post("/jobs", files=[("files", f) for f in files], data=options)
+    assert response.status_code == 202, response.text
+    job = wait_done(client, response.json()["id"])
+    items: list[dict[str, Any]] = job["files"]  # type: ignore[assignment]
+    for (name, data), item in zip(files, items, strict=True):
+        single = client.post("/identify", files={"file": (name, data)}, data=options)
+        if name != failed:
+            assert item["status"] == "succeeded" and single.status_code == 200, single.text
+            continue
+        assert item["status"] == "failed" and single.status_code == 422
+        assert item["error"]["detail"] == single.json()["detail"]
+        assert words in item["error"]["detail"]
+
+
+def test_without_a_raman_model_the_spectra_fail_and_the_patterns_run(
+    tmp_path: Path,
+    small_library: tuple[Path, Path],  # noqa: F811
+) -> None:
+    model, library = small_library
+    settings_ = make_settings(tmp_path, model, library, raman_model_path=tmp_path / "none.pt")
+    with TestClient(create_app(settings_)) as xrd_only:
+        wait_ready(xrd_only)
+        files = [("files", (CALCITE, rruff(CALCITE))), ("files", ("scan.xy", scan(4)))]
+        response = xrd_only.post("/jobs", files=files, data={"phases": "false"})
+        assert response.status_code == 202, response.text
+        spectrum, pattern = wait_done(xrd_only, response.json()["id"])["files"]  # type: ignore[misc]
+        single = xrd_only.post("/identify", files={"file": (CALCITE, rruff(CALCITE))})
+    assert spectrum["status"] == "failed" and pattern["status"] == "succeeded"
+    assert spectrum["error"]["type"].endswith("technique-unavailable")
+    assert spectrum["error"]["detail"] == single.json()["detail"]
+    assert "XRDID_RAMAN_MODEL_PATH" in spectrum["error"]["detail"]
 
 
 def test_too_many_files_in_one_job(client: TestClient) -> None:
@@ -281,7 +414,16 @@ FUZZ = settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 TEXT = st.text(max_size=40)
-FORM_FIELDS = ("top_k", "wavelength", "baseline", "elements_all", "elements_only", "sample_id")
+FORM_FIELDS = (
+    "top_k",
+    "wavelength",
+    "baseline",
+    "elements_all",
+    "elements_only",
+    "sample_id",
+    "technique",
+    "laser_wavelength_nm",
+)
 
 
 def no_5xx(response: object) -> None:

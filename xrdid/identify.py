@@ -59,6 +59,7 @@ __all__ = [
     "embed_like",
     "identify",
     "identify_many",
+    "identify_patterns",
     "identify_pattern",
     "preprocess_guard",
 ]
@@ -245,12 +246,39 @@ def identify_many(
     in one forward pass and ranked in one search. A file that cannot be read
     gets its error in its place; the others are not affected."""
     out: list[Identification | XrdidError | None] = [None] * len(files)
-    prepared: list[tuple[int, _Prepared]] = []
+    read: list[tuple[int, tuple[Pattern, str | None, float]]] = []
     for i, (data, filename) in enumerate(files):
         start = time.perf_counter()
         try:
-            pattern = read_pattern(data, filename, max_bytes=max_bytes)
-            prepared.append((i, _prepare(pattern, options, filename, _ms(start))))
+            read.append(
+                (i, (read_pattern(data, filename, max_bytes=max_bytes), filename, _ms(start)))
+            )
+        except XrdidError as exc:
+            out[i] = exc
+    results = identify_patterns(
+        [item for _, item in read], embedder, library, options, calibration=calibration
+    )
+    for (i, _), result in zip(read, results, strict=True):
+        out[i] = result
+    return [r for r in out if r is not None]
+
+
+def identify_patterns(
+    patterns: Sequence[tuple[Pattern, str | None, float]],
+    embedder: PatternEmbedder,
+    library: Library,
+    options: IdentifyOptions = IdentifyOptions(),
+    *,
+    calibration: Calibration | None = None,
+) -> list[Identification | XrdidError]:
+    """Identify already-read patterns, each ``(pattern, filename, read_ms)``,
+    at once (one forward pass, one search). A pattern that cannot be
+    preprocessed gets its error in its place; the others are not affected."""
+    out: list[Identification | XrdidError | None] = [None] * len(patterns)
+    prepared: list[tuple[int, _Prepared]] = []
+    for i, (pattern, filename, read_ms) in enumerate(patterns):
+        try:
+            prepared.append((i, _prepare(pattern, options, filename, read_ms)))
         except XrdidError as exc:
             out[i] = exc
     results = _identify([p for _, p in prepared], embedder, library, options, calibration)

@@ -16,7 +16,6 @@ from app.core.errors import (
     InvalidApiKeyError,
     MissingApiKeyError,
     ServiceNotReadyError,
-    TechniqueUnavailableError,
 )
 from app.core.state import ServiceState
 from xrdid.embedder import Embedder
@@ -49,17 +48,9 @@ def get_settings(service: ServiceDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def _not_ready(service: ServiceState) -> ServiceNotReadyError:
-    if service.error:
-        return ServiceNotReadyError(f"the service failed to start: {service.error}")
-    return ServiceNotReadyError(
-        f"the service is starting ({service.phase}); retry shortly", headers={"Retry-After": "5"}
-    )
-
-
 def get_library(service: ServiceDep) -> Library:
     if service.library is None:
-        raise _not_ready(service)
+        raise service.not_ready()
     return service.library
 
 
@@ -68,7 +59,7 @@ LibraryDep = Annotated[Library, Depends(get_library)]
 
 def get_embedder(service: ServiceDep) -> Embedder:
     if service.embedder is None:
-        raise _not_ready(service)
+        raise service.not_ready()
     return service.embedder
 
 
@@ -87,25 +78,8 @@ BackgroundDep = Annotated[Background, Depends(get_background)]
 
 
 def get_raman(service: ServiceState) -> RamanSearch:
-    """The Raman model and library, or why there are none (called once a
-    request turns out to be Raman: an XRD request never waits on them)."""
-    if service.raman is not None:
-        return service.raman
-    if service.raman_phase == "disabled":
-        raise TechniqueUnavailableError(
-            "this server identifies XRD patterns only: it has no Raman model "
-            "(the operator sets XRDID_RAMAN_MODEL_PATH); the file is a Raman spectrum"
-        )
-    if service.raman_phase == "failed":
-        raise ServiceNotReadyError(
-            "the Raman model or library failed to load; the server log says why"
-        )
-    if service.error:
-        raise _not_ready(service)
-    raise ServiceNotReadyError(
-        "the service is starting (loading the Raman model and library); retry shortly",
-        headers={"Retry-After": "5"},
-    )
+    """The Raman model and library, or why there are none (:meth:`ServiceState.raman_search`)."""
+    return service.raman_search()
 
 
 def library_for(service: ServiceState, technique: Technique) -> Library:

@@ -28,9 +28,11 @@ from fastapi import FastAPI
 
 from app.core.admission import Gate
 from app.core.config import Settings
+from app.core.errors import ServiceNotReadyError, TechniqueUnavailableError
 from app.core.metrics import Metrics
 from app.core.writes import WritePool
 from xrdid.embedder import Embedder
+from xrdid.identify_files import XrdModel
 from xrdid.library import Library, LibraryUnavailableError, SearchSettings, index_path_for
 from xrdid.library.follow import LibraryFollower
 from xrdid.raman.search import RamanSearch
@@ -187,10 +189,6 @@ class ServiceState:
         """Load the Raman model and open the Raman library (after XRD: an XRD
         service never waits on Raman, and a Raman failure leaves XRD serving)."""
         settings = self.settings
-        if settings.role == "worker":
-            logger.info("a worker-only replica runs XRD jobs: no Raman model or library")
-            self.raman_phase = "disabled"
-            return
         if not settings.raman_model_path.is_file():
             logger.warning(
                 "no Raman model at %s: Raman spectra will be refused", settings.raman_model_path
@@ -275,6 +273,42 @@ class ServiceState:
                 if self._closing.wait(delay):
                     raise
                 delay = min(2 * delay, 10.0)
+
+    def not_ready(self) -> ServiceNotReadyError:
+        """Why the XRD model or library cannot be used yet (503)."""
+        if self.error:
+            return ServiceNotReadyError(f"the service failed to start: {self.error}")
+        return ServiceNotReadyError(
+            f"the service is starting ({self.phase}); retry shortly", headers={"Retry-After": "5"}
+        )
+
+    def xrd_model(self) -> XrdModel:
+        """The XRD model, library and calibration, or why they are not loaded (503)."""
+        embedder, library = self.embedder, self.library
+        if embedder is None or library is None:
+            raise self.not_ready()
+        return XrdModel(embedder, library, self.calibration)
+
+    def raman_search(self) -> RamanSearch:
+        """The Raman model and library, or why there are none (asked for once a
+        file turns out to be Raman: an XRD request never waits on them)."""
+        if self.raman is not None:
+            return self.raman
+        if self.raman_phase == "disabled":
+            raise TechniqueUnavailableError(
+                "this server identifies XRD patterns only: it has no Raman model "
+                "(the operator sets XRDID_RAMAN_MODEL_PATH); the file is a Raman spectrum"
+            )
+        if self.raman_phase == "failed":
+            raise ServiceNotReadyError(
+                "the Raman model or library failed to load; the server log says why"
+            )
+        if self.error:
+            raise self.not_ready()
+        raise ServiceNotReadyError(
+            "the service is starting (loading the Raman model and library); retry shortly",
+            headers={"Retry-After": "5"},
+        )
 
     def save_index(self) -> None:
         for library in self.libraries():

@@ -1,7 +1,8 @@
 """A job's results as a table: one row per file and candidate (one row
 for a file that failed), for ``GET /jobs/{id}`` with ``Accept: text/csv``
 and the command-line client's csv and table output. Each row repeats its
-file's verdict and phases (``Quartz 61.2 wt%; Calcite 38.8 wt%``).
+file's technique, verdict, phases (XRD: ``Quartz 61.2 wt%; Calcite 38.8
+wt%``) and likely elements (Raman: ``O 1.00; C 0.97; Ca 0.62``).
 
 Works on the public JSON (each file's ``result`` is a POST /identify
 response), so the server and the client make the same rows.
@@ -32,7 +33,15 @@ COLUMNS = (
     "error",
     "verdict",
     "phases",
+    # Added with Raman spectra (after the first columns, which keep their places).
+    "technique",
+    "confidence",
+    "source",
+    "source_id",
+    "elements",
 )
+# The elements a row lists: those the sample more likely holds than not.
+LIKELY_ELEMENT = 0.5
 
 
 def _phases(result: Mapping[str, Any]) -> str:
@@ -45,6 +54,15 @@ def _phases(result: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _elements(result: Mapping[str, Any]) -> str:
+    """A Raman answer's likely elements in one cell, most probable first."""
+    return "; ".join(
+        f"{e['symbol']} {e['probability']:.2f}"
+        for e in result.get("elements") or []
+        if e["probability"] >= LIKELY_ELEMENT
+    )
+
+
 def result_rows(files: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Rows of per-file results (``{"index", "filename", "status", "result", "error"}``)."""
     rows: list[dict[str, Any]] = []
@@ -52,7 +70,12 @@ def result_rows(files: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         base = {"index": item["index"], "filename": item["filename"], "status": item["status"]}
         result, error = item.get("result"), item.get("error")
         if result is not None:
-            base |= {"verdict": result.get("verdict"), "phases": _phases(result)}
+            base |= {
+                "technique": result.get("technique"),
+                "verdict": result.get("verdict"),
+                "phases": _phases(result),
+                "elements": _elements(result),
+            }
         if result is None or not result.get("candidates"):
             detail = error.get("detail") if error else None
             sample_id = result.get("sample_id") if result else None
@@ -71,6 +94,9 @@ def result_rows(files: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
                     "score": candidate.get("score"),
                     "similarity": candidate.get("similarity"),
                     "profile_correlation": candidate.get("profile_correlation"),
+                    "confidence": candidate.get("confidence"),
+                    "source": candidate.get("source"),
+                    "source_id": candidate.get("source_id"),
                 }
             )
     return rows

@@ -4,7 +4,9 @@ claim queued scans, identify them in batches and write each result once.
 Each worker loops: claim up to XRDID_JOB_BATCH_SIZE scans of the oldest
 job (a lease, :meth:`~app.store.base.ServiceStore.claim_files`) → identify
 them together through the service's compute limiter
-(:func:`xrdid.identify.identify_many`: one forward pass, one search) →
+(:func:`xrdid.identify_files.identify_files`: each file read as POST
+/identify reads it, XRD patterns and Raman spectra each through their own
+model in one forward pass) →
 write every outcome in one transaction, accepted only while the lease holds.
 A heartbeat renews the leases of work in progress. After a kill -9 the
 leases lapse and the scans are claimed again (once: a scan that stops the
@@ -22,18 +24,19 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from app.core.errors import problem_response, xrdid_problem
+from app.core.errors import ServiceError, problem_response, xrdid_problem
 from app.models import IdentifyForm, IdentifyResponse
 from app.store.base import ClaimedBatch, FileOutcome, ServiceStore
-from xrdid.embedder import Embedder
 from xrdid.errors import XrdidError
-from xrdid.identify import Identification, identify, identify_many
-from xrdid.library import Library
-from xrdid.ranking.confidence import Calibration
+from xrdid.identify import Identification
+from xrdid.identify_files import XrdModel, identify_files
+from xrdid.raman.answer import RamanResult
+from xrdid.raman.search import RamanSearch
 
 if TYPE_CHECKING:
     from app.core.state import ServiceState
@@ -49,8 +52,13 @@ _IDLE_POLL_S = 1.0
 _RATE_SMOOTHING = 0.3
 
 
-def _problem_json(exc: XrdidError) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(bytes(xrdid_problem(exc).body))
+def _problem_json(exc: XrdidError | ServiceError) -> dict[str, Any]:
+    response = (
+        xrdid_problem(exc)
+        if isinstance(exc, XrdidError)
+        else problem_response(exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
+    )
+    body: dict[str, Any] = json.loads(bytes(response.body))
     return body
 
 
@@ -71,52 +79,41 @@ def _internal_problem() -> dict[str, Any]:
 
 def compute_batch(
     batch: ClaimedBatch,
-    embedder: Embedder,
-    library: Library,
-    calibration: Calibration | None,
+    xrd_model: Callable[[], XrdModel],
+    raman_search: Callable[[], RamanSearch],
     default_top_k: int,
     max_bytes: int,
 ) -> list[FileOutcome]:
     """Identify a claimed batch (blocking): each file's /identify response or
-    its problem. A bug met on one file costs that file, not the batch."""
+    its problem. Each file is read as POST /identify reads it (an XRD pattern
+    or a Raman spectrum); each technique's files go through its own model
+    together. A bug met on one file costs that file, not the batch."""
     form = IdentifyForm.model_validate(batch.options)
-    options = form.options(default_top_k)
+    reading = form.reading(max_bytes)
+    pipelines = form.pipelines(xrd_model, raman_search, default_top_k)
     files = [(f.data, f.filename) for f in batch.files]
     try:
-        results: list[Identification | Exception] = list(
-            identify_many(
-                files, embedder, library, options, calibration=calibration, max_bytes=max_bytes
-            )
-        )
+        results = identify_files(files, reading, pipelines)
     except Exception:
         logger.exception("a batch of job %s failed; identifying its files one by one", batch.job_id)
         results = []
         for data, filename in files:
             try:
-                results.append(
-                    identify(
-                        data,
-                        filename,
-                        embedder,
-                        library,
-                        options,
-                        calibration=calibration,
-                        max_bytes=max_bytes,
-                    )
-                )
-            except XrdidError as exc:
-                results.append(exc)
-            except Exception as exc:
-                logger.exception("job %s: file %r failed", batch.job_id, filename)
+                results.extend(identify_files([(data, filename)], reading, pipelines))
+            except Exception as exc:  # logged below
                 results.append(exc)
     outcomes = []
     for claimed, result in zip(batch.files, results, strict=True):
         if isinstance(result, Identification):
             response = IdentifyResponse.from_identification(result, batch.sample_id)
             outcomes.append(FileOutcome(claimed.index, result=response.model_dump(mode="json")))
-        elif isinstance(result, XrdidError):
+        elif isinstance(result, RamanResult):
+            response = IdentifyResponse.from_raman(result, batch.sample_id)
+            outcomes.append(FileOutcome(claimed.index, result=response.model_dump(mode="json")))
+        elif isinstance(result, XrdidError | ServiceError):
             outcomes.append(FileOutcome(claimed.index, error=_problem_json(result)))
         else:  # a bug met on this file
+            logger.error("job %s: file %r failed", batch.job_id, claimed.filename, exc_info=result)
             outcomes.append(FileOutcome(claimed.index, error=_internal_problem()))
     return outcomes
 
@@ -164,8 +161,10 @@ class JobRunner:
         return int(min(max(math.ceil(excess / self.scans_per_s), 1), 3600))
 
     async def _ready(self) -> bool:
+        """Wait until the XRD model is loaded and the Raman one has settled
+        (loaded, absent or failed), so no scan fails for a model still loading."""
         while not self._stopping:
-            if self.state.ready:
+            if self.state.ready and self.state.raman_phase not in ("waiting", "loading"):
                 return True
             if self.state.error:
                 return False
@@ -208,17 +207,15 @@ class JobRunner:
 
     async def _run(self, batch: ClaimedBatch) -> None:
         state, settings = self.state, self.settings
-        embedder, library = state.embedder, state.library
-        if embedder is None or library is None:  # closing down: stop() gives the claim back
-            return
+        if state.embedder is None or state.library is None:
+            return  # closing down: stop() gives the claim back
         start = time.perf_counter()
         # On a compute thread, as /identify: jobs and requests share XRDID_COMPUTE_THREADS.
         outcomes = await state.run_cpu(
             compute_batch,
             batch,
-            embedder,
-            library,
-            state.calibration,
+            state.xrd_model,
+            state.raman_search,
             settings.default_top_k,
             settings.max_upload_bytes,
         )

@@ -22,8 +22,10 @@ from tests.e2e.browser import (
     strongest_reflection,
 )
 from xrdid.data_paths import shared_data_dir
+from xrdid.raman.archive import unpacked_archive
 
 SCAN = "patterns/dara/precursor_mixtures/NiO_0p1031-La(OH)3_0p2025-TiO2_0p7014--2min.xrdml"
+SPECTRUM = "Calcite__R050130__Raman__532__0__unoriented__Raman_Data_Processed__27273.txt"
 
 
 def save(tab: object, path: Path) -> None:
@@ -53,6 +55,13 @@ def main(argv: list[str] | None = None) -> None:
         # Point at the strongest reflection of the second phase.
         hover_tick(tab, strongest_reflection(tab, 1))
         save(tab, args.out / "page-identify.png")
+
+        # A Raman spectrum (a held-out RRUFF sample): the best two minerals drawn.
+        tab.locator("#server-status", has_text="Raman spectra").wait_for(timeout=120_000)
+        tab.set_input_files("#files", str(unpacked_archive() / SPECTRUM))
+        tab.locator(".queue-item[data-status=done]").nth(1).wait_for(timeout=120_000)
+        tab.locator(".raman-overlay .series-toggles input[type=checkbox]").nth(2).check()
+        save(tab, args.out / "page-raman.png")
 
         tab.get_by_role("tab", name="Library").click()
         tab.fill("#lib-name", "quartz")

@@ -32,6 +32,7 @@ from tests.e2e.browser import (
 from tests.e2e.conftest import WRITE_KEY
 from tests.e2e.support import NEW_STRUCTURE, Server, copy_library, running
 from xrdid.data_paths import PROJECT_ROOT, shared_data_dir
+from xrdid.raman.archive import unpacked_archive
 
 pytestmark = pytest.mark.slow
 
@@ -419,3 +420,100 @@ def test_library_search_with_the_periodic_table_and_a_pattern(page: Any) -> None
     text = hover_stick(page)
     assert text is not None and re.match(r"\([\d\u0305 ]+\) · 2θ [\d.]+° · d [\d.]+ Å", text), text
     screenshot(page, "library")
+
+
+# --------------------------------------------------------------------------- Raman
+
+# A real RRUFF spectrum of a held-out sample (never in the Raman library).
+RAMAN_SPECTRUM = "Calcite__R050130__Raman__532__0__unoriented__Raman_Data_Processed__27273.txt"
+SPECTRUM_RGB = (0x1D, 0x1D, 0x1F)
+
+
+def identify_spectrum(tab: Any) -> None:
+    # The header says when the Raman model and library are loaded (after XRD's).
+    tab.locator("#server-status", has_text="Raman spectra").wait_for(timeout=60_000)
+    tab.set_input_files("#files", str(unpacked_archive() / RAMAN_SPECTRUM))
+    tab.wait_for_selector(".queue-item[data-status=done]", timeout=60_000)
+    tab.locator(".raman-overlay .plot-caption", has_text="Showing").wait_for()
+
+
+def test_a_raman_spectrum_shows_minerals_elements_and_overlay(page: Any) -> None:
+    identify_spectrum(page)
+    assert page.locator(".verdict").inner_text() == "Match Calcite"
+    assert page.locator(".queue-status").first.inner_text() == "Raman · match: Calcite"
+    assert "532 nm laser" in page.locator(".meta").first.inner_text()
+    # The minerals: name, the RRUFF id of the library spectrum that fits, confidence.
+    rows = page.locator(".minerals-table tbody tr")
+    assert rows.count() == 5
+    cells = rows.first.locator("th, td").all_inner_texts()
+    assert cells[0] == "1" and cells[1].startswith("Calcite")
+    assert re.fullmatch(r"R\d{6}", cells[2]) and re.fullmatch(r"\d+ %", cells[3].strip())
+    assert page.locator(".phases-table, .materials-table").count() == 0  # no XRD tables
+    # The elements: the likeliest first, in bold when more likely than not.
+    elements = page.locator(".elements-table tbody tr")
+    assert elements.count() >= 5
+    assert elements.first.locator(".symbol").inner_text() == "O"
+    assert page.locator(".elements-table tr.likely .symbol").all_inner_texts()[:2] == ["O", "C"]
+    assert elements.first.locator("[role=img]").get_attribute("aria-label").startswith("Oxygen:")
+    # The overlay over Raman shift (no 2θ/d switch): the spectrum and the best
+    # candidate's reference, the others a tick away.
+    expect(page.locator(".plot-caption")).to_have_text(
+        re.compile(r"Showing \d+–\d+ cm⁻¹ \(the whole spectrum\)\.")
+    )
+    assert page.get_by_role("radio", name="d (Å)").count() == 0
+    assert colour_pixels(page, SPECTRUM_RGB, tolerance=30) > 300
+    assert colour_pixels(page, PHASE_RGB[0]) > 100
+    assert colour_pixels(page, PHASE_RGB[1]) < 20
+    screenshot(page, "raman-overlay")
+    screenshot(page, "raman-full", full_page=True)
+
+
+def test_raman_candidates_toggle_and_the_plot_zooms(page: Any) -> None:
+    identify_spectrum(page)
+    toggles = page.locator(".raman-overlay .series-toggles input[type=checkbox]")
+    assert toggles.count() == 6  # the spectrum and five minerals
+    best, second = toggles.nth(1), toggles.nth(2)
+    assert best.is_checked() and not second.is_checked()
+    second.check()
+    page.wait_for_timeout(100)
+    drawn = colour_pixels(page, PHASE_RGB[1])
+    assert drawn > 100
+    screenshot(page, "raman-second-candidate")
+    best.uncheck()
+    page.wait_for_timeout(100)
+    assert colour_pixels(page, PHASE_RGB[0]) < 20
+    assert colour_pixels(page, PHASE_RGB[1]) > drawn / 2  # the other stays
+    second.uncheck()
+    page.wait_for_timeout(100)
+    assert colour_pixels(page, PHASE_RGB[1]) < 20
+    # Zoom from the keyboard, and back.
+    full = caption_range(page)
+    page.locator(".raman-overlay .plot").focus()
+    page.keyboard.press("+")
+    low, high = caption_range(page)
+    assert high - low == pytest.approx((full[1] - full[0]) / 2, rel=0.01)
+    page.get_by_role("button", name="Show the whole spectrum").click()
+    assert caption_range(page) == pytest.approx(full)
+    # The CSV has the technique and the likely elements.
+    with page.expect_download() as csv_download:
+        page.get_by_role("button", name="Download CSV").click()
+    rows = list(csv.DictReader(io.StringIO(Path(csv_download.value.path()).read_text())))
+    assert [r["row"] for r in rows] == ["material"] * 5
+    assert rows[0]["name"] == "Calcite" and rows[0]["technique"] == "raman"
+    assert rows[0]["elements"].startswith("O ") and rows[0]["source"] == "rruff"
+
+
+def test_the_technique_and_the_laser_are_chosen_on_the_form(page: Any) -> None:
+    page.select_option("#technique", "raman")
+    assert page.locator("#xrd-options").get_attribute("disabled") is not None
+    assert page.locator("#radiation").is_disabled() and page.locator("#phases").is_disabled()
+    page.fill("#laser", "785")
+    identify_spectrum(page)
+    assert "785 nm laser" in page.locator(".meta").first.inner_text()  # overrides the file's
+    page.select_option("#technique", "xrd")
+    assert not page.locator("#laser").is_visible()
+    assert page.locator("#radiation").is_enabled()
+    page.set_input_files("#files", str(unpacked_archive() / RAMAN_SPECTRUM))
+    failed = page.locator(".queue-item[data-status=error]")
+    failed.wait_for(timeout=30_000)
+    assert "technique='xrd' was asked for" in failed.locator(".queue-status").inner_text()

@@ -1,20 +1,27 @@
 """End to end, Raman: a real uvicorn process identifies real RRUFF spectra
 (held-out samples, never in the library) in a small Raman library built by
-the indexer job, refuses the wrong technique, and finds a Raman reference
-added through POST /references."""
+the indexer job, refuses the wrong technique, finds a Raman reference
+added through POST /references, and answers spectra in batch jobs (mixed
+with XRD scans) and to the command-line client, remote and local."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from indexer.build_raman import build
 from tests.e2e.conftest import WRITE_KEY
-from tests.e2e.support import Server, running
+from tests.e2e.support import Server, copy_library, rockjock_column_xy, running
 from xrdid.data_paths import PROJECT_ROOT
 from xrdid.library import RAMAN_FIRST_ID
 from xrdid.raman.archive import unpacked_archive
@@ -55,17 +62,29 @@ def add_forsterite(client: httpx.Client, source_id: str) -> httpx.Response:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, e2e_model: Path) -> Iterator[Server]:
-    """A server with an empty XRD library and a small default Raman library."""
-    tmp = tmp_path_factory.mktemp("raman-server")
-    default = tmp / "raman_default.sqlite"
+def raman_library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """The small Raman library, built by the indexer job, and its report."""
+    default = tmp_path_factory.mktemp("raman-library") / "raman_default.sqlite"
     report = build(
         default, MODEL_STORE / "raman_regnet1d.pt", MODEL_STORE / "raman_split.json", MINERALS
     )
     assert report["minerals"] == len(MINERALS)
+    return default, report
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory,
+    e2e_model: Path,
+    e2e_library: Path,
+    raman_library: tuple[Path, dict[str, object]],
+) -> Iterator[Server]:
+    """A server with the small XRD library and the small Raman library."""
+    tmp = tmp_path_factory.mktemp("raman-server")
+    default, report = raman_library
     env = {
         "XRDID_MODEL_PATH": str(e2e_model),
-        "XRDID_LIBRARY_PATH": str(tmp / "work" / "library.sqlite"),
+        "XRDID_LIBRARY_PATH": str(copy_library(e2e_library, tmp / "work" / "library.sqlite")),
         "XRDID_DEFAULT_LIBRARY_PATH": str(tmp / "none.sqlite"),
         "XRDID_DEFAULT_RAMAN_LIBRARY_PATH": str(default),
         "XRDID_WRITE_API_KEYS": WRITE_KEY,
@@ -167,3 +186,92 @@ def test_an_added_raman_reference_is_found(server: Server) -> None:
         gone = identify(client, FORSTERITE_QUERY, query).json()
         assert rid not in [c["reference_id"] for c in gone["candidates"]]
         assert client.get(f"/references/{rid}").status_code == 404
+
+
+# --------------------------------------------------------------------------- jobs and clients
+
+ANATASE = "Anatase__R120064__Raman__532__0__unoriented__Raman_Data_Processed__36494.txt"
+
+
+def wait_for_job(client: httpx.Client, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
+        if job["status"] in ("completed", "cancelled"):
+            return job
+        time.sleep(0.1)
+    raise TimeoutError(job_id)
+
+
+def test_a_mixed_job_answers_each_file_as_identify_does(server: Server) -> None:
+    """Spectra and XRD scans in one job: each identified with its own model
+    and library, as POST /identify identifies it; the CSV says which is which."""
+    files = [
+        (CALCITE, spectrum(CALCITE)),
+        ("calcite.xy", rockjock_column_xy("CALCITE")),
+        (ANATASE, spectrum(ANATASE)),
+    ]
+    with server.client() as client:
+        response = client.post(
+            "/jobs", files=[("files", f) for f in files], data={"top_k": "3", "phases": "false"}
+        )
+        assert response.status_code == 202, response.text
+        job = wait_for_job(client, response.json()["id"])
+        assert job["progress"]["succeeded"] == 3, job
+        for (name, data), item in zip(files, job["files"], strict=True):
+            single = identify(client, name, data, top_k="3", phases="false").json()
+            got = item["result"]
+            assert got["technique"] == single["technique"] and got["verdict"] == single["verdict"]
+            assert [c["reference_id"] for c in got["candidates"]] == [
+                c["reference_id"] for c in single["candidates"]
+            ]
+            assert [c["score"] for c in got["candidates"]] == pytest.approx(
+                [c["score"] for c in single["candidates"]], abs=1e-5
+            )
+        table = client.get(f"/jobs/{job['id']}", headers={"Accept": "text/csv"}).text
+    rows = list(csv.DictReader(io.StringIO(table)))
+    best = {r["filename"]: r for r in rows if r["rank"] == "1"}
+    assert (best[CALCITE]["technique"], best[CALCITE]["name"]) == ("raman", "Calcite")
+    assert (best[ANATASE]["technique"], best[ANATASE]["name"]) == ("raman", "Anatase")
+    assert best["calcite.xy"]["technique"] == "xrd" and best["calcite.xy"]["elements"] == ""
+    # The likely elements (probability ≥ 0.5): calcite's are its own, C, O and Ca.
+    assert {e.split()[0] for e in best[CALCITE]["elements"].split("; ")} == {"C", "O", "Ca"}
+
+
+def test_the_command_line_client_identifies_spectra_remote_and_local(
+    server: Server,
+    e2e_model: Path,
+    e2e_library: Path,
+    raman_library: tuple[Path, dict[str, object]],
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    (folder / CALCITE).write_bytes(spectrum(CALCITE))
+    (folder / "calcite.xy").write_bytes(rockjock_column_xy("CALCITE"))
+    common = [sys.executable, "-m", "app.cli", "identify", str(folder), "--no-progress"]
+    common += ["--format", "json", "--top-k", "3"]
+    remote = subprocess.run(
+        [*common, "--url", server.url], capture_output=True, text=True, timeout=120
+    )
+    local_raman = copy_library(raman_library[0], tmp_path / "raman.sqlite")
+    local = subprocess.run(
+        [
+            *common,
+            "--library", str(copy_library(e2e_library, tmp_path / "library.sqlite")),
+            "--model", str(e2e_model),
+            "--raman-library", str(local_raman),
+        ],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert remote.returncode == 0, remote.stderr
+    assert local.returncode == 0, local.stderr
+    remote_items, local_items = json.loads(remote.stdout), json.loads(local.stdout)
+    assert [Path(i["filename"]).name for i in remote_items] == [CALCITE, "calcite.xy"]
+    for r, lo in zip(remote_items, local_items, strict=True):
+        assert r["result"]["technique"] == lo["result"]["technique"]
+        assert [c["reference_id"] for c in r["result"]["candidates"]] == [
+            c["reference_id"] for c in lo["result"]["candidates"]
+        ]
+    assert remote_items[0]["result"]["technique"] == "raman"
+    assert remote_items[0]["result"]["candidates"][0]["name"] == "Calcite"

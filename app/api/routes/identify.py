@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, File, Request, Response
@@ -14,19 +12,14 @@ from app.api.deps import (
     ServiceDep,
     SettingsDep,
     SingleParts,
-    get_embedder,
-    get_library,
-    get_raman,
 )
 from app.api.uploads import read_upload
 from app.core.errors import problem_responses
 from app.forms import IdentifyUpload
 from app.models import IdentifyResponse
-from xrdid.identify import identify_pattern
+from xrdid.identify_files import identify_files
 from xrdid.overlay import overlay_png
-from xrdid.raman.answer import identify_spectrum
-from xrdid.raman.spectrum import RamanSpectrum
-from xrdid.readers import Measurement, read_measurement
+from xrdid.raman.answer import RamanResult
 
 router = APIRouter(prefix="/identify", tags=["identify"], dependencies=[ReadAccess])
 
@@ -79,55 +72,21 @@ async def identify(
     """
     picture = form.plot or "image/png" in request.headers.get("accept", "")
     data = await read_upload(form.file, settings)
-    measurement, read_ms = await service.run_cpu(
-        _read,
-        data,
-        form.file.filename,
-        form,
-        settings.max_upload_bytes,
+    pipelines = form.pipelines(
+        service.xrd_model, service.raman_search, settings.default_top_k, picture
     )
-    if isinstance(measurement, RamanSpectrum):
-        raman_options = form.raman_options(settings.default_top_k, picture)
-        spectrum_result = await service.run_cpu(
-            identify_spectrum,
-            measurement,
-            get_raman(service),
-            raman_options,
-            filename=form.file.filename,
-            read_ms=read_ms,
-        )
-        service.metrics.observe_identification(spectrum_result.timings)
-        return IdentifyResponse.from_raman(spectrum_result, form.sample_id)
-    options = form.options(settings.default_top_k)
-    if picture:
-        options = replace(options, phases=True, include_profiles=True)
-    result = await service.run_cpu(
-        identify_pattern,
-        measurement,
-        get_embedder(service),
-        get_library(service),
-        options,
-        calibration=service.calibration,
-        filename=form.file.filename,
-        read_ms=read_ms,
+    (result,) = await service.run_cpu(
+        identify_files,
+        [(data, form.file.filename)],
+        form.reading(settings.max_upload_bytes),
+        pipelines,
     )
+    if isinstance(result, Exception):
+        raise result
     service.metrics.observe_identification(result.timings)
+    if isinstance(result, RamanResult):
+        return IdentifyResponse.from_raman(result, form.sample_id)
     if picture:
         png = await service.run_cpu(overlay_png, result, form.sample_id)
         return Response(png, media_type="image/png")
     return IdentifyResponse.from_identification(result, form.sample_id)
-
-
-def _read(
-    data: bytes, filename: str | None, form: IdentifyUpload, max_bytes: int
-) -> tuple[Measurement, float]:
-    """The upload as an XRD pattern or a Raman spectrum, and the milliseconds it took."""
-    start = time.perf_counter()
-    measurement = read_measurement(
-        data,
-        filename,
-        technique=form.asked_technique,
-        laser_wavelength_nm=form.laser_wavelength_nm,
-        max_bytes=max_bytes,
-    )
-    return measurement, (time.perf_counter() - start) * 1000.0

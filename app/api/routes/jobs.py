@@ -163,11 +163,14 @@ async def submit_job(
     """Queue many scans (or one zip of them) for identification with the same
     options as POST /identify; answers 202 at once with the job's id.
 
-    Scans are identified in batches (one forward pass of the model for many
-    scans), each result stored as it comes: GET /jobs/{id} shows the
-    progress and the results so far. When the queue is full: 429 with
-    Retry-After. The job, and its results, are kept for XRDID_JOB_RETENTION_S
-    after it finishes; it survives restarts of the service.
+    Each scan is read as POST /identify reads it, an XRD pattern or a Raman
+    spectrum (``technique``, ``laser_wavelength_nm``), and answered as
+    /identify answers it; a job may mix both. Scans are identified in
+    batches (one forward pass of each technique's model for many scans),
+    each result stored as it comes: GET /jobs/{id} shows the progress and
+    the results so far. When the queue is full: 429 with Retry-After. The
+    job, and its results, are kept for XRDID_JOB_RETENTION_S after it
+    finishes; it survives restarts of the service.
     """
     if form.callback_url:
         await _check_callback(form.callback_url, background, settings)
@@ -249,7 +252,8 @@ async def get_job(
     """The job: status (queued, running, completed, cancelled), progress,
     each file's result (what POST /identify answers for it) or error, and
     the webhook delivery log. With ``Accept: text/csv``: one row per file
-    and candidate."""
+    and candidate (with the file's technique, verdict, phases and, for a
+    Raman spectrum, its likely elements)."""
     store = background.store
     job = await anyio.to_thread.run_sync(store.get_job, job_id, time.time())
     if job is None:

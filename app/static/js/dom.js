@@ -66,3 +66,16 @@ export function hklText(hkl) {
 
 /** The file name without its extension. */
 export const stem = (name) => String(name || "").replace(/\.[^.]+$/, "");
+
+/** A small bar for a fraction 0–1 with its percent as text; ``label`` names it for screen readers. */
+export function meter(value, label) {
+  const percent = Math.round(100 * value);
+  const fill = h("span", { class: "meter-fill" });
+  fill.style.width = `${percent}%`;
+  return h(
+    "span",
+    { class: "meter", role: "img", "aria-label": `${label} ${percent} %` },
+    h("span", { class: "meter-track" }, fill),
+    `${percent} %`,
+  );
+}

@@ -1,4 +1,5 @@
-// A result as CSV (one row per phase, then one per material) or JSON.
+// A result as CSV (one row per phase, then one per material; a Raman
+// spectrum's minerals are its materials) or JSON.
 
 const COLUMNS = [
   "file",
@@ -20,7 +21,12 @@ const COLUMNS = [
   "alternatives",
   "family",
   "note",
+  "technique",
+  "elements",
 ];
+
+// The elements a row lists: those the sample more likely holds than not (as the server's CSV).
+const LIKELY_ELEMENT = 0.5;
 
 /** RFC 4180 cell; text that a spreadsheet would run as a formula is quoted with '. */
 function cell(value) {
@@ -33,7 +39,17 @@ function cell(value) {
 
 /** The rows of one file's result (objects keyed by COLUMNS). */
 export function resultRows(filename, result) {
-  const base = { file: filename, sample_id: result.sample_id, verdict: result.verdict };
+  const elements = (result.elements || [])
+    .filter((e) => e.probability >= LIKELY_ELEMENT)
+    .map((e) => `${e.symbol} ${e.probability.toFixed(2)}`)
+    .join("; ");
+  const base = {
+    file: filename,
+    sample_id: result.sample_id,
+    verdict: result.verdict,
+    technique: result.technique,
+    elements,
+  };
   const rows = result.phases.map((p, i) => ({
     ...base,
     row: "phase",

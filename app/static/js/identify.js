@@ -54,6 +54,15 @@ export function initIdentify() {
   };
   phases.addEventListener("change", syncStandard);
   syncStandard();
+  // XRD options do not apply to a Raman spectrum, nor the laser to an XRD pattern.
+  const technique = $("[name=technique]", form);
+  const syncTechnique = () => {
+    $("#xrd-options").disabled = technique.value === "raman";
+    $("#laser-field").hidden = technique.value === "xrd";
+    $("#laser-help").hidden = technique.value === "xrd";
+  };
+  technique.addEventListener("change", syncTechnique);
+  syncTechnique();
   wirePicker($("#identify-elements"), form);
   $("#download-all").addEventListener("click", () => {
     const done = items
@@ -69,21 +78,29 @@ export function initIdentify() {
   renderQueue();
 }
 
-/** The form's options as /identify fields (snapshotted per file). */
+/** The form's options as /identify fields (snapshotted per file); only those
+ * of the technique chosen (the server refuses the other's). */
 function readOptions() {
   const form = $("#identify-form");
   const value = (name) => $(`[name=${name}]`, form).value.trim();
-  const radiation = value("radiation");
-  const standardName = value("standard_name");
-  const standardPercent = value("standard_percent");
-  const phases = $("[name=phases]", form).checked;
-  return {
-    wavelength: radiation === "custom" ? value("wavelength") : radiation,
+  const technique = value("technique");
+  const common = {
+    technique,
     top_k: value("top_k"),
     baseline: value("baseline"),
     elements_all: value("elements_all"),
     elements_none: value("elements_none"),
     elements_only: value("elements_only"),
+    laser_wavelength_nm: technique === "xrd" ? "" : value("laser_wavelength_nm"),
+  };
+  if (technique === "raman") return common;
+  const radiation = value("radiation");
+  const standardName = value("standard_name");
+  const standardPercent = value("standard_percent");
+  const phases = $("[name=phases]", form).checked;
+  return {
+    ...common,
+    wavelength: radiation === "custom" ? value("wavelength") : radiation,
     phases,
     internal_standard:
       phases && (standardName || standardPercent) ? `${standardName}:${standardPercent}` : "",
@@ -120,7 +137,8 @@ async function identify(item) {
     if (value === "" || value === null || value === undefined) continue;
     body.append(key, String(value));
   }
-  if (item.options.phases) body.append("include", "profiles");
+  // The overlay's arrays (an XRD pattern has them only with the phase analysis).
+  body.append("include", "profiles");
   try {
     item.result = await call("identify", { method: "POST", body, key: apiKey() });
     item.status = "done";
@@ -138,6 +156,8 @@ async function identify(item) {
 
 function summary(item) {
   const r = item.result;
+  if (r.technique === "raman")
+    return `Raman · ${r.verdict === "match" ? `match: ${r.candidates[0].name}` : "no match"}`;
   if (r.verdict === "no_match") return "no match";
   const names = r.phases.length
     ? r.phases.map((p) => p.reference.name)

@@ -36,12 +36,21 @@ function initTabs() {
   openTab(tabs.some((t) => t.dataset.tab === fromHash) ? fromHash : "identify");
 }
 
-/** The header's status line: library size and model, or why not ready. */
+const RAMAN = { loading: "Raman loading…", disabled: "no Raman model", failed: "Raman failed to load" };
+
+/** The Raman half of the status line. */
+function ramanStatus(ready) {
+  if (ready.raman_status === "ready") return `${ready.raman_library_size} Raman spectra`;
+  if (ready.raman_status === "loading") setTimeout(pollReady, 3000);
+  return RAMAN[ready.raman_status] || `Raman ${ready.raman_status}`;
+}
+
+/** The header's status line: library sizes and model, or why not ready. */
 async function pollReady() {
   const status = $("#server-status");
   try {
     const ready = await call("ready", { key: apiKey() });
-    status.textContent = `Ready · ${ready.library_size} references · model ${ready.model_version.slice(0, 8)} · ${ready.device}`;
+    status.textContent = `Ready · ${ready.library_size} references · ${ramanStatus(ready)} · model ${ready.model_version.slice(0, 8)} · ${ready.device}`;
     status.className = "server-status ok";
   } catch (error) {
     status.textContent = problemText(error);

@@ -1,10 +1,12 @@
 // One file's identification, drawn: the verdict, the phases (weight-percent
-// bar and table), the overlay, the fit and the materials table.
+// bar and table), the overlay, the fit and the materials table; for a Raman
+// spectrum, its own sections (raman.js).
 
 import { sentence } from "./api.js";
-import { download, fmt, h, stem } from "./dom.js";
+import { download, fmt, h, meter, stem } from "./dom.js";
 import { toCsv, toJson } from "./export.js";
 import { overlayView, phaseColor } from "./overlay.js";
+import { ramanHeadline, ramanSections } from "./raman.js";
 
 const VERDICTS = {
   match: "Match",
@@ -20,6 +22,7 @@ const th = (text, attrs = {}) => h("th", { scope: "col", ...attrs }, text);
 
 /** The verdict in words: "Mixture: 3 phases — Anatase, NiO, …". */
 function headline(result) {
+  if (result.technique === "raman") return ramanHeadline(result);
   const names = (
     result.phases.length ? result.phases.map((p) => p.reference.name) : result.materials.map((m) => m.name)
   ).slice(0, 4);
@@ -45,19 +48,21 @@ function meta(result) {
   ].join(" · ");
 }
 
-/** A Raman spectrum's line (docs/raman.md): the compared range, laser and likely elements. */
+/** A Raman spectrum's line (docs/raman.md): the compared range, laser and background. */
 function ramanMeta(result) {
   const q = result.query;
   const [c0, c1] = q.covered_shift_cm1;
-  const likely = (result.elements || []).filter((e) => e.probability >= 0.5).map((e) => e.symbol);
   return [
     `Raman spectrum compared over ${c0.toFixed(0)}–${c1.toFixed(0)} cm⁻¹`,
     q.laser_wavelength_nm ? `${q.laser_wavelength_nm} nm laser` : "laser not stated",
     `${q.points} points`,
-    `likely elements: ${likely.join(", ") || "none above 50%"}`,
+    `background: ${q.baseline}`,
+    q.spikes_removed ? `${q.spikes_removed} cosmic-ray spike${q.spikes_removed === 1 ? "" : "s"} removed` : null,
     `${result.library.size} Raman references`,
     `${(result.timings_ms.total_ms / 1000).toFixed(2)} s`,
-  ].join(" · ");
+  ]
+    .filter(Boolean)
+    .join(" · ");
 }
 
 // ---------------------------------------------------------------------- phases
@@ -237,7 +242,7 @@ function materialsTable(result) {
     const confidence =
       m.confidence === null
         ? h("span", { title: "The server has no confidence calibration for its model" }, "—")
-        : confidenceBar(m.confidence);
+        : meter(m.confidence, "confidence");
     body.append(
       h(
         "tr",
@@ -281,17 +286,6 @@ function materialsTable(result) {
       ),
     ),
     body,
-  );
-}
-
-function confidenceBar(value) {
-  const fill = h("span", { class: "meter-fill" });
-  fill.style.width = `${Math.round(100 * value)}%`;
-  return h(
-    "span",
-    { class: "meter", role: "img", "aria-label": `confidence ${Math.round(100 * value)} %` },
-    h("span", { class: "meter-track" }, fill),
-    `${Math.round(100 * value)} %`,
   );
 }
 
@@ -353,11 +347,52 @@ function materialDetail(m) {
 
 // ---------------------------------------------------------------------- view
 
+/** The sections of an XRD result, below its header. */
+function patternSections(item) {
+  const result = item.result;
+  const noPhases = !result.phases.length;
+  return [
+    noPhases ? null : phaseBar(result),
+    h(
+      "section",
+      { class: "overlay-section", "aria-labelledby": "overlay-title" },
+      h("h3", { id: "overlay-title", class: "visually-hidden" }, "Overlay"),
+      result.profiles
+        ? overlayView(result.profiles)
+        : h(
+            "p",
+            { class: "hint" },
+            "No overlay: it needs the phase analysis. Turn “Phase analysis” on and run the file again.",
+          ),
+    ),
+    h(
+      "section",
+      { class: "phases", "aria-labelledby": "phases-title" },
+      h("h3", { id: "phases-title" }, "Phases"),
+      noPhases
+        ? h(
+            "p",
+            {},
+            item.options.phases
+              ? "No phase was found credibly in the scan."
+              : "The phase analysis was off for this file.",
+          )
+        : phaseTable(result),
+      fitLine(result),
+    ),
+    h(
+      "section",
+      { class: "materials", "aria-labelledby": "materials-title" },
+      h("h3", { id: "materials-title" }, "Materials, best first"),
+      materialsTable(result),
+    ),
+  ];
+}
+
 /** The view of a finished item {file, result}; ``onRerun`` identifies it again. */
 export function resultView(item, { onRerun }) {
   const result = item.result;
   const name = item.file.name;
-  const noPhases = !result.phases.length;
   return h(
     "article",
     { class: "result-card", "aria-labelledby": "result-title" },
@@ -411,42 +446,7 @@ export function resultView(item, { onRerun }) {
           [...result.query.warnings, ...result.notes].map((n) => h("li", {}, sentence(n))),
         )
       : null,
-    noPhases ? null : phaseBar(result),
-    h(
-      "section",
-      { class: "overlay-section", "aria-labelledby": "overlay-title" },
-      h("h3", { id: "overlay-title", class: "visually-hidden" }, "Overlay"),
-      result.technique === "raman"
-        ? h("p", { class: "hint" }, "The page draws overlays of XRD patterns; a Raman spectrum's arrays are in the JSON (include=profiles).")
-        : result.profiles
-        ? overlayView(result.profiles)
-        : h(
-            "p",
-            { class: "hint" },
-            "No overlay: it needs the phase analysis. Turn “Phase analysis” on and run the file again.",
-          ),
-    ),
-    h(
-      "section",
-      { class: "phases", "aria-labelledby": "phases-title" },
-      h("h3", { id: "phases-title" }, "Phases"),
-      noPhases
-        ? h(
-            "p",
-            {},
-            item.options.phases
-              ? "No phase was found credibly in the scan."
-              : "The phase analysis was off for this file.",
-          )
-        : phaseTable(result),
-      fitLine(result),
-    ),
-    h(
-      "section",
-      { class: "materials", "aria-labelledby": "materials-title" },
-      h("h3", { id: "materials-title" }, "Materials, best first"),
-      materialsTable(result),
-    ),
+    result.technique === "raman" ? ramanSections(result) : patternSections(item),
     h("p", { class: "meta" }, `Model ${result.model_version} · library ${result.library.version}`),
   );
 }
