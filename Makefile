@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install raman-library bench-raman-service serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-hardening bench-scale fuzz vendor bench-jobs bench-job-batch openapi bench-raman raman-pack train-raman evaluate-raman
+.PHONY: install raman-library bench-raman-service serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-hardening bench-scale fuzz vendor bench-jobs bench-job-batch bench-worker-kills bench-job-workers bench-pgvector openapi bench-raman raman-pack train-raman evaluate-raman
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,21 @@ fuzz: install
 # One POST /jobs of 200 real scans beside 200 sequential POST /identify calls (~5 min on 2 cores).
 bench-jobs: install
 	$(BIN)/python -m benchmarks.jobs --scans 200 --json benchmarks/results/jobs.json
+
+# Crash safety of the shared queue: 20 trials of kill -9 of a worker holding a batch, on a
+# PostgreSQL started for the run; every scan one outcome, none written twice (~4 min).
+bench-worker-kills: install
+	nice -n 10 $(BIN)/python -m benchmarks.worker_kills --trials 20 --scans 20 --json benchmarks/results/worker-kills.json
+
+# 1, 2 and 4 worker processes on one PostgreSQL (started for the run), with numpy's BLAS at
+# one thread (the service's default) and at two (OpenBLAS's own on 2 cores); then the queue alone (~8 min).
+bench-job-workers: install
+	nice -n 10 $(BIN)/python -m benchmarks.job_workers --workers 1 2 4 --blas-threads 2 1 --scans 120 --json benchmarks/results/job-workers.json
+
+# FAISS in the replica against pgvector (exact, HNSW) on 100,000 embeddings (~3 min); needs the
+# pgvector extension in the PostgreSQL (built from source here: docs/scale-out.md).
+bench-pgvector: install
+	nice -n 10 $(BIN)/python -m benchmarks.pgvector --json benchmarks/results/pgvector.json
 
 # Job batch size against throughput and the longest batch (an interactive request's wait), ~2 min.
 bench-job-batch: install

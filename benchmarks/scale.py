@@ -207,6 +207,31 @@ class IndexedSource(ArraySource):
         return ProfileRows(self.index.ids, self.index.rows, None)
 
 
+def padded_embeddings(
+    references: NDArray[np.float32], size: int, spread: float | None, seed: int = 0
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """``references`` padded to ``size`` rows: row i copies reference i mod
+    their number, under a unit embedding near its own (``spread`` of random
+    noise), as a large database holds many entries per material; spread
+    None: under a random unit embedding, as ``build`` stores them. (The
+    embeddings, each row's reference.)"""
+    n_real = len(references)
+    rng = np.random.default_rng(seed)
+    template = np.arange(size) % n_real
+    embeddings = np.empty((size, references.shape[1]), dtype=np.float32)
+    embeddings[:n_real] = references[:size]
+    for start in range(n_real, size, 100_000):
+        stop = min(start + 100_000, size)
+        noise = rng.standard_normal((stop - start, references.shape[1])).astype(np.float32)
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        if spread is None:
+            embeddings[start:stop] = noise
+            continue
+        mixed = references[template[start:stop]] + spread * noise
+        embeddings[start:stop] = mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
+    return embeddings, template
+
+
 def recall(args: argparse.Namespace) -> dict[str, object]:
     """Top-5 of the served ranking with exact and approximate search structures."""
     from indexer.evaluate import evaluation_library, synthetic_rows
@@ -224,17 +249,7 @@ def recall(args: argparse.Namespace) -> dict[str, object]:
     references = embedder.embed_array(lib.inputs)
     query_embeddings = embedder.embed_array(queries_in)
     n_real = len(lib.labels)
-    rng = np.random.default_rng(0)
-    # Padding: row i copies reference i mod n_real, under an embedding near its own.
-    template = np.arange(args.size) % n_real
-    embeddings = np.empty((args.size, references.shape[1]), dtype=np.float32)
-    embeddings[:n_real] = references
-    for start in range(n_real, args.size, 100_000):
-        stop = min(start + 100_000, args.size)
-        noise = rng.standard_normal((stop - start, references.shape[1])).astype(np.float32)
-        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
-        mixed = references[template[start:stop]] + args.spread * noise
-        embeddings[start:stop] = mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
+    embeddings, template = padded_embeddings(references, args.size, args.spread)
     labels = [lib.labels[t] for t in template]
     profiles = lib.inputs[:, 0]
     coarse_real = coarse_rows(profiles)

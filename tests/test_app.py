@@ -155,6 +155,74 @@ def test_worker_role_needs_the_shared_queue_and_serves_no_api() -> None:
         assert client.request(method, path).status_code == 404, path
 
 
+# In a process of its own: OpenBLAS takes a thread count set in the main
+# thread over any set later in another (the test client starts the service
+# in a thread of its own; uvicorn starts it in the main thread).
+THREADS_AT_STARTUP = """
+import json, time
+import torch
+from fastapi.testclient import TestClient
+from threadpoolctl import threadpool_info
+from app.core.config import Settings
+from app.core.state import configure_threads
+from app.main import create_app
+
+def blas_threads():
+    # numpy's and scipy's OpenBLAS; FAISS's runs on OpenMP, set per thread where it searches.
+    return [p["num_threads"] for p in threadpool_info()
+            if p["user_api"] == "blas" and p.get("threading_layer") != "openmp"]
+
+before = blas_threads()
+with TestClient(create_app()) as client:
+    while client.get("/ready").status_code != 200:
+        time.sleep(0.05)
+    after = blas_threads()
+configure_threads(Settings(blas_threads=3))
+print(json.dumps({"before": before, "after": after, "torch": torch.get_num_threads(),
+                  "set_to_3": blas_threads()}))
+"""
+
+
+def test_startup_sets_the_threads_per_torch_and_blas_call(
+    small_library: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """numpy's and scipy's OpenBLAS start a thread per core; each compute
+    thread's products then wait for a free core and spin (docs/scale-out.md:
+    about twice the CPU time per scan). The service sets them to
+    XRDID_BLAS_THREADS (default 1) at startup."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    model, library = small_library
+    work = tmp_path / "work.sqlite"
+    work.write_bytes(library.read_bytes())
+    env = {
+        **os.environ,
+        "OPENBLAS_NUM_THREADS": "2",  # as on 2 cores, whatever this machine has
+        "XRDID_MODEL_PATH": str(model),
+        "XRDID_LIBRARY_PATH": str(work),
+        "XRDID_DEFAULT_LIBRARY_PATH": str(tmp_path / "none.sqlite"),
+        "XRDID_DEVICE": "cpu",
+        "XRDID_LOG_LEVEL": "warning",
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", THREADS_AT_STARTUP],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    threads = json.loads(run.stdout.strip().splitlines()[-1])
+    assert len(threads["before"]) >= 2 and set(threads["before"]) == {2}  # numpy's, scipy's
+    assert threads["after"] == [1] * len(threads["before"])
+    assert threads["torch"] == 1
+    assert threads["set_to_3"] == [3] * len(threads["before"])
+
+
 def test_settings_database_url(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Unset or empty: the SQLite file; a postgresql:// URL: the database; else refused."""
     monkeypatch.setenv("XRDID_LIBRARY_PATH", str(tmp_path / "library.sqlite"))

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     # Threads per torch call: 1 lets concurrent requests use the cores instead
     # of fighting over them (measured: 2 threads per call doubles p95 on 2 cores).
     torch_threads: int = Field(default=1, ge=1, le=256)
+    # Threads per matrix product of numpy's and scipy's BLAS (OpenBLAS starts one
+    # per core): 1, as torch's. More wait for a free core and spin on a loaded
+    # machine (measured: twice the CPU time per scan, docs/scale-out.md).
+    blas_threads: int = Field(default=1, ge=1, le=256)
     # Requests doing CPU work (read, preprocess, embed, search) at once.
     compute_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     # Processes preprocessing stored patterns when a new model re-embeds the library.

@@ -352,11 +352,15 @@ class _StartupError(Exception):
 
 
 def configure_threads(settings: Settings) -> None:
-    """Threads per torch call (process-wide; set at startup). FAISS's are set
-    by the library in each searching thread (OpenMP settings are per thread)."""
+    """Threads per torch call and per numpy or scipy BLAS call (process-wide;
+    set at startup, after this module has loaded the libraries). FAISS's
+    threads, its BLAS's included, are OpenMP's, set per thread: the library
+    sets them in each searching thread."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(settings.torch_threads)
+    threadpool_limits(limits=settings.blas_threads, user_api="blas")
 
 
 async def _save_periodically(state: ServiceState) -> None:
