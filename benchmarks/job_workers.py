@@ -50,7 +50,7 @@ from app.store.base import FileOutcome, JobStatus, NewJob
 from app.store.postgres import PostgresServiceStore
 from benchmarks.jobs import DEFAULT_LIBRARY, DEFAULT_MODEL, real_scans
 from benchmarks.postgres import database
-from benchmarks.service import _free_port
+from benchmarks.service import _free_port, family_cpu_s
 from indexer.migrate_to_postgres import migrate_library
 from xrdid.data_paths import PROJECT_ROOT
 
@@ -89,20 +89,6 @@ def postmaster(url: str) -> int:
         row = db.execute("SELECT pg_backend_pid()").fetchone()
         assert row is not None
         return int(Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
-def server_cpu_s(postmaster: int) -> float:
-    """CPU seconds of a PostgreSQL server's processes alive now: the
-    postmaster and its children (backends, writers)."""
-    total = Usage.of(postmaster).cpu_s
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # exited meanwhile
-            continue
-        if int(fields[1]) == postmaster:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 @dataclass
@@ -292,14 +278,14 @@ def queue_only(
         for store in stores:  # each pool's connection open before the clock starts
             store.queued_files()
         threads = [threading.Thread(target=drain, args=(i,)) for i in range(clients)]
-        server_before = server_cpu_s(server_pid)
+        server_before = family_cpu_s(server_pid)
         began = time.perf_counter()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         seconds = time.perf_counter() - began
-        server = server_cpu_s(server_pid) - server_before
+        server = family_cpu_s(server_pid) - server_before
     finally:
         for store in stores:
             store.close()

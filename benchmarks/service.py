@@ -43,7 +43,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -168,8 +168,25 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def family_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and of its children alive now (a PostgreSQL
+    server's backends, the service's job and write workers)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 class Service:
-    def __init__(self, library: Path, model: Path, log: Path) -> None:
+    def __init__(
+        self, library: Path, model: Path, log: Path, settings: Mapping[str, str] | None = None
+    ) -> None:
+        """Start ``python -m app`` on ``library``; ``settings``: more XRDID_* variables."""
         self.port = _free_port()
         env = {
             **os.environ,
@@ -179,6 +196,7 @@ class Service:
             "XRDID_HOST": "127.0.0.1",
             "XRDID_PORT": str(self.port),
             "XRDID_LOG_LEVEL": "warning",
+            **(settings or {}),
         }
         self._log = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
@@ -200,6 +218,10 @@ class Service:
                 pass
             time.sleep(0.2)
         raise TimeoutError(f"the service did not get ready; see {log}")
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds of the service and of its worker processes so far."""
+        return family_cpu_s(self.process.pid)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -53,6 +53,7 @@ def client(
             library,
             job_queue_max_files=5,
             job_max_files=4,
+            job_processes=False,  # the compute threads (the e2e tests run job processes)
             webhook_secret=SECRET,
             webhook_allowed_hosts="lims.example.org",
         )

@@ -193,13 +193,17 @@ class Settings(BaseSettings):
     # Scans waiting over all jobs; beyond it POST /jobs answers 429. At the
     # ~5–10 scans/s of 2 cores, 5,000 is under about a quarter of an hour of work.
     job_queue_max_files: int = Field(default=5000, ge=1)
-    # Scans per forward pass. A batch holds a compute thread, so an interactive
-    # /identify may wait for one: 4 is as fast as 16 and holds a thread ~3 s
-    # with the phase analysis, not ~12 s (docs/lims.md, make bench-job-batch).
+    # Scans per forward pass: 4 is as fast as 16, and a smaller batch is
+    # redone sooner after a crash (docs/lims.md, make bench-job-batch).
     job_batch_size: int = Field(default=4, ge=1, le=1024)
-    # Batches computed at once; None: XRDID_COMPUTE_THREADS (every core).
-    # They take the same compute threads as /identify, never more.
+    # Batches computed at once; None: XRDID_COMPUTE_THREADS (every core), never more.
     job_workers: int | None = Field(default=None, ge=1, le=256)
+    # True: each job worker computes in a process of its own, at lower priority
+    # than /identify, with its own copy of the model and the library's index in
+    # memory (Python computes the phase analysis one thread at a time, so
+    # threads leave cores idle: docs/lims.md). False: on the compute threads
+    # that serve /identify, in this process's memory.
+    job_processes: bool = True
     # POST /jobs requests in the service at once (each may hold
     # XRDID_JOB_MAX_BODY_BYTES of scans in memory); more get 503 + Retry-After.
     job_submissions: int = Field(default=2, ge=1, le=64)
@@ -316,7 +320,7 @@ class Settings(BaseSettings):
 
     @property
     def job_worker_count(self) -> int:
-        """Job workers: they compute on the compute threads, so never more than those."""
+        """Job workers: never more than the compute threads (one per core)."""
         return min(self.job_workers or self.compute_threads, self.compute_threads)
 
     @property

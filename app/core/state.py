@@ -102,9 +102,13 @@ def load_calibration(path: Path, model_version: str) -> Calibration | None:
 class ServiceState:
     """The loaded model and library, and how far loading got."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self, settings: Settings, metrics: Metrics, *, writes_index_files: bool = True
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
+        # False in a job process (app.jobs.compute_process): the service saves them.
+        self.writes_index_files = writes_index_files
         self.embedder: Embedder | None = None
         self.library: Library | None = None
         self.calibration: Calibration | None = None
@@ -150,7 +154,12 @@ class ServiceState:
         self.phase = f"recomputing stored references (new model or upgrade): {done}/{total}"
 
     def load(self) -> None:
-        """Load the model, then open the library (blocking; runs in a thread)."""
+        """Load the XRD model and library, then the Raman ones (blocking; runs in a thread)."""
+        self.load_xrd()
+        self.load_raman()
+
+    def load_xrd(self) -> None:
+        """Load the model, then open the library; a failure is kept in ``error``."""
         settings = self.settings
         # Phases and errors are public (/ready): no file paths; the log has them.
         try:
@@ -183,7 +192,6 @@ class ServiceState:
             logger.exception("the service could not load")
             self.error = "loading the model or the library failed; the server log says why"
             self.phase = "failed"
-        self.load_raman()
 
     def load_raman(self) -> None:
         """Load the Raman model and open the Raman library (after XRD: an XRD
@@ -210,6 +218,7 @@ class ServiceState:
                 ranking if ranking.is_file() else None,
                 workers=settings.reembed_workers,
                 index_path=settings.raman_index_cache_path,
+                writes_index_file=self.writes_index_files,
             )
             if not search.settings_match_model:
                 logger.warning(
@@ -264,6 +273,7 @@ class ServiceState:
                     progress=self._progress,
                     index_path=settings.index_cache_path,
                     search=search,
+                    writes_index_file=self.writes_index_files,
                 )
                 return library
             except LibraryUnavailableError as exc:

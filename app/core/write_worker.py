@@ -17,7 +17,7 @@ WORKER_NICENESS = 10
 
 # One thread per numerical library: a worker prepares one upload at a time,
 # and every extra BLAS/OpenMP thread reserves address space under the cap.
-_SINGLE_THREAD_ENV = {
+SINGLE_THREAD_ENV = {
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
@@ -39,7 +39,7 @@ def init_worker(memory_limit_bytes: int) -> None:
     # (spglib, numpy) to return; the default action stops the worker at once.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.nice(WORKER_NICENESS)
-    os.environ.update(_SINGLE_THREAD_ENV)
+    os.environ.update(SINGLE_THREAD_ENV)
     resource.setrlimit(resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes))
     import xrdid.references  # noqa: F401
 

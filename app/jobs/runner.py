@@ -3,11 +3,12 @@ claim queued scans, identify them in batches and write each result once.
 
 Each worker loops: claim up to XRDID_JOB_BATCH_SIZE scans of the oldest
 job (a lease, :meth:`~app.store.base.ServiceStore.claim_files`) → identify
-them together through the service's compute limiter
-(:func:`xrdid.identify_files.identify_files`: each file read as POST
-/identify reads it, XRD patterns and Raman spectra each through their own
-model in one forward pass) →
-write every outcome in one transaction, accepted only while the lease holds.
+them together (:func:`xrdid.identify_files.identify_files`: each file read
+as POST /identify reads it, XRD patterns and Raman spectra each through
+their own model in one forward pass), in a process of the worker's own
+(:mod:`app.jobs.compute_pool`) or on a compute thread shared with /identify
+(XRDID_JOB_PROCESSES) → write every outcome in one transaction, accepted
+only while the lease holds.
 A heartbeat renews the leases of work in progress. After a kill -9 the
 leases lapse and the scans are claimed again (once: a scan that stops the
 service twice is failed, not retried forever); after a clean shutdown the
@@ -17,6 +18,7 @@ workers finish their batch first.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import math
@@ -28,8 +30,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
+from pebble import ProcessExpired
 
 from app.core.errors import ServiceError, problem_response, xrdid_problem
+from app.jobs.compute_pool import ComputePool
 from app.models import IdentifyForm, IdentifyResponse
 from app.store.base import ClaimedBatch, FileOutcome, ServiceStore
 from xrdid.errors import XrdidError
@@ -62,15 +66,14 @@ def _problem_json(exc: XrdidError | ServiceError) -> dict[str, Any]:
     return body
 
 
-def _internal_problem() -> dict[str, Any]:
+def _internal_problem(what: str = "the service failed on this file") -> dict[str, Any]:
     body: dict[str, Any] = json.loads(
         bytes(
             problem_response(
                 500,
                 "internal-error",
                 "Internal error",
-                "the service failed on this file; it has been logged — please report it "
-                "with the file",
+                f"{what}; it has been logged — please report it with the file",
             ).body
         )
     )
@@ -129,6 +132,7 @@ class JobRunner:
         self.owner = f"jobs-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.wakeup = asyncio.Event()
         self.scans_per_s: float | None = None
+        self.pool = ComputePool(self.settings) if self.settings.job_processes else None
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._heartbeat: asyncio.Task[None] | None = None
@@ -151,6 +155,8 @@ class JobRunner:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
         await anyio.to_thread.run_sync(self.store.release_claims, self.owner)
+        if self.pool is not None:
+            await anyio.to_thread.run_sync(self.pool.stop)
 
     def retry_after_s(self, queued: int, wanted: int, limit: int) -> int:
         """Seconds until the queue has room for ``wanted`` more scans, at the
@@ -210,15 +216,7 @@ class JobRunner:
         if state.embedder is None or state.library is None:
             return  # closing down: stop() gives the claim back
         start = time.perf_counter()
-        # On a compute thread, as /identify: jobs and requests share XRDID_COMPUTE_THREADS.
-        outcomes = await state.run_cpu(
-            compute_batch,
-            batch,
-            state.xrd_model,
-            state.raman_search,
-            settings.default_top_k,
-            settings.max_upload_bytes,
-        )
+        outcomes = await self._compute(batch)
         written = await anyio.to_thread.run_sync(
             lambda: self.store.complete_files(
                 self.owner,
@@ -242,6 +240,43 @@ class JobRunner:
                 len(outcomes),
             )
         logger.debug("job %s: %d scans in %.2f s", batch.job_id, len(outcomes), elapsed)
+
+    async def _compute(self, batch: ClaimedBatch) -> list[FileOutcome]:
+        state, settings = self.state, self.settings
+        if self.pool is None:
+            # On a compute thread, as /identify: jobs and requests share XRDID_COMPUTE_THREADS.
+            return await state.run_cpu(
+                compute_batch,
+                batch,
+                state.xrd_model,
+                state.raman_search,
+                settings.default_top_k,
+                settings.max_upload_bytes,
+            )
+        try:
+            return await self.pool.compute(batch)
+        except ProcessExpired as exc:
+            if len(batch.files) > 1:
+                logger.warning(
+                    "job %s: the process computing a batch stopped (exit code %s); "
+                    "computing its %d files one by one",
+                    batch.job_id,
+                    exc.exitcode,
+                    len(batch.files),
+                )
+                outcomes = []
+                for file in batch.files:
+                    outcomes.extend(await self._compute(dataclasses.replace(batch, files=[file])))
+                return outcomes
+            file = batch.files[0]
+            logger.error(
+                "job %s: the process computing %r stopped (exit code %s)",
+                batch.job_id,
+                file.filename,
+                exc.exitcode,
+            )
+            what = f"the process computing this file stopped (exit code {exc.exitcode})"
+            return [FileOutcome(file.index, error=_internal_problem(what))]
 
     async def _renew_leases(self) -> None:
         interval = self.settings.job_lease_s / 3.0

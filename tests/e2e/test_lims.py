@@ -11,6 +11,7 @@ import importlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -235,6 +236,52 @@ def test_kill_9_during_a_job_then_every_file_gets_one_result(
             best = item["result"]["candidates"][0]
             assert best["source_id"] == f"rockjock_xrd#{name.split('-')[0].upper()}"
         assert ready["status"] == "ready"
+    finally:
+        server.stop()
+
+
+def spawned_workers(server: Server) -> list[int]:
+    """The server's worker processes (job and write workers, multiprocessing spawns)."""
+    assert server.process is not None
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = stat.with_name("cmdline").read_bytes()
+        except OSError:  # exited meanwhile
+            continue
+        if parent == server.process.pid and b"spawn_main" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_job_process_killed_mid_batch_costs_no_result(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**server_env, "XRDID_JOB_BATCH_SIZE": "2", "XRDID_JOB_WORKERS": "1"}
+    files = [(f"{c.lower()}-{i}.xy", rockjock_column_xy(c)) for i in range(2) for c in COLUMNS]
+    server = Server(env, tmp_path / "server.log").start()
+    try:
+        with server.client() as client:
+            job_id = submit(client, files, top_k="2").json()["id"]
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:  # the first batch written, the next computing
+                progress = client.get(f"/jobs/{job_id}").json()["progress"]
+                if progress["succeeded"] >= 2 and progress["running"] >= 1:
+                    break
+                time.sleep(0.01)
+            workers = spawned_workers(server)
+            assert workers, "no worker processes"
+            for pid in workers:  # the write workers too: pebble restarts both
+                os.kill(pid, signal.SIGKILL)
+            job = wait_for_job(client, job_id)
+        assert job["status"] == "completed"
+        assert job["progress"]["succeeded"] == len(files), job["progress"]
+        assert sorted(f["index"] for f in job["files"]) == list(range(len(files)))
+        for item, (name, _) in zip(job["files"], files, strict=True):
+            best = item["result"]["candidates"][0]
+            assert best["source_id"] == f"rockjock_xrd#{name.split('-')[0].upper()}"
+        assert "computing its 2 files one by one" in server.logs()
     finally:
         server.stop()
 

@@ -207,12 +207,16 @@ class Library:
         layout: LibraryLayout = LAYOUTS[Technique.XRD],
         index_path: Path | None = None,
         search: SearchSettings | None = None,
+        writes_index_file: bool = True,
     ) -> None:
         """Use :meth:`open`; this only sets up the connection."""
         self.location = store.description
         self.search_threads = search_threads
         # The index file (a cache); None: rebuilt from the database on every open.
         self.index_path = index_path
+        # False in a process that only searches beside the one that owns the
+        # file (a job process): it reads the file, never writes or tidies it.
+        self.writes_index_file = writes_index_file
         self.search_settings = search or SearchSettings()
         self.model_version = model_version
         self.dim = dim
@@ -259,6 +263,7 @@ class Library:
         index_path: Path | None = None,
         search: SearchSettings | None = None,
         load_index: bool = True,
+        writes_index_file: bool = True,
     ) -> Library:
         """Open (or create) the library at ``location`` (a SQLite file, or a
         ``postgresql://`` URL) for ``embedder``'s model (and technique: an XRD
@@ -271,7 +276,9 @@ class Library:
         is loaded from ``index_path`` (default: next to a SQLite file; none
         for a database), checked against the database and patched, or
         rebuilt. With ``load_index`` False the library only stores (a bulk
-        build); :meth:`load_index` builds the index once at the end.
+        build); :meth:`load_index` builds the index once at the end. With
+        ``writes_index_file`` False the index file is only read (another
+        process of the same service saves it).
         """
         layout = LAYOUTS[embedder.technique]
         store: LibraryStore
@@ -288,6 +295,7 @@ class Library:
             layout=layout,
             index_path=index_path,
             search=search,
+            writes_index_file=writes_index_file,
         )
         try:
             library._store.init_schema(library.model_version, library.dim, layout)
@@ -387,7 +395,8 @@ class Library:
         """The index file's index and header, if it is usable for this library's size."""
         if self.index_path is None:
             return None, {}
-        remove_partial_writes(self.index_path)
+        if self.writes_index_file:
+            remove_partial_writes(self.index_path)
         saved = read_index_file(
             self.index_path, self._store.uuid, self.model_version, self.dim, self.layout
         )
@@ -637,7 +646,7 @@ class Library:
 
     def save_index(self, *, force: bool = False) -> bool:
         """Write the index file if it is behind the in-memory index; True if written."""
-        if self.index_path is None or not self._index_loaded:
+        if self.index_path is None or not self._index_loaded or not self.writes_index_file:
             return False
         with self._save_lock:
             with self._rw.read():
