@@ -9,6 +9,7 @@ searched). It reads the index files but never writes them: the service does.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from typing import TYPE_CHECKING
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from app.core.state import ServiceState
     from app.store.base import ClaimedBatch, FileOutcome
     from xrdid.raman.search import RamanSearch
+
+logger = logging.getLogger(__name__)
 
 _state: ServiceState | None = None
 
@@ -48,11 +51,15 @@ def init_process(settings: Settings) -> None:
 def compute(batch: ClaimedBatch) -> list[FileOutcome]:
     """:func:`app.jobs.runner.compute_batch` on this process's model and library."""
     from app.jobs.runner import compute_batch
+    from xrdid.library import LibraryUnavailableError
 
     state = _state
     assert state is not None, "init_process runs first"
     for library in state.libraries():
-        library.sync()
+        try:
+            library.sync()
+        except LibraryUnavailableError as exc:  # its reads fail each file, as on a thread
+            logger.warning("cannot bring the library up to date: %s", exc)
 
     def raman_search() -> RamanSearch:
         if state.raman_phase == "waiting":

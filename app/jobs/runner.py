@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 # A claim lapsed this many times is given up (the first retry covers a crash).
 MAX_ATTEMPTS = 2
 _IDLE_POLL_S = 1.0
+# Longest wait between two tries of writing a batch's results.
+_MAX_RETRY_S = 30.0
 # Throughput is a moving average over about this many batches (for Retry-After).
 _RATE_SMOOTHING = 0.3
 
@@ -216,16 +218,12 @@ class JobRunner:
         if state.embedder is None or state.library is None:
             return  # closing down: stop() gives the claim back
         start = time.perf_counter()
-        outcomes = await self._compute(batch)
-        written = await anyio.to_thread.run_sync(
-            lambda: self.store.complete_files(
-                self.owner,
-                batch.job_id,
-                outcomes,
-                time.time(),
-                retention_s=settings.job_retention_s,
-            )
-        )
+        try:
+            outcomes = await self._compute(batch)
+        except Exception:  # a bug: the files fail rather than stay claimed (and renewed) forever
+            logger.exception("job %s: computing a batch failed", batch.job_id)
+            outcomes = [FileOutcome(f.index, error=_internal_problem()) for f in batch.files]
+        written = await self._write(batch.job_id, outcomes)
         elapsed = time.perf_counter() - start
         rate = len(outcomes) / max(elapsed, 1e-6) * settings.job_worker_count
         previous = self.scans_per_s
@@ -240,6 +238,29 @@ class JobRunner:
                 len(outcomes),
             )
         logger.debug("job %s: %d scans in %.2f s", batch.job_id, len(outcomes), elapsed)
+
+    async def _write(self, job_id: str, outcomes: list[FileOutcome]) -> int:
+        """Write the outcomes, retrying while the store is unreachable (a
+        database restart): the claim is renewed meanwhile, so giving up
+        would leave the files claimed until the service restarts."""
+        delay = _IDLE_POLL_S
+        while True:
+            try:
+                return await anyio.to_thread.run_sync(
+                    lambda: self.store.complete_files(
+                        self.owner,
+                        job_id,
+                        outcomes,
+                        time.time(),
+                        retention_s=self.settings.job_retention_s,
+                    )
+                )
+            except Exception:
+                if self._stopping:
+                    raise  # stop() gives the claim back
+                logger.exception("job %s: writing results failed; retrying in %g s", job_id, delay)
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, _MAX_RETRY_S)
 
     async def _compute(self, batch: ClaimedBatch) -> list[FileOutcome]:
         state, settings = self.state, self.settings

@@ -15,6 +15,7 @@ import pytest
 
 from indexer.migrate_to_postgres import migrate_library
 from tests.e2e.support import Server, copy_library, rockjock_column_xy
+from tests.postgres import PostgresServer
 
 pytestmark = pytest.mark.slow
 
@@ -111,3 +112,49 @@ def test_the_process_killed_holding_a_batch_loses_nothing(
     # The killed process's batch was claimed again, once; the others once in all.
     assert {i: attempts[i] for i in held} == {i: 2 for i in held}
     assert {i for i, n in attempts.items() if n != 1} == set(held)
+
+
+def test_a_database_restart_during_a_job_leaves_no_scan_claimed(
+    server_env: dict[str, str],
+    database_url: str,
+    postgres_server: PostgresServer,
+    e2e_library: Path,
+    tmp_path: Path,
+) -> None:
+    """The database stops while a batch computes and stays down longer than
+    the batch takes (its files fail: the library cannot be read): writing
+    their results fails, is retried until the database is back, and the job
+    completes with one outcome per scan, none left claimed."""
+    library = copy_library(e2e_library, tmp_path / "copy" / "library.sqlite")
+    migrate_library(library, database_url, progress=False)
+    env = server_env | {
+        "XRDID_DATABASE_URL": database_url,
+        "XRDID_JOB_BATCH_SIZE": "2",
+        "XRDID_JOB_WORKERS": "1",
+    }
+    files = [(f"{c.lower()}-{i}.xy", rockjock_column_xy(c)) for i in range(3) for c in COLUMNS]
+    server = Server(env, tmp_path / "api.log").start()
+    try:
+        with server.client() as client:
+            response = client.post("/jobs", files=[("files", f) for f in files])
+            assert response.status_code == 202, response.text
+            job_id = response.json()["id"]
+            deadline = time.monotonic() + 60
+            while not (
+                (progress := client.get(f"/jobs/{job_id}").json()["progress"])["succeeded"] >= 2
+                and progress["running"] >= 1
+            ):
+                assert time.monotonic() < deadline, progress
+                time.sleep(0.005)
+            postgres_server.stop("fast")  # while the next batch computes
+            time.sleep(15.0)
+            postgres_server.start()
+            deadline = time.monotonic() + 120
+            while (job := client.get(f"/jobs/{job_id}").json())["status"] != "completed":
+                assert time.monotonic() < deadline, job["progress"]
+                time.sleep(0.2)
+        assert [f["index"] for f in job["files"]] == list(range(len(files)))
+        assert job["progress"]["succeeded"] + job["progress"]["failed"] == len(files)
+        assert "writing results failed; retrying" in server.log_path.read_text()
+    finally:
+        server.stop()
