@@ -422,6 +422,32 @@ def test_library_search_with_the_periodic_table_and_a_pattern(page: Any) -> None
     screenshot(page, "library")
 
 
+def test_the_raman_library_lists_minerals_and_draws_a_spectrum(page: Any) -> None:
+    page.locator("#server-status", has_text="Raman spectra").wait_for(timeout=60_000)
+    page.get_by_role("tab", name="Library").click()
+    page.select_option("#lib-technique", "raman")
+    page.fill("#lib-name", "calcite")
+    page.get_by_role("button", name="Search").click()
+    page.locator(".library-table").wait_for()
+    columns = page.locator(".library-table thead th").all_inner_texts()
+    assert columns == ["Id", "Name", "Formula", "Source", "Kind"], columns
+    names = page.locator(".library-table tbody th").all_inner_texts()
+    assert names and all("calcite" in name.lower() for name in names), names
+    sources = page.locator(".library-table tbody td.wrap").all_inner_texts()
+    assert all(re.fullmatch(r"R\d{6}", source) for source in sources), sources  # RRUFF ids
+    page.locator(".library-table button.link").first.click()
+    page.locator(".reference .plot canvas").wait_for()
+    facts = page.locator(".reference dl").inner_text()
+    assert "measured spectrum" in facts and "RRUFF" in facts.upper(), facts
+    assert "nm laser" in page.locator(".reference .plot-caption").inner_text()
+    over = page.locator(".reference .u-over")
+    box = over.bounding_box()
+    over.hover(position={"x": box["width"] / 2, "y": box["height"] / 2})
+    readout = page.locator(".reference .readout").inner_text()
+    assert re.match(r"Raman shift \d+ cm⁻¹ · intensity [\d.]+ %", readout), readout
+    screenshot(page, "library-raman")
+
+
 # --------------------------------------------------------------------------- Raman
 
 # A real RRUFF spectrum of a held-out sample (never in the Raman library).

@@ -89,6 +89,6 @@ export function initAddReference(openTab) {
 
 function viewInLibrary(openTab, reference) {
   openTab("library");
-  if (reference.name) searchByName(reference.name);
+  if (reference.name) searchByName(reference.name, reference.technique);
   showReference(reference.id, true);
 }

@@ -1,10 +1,11 @@
-// The Library tab: search the references by name, elements and kind; view
-// one with its pattern.
+// The Library tab: search the XRD or the Raman references by name, elements
+// and kind; view one with its pattern or spectrum.
 
 import { call, problemView } from "./api.js";
 import { $, h, replace } from "./dom.js";
 import { patternView } from "./patternplot.js";
 import { wirePicker } from "./picker.js";
+import { referenceCell } from "./raman.js";
 import { apiKey } from "./settings.js";
 
 const PAGE = 50;
@@ -27,7 +28,7 @@ async function search(fresh) {
   const status = $("#library-status");
   if (fresh) {
     query = new URLSearchParams();
-    for (const name of ["name", "elements_all", "elements_none", "elements_only", "kind"]) {
+    for (const name of ["technique", "name", "elements_all", "elements_none", "elements_only", "kind"]) {
       const value = $(`[name=${name}]`, form).value.trim();
       if (value) query.set(name, value);
     }
@@ -51,6 +52,8 @@ async function search(fresh) {
 }
 
 function renderList(total) {
+  // Raman references have no space group (the column is left out).
+  const xrd = query.get("technique") !== "raman";
   const body = h(
     "tbody",
     {},
@@ -65,17 +68,14 @@ function renderList(total) {
           h("button", { type: "button", class: "link", onclick: () => showReference(r.id, true) }, r.name),
         ),
         h("td", {}, r.formula || "—"),
-        h("td", {}, r.space_group || "—"),
-        h("td", { class: "wrap" }, `${r.source}: ${r.source_id}`),
+        xrd ? h("td", {}, r.space_group || "—") : null,
+        h("td", { class: "wrap" }, referenceCell(r)),
         h(
           "td",
           {},
           h(
             "span",
-            {
-              class: `kind kind-${r.kind}`,
-              title: r.kind === "calculated" ? "calculated from a structure" : "a measured pattern",
-            },
+            { class: `kind kind-${r.kind}`, title: kindText(r) },
             r.kind === "calculated" ? "calc." : "meas.",
           ),
         ),
@@ -95,9 +95,9 @@ function renderList(total) {
             h(
               "tr",
               {},
-              ["Id", "Name", "Formula", "Space group", "Source", "Kind"].map((t) =>
-                h("th", { scope: "col" }, t),
-              ),
+              ["Id", "Name", "Formula", xrd ? "Space group" : null, "Source", "Kind"]
+                .filter(Boolean)
+                .map((t) => h("th", { scope: "col" }, t)),
             ),
           ),
           body,
@@ -110,7 +110,14 @@ function renderList(total) {
   );
 }
 
-/** Show a reference and its pattern in the detail pane. */
+const kindText = (r) =>
+  r.kind === "calculated"
+    ? "calculated from a structure"
+    : r.technique === "raman"
+      ? "measured spectrum"
+      : "measured pattern";
+
+/** Show a reference and its pattern (or spectrum) in the detail pane. */
 export async function showReference(id, focus) {
   const pane = $("#reference-detail");
   replace(pane, h("p", { role: "status" }, "Loading…"));
@@ -135,7 +142,7 @@ export async function showReference(id, focus) {
           "dl",
           { class: "facts" },
           row("Id", r.id),
-          row("Kind", r.kind === "calculated" ? "calculated from a structure" : "measured pattern"),
+          row("Kind", kindText(r)),
           row("Elements", r.elements.join(", ") || "unknown"),
           row(
             "Space group",
@@ -157,9 +164,10 @@ export async function showReference(id, focus) {
   }
 }
 
-/** Search by name (used after adding a reference). */
-export function searchByName(name) {
+/** Search the library of ``technique`` by name (used after adding a reference). */
+export function searchByName(name, technique) {
   const form = $("#library-form");
+  $("[name=technique]", form).value = technique;
   for (const field of ["elements_all", "elements_none", "elements_only", "kind"])
     $(`[name=${field}]`, form).value = "";
   $("[name=name]", form).value = name;

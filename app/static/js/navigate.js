@@ -1,5 +1,9 @@
 // Zoom and pan of a uPlot chart's x axis by buttons, keys and Shift+drag
-// (uPlot itself zooms by dragging and resets on double-click).
+// (uPlot itself zooms by dragging and resets on double-click), and the
+// parts every interactive plot of the page shares: its focusable frame, its
+// zoom buttons, and building the chart once it has a width.
+
+import { h } from "./dom.js";
 
 /** Move the x range: "in", "out", "left", "right" or "reset". */
 export function navigate(u, action) {
@@ -83,3 +87,67 @@ export function attachNavigation(element, chart) {
 /** Decimals that show steps of ``increment``. */
 export const decimalsFor = (increment) =>
   Math.max(0, Math.min(6, -Math.floor(Math.log10(Math.abs(increment) || 1))));
+
+/**
+ * The focusable frame of an interactive chart around ``box`` (where uPlot
+ * draws), named for screen readers and navigable by keys and Shift+drag.
+ */
+export function chartFrame(box, label, describedBy, chart) {
+  const frame = h(
+    "div",
+    {
+      class: "plot",
+      tabindex: "0",
+      role: "application",
+      "aria-roledescription": "interactive chart",
+      "aria-label": label,
+      "aria-describedby": describedBy,
+    },
+    box,
+  );
+  attachNavigation(frame, chart);
+  return frame;
+}
+
+/** The zoom and pan buttons of a chart; ``resetLabel`` names what Reset shows. */
+export function zoomButtons(chart, resetLabel) {
+  return h(
+    "div",
+    { class: "zoom-buttons", role: "group", "aria-label": "Zoom and pan" },
+    [
+      ["Pan left", "left", "◀"],
+      ["Zoom in", "in", "+"],
+      ["Zoom out", "out", "−"],
+      ["Pan right", "right", "▶"],
+      [resetLabel, "reset", "Reset"],
+    ].map(([label, action, text]) =>
+      h(
+        "button",
+        {
+          type: "button",
+          class: "icon",
+          "aria-label": label,
+          title: label,
+          onclick: () => chart() && navigate(chart(), action),
+        },
+        text,
+      ),
+    ),
+  );
+}
+
+/**
+ * Calls ``build(width)`` once ``box`` has a width, then keeps the chart
+ * (``chart()``, once built) as wide as the box.
+ */
+export function buildWhenSized(box, height, build, chart) {
+  let lastWidth = 0;
+  new ResizeObserver(() => {
+    const width = Math.floor(box.clientWidth);
+    if (width < 100 || width === lastWidth) return;
+    lastWidth = width;
+    const u = chart();
+    if (u) u.setSize({ width, height });
+    else build(width);
+  }).observe(box);
+}

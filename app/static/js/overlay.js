@@ -4,7 +4,7 @@
 
 /* global uPlot */
 import { h, fmt, hklText, newId } from "./dom.js";
-import { attachNavigation, decimalsFor, navigate } from "./navigate.js";
+import { buildWhenSized, chartFrame, decimalsFor, zoomButtons } from "./navigate.js";
 
 // Okabe–Ito colours (told apart with colour-blindness), then two neutrals.
 export const PHASE_COLORS = [
@@ -53,7 +53,6 @@ export function overlayView(profiles) {
   };
   let u = null;
   let hits = []; // drawn ticks, for hover: {x, top, row, phase, reflection}
-  let lastWidth = 0;
 
   // x of a 2θ on the current axis: 2θ itself, or −d (so x still grows with 2θ
   // and the pattern keeps its orientation, large d on the left).
@@ -66,17 +65,11 @@ export function overlayView(profiles) {
   const tip = h("div", { class: "plot-tip", role: "tooltip", hidden: true });
   const readout = h("p", { class: "readout" }, "Point at the plot to read values and reflections.");
   const caption = h("p", { id: captionId, class: "plot-caption", "aria-live": "polite" });
-  const plot = h(
-    "div",
-    {
-      class: "plot",
-      tabindex: "0",
-      role: "application",
-      "aria-roledescription": "interactive chart",
-      "aria-label": "Overlay of the scan, the fitted phases and the residual",
-      "aria-describedby": `${captionId} ${helpId}`,
-    },
+  const plot = chartFrame(
     plotBox,
+    "Overlay of the scan, the fitted phases and the residual",
+    `${captionId} ${helpId}`,
+    () => u,
   );
 
   // ------------------------------------------------------------------ ranges
@@ -372,27 +365,7 @@ export function overlayView(profiles) {
       " d (Å)",
     ),
   );
-  const button = (label, action, text) =>
-    h(
-      "button",
-      {
-        type: "button",
-        class: "icon",
-        "aria-label": label,
-        title: label,
-        onclick: () => u && navigate(u, action),
-      },
-      text,
-    );
-  const zoom = h(
-    "div",
-    { class: "zoom-buttons", role: "group", "aria-label": "Zoom and pan" },
-    button("Pan left", "left", "◀"),
-    button("Zoom in", "in", "+"),
-    button("Zoom out", "out", "−"),
-    button("Pan right", "right", "▶"),
-    button("Show the whole scan", "reset", "Reset"),
-  );
+  const zoom = zoomButtons(() => u, "Show the whole scan");
   const help = h(
     "p",
     { id: helpId, class: "hint" },
@@ -457,17 +430,9 @@ export function overlayView(profiles) {
     reflections,
   );
 
-  attachNavigation(plot, () => u);
   plot.addEventListener("mouseleave", () => {
     tip.hidden = true;
   });
-  // Built once the element has a width; resized with it.
-  new ResizeObserver(() => {
-    const width = Math.floor(plotBox.clientWidth);
-    if (width < 100 || width === lastWidth) return;
-    lastWidth = width;
-    if (u) u.setSize({ width, height: HEIGHT });
-    else build(width);
-  }).observe(plotBox);
+  buildWhenSized(plotBox, HEIGHT, build, () => u);
   return view;
 }

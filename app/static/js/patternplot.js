@@ -1,15 +1,43 @@
 // A reference's pattern: its sticks as bars (hkl on hover) or its measured
-// profile, in 2θ at the wavelength the API gives.
+// profile, in 2θ at the wavelength the API gives; or a Raman reference's
+// spectrum over Raman shift.
 
 /* global uPlot */
 import { h, fmt, hklText, newId } from "./dom.js";
-import { attachNavigation, decimalsFor, navigate } from "./navigate.js";
+import { buildWhenSized, chartFrame, decimalsFor, zoomButtons } from "./navigate.js";
 
 const HEIGHT = 300;
 const COLOR = "#0072B2";
 
-/** The plot of a ReferenceDetail's `pattern` (sticks or profile). */
+/** How each kind of stored pattern is drawn: its x values, axis and words. */
+const KINDS = {
+  sticks: {
+    x: (p) => p.two_theta_deg,
+    axis: (p) => `2θ (degrees, ${p.wavelength_angstrom} Å)`,
+    label: "Stick pattern of the reference",
+    read: (x) => `2θ ${x.toFixed(2)}°`,
+    what: (p, n) => `${n} reflections at ${p.wavelength_angstrom} Å`,
+  },
+  profile: {
+    x: (p) => p.two_theta_deg,
+    axis: (p) => `2θ (degrees, ${p.wavelength_angstrom} Å)`,
+    label: "Measured profile of the reference",
+    read: (x) => `2θ ${x.toFixed(2)}°`,
+    what: (p, n) => `${n} points at ${p.wavelength_angstrom} Å`,
+  },
+  raman: {
+    x: (p) => p.shift_cm1,
+    axis: () => "Raman shift (cm⁻¹)",
+    label: "Raman spectrum of the reference",
+    read: (x) => `Raman shift ${x.toFixed(0)} cm⁻¹`,
+    what: (p, n) =>
+      `${n} points${p.laser_wavelength_nm ? `, measured with a ${p.laser_wavelength_nm} nm laser` : ""}`,
+  },
+};
+
+/** The plot of a ReferenceDetail's `pattern` (sticks, profile or Raman spectrum). */
 export function patternView(pattern) {
+  const kind = KINDS[pattern.type];
   const sticks = pattern.type === "sticks";
   const order = sticks
     ? [...pattern.two_theta_deg.keys()].sort((a, b) => pattern.two_theta_deg[a] - pattern.two_theta_deg[b])
@@ -28,7 +56,7 @@ export function patternView(pattern) {
       ys.push(0, pattern.relative_intensity[i], 0);
     }
   } else {
-    xs = pattern.two_theta_deg;
+    xs = kind.x(pattern);
     const peak = Math.max(...pattern.intensity.map(Math.abs), 1e-12);
     ys = pattern.intensity.map((v) => (100 * v) / peak);
   }
@@ -42,22 +70,11 @@ export function patternView(pattern) {
   const caption = h(
     "p",
     { id: captionId, class: "plot-caption" },
-    `${sticks ? `${order.length} reflections` : `${xs.length} points`} at ${pattern.wavelength_angstrom} Å. Drag to zoom, double-click to see it all.`,
+    `${kind.what(pattern, sticks ? order.length : xs.length)}. Drag to zoom, double-click to see it all.`,
   );
   const box = h("div", { class: "plot-box" });
-  const plot = h(
-    "div",
-    {
-      class: "plot",
-      tabindex: "0",
-      role: "application",
-      "aria-roledescription": "interactive chart",
-      "aria-label": sticks ? "Stick pattern of the reference" : "Measured profile of the reference",
-      "aria-describedby": captionId,
-    },
-    box,
-  );
   let u = null;
+  const plot = chartFrame(box, kind.label, captionId, () => u);
 
   function onCursor(chart) {
     const { left, top } = chart.cursor;
@@ -69,7 +86,7 @@ export function patternView(pattern) {
     if (!sticks) {
       const idx = chart.cursor.idx;
       if (idx !== null && idx !== undefined)
-        readout.textContent = `2θ ${xs[idx].toFixed(2)}° · intensity ${fmt(ys[idx], 1)} %`;
+        readout.textContent = `${kind.read(xs[idx])} · intensity ${fmt(ys[idx], 1)} %`;
       return;
     }
     let best = -1;
@@ -80,7 +97,7 @@ export function patternView(pattern) {
     }
     if (best < 0) {
       tip.hidden = true;
-      readout.textContent = `2θ ${x.toFixed(2)}°`;
+      readout.textContent = kind.read(x);
       return;
     }
     const text = `(${hklText(pattern.hkl[best])}) · 2θ ${pattern.two_theta_deg[best].toFixed(2)}° · d ${pattern.d_angstrom[best].toFixed(4)} Å · I ${pattern.relative_intensity[best].toFixed(1)}`;
@@ -101,7 +118,7 @@ export function patternView(pattern) {
         scales: { x: { time: false }, y: { range: (_u, _min, max) => [0, Math.max(max, 1) * 1.05] } },
         axes: [
           {
-            label: `2θ (degrees, ${pattern.wavelength_angstrom} Å)`,
+            label: kind.axis(pattern),
             labelSize: 22,
             grid: { stroke: "#e6e6e6" },
             values: (_c, splits, _i, _s, inc) => splits.map((v) => v.toFixed(decimalsFor(inc))),
@@ -117,41 +134,10 @@ export function patternView(pattern) {
     u.over.append(tip);
   }
 
-  const zoomButtons = h(
-    "div",
-    { class: "zoom-buttons", role: "group", "aria-label": "Zoom and pan" },
-    [
-      ["Pan left", "left", "◀"],
-      ["Zoom in", "in", "+"],
-      ["Zoom out", "out", "−"],
-      ["Pan right", "right", "▶"],
-      ["Show it all", "reset", "Reset"],
-    ].map(([label, action, text]) =>
-      h(
-        "button",
-        {
-          type: "button",
-          class: "icon",
-          "aria-label": label,
-          title: label,
-          onclick: () => u && navigate(u, action),
-        },
-        text,
-      ),
-    ),
-  );
-  attachNavigation(plot, () => u);
   plot.addEventListener("mouseleave", () => {
     tip.hidden = true;
   });
-  let lastWidth = 0;
-  new ResizeObserver(() => {
-    const width = Math.floor(box.clientWidth);
-    if (width < 100 || width === lastWidth) return;
-    lastWidth = width;
-    if (u) u.setSize({ width, height: HEIGHT });
-    else build(width);
-  }).observe(box);
+  buildWhenSized(box, HEIGHT, build, () => u);
 
   const strongest = sticks
     ? h(
@@ -193,7 +179,7 @@ export function patternView(pattern) {
   return h(
     "div",
     { class: "pattern" },
-    h("div", { class: "overlay-controls" }, zoomButtons),
+    h("div", { class: "overlay-controls" }, zoomButtons(() => u, "Show it all")),
     plot,
     h("div", { class: "plot-foot" }, caption, readout),
     strongest,

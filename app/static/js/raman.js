@@ -28,7 +28,8 @@ export function ramanHeadline(result) {
   return `no mineral of the Raman library (${result.library.size} spectra) fits credibly; the nearest are listed, with the elements the sample probably contains`;
 }
 
-function referenceCell(candidate) {
+/** Where a reference comes from: a RRUFF sample id (the file's name on hover), else source: id. */
+export function referenceCell(candidate) {
   const id = rruffId(candidate);
   if (!id) return `${candidate.source}: ${candidate.source_id}`;
   return h("span", { title: `The RRUFF sample ${id}: library spectrum ${candidate.source_id}` }, id);

@@ -4,7 +4,7 @@
 
 /* global uPlot */
 import { fmt, h, newId } from "./dom.js";
-import { attachNavigation, decimalsFor, navigate } from "./navigate.js";
+import { buildWhenSized, chartFrame, decimalsFor, zoomButtons } from "./navigate.js";
 import { phaseColor } from "./overlay.js";
 
 const SPECTRUM_COLOR = "#1d1d1f";
@@ -25,24 +25,17 @@ export function ramanOverlayView(profiles, candidates) {
   });
   const state = { spectrum: true, references: references.map((_, i) => i === 0) };
   let u = null;
-  let lastWidth = 0;
 
   const captionId = newId("raman-caption");
   const helpId = newId("raman-help");
   const plotBox = h("div", { class: "plot-box" });
   const readout = h("p", { class: "readout" }, "Point at the plot to read the spectra.");
   const caption = h("p", { id: captionId, class: "plot-caption", "aria-live": "polite" });
-  const plot = h(
-    "div",
-    {
-      class: "plot",
-      tabindex: "0",
-      role: "application",
-      "aria-roledescription": "interactive chart",
-      "aria-label": "Overlay of the measured spectrum and the candidates' reference spectra",
-      "aria-describedby": `${captionId} ${helpId}`,
-    },
+  const plot = chartFrame(
     plotBox,
+    "Overlay of the measured spectrum and the candidates' reference spectra",
+    `${captionId} ${helpId}`,
+    () => u,
   );
 
   const shown = () => [
@@ -162,23 +155,7 @@ export function ramanOverlayView(profiles, candidates) {
       ),
     ),
   );
-  const zoom = h(
-    "div",
-    { class: "zoom-buttons", role: "group", "aria-label": "Zoom and pan" },
-    [
-      ["Pan left", "left", "◀"],
-      ["Zoom in", "in", "+"],
-      ["Zoom out", "out", "−"],
-      ["Pan right", "right", "▶"],
-      ["Show the whole spectrum", "reset", "Reset"],
-    ].map(([label, action, text]) =>
-      h(
-        "button",
-        { type: "button", class: "icon", "aria-label": label, title: label, onclick: () => u && navigate(u, action) },
-        text,
-      ),
-    ),
-  );
+  const zoom = zoomButtons(() => u, "Show the whole spectrum");
   const help = h(
     "p",
     { id: helpId, class: "hint" },
@@ -194,13 +171,6 @@ export function ramanOverlayView(profiles, candidates) {
     h("div", { class: "plot-foot" }, caption, readout),
     help,
   );
-  attachNavigation(plot, () => u);
-  new ResizeObserver(() => {
-    const width = Math.floor(plotBox.clientWidth);
-    if (width < 100 || width === lastWidth) return;
-    lastWidth = width;
-    if (u) u.setSize({ width, height: HEIGHT });
-    else build(width);
-  }).observe(plotBox);
+  buildWhenSized(plotBox, HEIGHT, build, () => u);
   return view;
 }
