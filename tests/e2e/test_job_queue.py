@@ -14,12 +14,12 @@ import psycopg
 import pytest
 
 from indexer.migrate_to_postgres import migrate_library
-from tests.e2e.support import Server, copy_library, rockjock_column_xy
+from tests.e2e.support import Server, copy_library
+from tests.e2e.test_lims import assert_columns_found, columns_job, wait_for_second_batch
 from tests.postgres import PostgresServer
 
 pytestmark = pytest.mark.slow
 
-COLUMNS = ("QUARTZ", "CALCITE", "HEMATITE", "RUTILE")
 LEASE_S = 2.0
 
 
@@ -76,7 +76,7 @@ def test_the_process_killed_holding_a_batch_loses_nothing(
     victim, observer = (other, api) if worker_only else (api, other)
     assert victim.process is not None
     pid = victim.process.pid
-    files = [(f"{c.lower()}-{i}.xy", rockjock_column_xy(c)) for i in range(4) for c in COLUMNS]
+    files = columns_job(4)
     with api.client() as client:
         submitted = client.post("/jobs", files=[("files", f) for f in files], data={"top_k": "2"})
         assert submitted.status_code == 202, submitted.text
@@ -102,9 +102,7 @@ def test_the_process_killed_holding_a_batch_loses_nothing(
     assert [f["index"] for f in job["files"]] == list(range(len(files)))
     for index, result in done_before.items():  # written once, never recomputed
         assert job["files"][index]["result"] == result
-    for item, (name, _) in zip(job["files"], files, strict=True):
-        best = item["result"]["candidates"][0]
-        assert best["source_id"] == f"rockjock_xrd#{name.split('-')[0].upper()}"
+    assert_columns_found(job, files)
     with psycopg.connect(database_url) as db:
         attempts = dict(
             db.execute("SELECT idx, attempts FROM job_file WHERE job_id = %s", (job_id,)).fetchall()
@@ -132,20 +130,13 @@ def test_a_database_restart_during_a_job_leaves_no_scan_claimed(
         "XRDID_JOB_BATCH_SIZE": "2",
         "XRDID_JOB_WORKERS": "1",
     }
-    files = [(f"{c.lower()}-{i}.xy", rockjock_column_xy(c)) for i in range(3) for c in COLUMNS]
+    files = columns_job(3)
     server = Server(env, tmp_path / "api.log").start()
     try:
         with server.client() as client:
             response = client.post("/jobs", files=[("files", f) for f in files])
             assert response.status_code == 202, response.text
-            job_id = response.json()["id"]
-            deadline = time.monotonic() + 60
-            while not (
-                (progress := client.get(f"/jobs/{job_id}").json()["progress"])["succeeded"] >= 2
-                and progress["running"] >= 1
-            ):
-                assert time.monotonic() < deadline, progress
-                time.sleep(0.005)
+            wait_for_second_batch(client, job_id := response.json()["id"])
             postgres_server.stop("fast")  # while the next batch computes
             time.sleep(15.0)
             postgres_server.start()

@@ -70,6 +70,29 @@ def submit(client: httpx.Client, files: list[tuple[str, bytes]], **data: str) ->
     return client.post("/jobs", files=[("files", f) for f in files], data=data)
 
 
+def columns_job(repeats: int) -> list[tuple[str, bytes]]:
+    """The RockJock columns as .xy scans, ``repeats`` times."""
+    return [(f"{c.lower()}-{i}.xy", rockjock_column_xy(c)) for i in range(repeats) for c in COLUMNS]
+
+
+def wait_for_second_batch(client: httpx.Client, job_id: str) -> dict[str, Any]:
+    """The job once a batch of two is written and the next is claimed (computing)."""
+    deadline = time.monotonic() + 60
+    while True:
+        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
+        if job["progress"]["succeeded"] >= 2 and job["progress"]["running"] >= 1:
+            return job
+        assert time.monotonic() < deadline, job["progress"]
+        time.sleep(0.01)
+
+
+def assert_columns_found(job: dict[str, Any], files: list[tuple[str, bytes]]) -> None:
+    """Each scan of :func:`columns_job` answered by its own RockJock column."""
+    for item, (name, _) in zip(job["files"], files, strict=True):
+        best = item["result"]["candidates"][0]
+        assert best["source_id"] == f"rockjock_xrd#{name.split('-')[0].upper()}"
+
+
 @pytest.fixture(scope="module")
 def server(
     tmp_path_factory: pytest.TempPathFactory, e2e_model: Path, e2e_library: Path
@@ -209,17 +232,12 @@ def test_kill_9_during_a_job_then_every_file_gets_one_result(
         "XRDID_JOB_WORKERS": "1",
         "XRDID_JOB_LEASE_S": "1",
     }
-    files = [(f"{c.lower()}-{i}.xy", rockjock_column_xy(c)) for i in range(2) for c in COLUMNS]
+    files = columns_job(2)
     server = Server(env, tmp_path / "server.log").start()
     try:
         with server.client() as client:
             job_id = submit(client, files, top_k="2").json()["id"]
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                job = client.get(f"/jobs/{job_id}").json()
-                if job["progress"]["succeeded"] >= 2:
-                    break
-                time.sleep(0.02)
+            job = wait_for_second_batch(client, job_id)
         server.kill()  # SIGKILL: no shutdown code runs, a batch is in flight
         done_before = {f["index"]: f["result"] for f in job["files"] if f["status"] == "succeeded"}
         assert 2 <= len(done_before) < len(files), job["progress"]
@@ -232,9 +250,7 @@ def test_kill_9_during_a_job_then_every_file_gets_one_result(
         assert sorted(f["index"] for f in job["files"]) == list(range(len(files)))
         for index, result in done_before.items():  # written once, never recomputed
             assert job["files"][index]["result"] == result
-        for item, (name, _) in zip(job["files"], files, strict=True):
-            best = item["result"]["candidates"][0]
-            assert best["source_id"] == f"rockjock_xrd#{name.split('-')[0].upper()}"
+        assert_columns_found(job, files)
         assert ready["status"] == "ready"
     finally:
         server.stop()
@@ -259,17 +275,12 @@ def test_a_job_process_killed_mid_batch_costs_no_result(
     server_env: dict[str, str], tmp_path: Path
 ) -> None:
     env = {**server_env, "XRDID_JOB_BATCH_SIZE": "2", "XRDID_JOB_WORKERS": "1"}
-    files = [(f"{c.lower()}-{i}.xy", rockjock_column_xy(c)) for i in range(2) for c in COLUMNS]
+    files = columns_job(2)
     server = Server(env, tmp_path / "server.log").start()
     try:
         with server.client() as client:
             job_id = submit(client, files, top_k="2").json()["id"]
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:  # the first batch written, the next computing
-                progress = client.get(f"/jobs/{job_id}").json()["progress"]
-                if progress["succeeded"] >= 2 and progress["running"] >= 1:
-                    break
-                time.sleep(0.01)
+            wait_for_second_batch(client, job_id)
             workers = spawned_workers(server)
             assert workers, "no worker processes"
             for pid in workers:  # the write workers too: pebble restarts both
@@ -278,9 +289,7 @@ def test_a_job_process_killed_mid_batch_costs_no_result(
         assert job["status"] == "completed"
         assert job["progress"]["succeeded"] == len(files), job["progress"]
         assert sorted(f["index"] for f in job["files"]) == list(range(len(files)))
-        for item, (name, _) in zip(job["files"], files, strict=True):
-            best = item["result"]["candidates"][0]
-            assert best["source_id"] == f"rockjock_xrd#{name.split('-')[0].upper()}"
+        assert_columns_found(job, files)
         assert "computing its 2 files one by one" in server.logs()
     finally:
         server.stop()
