@@ -413,7 +413,7 @@ def test_interrupted_index_save_keeps_old_file(
     def crash(*args: object) -> None:
         raise OSError("disk pulled")
 
-    monkeypatch.setattr("xrdid.library.index.os.replace", crash)
+    monkeypatch.setattr("xrdid.files.os.replace", crash)
     with pytest.raises(OSError):
         lib.save_index()
     monkeypatch.undo()
@@ -657,7 +657,7 @@ def test_shipped_library_matches_the_shipped_model() -> None:
     import sqlite3
 
     from xrdid.data_paths import PROJECT_ROOT
-    from xrdid.embedder import content_version
+    from xrdid.checkpoints import content_version
 
     model = PROJECT_ROOT / "model_store" / "regnet1d.pt"
     library = PROJECT_ROOT / "model_store" / "library.sqlite"

@@ -8,9 +8,7 @@ file's content, so a library built with another model is detected.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from xrdid.checkpoints import content_version, weights, write_checkpoint
 from xrdid.errors import InputError
 from xrdid.grid import MODEL_GRID
 from xrdid.model import RegNet1D, RegNetConfig
@@ -42,31 +41,16 @@ def model_input(patterns: Sequence[PreprocessedPattern]) -> NDArray[np.float32]:
 
 def save_checkpoint(path: Path, model: RegNet1D, card: dict[str, Any]) -> str:
     """Write the serving checkpoint atomically; return its model version."""
-    buffer = io.BytesIO()
-    torch.save(
+    return write_checkpoint(
+        path,
         {
             "format": "xrdid-embedder/1",
             "model_config": model.cfg.to_dict(),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "state_dict": weights(model),
             "grid": MODEL_GRID.describe(),
             "card": card,
         },
-        buffer,
     )
-    data = buffer.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    return content_version(data)
-
-
-def content_version(data: bytes) -> str:
-    """The model version: the first 16 hex digits of the file's SHA-256."""
-    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def pick_device(requested: str | None = None) -> torch.device:

@@ -10,6 +10,7 @@ chromatography example.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -121,6 +122,31 @@ def remove_background(
     return values - baseline, baseline
 
 
+def normalised_on_grid(
+    intensity: NDArray[np.floating],
+    covered: NDArray[np.bool_],
+    remove: Callable[[NDArray[np.float64]], tuple[NDArray[np.float64], NDArray[np.float64]]],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """The covered part of a profile on a grid scaled to 0–1, its background
+    removed by ``remove`` (→ signal, baseline) and its highest point set to
+    1: (signal, baseline, scaled) over the whole grid, zero where not
+    covered. XRD patterns and Raman spectra are both normalised so."""
+    region = intensity[covered]
+    scale = float(region.max() - region.min()) or 1.0
+    scaled = (region - region.min()) / scale
+    signal, baseline = remove(scaled)
+    signal = np.clip(signal, 0.0, None)
+    peak = float(signal.max())
+    out = np.zeros(intensity.size)
+    full_baseline = np.zeros(intensity.size)
+    resampled = np.zeros(intensity.size)
+    if peak > 0:
+        out[covered] = signal / peak
+    full_baseline[covered] = baseline
+    resampled[covered] = scaled
+    return out, full_baseline, resampled
+
+
 def preprocess(
     pattern: Pattern,
     *,
@@ -142,19 +168,11 @@ def preprocess(
         notes.append("the file states no wavelength; Cu Kα assumed")
     gridded = to_grid(pattern, radiation, grid)
     covered = gridded.mask
-    region = gridded.intensity[covered]
-    scale = float(region.max() - region.min())
-    scaled = (region - region.min()) / scale
-    signal, baseline = remove_background(scaled, method, step_deg=grid.step_deg, beads=beads)
-    signal = np.clip(signal, 0.0, None)
-    peak = float(signal.max())
-    intensity = np.zeros(grid.n_points)
-    full_baseline = np.zeros(grid.n_points)
-    resampled = np.zeros(grid.n_points)
-    if peak > 0:
-        intensity[covered] = signal / peak
-    full_baseline[covered] = baseline
-    resampled[covered] = scaled
+    intensity, full_baseline, resampled = normalised_on_grid(
+        gridded.intensity,
+        covered,
+        lambda scaled: remove_background(scaled, method, step_deg=grid.step_deg, beads=beads),
+    )
     lo, hi = gridded.covered_two_theta_deg
     if covered.mean() < PARTIAL_COVERAGE_WARNING:
         notes.append(

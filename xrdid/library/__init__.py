@@ -66,6 +66,7 @@ from numpy.typing import NDArray
 
 from xrdid.cache import LruCache
 from xrdid.errors import InputError
+from xrdid.files import remove_partial_writes
 from xrdid.library.codecs import decode_pattern, decode_profile, encode_pattern, encode_profile
 from xrdid.library.filters import ELEMENT_SYMBOLS, ElementFilter, element_bits, parse_elements
 from xrdid.library.index import (
@@ -74,7 +75,6 @@ from xrdid.library.index import (
     index_path_for,
     profile_rows,
     read_index_file,
-    remove_partial_writes,
     write_index_file,
 )
 from xrdid.library.layouts import LAYOUTS, RAMAN_FIRST_ID, LibraryLayout

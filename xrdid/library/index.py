@@ -29,9 +29,7 @@ import io
 import json
 import logging
 import math
-import os
 import struct
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +39,7 @@ import faiss
 import numpy as np
 from numpy.typing import NDArray
 
+from xrdid.files import atomic_write
 from xrdid.library.filters import ElementFilter, eligible
 from xrdid.library.layouts import LibraryLayout
 from xrdid.ranking.profile_search import CompressedRows
@@ -53,7 +52,6 @@ __all__ = [
     "profile_rows",
     "index_path_for",
     "read_index_file",
-    "remove_partial_writes",
     "write_index_file",
 ]
 
@@ -331,40 +329,6 @@ def write_index_file(
     """Write a serialised index (:meth:`SearchIndex.serialize`) behind its header, atomically."""
     vectors, rows = blobs
     encoded = json.dumps(header | {"faiss_bytes": int(vectors.size)}).encode()
-    _atomic_write(
+    atomic_write(
         path, [_INDEX_MAGIC, struct.pack("<I", len(encoded)), encoded, vectors.tobytes(), rows]
     )
-
-
-def remove_partial_writes(path: Path) -> None:
-    """Delete what saves interrupted by a crash left next to ``path``."""
-    for leftover in path.parent.glob(path.name + ".tmp-*"):
-        leftover.unlink(missing_ok=True)
-
-
-def _fsync_directory(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # not supported on this platform
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, chunks: Sequence[bytes]) -> None:
-    """Write a file so that a crash leaves either the old or the new content."""
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    try:
-        with open(tmp, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_directory(path.parent)

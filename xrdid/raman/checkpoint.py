@@ -4,9 +4,7 @@ and the model card, self-describing as the XRD checkpoint is; loaded into a
 
 from __future__ import annotations
 
-import hashlib
 import io
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
+from xrdid.checkpoints import content_version, weights, write_checkpoint
 from xrdid.errors import InputError
 from xrdid.model import RegNet1D, RegNetConfig
 from xrdid.raman.grid import RAMAN_GRID
@@ -34,30 +33,18 @@ def save_raman_checkpoint(
     card: dict[str, Any],
 ) -> str:
     """Write the checkpoint atomically; return its version (content hash)."""
-    buffer = io.BytesIO()
-    torch.save(
+    return write_checkpoint(
+        path,
         {
             "format": CHECKPOINT_FORMAT,
             "model_config": model.cfg.to_dict(),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "element_head": None
-            if element_head is None
-            else {k: v.detach().cpu() for k, v in element_head.state_dict().items()},
+            "state_dict": weights(model),
+            "element_head": None if element_head is None else weights(element_head),
             "element_symbols": list(element_symbols),
             "grid": RAMAN_GRID.describe(),
             "card": card,
         },
-        buffer,
     )
-    data = buffer.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    return hashlib.sha256(data).hexdigest()[:16]
 
 
 @dataclass
@@ -90,7 +77,7 @@ class RamanEmbedder:
             head = nn.Linear(weight.shape[1], weight.shape[0])
             head.load_state_dict(checkpoint["element_head"])
             head.eval()
-        version = hashlib.sha256(data).hexdigest()[:16]
+        version = content_version(data)
         return cls(model, head, list(checkpoint["element_symbols"]), version, checkpoint["card"])
 
     @property

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pybaselines import Baseline
 
+from xrdid.preprocess import normalised_on_grid
 from xrdid.raman.despike import remove_spikes
 from xrdid.raman.grid import RAMAN_GRID, RamanGrid, to_raman_grid
 from xrdid.raman.spectrum import RamanSpectrum
@@ -131,19 +132,9 @@ def preprocess_spectrum(
     intensity, spikes = remove_spikes(spectrum.intensity) if despike else (spectrum.intensity, 0)
     gridded = to_raman_grid(spectrum.shift_cm1, intensity, grid)
     covered = gridded.mask
-    region = gridded.intensity[covered]
-    scale = float(region.max() - region.min()) or 1.0
-    scaled = (region - region.min()) / scale
-    signal, baseline = remove_baseline(scaled, method, settings)
-    signal = np.clip(signal, 0.0, None)
-    peak = float(signal.max())
-    out = np.zeros(grid.n_points)
-    full_baseline = np.zeros(grid.n_points)
-    resampled = np.zeros(grid.n_points)
-    if peak > 0:
-        out[covered] = signal / peak
-    full_baseline[covered] = baseline
-    resampled[covered] = scaled
+    out, full_baseline, resampled = normalised_on_grid(
+        gridded.intensity, covered, lambda scaled: remove_baseline(scaled, method, settings)
+    )
     lo, hi = gridded.covered_cm1
     if covered.mean() < PARTIAL_COVERAGE_WARNING:
         notes.append(
