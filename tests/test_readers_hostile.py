@@ -431,20 +431,6 @@ BAD_FILES: list[tuple[str, Callable[[], bytes], str | None, type[Exception], str
 ]
 
 
-@pytest.mark.parametrize(
-    ("build", "filename", "error", "phrase"),
-    [pytest.param(*case[1:], id=case[0]) for case in BAD_FILES],
-)
-def test_bad_files_fail_with_a_clear_message(
-    build: Callable[[], bytes], filename: str | None, error: type[Exception], phrase: str
-) -> None:
-    with pytest.raises(error) as caught:
-        read_pattern(build(), filename)
-    assert phrase in str(caught.value)
-    assert filename is None or str(caught.value).startswith(filename)
-    assert "internal error" not in str(caught.value)
-
-
 def test_a_reversed_scan_reads_increasing() -> None:
     pattern = read_pattern(text(rows()[::-1]))
     np.testing.assert_allclose(pattern.two_theta_deg, X)
@@ -643,14 +629,20 @@ RAMAN_BAD_FILES: list[tuple[str, Callable[[], bytes], str | None, type[Exception
 
 
 @pytest.mark.parametrize(
-    ("build", "filename", "error", "phrase"),
-    [pytest.param(*case[1:], id=case[0]) for case in RAMAN_BAD_FILES],
+    ("read", "build", "filename", "error", "phrase"),
+    [pytest.param(read_pattern, *case[1:], id=case[0]) for case in BAD_FILES]
+    + [pytest.param(read_measurement, *case[1:], id=case[0]) for case in RAMAN_BAD_FILES],
 )
-def test_bad_raman_files_fail_with_a_clear_message(
-    build: Callable[[], bytes], filename: str | None, error: type[Exception], phrase: str
+def test_bad_files_fail_with_a_clear_message(
+    read: Callable[[bytes, str | None], object],
+    build: Callable[[], bytes],
+    filename: str | None,
+    error: type[Exception],
+    phrase: str,
 ) -> None:
+    """XRD patterns through read_pattern; Raman spectra as /identify reads them."""
     with pytest.raises(error) as caught:
-        read_measurement(build(), filename)
+        read(build(), filename)
     assert phrase in str(caught.value)
     assert filename is None or str(caught.value).startswith(filename)
     assert "internal error" not in str(caught.value)
