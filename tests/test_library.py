@@ -656,8 +656,8 @@ def test_shipped_library_matches_the_shipped_model() -> None:
     changes (`make library`); otherwise every service start re-embeds it."""
     import sqlite3
 
-    from xrdid.data_paths import PROJECT_ROOT
     from xrdid.checkpoints import content_version
+    from xrdid.data_paths import PROJECT_ROOT
 
     model = PROJECT_ROOT / "model_store" / "regnet1d.pt"
     library = PROJECT_ROOT / "model_store" / "library.sqlite"
