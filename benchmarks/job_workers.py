@@ -138,6 +138,8 @@ def start_worker(
         "XRDID_DEFAULT_LIBRARY_PATH": str(log.with_suffix(".none.sqlite")),
         "XRDID_COMPUTE_THREADS": "1",
         "XRDID_JOB_WORKERS": "1",
+        # One core each, computing in the process measured (a job process would be a child).
+        "XRDID_JOB_PROCESSES": "false",
         "XRDID_HOST": "127.0.0.1",
         "XRDID_PORT": str(port),
         "XRDID_LOG_LEVEL": "warning",
