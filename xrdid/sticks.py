@@ -9,17 +9,21 @@ re-broadened later without touching the structure again.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-from pymatgen.analysis.diffraction.xrd import XRDCalculator
 from pymatgen.core import Lattice, Structure
 
 from xrdid.errors import SimulationError, SimulationTooLargeError
+
+if TYPE_CHECKING:
+    from pymatgen.analysis.diffraction.xrd import XRDCalculator
 from xrdid.grid import MODEL_GRID, d_to_two_theta
 
 logger = logging.getLogger(__name__)
@@ -171,7 +175,13 @@ def check_simulation_cost(
     return cost
 
 
-_CALCULATOR = XRDCalculator(wavelength=STICK_WAVELENGTH_ANGSTROM)
+@functools.cache
+def _calculator() -> XRDCalculator:
+    # Imported when first used: it imports matplotlib (0.4 s), which
+    # identifying a scan never needs.
+    from pymatgen.analysis.diffraction.xrd import XRDCalculator
+
+    return XRDCalculator(wavelength=STICK_WAVELENGTH_ANGSTROM)
 
 
 def simulate_sticks(structure: Structure) -> StickPattern:
@@ -192,7 +202,7 @@ def simulate(structure: Structure) -> tuple[StickPattern, float]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pattern = _CALCULATOR.get_pattern(
+            pattern = _calculator().get_pattern(
                 structure, scaled=False, two_theta_range=STICK_TWO_THETA_RANGE_DEG
             )
     except MemoryError:

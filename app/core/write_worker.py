@@ -41,6 +41,8 @@ def init_worker(memory_limit_bytes: int) -> None:
     os.nice(WORKER_NICENESS)
     os.environ.update(SINGLE_THREAD_ENV)
     resource.setrlimit(resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes))
+    import pymatgen.analysis.diffraction.xrd  # noqa: F401 - simulation's (xrdid.sticks imports it late)
+
     import xrdid.references  # noqa: F401
 
 
