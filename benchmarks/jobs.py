@@ -32,6 +32,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -109,8 +110,9 @@ def submit(client: httpx.Client, scans: Sequence[tuple[str, bytes]]) -> str:
     return response.headers["location"]
 
 
-def finished(client: httpx.Client, url: str) -> dict | None:  # type: ignore[type-arg]
-    job = client.get(url, params={"results": "false"}).json()
+def finished(client: httpx.Client, url: str) -> dict[str, Any] | None:
+    """The job's summary once it has finished, else None."""
+    job: dict[str, Any] = client.get(url, params={"results": "false"}).json()
     return job if job["status"] in ("completed", "cancelled") else None
 
 
