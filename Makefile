@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: install raman-library bench-raman-service serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-hardening bench-scale fuzz vendor bench-jobs bench-job-batch bench-worker-kills bench-job-workers bench-pgvector openapi bench-raman raman-pack train-raman evaluate-raman
+.PHONY: install raman-library bench-raman-service serve test lint train evaluate ablation distortions rerank-weights library bench-preprocessing bench-service bench-hardening bench-scale fuzz vendor bench-jobs bench-identify-processes bench-job-batch bench-worker-kills bench-job-workers bench-pgvector openapi bench-raman raman-pack train-raman evaluate-raman
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -108,6 +108,11 @@ bench-job-workers: install
 # pgvector extension in the PostgreSQL (built from source here: docs/scale-out.md).
 bench-pgvector: install
 	nice -n 10 $(BIN)/python -m benchmarks.pgvector --json benchmarks/results/pgvector.json
+
+# Concurrent /identify clients against a service computing on threads and in processes
+# (XRDID_IDENTIFY_PROCESSES), at 10,000 references (~4 min).
+bench-identify-processes: install
+	$(BIN)/python -m benchmarks.identify_processes --json benchmarks/results/identify-processes.json
 
 # Job batch size against throughput and the longest batch (an interactive request's wait), ~2 min.
 bench-job-batch: install

@@ -1,4 +1,4 @@
-"""Batch-job scans computed in job processes (:mod:`app.jobs.compute_pool`):
+"""Batch-job scans computed in job processes (:mod:`app.core.compute_pool`):
 a process answers as the service's own thread does, and a reference added to
 the library after the process loaded it is searched by its next batch."""
 
@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from app.core import compute_process
+from app.core.compute_pool import ComputePool
 from app.core.config import Settings
 from app.core.state import load_calibration
-from app.jobs.compute_pool import ComputePool
+from app.core.write_worker import WORKER_NICENESS
 from app.jobs.runner import compute_batch
 from app.models import IdentifyForm
 from app.store.base import ClaimedBatch, ClaimedFile, FileOutcome
@@ -56,9 +58,9 @@ def test_a_job_process_answers_as_the_service_and_searches_what_was_added_since(
             ClaimedFile(1, "bad.xy", b"1 2 3 x\n"),
         ],
     )
-    pool = ComputePool(settings)
+    pool = ComputePool(settings, 1, WORKER_NICENESS)
     try:
-        before = asyncio.run(pool.compute(batch))
+        before = asyncio.run(pool.run(compute_process.compute_batch, batch))
         assert [o.index for o in before] == [0, 1]
         assert before[1].error is not None
         assert before[1].error["type"] == "urn:xrdid:problem:unreadable-pattern"
@@ -70,7 +72,7 @@ def test_a_job_process_answers_as_the_service_and_searches_what_was_added_since(
                 same_answer(got.result, expected.result)
                 assert got.error == expected.error
             library.add_many(embed_references([copper], embedder))
-        after = asyncio.run(pool.compute(batch))
+        after = asyncio.run(pool.run(compute_process.compute_batch, batch))
     finally:
         pool.stop()
     assert after[0].result is not None

@@ -25,14 +25,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.to_thread
 from fastapi import FastAPI
+from pebble import ProcessExpired
 
+from app.core import compute_process
 from app.core.admission import Gate
+from app.core.compute_pool import ComputePool
 from app.core.config import Settings
-from app.core.errors import ServiceNotReadyError, TechniqueUnavailableError
+from app.core.errors import ServiceError, ServiceNotReadyError, TechniqueUnavailableError
+from app.core.identify_file import identify_file
 from app.core.metrics import Metrics
 from app.core.writes import WritePool
 from xrdid.embedder import Embedder
-from xrdid.identify_files import XrdModel
+from xrdid.identify_files import FileResult, XrdModel
 from xrdid.library import Library, LibraryUnavailableError, SearchSettings, index_path_for
 from xrdid.library.follow import LibraryFollower
 from xrdid.raman.search import RamanSearch
@@ -122,6 +126,8 @@ class ServiceState:
         self.error: str | None = None
         # Jobs, webhooks and the service store (app.core.background), while serving.
         self.background: Background | None = None
+        # POST /identify's processes (XRDID_IDENTIFY_PROCESSES), once the XRD model loaded.
+        self.identify_pool: ComputePool | None = None
         self._lock = threading.Lock()
         self._closing = threading.Event()
         # Requests doing CPU-bound work at once; more would only queue inside torch.
@@ -154,9 +160,21 @@ class ServiceState:
         self.phase = f"recomputing stored references (new model or upgrade): {done}/{total}"
 
     def load(self) -> None:
-        """Load the XRD model and library, then the Raman ones (blocking; runs in a thread)."""
+        """Load the XRD model and library, then the Raman ones (blocking; runs
+        in a thread); start /identify's processes when asked for."""
         self.load_xrd()
+        if self.ready and self.settings.identify_processes and self.settings.role == "api":
+            # After the service's load: it is the one that re-embeds and saves the library.
+            self._start_identify_processes()
         self.load_raman()
+
+    def _start_identify_processes(self) -> None:
+        with self._lock:
+            if not self._closing.is_set():
+                pool = ComputePool(self.settings, self.settings.compute_threads, niceness=0)
+                pool.start()
+                self.identify_pool = pool
+                logger.info("identifying in %d processes", self.settings.compute_threads)
 
     def load_xrd(self) -> None:
         """Load the model, then open the library; a failure is kept in ``error``."""
@@ -339,6 +357,9 @@ class ServiceState:
         with self._lock:
             library, self.library, self.embedder = self.library, None, None
             raman, self.raman = self.raman, None
+            pool, self.identify_pool = self.identify_pool, None
+        if pool is not None:
+            pool.stop()
         if library is not None:
             library.close()
         if raman is not None:
@@ -349,6 +370,43 @@ class ServiceState:
         return await anyio.to_thread.run_sync(
             partial(func, *args, **kwargs), limiter=self.compute_limiter
         )
+
+    async def identify(
+        self, data: bytes, filename: str | None, options: dict[str, Any], picture: bool
+    ) -> tuple[FileResult, bytes | None]:
+        """POST /identify's work (:func:`~app.core.identify_file.identify_file`)
+        in a compute process, or on a compute thread (without processes, or
+        while loading: the thread path answers 503 until the model is loaded)."""
+        pool = self.identify_pool
+        if pool is None:
+            return await self.run_cpu(
+                identify_file,
+                self.settings,
+                self.xrd_model,
+                self.raman_search,
+                data,
+                filename,
+                options,
+                picture,
+            )
+        try:
+            # A client that leaves does not stop the process: restarting one costs seconds.
+            return await pool.run(
+                compute_process.identify,
+                data,
+                filename,
+                options,
+                picture,
+                stop_when_abandoned=False,
+            )
+        except ProcessExpired as exc:
+            logger.error(
+                "the process identifying %r stopped (exit code %s)", filename, exc.exitcode
+            )
+            raise ServiceError(
+                f"the process identifying this file stopped (exit code {exc.exitcode}); it "
+                "has been logged — please report it with the file"
+            ) from None
 
     async def run_write_embedding(self, func: Callable[..., T], *args: Any) -> T:
         """Embed an upload in a thread of its own limiter (never an identify thread)."""

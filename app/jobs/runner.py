@@ -6,7 +6,7 @@ job (a lease, :meth:`~app.store.base.ServiceStore.claim_files`) → identify
 them together (:func:`xrdid.identify_files.identify_files`: each file read
 as POST /identify reads it, XRD patterns and Raman spectra each through
 their own model in one forward pass), in a process of the worker's own
-(:mod:`app.jobs.compute_pool`) or on a compute thread shared with /identify
+(:mod:`app.core.compute_pool`) or on a compute thread shared with /identify
 (XRDID_JOB_PROCESSES) → write every outcome in one transaction, accepted
 only while the lease holds.
 A heartbeat renews the leases of work in progress. After a kill -9 the
@@ -32,8 +32,10 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 from pebble import ProcessExpired
 
+from app.core import compute_process
+from app.core.compute_pool import ComputePool
 from app.core.errors import ServiceError, problem_response, xrdid_problem
-from app.jobs.compute_pool import ComputePool
+from app.core.write_worker import WORKER_NICENESS
 from app.models import IdentifyForm, IdentifyResponse
 from app.store.base import ClaimedBatch, FileOutcome, ServiceStore
 from xrdid.errors import XrdidError
@@ -134,7 +136,12 @@ class JobRunner:
         self.owner = f"jobs-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.wakeup = asyncio.Event()
         self.scans_per_s: float | None = None
-        self.pool = ComputePool(self.settings) if self.settings.job_processes else None
+        # At lower priority than /identify: a batch job hardly slows a request.
+        self.pool = (
+            ComputePool(self.settings, self.settings.job_worker_count, WORKER_NICENESS)
+            if self.settings.job_processes
+            else None
+        )
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._heartbeat: asyncio.Task[None] | None = None
@@ -275,7 +282,7 @@ class JobRunner:
                 settings.max_upload_bytes,
             )
         try:
-            return await self.pool.compute(batch)
+            return await self.pool.run(compute_process.compute_batch, batch)
         except ProcessExpired as exc:
             if len(batch.files) > 1:
                 logger.warning(

@@ -17,8 +17,6 @@ from app.api.uploads import read_upload
 from app.core.errors import problem_responses
 from app.forms import IdentifyUpload
 from app.models import IdentifyResponse
-from xrdid.identify_files import identify_files
-from xrdid.overlay import overlay_png
 from xrdid.raman.answer import RamanResult
 
 router = APIRouter(prefix="/identify", tags=["identify"], dependencies=[ReadAccess])
@@ -72,21 +70,13 @@ async def identify(
     """
     picture = form.plot or "image/png" in request.headers.get("accept", "")
     data = await read_upload(form.file, settings)
-    pipelines = form.pipelines(
-        service.xrd_model, service.raman_search, settings.default_top_k, picture
-    )
-    (result,) = await service.run_cpu(
-        identify_files,
-        [(data, form.file.filename)],
-        form.reading(settings.max_upload_bytes),
-        pipelines,
-    )
+    options = form.model_dump(mode="json", exclude={"file", "plot"})
+    result, png = await service.identify(data, form.file.filename, options, picture)
     if isinstance(result, Exception):
         raise result
     service.metrics.observe_identification(result.timings)
     if isinstance(result, RamanResult):
         return IdentifyResponse.from_raman(result, form.sample_id)
-    if picture:
-        png = await service.run_cpu(overlay_png, result, form.sample_id)
+    if png is not None:
         return Response(png, media_type="image/png")
     return IdentifyResponse.from_identification(result, form.sample_id)
