@@ -179,6 +179,22 @@ def test_released_claims_go_back_without_costing_an_attempt(store: ServiceStore)
     assert all(f.attempts == 1 for f in store.job_files("a"))
 
 
+def test_files_given_back_are_claimed_again_without_costing_an_attempt(
+    store: ServiceStore,
+) -> None:
+    store.create_job(new_job("a", 3), max_queued_files=10)
+    claim(store, "w1", 0.0)
+    assert store.release_files("w2", "a", [0]) == 0  # not its claim
+    assert store.release_files("w1", "a", [0, 2]) == 2
+    files = store.job_files("a")
+    assert [f.status for f in files] == [FileStatus.QUEUED, FileStatus.RUNNING, FileStatus.QUEUED]
+    assert [f.attempts for f in files] == [0, 1, 0]
+    again = claim(store, "w2", 1.0)
+    assert again is not None and [f.index for f in again.files] == [0, 2]
+    job = store.get_job("a", now=1.0)
+    assert job is not None and job.status is JobStatus.RUNNING
+
+
 def test_failed_outcome_is_kept_as_a_problem(store: ServiceStore) -> None:
     store.create_job(new_job("a", 1), max_queued_files=10)
     claim(store, "w1", 0.0)

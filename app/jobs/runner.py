@@ -12,7 +12,9 @@ only while the lease holds.
 A heartbeat renews the leases of work in progress. After a kill -9 the
 leases lapse and the scans are claimed again (once: a scan that stops the
 service twice is failed, not retried forever); after a clean shutdown the
-workers finish their batch first.
+workers finish their batch first. A scan that could not be computed because
+the library was unreachable is given back to the queue, not failed, and the
+worker waits (doubling up to 30 s) before claiming again.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from app.store.base import ClaimedBatch, FileOutcome, ServiceStore
 from xrdid.errors import XrdidError
 from xrdid.identify import Identification
 from xrdid.identify_files import XrdModel, identify_files
+from xrdid.library import LibraryUnavailableError
 from xrdid.raman.answer import RamanResult
 from xrdid.raman.search import RamanSearch
 
@@ -117,6 +120,9 @@ def compute_batch(
         elif isinstance(result, RamanResult):
             response = IdentifyResponse.from_raman(result, batch.sample_id)
             outcomes.append(FileOutcome(claimed.index, result=response.model_dump(mode="json")))
+        elif isinstance(result, LibraryUnavailableError):
+            # Computed again once the library is back: the scan is not failed for an outage.
+            outcomes.append(FileOutcome(claimed.index, retry=True))
         elif isinstance(result, XrdidError | ServiceError):
             outcomes.append(FileOutcome(claimed.index, error=_problem_json(result)))
         else:  # a bug met on this file
@@ -143,6 +149,8 @@ class JobRunner:
             else None
         )
         self._stopping = False
+        # Seconds a worker waits after giving scans back for a library outage (doubling).
+        self._outage_s = 0.0
         self._tasks: list[asyncio.Task[None]] = []
         self._heartbeat: asyncio.Task[None] | None = None
 
@@ -230,7 +238,30 @@ class JobRunner:
         except Exception:  # a bug: the files fail rather than stay claimed (and renewed) forever
             logger.exception("job %s: computing a batch failed", batch.job_id)
             outcomes = [FileOutcome(f.index, error=_internal_problem()) for f in batch.files]
-        written = await self._write(batch.job_id, outcomes)
+        done = [o for o in outcomes if not o.retry]
+        again = [o.index for o in outcomes if o.retry]
+        written = await self._with_store(
+            f"job {batch.job_id}: writing results",
+            lambda: self.store.complete_files(
+                self.owner, batch.job_id, done, time.time(), retention_s=settings.job_retention_s
+            ),
+        )
+        if again:
+            await self._with_store(
+                f"job {batch.job_id}: giving back scans",
+                lambda: self.store.release_files(self.owner, batch.job_id, again),
+            )
+            self._outage_s = min(2 * self._outage_s, _MAX_RETRY_S) if self._outage_s else 1.0
+            logger.warning(
+                "job %s: %d scans given back to the queue (the library cannot be read); "
+                "this worker waits %g s",
+                batch.job_id,
+                len(again),
+                self._outage_s,
+            )
+            await asyncio.sleep(self._outage_s)
+            return
+        self._outage_s = 0.0
         elapsed = time.perf_counter() - start
         rate = len(outcomes) / max(elapsed, 1e-6) * settings.job_worker_count
         previous = self.scans_per_s
@@ -246,26 +277,18 @@ class JobRunner:
             )
         logger.debug("job %s: %d scans in %.2f s", batch.job_id, len(outcomes), elapsed)
 
-    async def _write(self, job_id: str, outcomes: list[FileOutcome]) -> int:
-        """Write the outcomes, retrying while the store is unreachable (a
-        database restart): the claim is renewed meanwhile, so giving up
-        would leave the files claimed until the service restarts."""
+    async def _with_store(self, what: str, call: Callable[[], int]) -> int:
+        """``call()`` on a worker thread, retried with backoff while the store
+        is unreachable (a database restart): the claim is renewed meanwhile,
+        so giving up would leave the files claimed until the service restarts."""
         delay = _IDLE_POLL_S
         while True:
             try:
-                return await anyio.to_thread.run_sync(
-                    lambda: self.store.complete_files(
-                        self.owner,
-                        job_id,
-                        outcomes,
-                        time.time(),
-                        retention_s=self.settings.job_retention_s,
-                    )
-                )
+                return await anyio.to_thread.run_sync(call)
             except Exception:
                 if self._stopping:
                     raise  # stop() gives the claim back
-                logger.exception("job %s: writing results failed; retrying in %g s", job_id, delay)
+                logger.exception("%s failed; retrying in %g s", what, delay)
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, _MAX_RETRY_S)
 

@@ -151,12 +151,20 @@ class ClaimedBatch:
 
 @dataclass(frozen=True)
 class FileOutcome:
+    """A computed scan's result or error; or ``retry``: neither, the scan
+    could not be computed now (the library was unreachable) and goes back
+    to the queue (:meth:`ServiceStore.release_files`)."""
+
     index: int
     result: Mapping[str, Any] | None = None
     error: Mapping[str, Any] | None = None
+    retry: bool = False
 
     def __post_init__(self) -> None:
-        if (self.result is None) == (self.error is None):
+        if self.retry:
+            if self.result is not None or self.error is not None:
+                raise ValueError("an outcome to retry has no result and no error")
+        elif (self.result is None) == (self.error is None):
             raise ValueError("an outcome is a result or an error")
 
 
@@ -271,6 +279,11 @@ class ServiceStore(Protocol):
     def release_claims(self, owner: str) -> int:
         """Give the owner's claimed scans back to the queue (a clean shutdown:
         the attempt does not count)."""
+        ...
+
+    def release_files(self, owner: str, job_id: str, indices: Sequence[int]) -> int:
+        """Give these scans the owner holds back to the queue without counting
+        the attempt (they could not be computed now: the library was unreachable)."""
         ...
 
     def complete_files(

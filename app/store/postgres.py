@@ -324,6 +324,18 @@ class PostgresServiceStore:
 
         return self._run(work)
 
+    def release_files(self, owner: str, job_id: str, indices: Sequence[int]) -> int:
+        def work(db: Connection) -> int:
+            released = db.execute(
+                "UPDATE job_file SET status = 'queued', attempts = GREATEST(attempts - 1, 0), "
+                "lease_owner = NULL, lease_expires = NULL "
+                "WHERE job_id = %s AND idx = ANY(%s) AND lease_owner = %s AND status = 'running'",
+                (job_id, list(indices), owner),
+            ).rowcount
+            return int(released)
+
+        return self._run(work)
+
     def complete_files(
         self,
         owner: str,

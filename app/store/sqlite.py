@@ -340,6 +340,16 @@ class SqliteServiceStore:
             )
         return int(released)
 
+    def release_files(self, owner: str, job_id: str, indices: Sequence[int]) -> int:
+        with self._transaction() as db:
+            released = db.executemany(
+                "UPDATE job_file SET status = 'queued', attempts = MAX(attempts - 1, 0), "
+                "lease_owner = NULL, lease_expires = NULL "
+                "WHERE job_id = ? AND idx = ? AND lease_owner = ? AND status = 'running'",
+                [(job_id, index, owner) for index in indices],
+            ).rowcount
+        return int(released)
+
     def complete_files(
         self,
         owner: str,
