@@ -249,13 +249,13 @@ def recall(args: argparse.Namespace) -> dict[str, object]:
     references = embedder.embed_array(lib.inputs)
     query_embeddings = embedder.embed_array(queries_in)
     n_real = len(lib.labels)
-    embeddings, template = padded_embeddings(references, args.size, args.spread)
+    embeddings, template = padded_embeddings(references, args.size, args.spread, args.seed)
     labels = [lib.labels[t] for t in template]
     profiles = lib.inputs[:, 0]
     coarse_real = coarse_rows(profiles)
     ids = np.arange(args.size, dtype=np.int64)
     bits = np.zeros((args.size, 2), dtype=np.uint64)
-    results: dict[str, object] = {"size": args.size, "queries": len(truths)}
+    results: dict[str, object] = {"size": args.size, "queries": len(truths), "seed": args.seed}
     queries = [
         Query(x[0], x[1] > 0.5, e) for x, e in zip(queries_in, query_embeddings, strict=True)
     ]
@@ -400,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=1_000_000, help="recall: library size")
     parser.add_argument("--queries", type=int, default=300, help="recall: queries")
     parser.add_argument("--spread", type=float, default=0.5, help="recall: padding embedding noise")
+    parser.add_argument("--seed", type=int, default=0, help="recall: padding embeddings' seed")
     parser.add_argument(
         "--modes", nargs="+", default=["approximate", "exact"], choices=["approximate", "exact"]
     )
