@@ -142,8 +142,7 @@ class ServiceState:
         self.write_gate = Gate(
             "uploads to the library", settings.write_workers + settings.write_queue
         )
-        # Job submissions hold their scans in memory while they are stored;
-        # the jobs' identifications take compute threads (run_cpu) like /identify.
+        # Job submissions hold their scans in memory while they are stored.
         self.job_gate = Gate("job submissions", settings.job_submissions)
         self.writes = WritePool(settings)
         metrics.track_library(self._library_size, lambda: 1.0 if self.ready else 0.0)

@@ -36,10 +36,19 @@ def identify(client: httpx.Client, name: str, data: bytes, **form: str) -> httpx
 
 def identify_processes(server: Server) -> list[psutil.Process]:
     """The server's /identify processes: its spawned children at normal
-    priority (job and write workers run at nice 10)."""
+    priority (job and write workers run at nice 10, once started: a write
+    worker is at nice 0 for its first moments, before the service is ready)."""
     assert server.process is not None
     children = psutil.Process(server.process.pid).children()
     return [p for p in children if "spawn_main" in " ".join(p.cmdline()) and p.nice() == 0]
+
+
+def wait_for_identify_processes(server: Server, count: int, timeout_s: float = 60.0) -> None:
+    """The processes start once the service has loaded (after /ready says so)."""
+    deadline = time.monotonic() + timeout_s
+    while len(found := identify_processes(server)) != count:
+        assert time.monotonic() < deadline, f"{len(found)} /identify processes, not {count}"
+        time.sleep(0.1)
 
 
 def test_identify_in_processes_answers_as_on_threads(
@@ -61,8 +70,7 @@ def test_identify_in_processes_answers_as_on_threads(
         processes.client() as in_processes,
         threads.client() as on_threads,
     ):
-        assert len(identify_processes(processes)) == 2
-        assert identify_processes(threads) == []
+        wait_for_identify_processes(processes, 2)
         for name, data, form in cases:
             got = identify(in_processes, name, data, **form)
             expected = identify(on_threads, name, data, **form)
