@@ -20,6 +20,7 @@ worker waits (doubling up to 30 s) before claiming again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -149,6 +150,7 @@ class JobRunner:
             else None
         )
         self._stopping = False
+        self._stopped = asyncio.Event()  # ends a worker's wait after an outage
         # Seconds a worker waits after giving scans back for a library outage (doubling).
         self._outage_s = 0.0
         self._tasks: list[asyncio.Task[None]] = []
@@ -166,6 +168,7 @@ class JobRunner:
     async def stop(self) -> None:
         """Let each worker finish its batch (its results are written), then stop."""
         self._stopping = True
+        self._stopped.set()
         self.wakeup.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._heartbeat is not None:
@@ -259,7 +262,8 @@ class JobRunner:
                 len(again),
                 self._outage_s,
             )
-            await asyncio.sleep(self._outage_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), self._outage_s)
             return
         self._outage_s = 0.0
         elapsed = time.perf_counter() - start
