@@ -5,6 +5,8 @@ in one process — tests — do not collide).
 - ``xrdid_http_request_duration_seconds{method,route}`` (histogram)
 - ``xrdid_identify_stage_seconds{stage}`` (histogram: read, preprocess, embed, search)
 - ``xrdid_library_references`` and ``xrdid_ready`` (gauges, read at scrape time)
+- ``xrdid_compute_process_deaths_total{pool}``: compute processes (``identify``,
+  ``jobs``) that died while computing (killed, out of memory, a crash in C code)
 
 Label values come from bounded sets only, so no client can grow the
 registry: ``route`` is the route template (``/references/{reference_id}``),
@@ -72,6 +74,12 @@ class Metrics:
         )
         self.ready = Gauge(
             "xrdid_ready", "1 when model and library are loaded", registry=self.registry
+        )
+        self.process_deaths = Counter(
+            "xrdid_compute_process_deaths",
+            "Compute processes that died while computing, by pool (identify, jobs)",
+            ["pool"],
+            registry=self.registry,
         )
 
     def track_library(self, size: Callable[[], float], ready: Callable[[], float]) -> None:

@@ -399,6 +399,7 @@ class ServiceState:
                 stop_when_abandoned=False,
             )
         except ProcessExpired as exc:
+            self.metrics.process_deaths.labels("identify").inc()
             logger.error(
                 "the process identifying %r stopped (exit code %s)", filename, exc.exitcode
             )

@@ -311,6 +311,7 @@ class JobRunner:
         try:
             return await self.pool.run(compute_process.compute_batch, batch)
         except ProcessExpired as exc:
+            state.metrics.process_deaths.labels("jobs").inc()
             if len(batch.files) > 1:
                 logger.warning(
                     "job %s: the process computing a batch stopped (exit code %s); "

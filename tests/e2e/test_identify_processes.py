@@ -124,3 +124,5 @@ def test_an_identify_process_killed_mid_request_costs_that_request_only(
         after = identify(client, "scan.xrdml", data)  # on the process pebble started again
         assert after.status_code == 200, after.text
         assert [p.pid for p in identify_processes(server)] != [process.pid]
+        metrics = client.get("/metrics").text
+        assert 'xrdid_compute_process_deaths_total{pool="identify"} 1.0' in metrics

@@ -291,6 +291,14 @@ def test_a_job_process_killed_mid_batch_costs_no_result(
         assert sorted(f["index"] for f in job["files"]) == list(range(len(files)))
         assert_columns_found(job, files)
         assert "computing its 2 files one by one" in server.logs()
+        with server.client() as client:
+            metrics = client.get("/metrics").text
+        (deaths,) = [
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith('xrdid_compute_process_deaths_total{pool="jobs"}')
+        ]
+        assert deaths >= 1
     finally:
         server.stop()
 
