@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -30,18 +32,31 @@ class ComputePool:
     """``workers`` processes at ``niceness`` computing identifications."""
 
     def __init__(self, settings: Settings, workers: int, niceness: int) -> None:
+        # A fresh interpreter: the server's threads and torch are not forked.
+        context = multiprocessing.get_context("spawn")
+        self.workers = workers
+        # Processes that have loaded (restarted ones count again).
+        self._loaded = context.Value("i", 0)
         self._pool = ProcessPool(
             max_workers=workers,
             initializer=compute_process.init_process,
-            initargs=(settings, niceness),
-            # A fresh interpreter: the server's threads and torch are not forked.
-            context=multiprocessing.get_context("spawn"),
+            initargs=(settings, niceness, self._loaded),
+            context=context,
         )
 
     def start(self) -> None:
         """Start the processes now (they load the model and library) rather
         than with the first task. pebble starts them all with its first task."""
         self._pool.schedule(compute_process.ready)
+
+    def wait_loaded(self, stop: threading.Event, timeout_s: float) -> bool:
+        """Block until every process has loaded (True), or ``stop`` is set or
+        ``timeout_s`` has passed (False)."""
+        deadline = time.monotonic() + timeout_s
+        while self._loaded.value < self.workers:
+            if stop.wait(0.1) or time.monotonic() > deadline:
+                return False
+        return True
 
     async def run(self, func: Callable[..., T], *args: Any, stop_when_abandoned: bool = True) -> T:
         """``func(*args)`` in a process; raises pebble's ProcessExpired when

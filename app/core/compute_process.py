@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from app.core.write_worker import SINGLE_THREAD_ENV
 
 if TYPE_CHECKING:
+    from multiprocessing.sharedctypes import Synchronized
+
     from app.core.config import Settings
     from app.core.state import ServiceState
     from app.store.base import ClaimedBatch, FileOutcome
@@ -29,9 +31,10 @@ logger = logging.getLogger(__name__)
 _state: ServiceState | None = None
 
 
-def init_process(settings: Settings, niceness: int) -> None:
+def init_process(settings: Settings, niceness: int, loaded: Synchronized[int]) -> None:
     """Pool initializer: the priority asked for, one thread per numerical
-    library (one process per core), then the model and library."""
+    library (one process per core), then the model and library; ``loaded``
+    counts the processes that got this far."""
     global _state
     # pebble's SIGTERM handler waits for a long C call to return; stop at once.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -47,6 +50,8 @@ def init_process(settings: Settings, niceness: int) -> None:
     state = ServiceState(settings, Metrics(), writes_index_files=False)
     state.load_xrd()  # a failure is each file's error (ServiceState.xrd_model)
     _state = state
+    with loaded.get_lock():
+        loaded.value += 1
 
 
 def ready() -> bool:

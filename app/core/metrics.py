@@ -5,6 +5,7 @@ in one process — tests — do not collide).
 - ``xrdid_http_request_duration_seconds{method,route}`` (histogram)
 - ``xrdid_identify_stage_seconds{stage}`` (histogram: read, preprocess, embed, search)
 - ``xrdid_library_references`` and ``xrdid_ready`` (gauges, read at scrape time)
+- ``xrdid_identify_processes``: processes computing /identify (0: its threads do)
 - ``xrdid_compute_process_deaths_total{pool}``: compute processes (``identify``,
   ``jobs``) that died while computing (killed, out of memory, a crash in C code)
 
@@ -74,6 +75,11 @@ class Metrics:
         )
         self.ready = Gauge(
             "xrdid_ready", "1 when model and library are loaded", registry=self.registry
+        )
+        self.identify_processes = Gauge(
+            "xrdid_identify_processes",
+            "Processes computing /identify (XRDID_IDENTIFY_PROCESSES; 0: on threads)",
+            registry=self.registry,
         )
         self.process_deaths = Counter(
             "xrdid_compute_process_deaths",

@@ -162,18 +162,36 @@ class ServiceState:
         """Load the XRD model and library, then the Raman ones (blocking; runs
         in a thread); start /identify's processes when asked for."""
         self.load_xrd()
+        pool = None
         if self.ready and self.settings.identify_processes and self.settings.role == "api":
             # After the service's load: it is the one that re-embeds and saves the library.
-            self._start_identify_processes()
+            pool = ComputePool(self.settings, self.settings.compute_threads, niceness=0)
+            pool.start()
         self.load_raman()
+        if pool is not None:
+            self._serve_from(pool)
 
-    def _start_identify_processes(self) -> None:
-        with self._lock:
-            if not self._closing.is_set():
-                pool = ComputePool(self.settings, self.settings.compute_threads, niceness=0)
-                pool.start()
-                self.identify_pool = pool
-                logger.info("identifying in %d processes", self.settings.compute_threads)
+    def _serve_from(self, pool: ComputePool) -> None:
+        """Send /identify to ``pool`` once all its processes have loaded (until
+        then the threads serve it: no request waits for a process to load)."""
+        published = False
+        while not pool.wait_loaded(self._closing, _PROCESS_LOAD_WARNING_S):
+            if self._closing.is_set():
+                break
+            logger.warning(
+                "the /identify processes have not all loaded after %g s more; the "
+                "service's threads serve /identify meanwhile",
+                _PROCESS_LOAD_WARNING_S,
+            )
+        else:
+            with self._lock:
+                if not self._closing.is_set():  # else close() has run or is running
+                    self.identify_pool, published = pool, True
+        if not published:
+            pool.stop()
+            return
+        self.metrics.identify_processes.set(pool.workers)
+        logger.info("identifying in %d processes", pool.workers)
 
     def load_xrd(self) -> None:
         """Load the model, then open the library; a failure is kept in ``error``."""
@@ -347,6 +365,10 @@ class ServiceState:
         found = [self.library, raman.library if raman is not None else None]
         return [library for library in found if library is not None]
 
+    def begin_closing(self) -> None:
+        """Stop waiting (for a database, for processes): the service is shutting down."""
+        self._closing.set()
+
     def close(self) -> None:
         self._closing.set()
         with self._lock:
@@ -415,6 +437,11 @@ class ServiceState:
         )
 
 
+# How long /identify's processes may load before the log says so (they load
+# in seconds; a million references' index file, in about a minute).
+_PROCESS_LOAD_WARNING_S = 120.0
+
+
 class _StartupError(Exception):
     """A startup failure whose message is safe to show to any client."""
 
@@ -461,5 +488,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         saver.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await saver
+        state.begin_closing()
         await loader  # a load in progress cannot be interrupted; let it finish
         await anyio.to_thread.run_sync(state.close)

@@ -44,11 +44,14 @@ def identify_processes(server: Server) -> list[psutil.Process]:
 
 
 def wait_for_identify_processes(server: Server, count: int, timeout_s: float = 60.0) -> None:
-    """The processes start once the service has loaded (after /ready says so)."""
+    """The processes start once the service has loaded (after /ready says so)
+    and take /identify over once they have loaded (the metric says so)."""
     deadline = time.monotonic() + timeout_s
-    while len(found := identify_processes(server)) != count:
-        assert time.monotonic() < deadline, f"{len(found)} /identify processes, not {count}"
+    serving = f"xrdid_identify_processes {float(count)}"
+    while serving not in httpx.get(server.url + "/metrics").text:
+        assert time.monotonic() < deadline, "the /identify processes did not take over"
         time.sleep(0.1)
+    assert len(identify_processes(server)) == count
 
 
 def test_identify_in_processes_answers_as_on_threads(
@@ -71,6 +74,7 @@ def test_identify_in_processes_answers_as_on_threads(
         threads.client() as on_threads,
     ):
         wait_for_identify_processes(processes, 2)
+        assert "xrdid_identify_processes 0.0" in on_threads.get("/metrics").text
         for name, data, form in cases:
             got = identify(in_processes, name, data, **form)
             expected = identify(on_threads, name, data, **form)
@@ -103,7 +107,8 @@ def test_an_identify_process_killed_mid_request_costs_that_request_only(
     env = {**server_env, **PROCESSES, "XRDID_COMPUTE_THREADS": "1"}
     data = real_xrdml().read_bytes()
     with running(env, tmp_path / "server.log") as server, server.client() as client:
-        assert identify(client, "scan.xrdml", data).status_code == 200  # the process is up
+        wait_for_identify_processes(server, 1)
+        assert identify(client, "scan.xrdml", data).status_code == 200  # warm
         (process,) = identify_processes(server)
         answers: list[httpx.Response] = []
         request = threading.Thread(
