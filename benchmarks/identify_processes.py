@@ -54,11 +54,17 @@ def family_rss_gb(pid: int) -> float:
     return sum(p.memory_info().rss for p in processes) / 1e9
 
 
-def wait_for_raman(url: str, timeout_s: float = 120.0) -> None:
+def wait_for_loading(url: str, processes: bool, timeout_s: float = 120.0) -> None:
+    """Until the Raman model has loaded and, with processes, they have taken
+    /identify over (loading would take CPU from the first measurement)."""
     deadline = time.monotonic() + timeout_s
-    while httpx.get(url + "/ready", timeout=5).json()["raman_status"] == "loading":
+    while (
+        httpx.get(url + "/ready", timeout=5).json()["raman_status"] == "loading"
+        or processes
+        and "xrdid_identify_processes 0.0" in httpx.get(url + "/metrics", timeout=5).text
+    ):
         if time.monotonic() > deadline:
-            raise TimeoutError("the Raman model and library did not load")
+            raise TimeoutError("the service did not finish loading")
         time.sleep(0.2)
 
 
@@ -74,7 +80,7 @@ def measure(
 ) -> Row:
     service = Service(library, model, log, settings)
     try:
-        wait_for_raman(service.url)  # its loading would take CPU from the first measurement
+        wait_for_loading(service.url, settings["XRDID_IDENTIFY_PROCESSES"] == "true")
         concurrent(service.url, scans, len(clients) and max(clients), 2)  # every process warm
         throughput, cpu = [], []
         for n in clients:
