@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from pebble import ProcessPool
 
-from app.core import compute_process
+from app.core import compute_process, write_worker
 from app.core.config import Settings
 
 __all__ = ["ComputePool"]
@@ -47,7 +47,7 @@ class ComputePool:
     def start(self) -> None:
         """Start the processes now (they load the model and library) rather
         than with the first task. pebble starts them all with its first task."""
-        self._pool.schedule(compute_process.ready)
+        self._pool.schedule(write_worker.ready)  # a no-op task
 
     def wait_loaded(self, stop: threading.Event, timeout_s: float) -> bool:
         """Block until every process has loaded (True), or ``stop`` is set or

@@ -54,11 +54,6 @@ def init_process(settings: Settings, niceness: int, loaded: Synchronized[int]) -
         loaded.value += 1
 
 
-def ready() -> bool:
-    """A no-op task: scheduling it starts the pool's processes."""
-    return True
-
-
 def _synced_state() -> ServiceState:
     """This process's state, its libraries brought up to date."""
     from xrdid.library import LibraryUnavailableError

@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     compute_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     # True: POST /identify computes in XRDID_COMPUTE_THREADS processes of its
     # own, each with a copy of the model and the library's index in memory
-    # (about 0.5 GB each), so concurrent requests use every core (Python runs
+    # (about 0.4 GB each at 10,000 references), so concurrent requests use every core (Python runs
     # the phase analysis one thread at a time: docs/scale-out.md). False: on
     # threads of this process, in its memory.
     identify_processes: bool = False

@@ -111,7 +111,7 @@ class ServiceState:
     ) -> None:
         self.settings = settings
         self.metrics = metrics
-        # False in a job process (app.jobs.compute_process): the service saves them.
+        # False in a compute process (app.core.compute_process): the service saves them.
         self.writes_index_files = writes_index_files
         self.embedder: Embedder | None = None
         self.library: Library | None = None
@@ -396,8 +396,8 @@ class ServiceState:
         self, data: bytes, filename: str | None, options: dict[str, Any], picture: bool
     ) -> tuple[FileResult, bytes | None]:
         """POST /identify's work (:func:`~app.core.identify_file.identify_file`)
-        in a compute process, or on a compute thread (without processes, or
-        while loading: the thread path answers 503 until the model is loaded)."""
+        in a compute process, or on a compute thread (without processes, and
+        while they load; the thread path answers 503 until the model is loaded)."""
         pool = self.identify_pool
         if pool is None:
             return await self.run_cpu(

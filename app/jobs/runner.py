@@ -58,7 +58,7 @@ logger = logging.getLogger(__name__)
 # A claim lapsed this many times is given up (the first retry covers a crash).
 MAX_ATTEMPTS = 2
 _IDLE_POLL_S = 1.0
-# Longest wait between two tries of writing a batch's results.
+# Longest wait between two tries of a store write, or of a batch after a library outage.
 _MAX_RETRY_S = 30.0
 # Throughput is a moving average over about this many batches (for Retry-After).
 _RATE_SMOOTHING = 0.3

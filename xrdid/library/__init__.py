@@ -215,7 +215,7 @@ class Library:
         # The index file (a cache); None: rebuilt from the database on every open.
         self.index_path = index_path
         # False in a process that only searches beside the one that owns the
-        # file (a job process): it reads the file, never writes or tidies it.
+        # file (a compute process): it reads the file, never writes or tidies it.
         self.writes_index_file = writes_index_file
         self.search_settings = search or SearchSettings()
         self.model_version = model_version
