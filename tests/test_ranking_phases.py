@@ -15,10 +15,12 @@ from tests.e2e.support import SHIPPED_MODEL
 from xrdid.augment import reference_input
 from xrdid.embedder import Embedder, model_input
 from xrdid.grid import MODEL_GRID
-from xrdid.ranking import ArraySource, Query, rank
+from xrdid.ranking import ArraySource, Query, phases, rank
 from xrdid.ranking.answer import answer
 from xrdid.ranking.confidence import CANDIDATE_FEATURES, PHASE_FEATURES, Calibration, LogisticModel
-from xrdid.ranking.phases import analyse_phases, broad_part, noise_level
+from xrdid.ranking.config import SERVED
+from xrdid.ranking.correlation import rerank_correlation
+from xrdid.ranking.phases import _NO_PRIOR, _LookAlikes, analyse_phases, broad_part, noise_level
 from xrdid.ranking.quantify import weight_percents
 from xrdid.ranking.refine import PhaseShape, transformed
 from xrdid.rir import calculated_rir
@@ -69,6 +71,32 @@ def _analyse(embedder, source, scan: np.ndarray, mask: np.ndarray = EVERYWHERE):
         return embedder.embed_array(np.stack([intensity, m]).astype(np.float32)[None])[0]
 
     return query, ranking, analyse_phases(query, ranking, source, embed)
+
+
+def test_look_alikes_are_fitted_once_per_pair(setting, monkeypatch) -> None:
+    """Silicon and fluorite (the same pattern within 0.6% strain) are
+    look-alikes; copper and aluminium (12% apart) are not. Each pair is
+    fitted once however often the rounds ask."""
+    _, source, _, _ = setting
+    calls: list[int] = []
+
+    def counted(intensity, mask, references, config):
+        calls.append(len(references))
+        return rerank_correlation(intensity, mask, references, config)
+
+    monkeypatch.setattr(phases, "rerank_correlation", counted)
+    lookalikes = _LookAlikes(source, EVERYWHERE, SERVED)
+    candidates = np.arange(8, dtype=np.int64)
+    first = lookalikes.of([1, 3], candidates)
+    again = lookalikes.of([1, 3], candidates[::-1])
+    assert list(np.flatnonzero(first)) == [1, 3, 6]
+    np.testing.assert_array_equal(again, first[::-1])
+    assert calls == [8, 8]  # once per phase, the second call from the memory
+    expected = rerank_correlation(
+        source.profiles(np.array([1]))[0], EVERYWHERE, source.profiles(candidates), _NO_PRIOR
+    )
+    assert list(np.flatnonzero(expected >= SERVED.lookalike_correlation)) == [1, 6]
+    assert not lookalikes.of([], candidates).any()
 
 
 def test_the_broad_part_is_the_hump_without_the_peaks() -> None:

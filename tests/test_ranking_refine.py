@@ -5,10 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
+from scipy.ndimage import gaussian_filter1d
 
 from xrdid.augment import reference_input
 from xrdid.grid import MODEL_GRID
-from xrdid.ranking.refine import PhaseShape, ShapeLimits, refine, transformed
+from xrdid.ranking.refine import (
+    PhaseShape,
+    ShapeLimits,
+    _Problem,
+    _shape_vector,
+    refine,
+    transformed,
+)
 from xrdid.sticks import simulate_sticks
 
 EVERYWHERE = np.ones(MODEL_GRID.n_points, dtype=bool)
@@ -39,6 +47,40 @@ def test_transformed_moves_peaks_as_a_strained_shifted_cell_would(profiles) -> N
     broad = transformed(reference, PhaseShape(broadening_deg=0.1))
     assert broad.max() < reference.max()  # broader, lower …
     assert broad.sum() == pytest.approx(reference.sum(), rel=1e-3)  # … the same area
+
+
+@pytest.mark.parametrize("sigma_deg", [0.02, 0.1, ShapeLimits().broadening_deg])
+def test_broadening_is_a_gaussian_of_that_width_up_to_the_bound(profiles, sigma_deg) -> None:
+    """Broadened in Fourier space: the same as a direct Gaussian convolution,
+    with no wrap-round at the grid's ends even at the widest broadening."""
+    reference = profiles[0]
+    direct = gaussian_filter1d(reference, sigma_deg / MODEL_GRID.step_deg, mode="constant")
+    broad = transformed(reference, PhaseShape(broadening_deg=sigma_deg))
+    np.testing.assert_allclose(broad, direct, atol=1e-4 * reference.max())
+    edge = np.zeros_like(reference)
+    edge[-3] = 1.0  # a peak at the top end must not leak round to the bottom
+    assert transformed(edge, PhaseShape(broadening_deg=sigma_deg))[:100].max() < 1e-6
+
+
+def test_the_jacobian_matches_finite_differences(profiles) -> None:
+    """Every column, the broadening's (exact, by its variance) among them."""
+    scan = transformed(0.7 * profiles[1], PhaseShape(0.05, 0.004, 0.08))
+    problem = _Problem(scan, profiles[:2].astype(np.float64), EVERYWHERE)
+    x = np.concatenate(
+        [[0.6, 0.1], _shape_vector([PhaseShape(0.03, 0.003, 0.06), PhaseShape(0.0, 0.0, 0.1)])]
+    )
+    jac = problem.jacobian(x)
+    steps = np.concatenate([[1e-6, 1e-6], np.tile([1e-4, 1e-6, 1e-6], 2)])
+    # Linear interpolation's kinks at peak tops leave the shift's and strain's
+    # columns (the slope of the profile read at an angle) a few % off.
+    tolerances = np.concatenate([[0.01, 0.01], np.tile([0.1, 0.1, 0.01], 2)])
+    for column, (step, tolerance) in enumerate(zip(steps, tolerances, strict=True)):
+        up, down = x.copy(), x.copy()
+        up[column] += step
+        down[column] -= step
+        numeric = (problem.residual(up) - problem.residual(down)) / (2 * step)
+        error = np.linalg.norm(jac[:, column] - numeric) / np.linalg.norm(numeric)
+        assert error < tolerance, (column, error)
 
 
 def test_three_phases_are_refined_together(profiles) -> None:

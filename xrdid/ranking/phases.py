@@ -132,13 +132,14 @@ def analyse_phases(
     found: list[tuple[int, PhaseEvidence, int]] = []  # (id, evidence, round)
     fit: JointFit | None = None
     rank_residual = _residual_ranker(mask, source, embed, config)
+    lookalikes = _LookAlikes(source, mask, config)
     # The peaks' ranking (where a broad part hides them), the residual's, then
     # what the scan's own ranked high: a minor phase the residual's embedding
     # misses often ranked there.
     rankings = [*_peaks_ranking(y, mask, rank_residual), first]
     for round_ in range(config.max_phases):
         ids = [f[0] for f in found]
-        trials = _trials(rankings, source, ids, mask, config)
+        trials = _trials(rankings, source, ids, lookalikes, config)
         passing: list[tuple[JointFit, int, PhaseEvidence]] = []
         screened = _screened(y, mask, noise, source, fit, ids, trials, config)
         for index, (trial_, _) in enumerate(screened):
@@ -241,7 +242,7 @@ def _trials(
     rankings: list[Ranking],
     source: ReferenceSource,
     found: list[int],
-    mask: NDArray[np.bool_],
+    lookalikes: _LookAlikes,
     config: RankingConfig,
 ) -> list[_Trial]:
     """Up to ``config.phase_trials`` candidates taken in turn from ``rankings``,
@@ -251,26 +252,21 @@ def _trials(
     one's peaks)."""
     out: list[_Trial] = []
     seen = [f.material for f in source.facts(np.array(found, dtype=np.int64))] if found else []
-    found_profiles = source.profiles(np.array(found, dtype=np.int64)) if found else None
+    ranked = [r for r in rankings if r.best]
+    alike = lookalikes.of(
+        found, np.array([c.reference_id for r in ranked for c in r.best], dtype=np.int64)
+    )
     queues = []
-    for ranking in rankings:
-        if not ranking.best:
-            continue
+    for ranking in ranked:
         ids = np.array([r.reference_id for r in ranking.best], dtype=np.int64)
-        alike = np.zeros(ids.size, dtype=bool)
-        if found_profiles is not None:
-            profiles = source.profiles(ids)
-            for reference in found_profiles:
-                alike |= (
-                    rerank_correlation(reference, mask, profiles, _NO_PRIOR)
-                    >= config.lookalike_correlation
-                )
-        facts = source.facts(ids)
+        same_pattern, alike = alike[: ids.size], alike[ids.size :]
         queues.append(
             [
                 (candidate, fact, ranking)
-                for candidate, fact, same_pattern in zip(ranking.best, facts, alike, strict=True)
-                if not same_pattern
+                for candidate, fact, near in zip(
+                    ranking.best, source.facts(ids), same_pattern, strict=True
+                )
+                if not near
             ]
         )
     # Taken in turn from each ranking.
@@ -282,6 +278,35 @@ def _trials(
         if len(out) == config.phase_trials:
             break
     return out
+
+
+class _LookAlikes:
+    """Whether candidates are look-alikes of phases found: profile correlation
+    (strain and shift fitted, no prior) ≥ ``config.lookalike_correlation``.
+    One analysis meets the same pairs round after round (its scan's ranking
+    is searched every round), so each pair is fitted once."""
+
+    def __init__(
+        self, source: ReferenceSource, mask: NDArray[np.bool_], config: RankingConfig
+    ) -> None:
+        self._source, self._mask, self._config = source, mask, config
+        self._known: dict[int, dict[int, bool]] = {}  # phase → candidate → look-alike
+
+    def of(self, found: list[int], candidates: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """For each candidate, whether it is a look-alike of any phase in ``found``."""
+        out = np.zeros(candidates.size, dtype=bool)
+        for phase in found:
+            known = self._known.setdefault(phase, {})
+            new = np.array(
+                [c for c in dict.fromkeys(candidates.tolist()) if c not in known], dtype=np.int64
+            )
+            if new.size:
+                (profile,) = self._source.profiles(np.array([phase], dtype=np.int64))
+                r = rerank_correlation(profile, self._mask, self._source.profiles(new), _NO_PRIOR)
+                near = r >= self._config.lookalike_correlation
+                known.update(zip(new.tolist(), near.tolist(), strict=True))
+            out |= np.array([known[c] for c in candidates.tolist()], dtype=bool)
+        return out
 
 
 def _screened(

@@ -3,14 +3,15 @@
 Each phase's model is its reference profile on the model grid (the stored
 one: a calculated reference's default rendering, or a measured reference as
 preprocessed), broadened by a Gaussian of σ (area kept: broadening cannot
-narrow a peak, so a reference is stored at an instrument's narrow widths),
+narrow a peak, so a reference is stored at an instrument's narrow widths;
+a product in Fourier space, as cheap at any width, with an exact derivative
+by σ²),
 strained isotropically (every d-spacing × (1 + ε), which moves Kα1 and Kα2
 peaks exactly as a real cell change does) and shifted by δ in 2θ (zero offset,
 displacement). The scan is modelled as Σ s_j · phase_j with s_j ≥ 0, all
 parameters refined together by bounded least squares (damped Gauss–Newton
-steps projected onto the bounds); the Jacobian is analytic but for the
-broadening's column (a difference), so an iteration costs a few profile
-transforms per phase.
+steps projected onto the bounds); the Jacobian is analytic, so an iteration
+costs a few profile transforms per phase.
 
 Scales are in units of each reference's own strongest point (at its stored
 width): with the phases' reference intensity ratios they give weight
@@ -19,12 +20,13 @@ fractions (:mod:`xrdid.ranking.quantify`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
 from numpy.typing import NDArray
-from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import nnls
 
 from xrdid.grid import MODEL_GRID
@@ -38,9 +40,6 @@ _STEP = MODEL_GRID.step_deg
 _TOLERANCE = 1e-3
 # Gaussian σ (°) both scan and references are smoothed by in turn, coarse to fine.
 _SMOOTHING_DEG = (0.1, 0.0)
-# Finite-difference step of the broadening's variance (deg²; σ 0.003° from
-# none): the Jacobian's one numerical column.
-_VARIANCE_STEP_DEG2 = 1e-5
 
 
 @dataclass(frozen=True)
@@ -63,6 +62,13 @@ class ShapeLimits:
     broadening_deg: float = 0.6
 
 
+# Broadening is circular in Fourier space: padding of 4σ of the widest
+# broadening on each side keeps the tails from wrapping round (3e-4 of a peak).
+_PAD = scipy.fft.next_fast_len(_GRID.size + 2 * math.ceil(4 * ShapeLimits().broadening_deg / _STEP))
+# ln of a Gaussian's transfer function per unit variance: −2π²f² (f in cycles/deg).
+_LOG_TRANSFER_PER_DEG2 = -2.0 * np.pi**2 * scipy.fft.rfftfreq(_PAD, d=_STEP) ** 2
+
+
 def transformed(profile: NDArray[np.floating], shape: PhaseShape) -> NDArray[np.float64]:
     """``profile`` (L,) on the model grid once broadened, strained and shifted."""
     angles, _, _ = _reference_angles(shape, _GRID)
@@ -73,7 +79,25 @@ def _broadened(profile: NDArray[np.floating], sigma_deg: float) -> NDArray[np.fl
     values = np.asarray(profile, dtype=np.float64)
     if sigma_deg <= 1e-6:
         return values
-    return gaussian_filter1d(values, sigma_deg / _STEP, mode="constant")
+    return _from_spectrum(_spectra(values), sigma_deg**2)
+
+
+def _spectra(profiles: NDArray[np.float64]) -> NDArray[np.complex128]:
+    """Profiles (…, L) in Fourier space, zero-padded (see :data:`_PAD`)."""
+    spectra: NDArray[np.complex128] = scipy.fft.rfft(profiles, n=_PAD, axis=-1)
+    return spectra
+
+
+def _from_spectrum(
+    spectrum: NDArray[np.complex128], variance_deg2: float, by_variance: bool = False
+) -> NDArray[np.float64]:
+    """The profile of ``spectrum`` broadened by a Gaussian of variance
+    ``variance_deg2``, or (``by_variance``) that profile's derivative by the variance."""
+    transfer = np.exp(_LOG_TRANSFER_PER_DEG2 * variance_deg2)
+    if by_variance:
+        transfer *= _LOG_TRANSFER_PER_DEG2
+    out: NDArray[np.float64] = scipy.fft.irfft(spectrum * transfer, n=_PAD)[..., : _GRID.size]
+    return out
 
 
 def _reference_angles(
@@ -190,6 +214,7 @@ class _Problem:
     ) -> None:
         self.y, self.refs, self.covered = y, refs, covered
         self.n = refs.shape[0]
+        self._spectra = _spectra(refs)
         self._angles = _GRID[covered]
         # A phase's reading angles and broadened profile at its last shape:
         # the Jacobian is taken where the residual was just evaluated.
@@ -202,7 +227,11 @@ class _Problem:
             if len(self._cache) > 4 * self.n:
                 self._cache.clear()
             angles, by_shift, by_strain = _reference_angles(shape, self._angles)
-            broad = _broadened(self.refs[j], shape.broadening_deg)
+            broad = (
+                _from_spectrum(self._spectra[j], shape.broadening_deg**2)
+                if shape.broadening_deg > 1e-6
+                else self.refs[j]
+            )
             model = np.interp(angles, _GRID, broad, left=0.0, right=0.0)
             self._cache[key] = (angles, by_shift, by_strain, broad, model)
         return self._cache[key]
@@ -221,11 +250,13 @@ class _Problem:
         for j, shape in enumerate(_shapes(x[n:])):
             angles, by_shift, by_strain, broad, model = self._phase(j, shape)
             slope = np.interp(angles, _GRID, np.gradient(broad, _STEP), left=0.0, right=0.0)
-            # σ²: the difference of a slightly wider broadening, read at the same angles.
-            variance = shape.broadening_deg**2
-            step = max(_VARIANCE_STEP_DEG2, 0.1 * variance)
-            wider = _broadened(self.refs[j], float(np.sqrt(variance + step)))
-            by_variance = (np.interp(angles, _GRID, wider, left=0.0, right=0.0) - model) / step
+            by_variance = np.interp(
+                angles,
+                _GRID,
+                _from_spectrum(self._spectra[j], shape.broadening_deg**2, by_variance=True),
+                left=0.0,
+                right=0.0,
+            )
             jac[:, j] = model
             jac[:, n + 3 * j] = x[j] * slope * by_shift
             jac[:, n + 3 * j + 1] = x[j] * slope * by_strain
