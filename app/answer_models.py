@@ -173,7 +173,11 @@ class PhasePublic(BaseModel):
     )
     scale_sd: float
     shift_deg: float = Field(description="Fitted 2θ shift (zero offset, displacement), degrees")
-    strain: float = Field(description="Fitted isotropic lattice strain: d-spacings × (1 + strain)")
+    strain: float = Field(
+        description="Fitted lattice strain: d-spacings × (1 + strain). For a calculated "
+        "reference, the isotropic part of the fitted strain tensor (each reflection moves by "
+        "its own; the fitted cell gives every edge and angle)"
+    )
     broadening_deg: float = Field(
         description="Gaussian σ added to the reference's peak widths, degrees 2θ"
     )

@@ -15,7 +15,7 @@ from tests.e2e.support import SHIPPED_MODEL
 from xrdid.augment import reference_input
 from xrdid.embedder import Embedder, model_input
 from xrdid.grid import MODEL_GRID
-from xrdid.ranking import ArraySource, Query, phases, rank
+from xrdid.ranking import ArraySource, Query, RankedReference, phases, rank
 from xrdid.ranking.answer import answer
 from xrdid.ranking.confidence import CANDIDATE_FEATURES, PHASE_FEATURES, Calibration, LogisticModel
 from xrdid.ranking.config import SERVED
@@ -129,6 +129,32 @@ def test_a_single_phase_is_one_phase(setting) -> None:
         _, _, analysis = _analyse(embedder, source, np.clip(scan, 0, None))
         assert [p.reference_id for p in analysis.phases] == [index]
         assert analysis.phases[0].explained > 0.75  # the rest is clipped counting noise
+
+
+@pytest.mark.parametrize(("found", "swapped"), [(1, 6), (6, 6)])
+def test_a_look_alike_found_first_gives_way_to_the_phase_that_fits(setting, found, swapped) -> None:
+    """Fluorite (0.6% larger than silicon, with its own weak reflections) and
+    copper: silicon taken for the fluorite is replaced once the fit is done;
+    the fluorite, found right, stays."""
+    _, source, _, _ = setting
+    profiles = source.profiles(np.arange(8))
+    rng = np.random.default_rng(5)
+    scan = 0.6 * transformed(profiles[6], PhaseShape(0.02, 0.002, 0.03))
+    scan += 0.4 * transformed(profiles[3], PhaseShape(0.02, -0.001, 0.03))
+    scan = np.clip(scan + rng.normal(0.0, 0.002, scan.size), 0.0, None)
+    ids = [found, 3]
+    fit = phases._refined(scan, EVERYWHERE, source, ids, [PhaseShape(0.02)] * 2, tensors=True)
+    evidence = phases.PhaseEvidence(0.5, 0.5, 100.0, 1.0, 0.9, 0.9)
+    ranked = [RankedReference(i, 0.9, 0.9, 2.7) for i in (1, 3, 6, 7)]
+    new_fit, kept = phases._swapped(
+        scan, EVERYWHERE, noise_level(scan, EVERYWHERE), source, fit,
+        [(found, evidence, 0), (3, evidence, 1)], ranked, SERVED,
+    )  # fmt: skip
+    assert [k[0] for k in kept] == [swapped, 3]
+    assert new_fit.misfit <= fit.misfit
+    if found != swapped:
+        assert new_fit.misfit < 0.9 * fit.misfit
+        assert kept[0][2] == 0  # the round it was found in stays
 
 
 def test_a_mixture_gives_each_phase_once_with_its_amount(setting) -> None:

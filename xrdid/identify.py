@@ -415,7 +415,9 @@ def _strain_in(ranking: Ranking, reference_id: int) -> float:
     return float(ranking.fits.isotropic.strain[index[0]])
 
 
-def _cell(sticks: dict[int, StickPattern], reference_id: int, strain: float) -> Cell | None:
+def _cell(
+    sticks: dict[int, StickPattern], reference_id: int, strain: float | Sequence[float]
+) -> Cell | None:
     found = sticks.get(reference_id)
     return fitted_cell(found, strain) if found is not None else None
 
@@ -470,7 +472,7 @@ def _phase(library: Library, phase: AnswerPhase, sticks: dict[int, StickPattern]
         scale=found.scale,
         scale_sd=found.scale_sd,
         shape=found.shape,
-        cell=_cell(sticks, found.reference_id, found.shape.strain),
+        cell=_cell(sticks, found.reference_id, found.shape.tensor or found.shape.strain),
         explained=found.explained,
         confidence=phase.confidence,
     )

@@ -9,6 +9,7 @@ references, the cell and reflections their stick patterns give.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from xrdid.library import LibraryStatus, Match
 from xrdid.preprocess import BaselineMethod
 from xrdid.ranking.answer import Verdict
 from xrdid.ranking.refine import PhaseShape
+from xrdid.ranking.strain_tensor import reflection_strains
 from xrdid.sticks import StickPattern
 from xrdid.wavelengths import Wavelength
 
@@ -56,10 +58,20 @@ class Cell:
     gamma: float
 
 
-def fitted_cell(sticks: StickPattern, strain: float) -> Cell:
-    """A calculated reference's cell with every length × (1 + strain)."""
-    lattice = Lattice(np.linalg.inv(sticks.reciprocal_lattice).T)
-    a, b, c = (length * (1.0 + strain) for length in lattice.abc)
+def fitted_cell(sticks: StickPattern, strain: float | Sequence[float]) -> Cell:
+    """A calculated reference's cell strained isotropically (every length ×
+    (1 + strain)) or by a strain tensor (xx, yy, zz, xy, xz, yz: each lattice
+    vector v → (I + E) v, as the refinement's ĝᵀ E ĝ moves each reflection;
+    not constrained by the space group, so a fitted hexagonal cell may come
+    out with a ≠ b by the fit's noise)."""
+    vectors = np.linalg.inv(sticks.reciprocal_lattice).T  # rows a, b, c
+    if isinstance(strain, (int, float)):
+        deformation = (1.0 + strain) * np.eye(3)
+    else:
+        xx, yy, zz, xy, xz, yz = (float(t) for t in strain)
+        deformation = np.eye(3) + np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+    lattice = Lattice(vectors @ deformation.T)
+    a, b, c = lattice.abc
     alpha, beta, gamma = lattice.angles
     return Cell(float(a), float(b), float(c), float(alpha), float(beta), float(gamma))
 
@@ -77,7 +89,8 @@ def reflections(
 ) -> tuple[Reflection, ...]:
     """The strongest reflections of a fitted calculated phase inside the covered range."""
     wavelength = MODEL_GRID.wavelength_angstrom
-    d = sticks.d_angstrom * (1.0 + shape.strain)
+    strain = reflection_strains(sticks, shape.tensor) if shape.tensor is not None else shape.strain
+    d = sticks.d_angstrom * (1.0 + strain)
     ratio = wavelength / (2.0 * d)
     reachable = ratio < 1.0
     two_theta = np.full(d.shape, np.nan)

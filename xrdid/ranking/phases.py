@@ -12,9 +12,16 @@ analysis instead, round by round:
    2θ shift, a strain and a broadening);
 3. keeps the one that passes the evidence best: it must remove a clear share
    of the remaining misfit, far more than noise over its peaks explains, and
-   the scan must show its own strongest peaks;
+   the scan must show its own strongest peaks; then refines the phases found
+   with a strain tensor each (a calculated reference's cell rarely strains
+   evenly), so that what is left is the next phase's peaks;
 4. ranks what is still unexplained and goes on, until no candidate passes or
-   ``max_phases`` are found.
+   ``max_phases`` are found;
+5. tries each phase's look-alikes in its place (:func:`_swapped`): an early
+   round sees a phase beside others not yet fitted, where a member of an
+   isostructural series fits about as well as the right one (an hcp Zr
+   suboxide for zincite, silicon for fluorite). Against the finished fit the
+   right one shows.
 
 A broad feature (an amorphous hump, background the baseline left) dominates
 the embedding and the profile search of whatever holds it, and its ranking is
@@ -37,9 +44,11 @@ from scipy.signal import find_peaks
 
 from xrdid.grid import MODEL_GRID
 from xrdid.ranking.config import SERVED, RankingConfig
-from xrdid.ranking.correlation import rerank_correlation
+from xrdid.ranking.correlation import isotropic_fit, rerank_correlation
+from xrdid.ranking.materials import Material
 from xrdid.ranking.pipeline import Query, RankedReference, Ranking, ReferenceSource, rank
 from xrdid.ranking.refine import JointFit, PhaseShape, ShapeLimits, refine, transformed
+from xrdid.ranking.strain_tensor import ISOTROPIC, StrainBasis
 
 __all__ = [
     "FoundPhase",
@@ -137,7 +146,11 @@ def analyse_phases(
     # what the scan's own ranked high: a minor phase the residual's embedding
     # misses often ranked there.
     rankings = [*_peaks_ranking(y, mask, rank_residual), first]
+    ranked: dict[int, RankedReference] = {}  # every candidate seen, in ranked order
     for round_ in range(config.max_phases):
+        for ranking in rankings:
+            for r in ranking.best:
+                ranked.setdefault(r.reference_id, r)
         ids = [f[0] for f in found]
         trials = _trials(rankings, source, ids, lookalikes, config)
         passing: list[tuple[JointFit, int, PhaseEvidence]] = []
@@ -145,7 +158,7 @@ def analyse_phases(
         for index, (trial_, _) in enumerate(screened):
             start = (list(fit.shapes) if fit is not None else []) + [trial_.start]
             reference_id = trial_.reference.reference_id
-            trial = refine(y, mask, source.profiles(np.array(ids + [reference_id])), start)
+            trial = _refined(y, mask, source, ids + [reference_id], start)
             evidence = _evidence(y, mask, noise, fit, trial, trial_.reference, config)
             if _passes(evidence, trial.shapes[-1], config):
                 passing.append((trial, reference_id, evidence))
@@ -158,12 +171,17 @@ def analyse_phases(
             break
         fit, reference_id, evidence = _chosen(passing, config)
         found.append((reference_id, evidence, round_))
+        # The cells of the phases found refined, so that what they leave
+        # unexplained is the next phase's, not their uneven strain.
+        fit = _refined(y, mask, source, [f[0] for f in found], fit.shapes, tensors=True)
         fit, found = _pruned(y, mask, source, fit, found, config)
         left = np.clip(fit.residual, 0.0, None)
         if round_ + 1 == config.max_phases or left.max() <= 3.0 * noise:
             break
         residual = np.where(mask, left, 0.0)
         rankings = [*_peaks_ranking(residual, mask, rank_residual), rank_residual(residual), first]
+    if fit is not None:
+        fit, found = _swapped(y, mask, noise, source, fit, found, list(ranked.values()), config)
     return _analysis(found, fit, noise, y, mask, total)
 
 
@@ -179,8 +197,7 @@ def keep_phases(
     y, mask = analysis.intensity, analysis.mask
     if not kept:
         return PhaseAnalysis((), None, analysis.noise, y, mask)
-    ids = np.array([p.reference_id for p in kept], dtype=np.int64)
-    fit = refine(y, mask, source.profiles(ids), [p.shape for p in kept])
+    fit = _refined(y, mask, source, [p.reference_id for p in kept], [p.shape for p in kept])
     found = [(p.reference_id, p.evidence, p.round) for p in kept]
     return _analysis(found, fit, analysis.noise, y, mask, float(y[mask].sum()))
 
@@ -323,14 +340,12 @@ def _screened(
     refining, with the gain each showed: each is added to the phases found,
     all held at their shapes with only the scales fitted (cheap), and kept
     when that alone gives half the evidence a phase needs (refining moves the
-    gains a little, rarely the peaks it shows)."""
+    gains a little, rarely the peaks it shows). A trial is tried where its
+    ranking put it and, once a phase is found, at the found phases' shift
+    too: zero offset and displacement move every phase of a scan alike, and a
+    weak phase's residual ranking can line it up on another's misfit."""
     shapes = list(fit.shapes) if fit is not None else []
-    held = [
-        transformed(profile, shape)
-        for profile, shape in zip(
-            source.profiles(np.array(found, dtype=np.int64)), shapes, strict=True
-        )
-    ]
+    held = list(_columns(source, found, shapes))
     target = y[mask]
     if not trials or float(target @ target) <= 0:
         return []
@@ -340,15 +355,26 @@ def _screened(
         min_own_gain=0.5 * config.min_own_gain,
         min_peak_presence=config.min_peak_presence - 0.2,
     )
-    profiles = source.profiles(np.array([t.reference.reference_id for t in trials]))
+    shift = float(np.median([s.shift_deg for s in shapes])) if shapes else None
     kept = []
-    for trial, profile in zip(trials, profiles, strict=True):
-        columns = np.stack([*held, transformed(profile, trial.start)])
-        scales = nnls(columns[:, mask].T, target)[0]
-        linear = _held_fit(y, mask, columns, scales, [*shapes, trial.start])
-        evidence = _evidence(y, mask, noise, fit, linear, trial.reference, config)
-        if _passes(evidence, trial.start, relaxed):
-            kept.append((trial, evidence.gain))
+    for trial in trials:
+        starts = [trial.start]
+        if shift is not None and abs(shift - trial.start.shift_deg) > 1e-9:
+            starts.append(replace(trial.start, shift_deg=shift))
+        best: tuple[_Trial, PhaseEvidence] | None = None
+        for start, candidate in zip(
+            starts,
+            _columns(source, [trial.reference.reference_id] * len(starts), starts),
+            strict=True,
+        ):
+            columns = np.stack([*held, candidate])
+            scales = nnls(columns[:, mask].T, target)[0]
+            linear = _held_fit(y, mask, columns, scales, [*shapes, start])
+            evidence = _evidence(y, mask, noise, fit, linear, trial.reference, config)
+            if _passes(evidence, start, relaxed) and (best is None or evidence.gain > best[1].gain):
+                best = (replace(trial, start=start), evidence)
+        if best is not None:
+            kept.append((best[0], best[1].gain))
         if len(kept) == config.phase_refines:
             break
     return kept
@@ -384,10 +410,126 @@ def _chosen(
     which it is."""
 
     def merit(trial: tuple[JointFit, int, PhaseEvidence]) -> float:
-        return trial[2].gain - config.strain_penalty * abs(trial[0].shapes[-1].strain)
+        return trial[2].gain - _prior(trial[0].shapes[-1], config)
 
     best = max(merit(p) for p in passing)
     return next(p for p in passing if merit(p) >= best - (1.0 - config.phase_gain_tie) * abs(best))
+
+
+def _prior(shape: PhaseShape, config: RankingConfig) -> float:
+    """The ranking's prior for small strains, as a share of the misfit: its
+    isotropic strain, and a tensor's departure from it."""
+    prior = config.strain_penalty * abs(shape.strain)
+    if shape.tensor is not None:
+        departure = np.abs(np.asarray(shape.tensor) - shape.strain * ISOTROPIC).sum()
+        prior += config.anisotropic_penalty * float(departure)
+    return prior
+
+
+def _swapped(
+    y: NDArray[np.float64],
+    mask: NDArray[np.bool_],
+    noise: float,
+    source: ReferenceSource,
+    fit: JointFit,
+    found: list[tuple[int, PhaseEvidence, int]],
+    ranked: list[RankedReference],
+    config: RankingConfig,
+) -> tuple[JointFit, list[tuple[int, PhaseEvidence, int]]]:
+    """The phases with each replaced by a look-alike that fits the scan
+    clearly better in its place. Tried: the first ``config.phase_swap_trials``
+    materials among the candidates ranked (``ranked``, best first) whose
+    pattern is a look-alike of the phase as fitted (another reference of its
+    own material too). Taken: the one whose joint fit, all refined together,
+    leaves at least ``config.min_swap_gain`` less misfit, with no lower merit
+    (as :func:`_chosen` weighs it: the gain over the others alone, less the
+    strain prior) and the evidence a new phase needs."""
+    if config.phase_swap_trials < 1 or not ranked:
+        return fit, found
+    ranked_ids = np.array([r.reference_id for r in ranked], dtype=np.int64)
+    materials = [f.material for f in source.facts(ranked_ids)]
+    profiles = source.profiles(ranked_ids)
+    for index in range(len(found)):
+        ids = [f[0] for f in found]
+        others = [k for k in range(len(found)) if k != index]
+        taken = [f.material for f in source.facts(np.array(ids, dtype=np.int64))]
+        own = taken[index]
+        # Each candidate lined up with the phase as fitted: how alike, and
+        # the strain and shift that put it there in the scan (its start).
+        lined_up = isotropic_fit(fit.components[index], mask, profiles, _NO_PRIOR)
+        tried: list[Material] = []
+        pool = []
+        for k, (reference, material) in enumerate(zip(ranked, materials, strict=True)):
+            if (
+                reference.reference_id == ids[index]
+                or lined_up.correlation[k] < config.lookalike_correlation
+                or any(material.same_as(t) for t in taken if not t.same_as(own))
+                or any(material.same_as(t) for t in tried)
+            ):
+                continue
+            tried.append(material)
+            start = PhaseShape(
+                float(lined_up.shift_deg[k]),
+                float(lined_up.strain[k]),
+                fit.shapes[index].broadening_deg,
+            )
+            pool.append((reference, start))
+            if len(pool) == config.phase_swap_trials:
+                break
+        if not pool:
+            continue
+        held = _held(y, mask, source, fit, ids, others)
+        before = held.misfit if held is not None else float(np.sum(y[mask] ** 2))
+
+        def merit(misfit: float, shape: PhaseShape, before: float = before) -> float:
+            return (before - misfit) / max(before, 1e-300) - _prior(shape, config)
+
+        best: tuple[JointFit, int, PhaseEvidence] | None = None
+        bar = (fit.misfit, merit(fit.misfit, fit.shapes[index]))
+        for candidate, start in pool:
+            trial = _refined(
+                y, mask, source, [ids[o] for o in others] + [candidate.reference_id],
+                [fit.shapes[o] for o in others] + [start], tensors=True,
+            )  # fmt: skip
+            if (
+                trial.misfit > (1.0 - config.min_swap_gain) * bar[0]
+                or merit(trial.misfit, trial.shapes[-1]) < bar[1]
+            ):
+                continue
+            evidence = _evidence(y, mask, noise, held, trial, candidate, config)
+            if _passes(evidence, trial.shapes[-1], config):
+                best = (trial, candidate.reference_id, evidence)
+                bar = (trial.misfit, merit(trial.misfit, trial.shapes[-1]))
+        if best is None:
+            continue
+        trial, reference_id, evidence = best
+        back = np.argsort(others + [index])  # the trial's components in the found order again
+        fit = JointFit(
+            scales=trial.scales[back],
+            scale_sd=trial.scale_sd[back],
+            shapes=tuple(trial.shapes[i] for i in back),
+            components=trial.components[back],
+            residual=trial.residual,
+            misfit=trial.misfit,
+        )
+        found = [*found[:index], (reference_id, evidence, found[index][2]), *found[index + 1 :]]
+    return fit, found
+
+
+def _held(
+    y: NDArray[np.float64],
+    mask: NDArray[np.bool_],
+    source: ReferenceSource,
+    fit: JointFit,
+    ids: list[int],
+    keep: list[int],
+) -> JointFit | None:
+    """The phases ``keep`` of ``fit`` at their shapes, scales refitted (None for none)."""
+    if not keep:
+        return None
+    shapes = [fit.shapes[k] for k in keep]
+    columns = _columns(source, [ids[k] for k in keep], shapes)
+    return _held_fit(y, mask, columns, nnls(columns[:, mask].T, y[mask])[0], shapes)
 
 
 def _pruned(
@@ -404,8 +546,8 @@ def _pruned(
     refitted, raises the misfit by less than ``config.min_phase_gain``."""
     if len(found) < 2:
         return fit, found
-    profiles = source.profiles(np.array([f[0] for f in found], dtype=np.int64))
-    columns = np.stack([transformed(p, s)[mask] for p, s in zip(profiles, fit.shapes, strict=True)])
+    ids = [f[0] for f in found]
+    columns = _columns(source, ids, list(fit.shapes))[:, mask]
     target = y[mask]
     keep = list(range(len(found)))
     for index in range(len(found) - 1):  # the newest phase just passed its evidence
@@ -416,8 +558,57 @@ def _pruned(
     if len(keep) == len(found):
         return fit, found
     kept = [found[k] for k in keep]
-    refitted = refine(y, mask, profiles[keep], [fit.shapes[k] for k in keep])
+    refitted = _refined(y, mask, source, [ids[k] for k in keep], [fit.shapes[k] for k in keep])
     return refitted, kept
+
+
+def _refined(
+    y: NDArray[np.float64],
+    mask: NDArray[np.bool_],
+    source: ReferenceSource,
+    ids: Sequence[int],
+    start: Sequence[PhaseShape],
+    tensors: bool = False,
+) -> JointFit:
+    """These references refined together against the scan; with ``tensors``
+    (or a start that has one), a calculated one's strain as a tensor through
+    its strain basis."""
+    array = np.array(ids, dtype=np.int64)
+    bases = _bases(source, array, start, tensors)
+    return refine(y, mask, source.profiles(array), start, bases=bases)
+
+
+def _columns(
+    source: ReferenceSource, ids: Sequence[int], shapes: Sequence[PhaseShape]
+) -> NDArray[np.float64]:
+    """These references' profiles at these shapes, (n, L)."""
+    if not ids:
+        return np.zeros((0, MODEL_GRID.n_points))
+    array = np.array(ids, dtype=np.int64)
+    return np.stack(
+        [
+            transformed(profile, shape, basis)
+            for profile, shape, basis in zip(
+                source.profiles(array), shapes, _bases(source, array, shapes, False), strict=True
+            )
+        ]
+    )
+
+
+def _bases(
+    source: ReferenceSource,
+    ids: NDArray[np.int64],
+    shapes: Sequence[PhaseShape],
+    tensors: bool,
+) -> list[StrainBasis | None]:
+    """The strain bases of the references that strain by a tensor: all that
+    have one with ``tensors``, else those whose shape has a tensor."""
+    if not tensors and all(shape.tensor is None for shape in shapes):
+        return [None] * len(shapes)
+    return [
+        basis if tensors or shape.tensor is not None else None
+        for basis, shape in zip(source.strain_bases(ids), shapes, strict=True)
+    ]
 
 
 def _start(ranking: Ranking, reference_id: int) -> PhaseShape:

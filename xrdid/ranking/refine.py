@@ -6,9 +6,12 @@ preprocessed), broadened by a Gaussian of σ (area kept: broadening cannot
 narrow a peak, so a reference is stored at an instrument's narrow widths;
 a product in Fourier space, as cheap at any width, with an exact derivative
 by σ²),
-strained isotropically (every d-spacing × (1 + ε), which moves Kα1 and Kα2
-peaks exactly as a real cell change does) and shifted by δ in 2θ (zero offset,
-displacement). The scan is modelled as Σ s_j · phase_j with s_j ≥ 0, all
+strained (every d-spacing × (1 + ε), which moves Kα1 and Kα2 peaks exactly
+as a real cell change does; for a calculated reference, ε per reflection from
+a strain tensor through its strain basis, :mod:`xrdid.ranking.strain_tensor`:
+a sample's cell rarely strains evenly, and a look-alike of another c/a fits
+an unevenly strained phase better than the right reference strained evenly)
+and shifted by δ in 2θ (zero offset, displacement). The scan is modelled as Σ s_j · phase_j with s_j ≥ 0, all
 parameters refined together by bounded least squares (damped Gauss–Newton
 steps projected onto the bounds); the Jacobian is analytic, so an iteration
 costs a few profile transforms per phase.
@@ -30,6 +33,7 @@ from numpy.typing import NDArray
 from scipy.optimize import nnls
 
 from xrdid.grid import MODEL_GRID
+from xrdid.ranking.strain_tensor import ISOTROPIC, StrainBasis, basis_at, basis_bins
 
 __all__ = ["JointFit", "PhaseShape", "ShapeLimits", "refine", "transformed"]
 
@@ -47,8 +51,14 @@ class PhaseShape:
     """How a reference is moved and broadened to fit the scan."""
 
     shift_deg: float = 0.0  # δ: the scan shows the reference this much higher in 2θ
-    strain: float = 0.0  # ε: the scan's d-spacings are the reference's × (1 + ε)
+    # ε: the scan's d-spacings are the reference's × (1 + ε); with a tensor,
+    # its isotropic part (the mean of xx, yy, zz).
+    strain: float = 0.0
     broadening_deg: float = 0.0  # σ of the Gaussian added to the reference's peaks
+    # The strain tensor (xx, yy, zz, xy, xz, yz) of a calculated reference,
+    # refined through its strain basis: each reflection's d × (1 + ĝᵀ E ĝ).
+    # None: the isotropic ``strain`` alone.
+    tensor: tuple[float, float, float, float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,8 @@ class ShapeLimits:
     shift_deg: float = 0.45
     strain: float = 0.04
     broadening_deg: float = 0.6
+    # A tensor's off-diagonal components (the ranking's anisotropic range).
+    anisotropic: float = 0.015
 
 
 # Broadening is circular in Fourier space: padding of 4σ of the widest
@@ -69,9 +81,15 @@ _PAD = scipy.fft.next_fast_len(_GRID.size + 2 * math.ceil(4 * ShapeLimits().broa
 _LOG_TRANSFER_PER_DEG2 = -2.0 * np.pi**2 * scipy.fft.rfftfreq(_PAD, d=_STEP) ** 2
 
 
-def transformed(profile: NDArray[np.floating], shape: PhaseShape) -> NDArray[np.float64]:
-    """``profile`` (L,) on the model grid once broadened, strained and shifted."""
-    angles, _, _ = _reference_angles(shape, _GRID)
+def transformed(
+    profile: NDArray[np.floating], shape: PhaseShape, basis: StrainBasis | None = None
+) -> NDArray[np.float64]:
+    """``profile`` (L,) on the model grid once broadened, strained (through
+    ``basis``, the reference's strain basis, when the shape has a tensor) and
+    shifted."""
+    parameters = _parameters(shape, basis is not None)
+    strain = _point_strains(parameters, basis, _GRID)
+    angles, _, _ = _reference_angles(parameters[0], strain, _GRID)
     return np.interp(angles, _GRID, _broadened(profile, shape.broadening_deg), left=0.0, right=0.0)
 
 
@@ -100,14 +118,64 @@ def _from_spectrum(
     return out
 
 
+# Each phase's parameters: δ, the six tensor components, σ² (a broadening's
+# variance, not σ, so that its derivative at no broadening is not zero). A
+# reference without a strain basis strains isotropically by the first
+# component; its other five are held at zero.
+_PER_PHASE = 8
+_TENSOR = slice(1, 7)
+# 2θ in degrees from half an angle in radians.
+_DEG_PER_HALF_RAD = 360.0 / np.pi
+
+
+def _parameters(shape: PhaseShape, with_basis: bool) -> NDArray[np.float64]:
+    if not with_basis:
+        tensor = np.array([shape.strain, 0.0, 0.0, 0.0, 0.0, 0.0])
+    elif shape.tensor is not None:
+        tensor = np.asarray(shape.tensor, dtype=np.float64)
+    else:
+        tensor = shape.strain * ISOTROPIC
+    return np.concatenate([[shape.shift_deg], tensor, [shape.broadening_deg**2]])
+
+
+def _shape(parameters: NDArray[np.float64], with_basis: bool) -> PhaseShape:
+    tensor = parameters[_TENSOR]
+    sigma = float(np.sqrt(max(parameters[7], 0.0)))
+    if not with_basis:
+        return PhaseShape(float(parameters[0]), float(tensor[0]), sigma)
+    components = tuple(float(t) for t in tensor)
+    return PhaseShape(
+        float(parameters[0]),
+        float(np.mean(tensor[:3])),
+        sigma,
+        (components[0], components[1], components[2], components[3], components[4], components[5]),
+    )
+
+
+def _point_strains(
+    parameters: NDArray[np.float64],
+    basis: StrainBasis | None,
+    two_theta_deg: NDArray[np.float64],
+) -> NDArray[np.float64] | float:
+    """The strain at each scan angle: the isotropic one, or through the basis
+    at the angles where the isotropic strain reads the reference (the
+    reflections there)."""
+    tensor = parameters[_TENSOR]
+    if basis is None:
+        return float(tensor[0])
+    near, _, _ = _reference_angles(float(parameters[0]), float(np.mean(tensor[:3])), two_theta_deg)
+    strains: NDArray[np.float64] = basis_at(basis, near) @ tensor
+    return strains
+
+
 def _reference_angles(
-    shape: PhaseShape, two_theta_deg: NDArray[np.float64]
+    shift_deg: float, strain: NDArray[np.float64] | float, two_theta_deg: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Where the reference is read for each angle x of the scan (its d = the
-    scan's d / (1 + ε), after the zero shift δ), and that angle's derivatives
-    by δ and by ε."""
-    half = np.radians(two_theta_deg - shape.shift_deg) / 2.0
-    k = 1.0 + shape.strain
+    scan's d / (1 + ε), after the zero shift δ; ε one strain or one per
+    angle), and that angle's derivatives by δ and by ε."""
+    half = np.radians(two_theta_deg - shift_deg) / 2.0
+    k = 1.0 + strain
     sin_half = np.clip(np.sin(half) * k, -1.0, 1.0)
     angles = 2.0 * np.degrees(np.arcsin(sin_half))
     cos_half = np.sqrt(np.maximum(1.0 - sin_half**2, 1e-12))
@@ -133,21 +201,6 @@ class JointFit:
         return self.components.sum(axis=0)
 
 
-# The refinement moves each phase's (δ, ε, σ²): a broadening's variance, not
-# σ, so that its derivative at no broadening is not zero.
-def _shape_vector(shapes: Sequence[PhaseShape]) -> NDArray[np.float64]:
-    return np.array(
-        [[s.shift_deg, s.strain, s.broadening_deg**2] for s in shapes], dtype=np.float64
-    ).reshape(-1)
-
-
-def _shapes(vector: NDArray[np.float64]) -> tuple[PhaseShape, ...]:
-    return tuple(
-        PhaseShape(float(d), float(e), float(np.sqrt(max(v, 0.0))))
-        for d, e, v in vector.reshape(-1, 3)
-    )
-
-
 def refine(
     intensity: NDArray[np.floating],
     mask: NDArray[np.bool_],
@@ -155,24 +208,28 @@ def refine(
     start: Sequence[PhaseShape],
     limits: ShapeLimits = ShapeLimits(),
     max_iterations: int = 10,
+    bases: Sequence[StrainBasis | None] | None = None,
 ) -> JointFit:
     """Fit ``profiles`` (n, L) to the scan (``intensity`` over ``mask``),
     starting from the shapes ``start``: first with scan and references
     smoothed alike, so that peaks a few widths apart still pull each other,
-    then as they are."""
+    then as they are. A phase with a strain basis (``bases``, None for a
+    measured reference) refines a strain tensor, the others an isotropic strain."""
     n = len(start)
+    bases = list(bases) if bases is not None else [None] * n
+    with_basis = [b is not None for b in bases]
     covered = np.asarray(mask, dtype=bool)
     scan = np.where(covered, np.asarray(intensity, dtype=np.float64), 0.0)
     refs = np.asarray(profiles, dtype=np.float64).reshape(n, covered.size)
-    lower = np.tile([-limits.shift_deg, -limits.strain, 0.0], n)
-    upper = np.tile([limits.shift_deg, limits.strain, limits.broadening_deg**2], n)
-    shapes = np.clip(_shape_vector(start), lower, upper)
+    lower, upper = _bounds(limits, with_basis)
+    starts = [_parameters(s, b) for s, b in zip(start, with_basis, strict=True)]
+    shapes = np.clip(np.concatenate(starts) if n else np.zeros(0), lower, upper)
     x: NDArray[np.float64] | None = None
-    jac = np.zeros((int(covered.sum()), 4 * n))
+    jac = np.zeros((int(covered.sum()), n * (1 + _PER_PHASE)))
     for smoothing in _SMOOTHING_DEG:
         y = _broadened(scan, smoothing)[covered]
         smoothed = np.stack([_broadened(r, smoothing) for r in refs]) if n else refs
-        problem = _Problem(y, smoothed, covered)
+        problem = _Problem(y, smoothed, covered, bases)
         if x is None:
             scales = nnls(problem.models(shapes).T, y)[0] if n else np.zeros(0)
             x = np.concatenate([scales, shapes])
@@ -186,7 +243,7 @@ def refine(
         )
     assert x is not None
     y = scan[covered]
-    models = _Problem(y, refs, covered).models(x[n:])
+    models = _Problem(y, refs, covered, bases).models(x[n:])
     scales = x[:n]
     fitted = scales @ models if n else np.zeros(y.size)
     misfit = float(np.sum((y - fitted) ** 2))
@@ -197,71 +254,139 @@ def refine(
     return JointFit(
         scales=scales,
         scale_sd=_scale_sd(jac, misfit, y.size, n),
-        shapes=_shapes(x[n:]),
+        shapes=tuple(
+            _shape(p, b) for p, b in zip(x[n:].reshape(n, _PER_PHASE), with_basis, strict=True)
+        ),
         components=components,
         residual=full_residual,
         misfit=misfit,
     )
 
 
+def _bounds(
+    limits: ShapeLimits, with_basis: Sequence[bool]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Lower and upper bounds of every phase's parameters (a tensor's
+    diagonal within the isotropic bound, so its mean is too)."""
+    lower, upper = [], []
+    for basis in with_basis:
+        if basis:
+            tensor = [limits.strain] * 3 + [limits.anisotropic] * 3
+        else:
+            tensor = [limits.strain, 0.0, 0.0, 0.0, 0.0, 0.0]
+        upper += [limits.shift_deg, *tensor, limits.broadening_deg**2]
+        lower += [-limits.shift_deg, *(-t for t in tensor), 0.0]
+    return np.array(lower, dtype=np.float64), np.array(upper, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """One phase at one shape, on the scan's covered angles."""
+
+    angles: NDArray[np.float64]  # where the reference is read
+    by_shift: NDArray[np.float64]  # their derivatives by δ …
+    by_strain: NDArray[np.float64]  # … and by the strain there
+    bins: NDArray[np.intp] | None  # each angle's strain basis bin (None: isotropic)
+    broad: NDArray[np.float64]  # the reference broadened
+    model: NDArray[np.float64]  # read at the angles
+
+
 class _Problem:
     """The least-squares problem of one smoothing level: the scan's covered
     points ``y`` against the references, parameters (scales, then each
-    phase's δ, ε, σ²)."""
+    phase's δ, tensor, σ²)."""
 
     def __init__(
-        self, y: NDArray[np.float64], refs: NDArray[np.float64], covered: NDArray[np.bool_]
+        self,
+        y: NDArray[np.float64],
+        refs: NDArray[np.float64],
+        covered: NDArray[np.bool_],
+        bases: Sequence[StrainBasis | None],
     ) -> None:
         self.y, self.refs, self.covered = y, refs, covered
         self.n = refs.shape[0]
         self._spectra = _spectra(refs)
         self._angles = _GRID[covered]
+        # Every reading angle comes from sin and cos of the scan's half angles
+        # less the shift: by the angle-addition formulas from these, once.
+        half = np.radians(self._angles) / 2.0
+        self._sin, self._cos = np.sin(half), np.cos(half)
+        self._bases = [None if b is None else np.asarray(b, dtype=np.float64) for b in bases]
+        self._isotropic = np.zeros((self._angles.size, 6))
+        self._isotropic[:, 0] = 1.0  # a phase without a basis strains by the first component
         # A phase's reading angles and broadened profile at its last shape:
         # the Jacobian is taken where the residual was just evaluated.
-        self._cache: dict[tuple[int, float, float, float], tuple[NDArray[np.float64], ...]] = {}
+        self._cache: dict[tuple[int, bytes], _Reading] = {}
 
-    def _phase(self, j: int, shape: PhaseShape) -> tuple[NDArray[np.float64], ...]:
-        """(reading angles, their derivatives by δ and ε, broadened profile, model)."""
-        key = (j, shape.shift_deg, shape.strain, shape.broadening_deg)
+    def _phase(self, j: int, parameters: NDArray[np.float64]) -> _Reading:
+        key = (j, parameters.tobytes())
         if key not in self._cache:
             if len(self._cache) > 4 * self.n:
                 self._cache.clear()
-            angles, by_shift, by_strain = _reference_angles(shape, self._angles)
-            broad = (
-                _from_spectrum(self._spectra[j], shape.broadening_deg**2)
-                if shape.broadening_deg > 1e-6
-                else self.refs[j]
-            )
+            shift, variance = float(parameters[0]), float(parameters[7])
+            s, c = np.sin(np.radians(shift) / 2.0), np.cos(np.radians(shift) / 2.0)
+            sin0 = self._sin * c - self._cos * s  # sin and cos of (x − δ) / 2
+            cos0 = self._cos * c + self._sin * s
+            basis = self._bases[j]
+            if basis is None:
+                bins = None
+                strain: NDArray[np.float64] | float = float(parameters[1])
+            else:
+                # The basis is read where the isotropic strain puts each angle
+                # (to first order: its bins are 0.06° wide and vary slowly).
+                isotropic = float(np.mean(parameters[_TENSOR][:3]))
+                near = self._angles - shift + isotropic * _DEG_PER_HALF_RAD * sin0 / cos0
+                bins = basis_bins(near)
+                strain = (basis @ parameters[_TENSOR])[bins]
+            k = 1.0 + strain
+            sin_half = np.minimum(sin0 * k, 1.0)
+            cos_half = np.sqrt(np.maximum(1.0 - sin_half * sin_half, 1e-12))
+            angles = _DEG_PER_HALF_RAD * np.arcsin(sin_half)
+            by_shift = -k * cos0 / cos_half
+            by_strain = _DEG_PER_HALF_RAD * sin0 / cos_half
+            broad = _from_spectrum(self._spectra[j], variance) if variance > 1e-12 else self.refs[j]
             model = np.interp(angles, _GRID, broad, left=0.0, right=0.0)
-            self._cache[key] = (angles, by_shift, by_strain, broad, model)
+            self._cache[key] = _Reading(angles, by_shift, by_strain, bins, broad, model)
         return self._cache[key]
 
     def models(self, shape_vector: NDArray[np.float64]) -> NDArray[np.float64]:
         if self.n == 0:
             return np.zeros((0, self.y.size))
-        return np.stack([self._phase(j, shape)[4] for j, shape in enumerate(_shapes(shape_vector))])
+        per_phase = shape_vector.reshape(self.n, _PER_PHASE)
+        return np.stack([self._phase(j, p).model for j, p in enumerate(per_phase)])
 
     def residual(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         return x[: self.n] @ self.models(x[self.n :]) - self.y
 
     def jacobian(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         n = self.n
-        jac = np.empty((self.y.size, 4 * n))
-        for j, shape in enumerate(_shapes(x[n:])):
-            angles, by_shift, by_strain, broad, model = self._phase(j, shape)
-            slope = np.interp(angles, _GRID, np.gradient(broad, _STEP), left=0.0, right=0.0)
+        jac = np.empty((self.y.size, n * (1 + _PER_PHASE)))
+        for j, parameters in enumerate(x[n:].reshape(n, _PER_PHASE)):
+            reading = self._phase(j, parameters)
+            basis = self._bases[j]
+            by_tensor = self._isotropic if basis is None else basis[reading.bins]
+            slope = _slope(reading.broad, reading.angles)
             by_variance = np.interp(
-                angles,
+                reading.angles,
                 _GRID,
-                _from_spectrum(self._spectra[j], shape.broadening_deg**2, by_variance=True),
+                _from_spectrum(self._spectra[j], float(parameters[7]), by_variance=True),
                 left=0.0,
                 right=0.0,
             )
-            jac[:, j] = model
-            jac[:, n + 3 * j] = x[j] * slope * by_shift
-            jac[:, n + 3 * j + 1] = x[j] * slope * by_strain
-            jac[:, n + 3 * j + 2] = x[j] * by_variance
+            first = n + _PER_PHASE * j
+            jac[:, j] = reading.model
+            jac[:, first] = x[j] * slope * reading.by_shift
+            jac[:, first + 1 : first + 7] = (x[j] * slope * reading.by_strain)[:, None] * by_tensor
+            jac[:, first + 7] = x[j] * by_variance
         return jac
+
+
+def _slope(profile: NDArray[np.float64], angles: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The slope of ``profile`` as linearly interpolated (np.interp), at
+    ``angles``: the exact derivative of the model (0 off the grid)."""
+    segment = np.clip(np.searchsorted(_GRID, angles, side="right") - 1, 0, _GRID.size - 2)
+    slopes: NDArray[np.float64] = np.diff(profile)[segment] / _STEP
+    return np.where((angles >= _GRID[0]) & (angles <= _GRID[-1]), slopes, 0.0)
 
 
 def _levenberg_marquardt(

@@ -35,7 +35,16 @@ from xrdid.ranking.config import MAX_SHIFT_STEPS
 from xrdid.ranking.rows import binned, standardised
 from xrdid.sticks import StickPattern
 
-__all__ = ["StrainBasis", "StrainFit", "fit_strain_tensors", "strain_basis"]
+__all__ = [
+    "ISOTROPIC",
+    "StrainBasis",
+    "StrainFit",
+    "basis_at",
+    "basis_bins",
+    "fit_strain_tensors",
+    "reflection_strains",
+    "strain_basis",
+]
 
 # A calculated reference's :func:`strain_basis`.
 StrainBasis = NDArray[np.float32]
@@ -63,7 +72,7 @@ _BIN_WIDTH_DEG = MODEL_GRID.step_deg * _BIN_STEPS
 _GRID_BIN = np.clip(np.searchsorted(_BIN_CENTRES, _GRID, side="right") - 1, 0, _BINS - 2)
 _GRID_BIN_WEIGHT = np.clip((_GRID - _BIN_CENTRES[_GRID_BIN]) / _BIN_WIDTH_DEG, 0.0, 1.0)
 # Tensor components (xx, yy, zz, xy, xz, yz); an isotropic strain ε is ε × this.
-_ISOTROPIC = np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+ISOTROPIC = np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,7 @@ def fit_strain_tensors(
     query = binned(np.asarray(intensity, dtype=np.float64)[None], _BIN_STEPS)[0]
     refs = binned(np.asarray(references, dtype=np.float64), _BIN_STEPS)
     basis = np.stack(bases).astype(np.float64, copy=False)  # (k, bins, 6)
-    tensor = np.asarray(strain, dtype=np.float64)[:, None] * _ISOTROPIC
+    tensor = np.asarray(strain, dtype=np.float64)[:, None] * ISOTROPIC
     shift = np.asarray(shift_deg, dtype=np.float64).copy()
     sin_theta = np.sin(np.radians(_BIN_CENTRES[window] / 2.0))
     basis_t = np.ascontiguousarray(basis[:, window].transpose(0, 2, 1))
@@ -143,7 +152,7 @@ def fit_strain_tensors(
         standardised(binned(warped[:, full], _BIN_STEPS)), standardised(refs[:, window])
     )
     isotropic = tensor[:, :3].mean(axis=1)
-    departure = np.abs(tensor - isotropic[:, None] * _ISOTROPIC).sum(axis=1)
+    departure = np.abs(tensor - isotropic[:, None] * ISOTROPIC).sum(axis=1)
     return StrainFit(r, isotropic, departure)
 
 
@@ -167,13 +176,7 @@ def strain_basis(sticks: StickPattern) -> NDArray[np.float32]:
         & (two_theta < _BIN_CENTRES[-1] + reach)
     )
     two_theta, weight = two_theta[keep], weight[keep] / max(weight[keep].max(initial=0), 1e-300)
-    g = g[keep] / length[keep, None]
-    # ĝᵀ E ĝ for the components (xx, yy, zz, xy, xz, yz), off-diagonals twice.
-    directions = np.stack(
-        [g[:, 0] ** 2, g[:, 1] ** 2, g[:, 2] ** 2, 2 * g[:, 0] * g[:, 1],
-         2 * g[:, 0] * g[:, 2], 2 * g[:, 1] * g[:, 2]],
-        axis=1,
-    )  # fmt: skip
+    directions = _directions(g[keep] / length[keep, None])
     half = int(np.ceil(reach / _BIN_WIDTH_DEG))
     nearest = np.rint((two_theta - _BIN_CENTRES[0]) / _BIN_WIDTH_DEG).astype(np.int64)
     bins = nearest[:, None] + np.arange(-half, half + 1)
@@ -186,8 +189,45 @@ def strain_basis(sticks: StickPattern) -> NDArray[np.float32]:
         [np.bincount(bins.ravel(), (w * c[:, None]).ravel(), _BINS) for c in directions.T], axis=1
     )
     floor = 1e-3 * max(total.max(initial=0.0), 1e-300)
-    basis = (per_component + floor * _ISOTROPIC / 3.0) / (total + floor)[:, None]
+    basis = (per_component + floor * ISOTROPIC / 3.0) / (total + floor)[:, None]
     return basis.astype(np.float32)
+
+
+def _directions(g: NDArray[np.float64]) -> NDArray[np.float64]:
+    """ĝᵀ E ĝ per unit reciprocal vector (rows of ``g``) for each tensor
+    component (xx, yy, zz, xy, xz, yz), the off-diagonals twice: (n, 6)."""
+    return np.stack(
+        [g[:, 0] ** 2, g[:, 1] ** 2, g[:, 2] ** 2, 2 * g[:, 0] * g[:, 1],
+         2 * g[:, 0] * g[:, 2], 2 * g[:, 1] * g[:, 2]],
+        axis=1,
+    )  # fmt: skip
+
+
+def reflection_strains(sticks: StickPattern, tensor: Sequence[float]) -> NDArray[np.float64]:
+    """Each reflection's relative d-spacing change ε_hkl = ĝᵀ E ĝ under the
+    strain tensor (xx, yy, zz, xy, xz, yz)."""
+    g = sticks.hkl @ sticks.reciprocal_lattice
+    length = np.linalg.norm(g, axis=1, keepdims=True)
+    unit = g / np.where(length > 0, length, 1.0)
+    strains: NDArray[np.float64] = _directions(unit) @ np.asarray(tensor, dtype=np.float64)
+    return strains
+
+
+def basis_at(
+    basis: NDArray[np.floating], two_theta_deg: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """The rows of ``basis`` (:func:`strain_basis`) of the bins nearest these
+    angles (…, 6): the strain there is that row @ tensor."""
+    rows: NDArray[np.float64] = np.asarray(basis, dtype=np.float64)[basis_bins(two_theta_deg)]
+    return rows
+
+
+def basis_bins(two_theta_deg: NDArray[np.float64]) -> NDArray[np.intp]:
+    """The basis bin (:func:`strain_basis`) nearest each angle."""
+    index = ((two_theta_deg - (_BIN_CENTRES[0] - _BIN_WIDTH_DEG / 2)) / _BIN_WIDTH_DEG).astype(
+        np.intp
+    )
+    return np.minimum(np.maximum(index, 0), _BINS - 1)
 
 
 def _query_angles(
@@ -245,7 +285,7 @@ def _gauss_newton_step(
 def _bounded(tensor: NDArray[np.float64], departure_max: float) -> NDArray[np.float64]:
     """The tensor with each component's departure from the isotropic strain
     kept within ``departure_max``."""
-    isotropic = tensor[:, :3].mean(axis=1)[:, None] * _ISOTROPIC
+    isotropic = tensor[:, :3].mean(axis=1)[:, None] * ISOTROPIC
     return isotropic + np.clip(tensor - isotropic, -departure_max, departure_max)
 
 
