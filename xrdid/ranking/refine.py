@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from scipy.optimize import nnls
 
 from xrdid.grid import MODEL_GRID
-from xrdid.ranking.strain_tensor import ISOTROPIC, StrainBasis, basis_at, basis_bins
+from xrdid.ranking.strain_tensor import ISOTROPIC, StrainBasis, basis_bins
 
 __all__ = ["JointFit", "PhaseShape", "ShapeLimits", "refine", "transformed"]
 
@@ -88,8 +88,7 @@ def transformed(
     ``basis``, the reference's strain basis, when the shape has a tensor) and
     shifted."""
     parameters = _parameters(shape, basis is not None)
-    strain = _point_strains(parameters, basis, _GRID)
-    angles, _, _ = _reference_angles(parameters[0], strain, _GRID)
+    angles, _, _, _ = _reading_angles(parameters, basis, _SIN_HALF, _COS_HALF, _GRID)
     return np.interp(angles, _GRID, _broadened(profile, shape.broadening_deg), left=0.0, right=0.0)
 
 
@@ -152,36 +151,44 @@ def _shape(parameters: NDArray[np.float64], with_basis: bool) -> PhaseShape:
     )
 
 
-def _point_strains(
+# sin and cos of each grid angle's half: every reading angle follows from
+# them by angle addition (the shift is the only angle that changes).
+_SIN_HALF = np.sin(np.radians(_GRID) / 2.0)
+_COS_HALF = np.cos(np.radians(_GRID) / 2.0)
+
+
+def _reading_angles(
     parameters: NDArray[np.float64],
-    basis: StrainBasis | None,
+    basis: NDArray[np.floating] | None,
+    sin_half: NDArray[np.float64],
+    cos_half: NDArray[np.float64],
     two_theta_deg: NDArray[np.float64],
-) -> NDArray[np.float64] | float:
-    """The strain at each scan angle: the isotropic one, or through the basis
-    at the angles where the isotropic strain reads the reference (the
-    reflections there)."""
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.intp] | None]:
+    """Where the reference is read for each scan angle x (``two_theta_deg``,
+    the sines and cosines of their halves given): its d = the scan's d /
+    (1 + ε), after the zero shift δ. With those angles, their derivatives by
+    δ and by ε, and each angle's strain basis bin (None without a basis).
+    ε is the isotropic strain, or with a basis the tensor's strain where the
+    isotropic strain reads the reference (to first order: the basis's bins
+    are 0.06° wide and vary slowly)."""
+    shift = float(parameters[0])
     tensor = parameters[_TENSOR]
-    if basis is None:
-        return float(tensor[0])
-    near, _, _ = _reference_angles(float(parameters[0]), float(np.mean(tensor[:3])), two_theta_deg)
-    strains: NDArray[np.float64] = basis_at(basis, near) @ tensor
-    return strains
-
-
-def _reference_angles(
-    shift_deg: float, strain: NDArray[np.float64] | float, two_theta_deg: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Where the reference is read for each angle x of the scan (its d = the
-    scan's d / (1 + ε), after the zero shift δ; ε one strain or one per
-    angle), and that angle's derivatives by δ and by ε."""
-    half = np.radians(two_theta_deg - shift_deg) / 2.0
+    s, c = np.sin(np.radians(shift) / 2.0), np.cos(np.radians(shift) / 2.0)
+    sin0 = sin_half * c - cos_half * s  # sin and cos of (x − δ) / 2
+    cos0 = cos_half * c + sin_half * s
+    bins: NDArray[np.intp] | None = None
+    strain: NDArray[np.float64] | float = float(tensor[0])
+    if basis is not None:
+        isotropic = float(np.mean(tensor[:3]))
+        bins = basis_bins(two_theta_deg - shift + isotropic * _DEG_PER_HALF_RAD * sin0 / cos0)
+        strain = (np.asarray(basis, dtype=np.float64) @ tensor)[bins]
     k = 1.0 + strain
-    sin_half = np.clip(np.sin(half) * k, -1.0, 1.0)
-    angles = 2.0 * np.degrees(np.arcsin(sin_half))
-    cos_half = np.sqrt(np.maximum(1.0 - sin_half**2, 1e-12))
-    by_shift = -k * np.cos(half) / cos_half
-    by_strain = 2.0 * np.degrees(np.sin(half) / cos_half)
-    return angles, by_shift, by_strain
+    sin_strained = np.minimum(sin0 * k, 1.0)
+    cos_strained = np.sqrt(np.maximum(1.0 - sin_strained * sin_strained, 1e-12))
+    angles = _DEG_PER_HALF_RAD * np.arcsin(sin_strained)
+    by_shift = -k * cos0 / cos_strained
+    by_strain = _DEG_PER_HALF_RAD * sin0 / cos_strained
+    return angles, by_shift, by_strain, bins
 
 
 @dataclass(frozen=True)
@@ -307,10 +314,7 @@ class _Problem:
         self.n = refs.shape[0]
         self._spectra = _spectra(refs)
         self._angles = _GRID[covered]
-        # Every reading angle comes from sin and cos of the scan's half angles
-        # less the shift: by the angle-addition formulas from these, once.
-        half = np.radians(self._angles) / 2.0
-        self._sin, self._cos = np.sin(half), np.cos(half)
+        self._sin, self._cos = _SIN_HALF[covered], _COS_HALF[covered]
         self._bases = [None if b is None else np.asarray(b, dtype=np.float64) for b in bases]
         self._isotropic = np.zeros((self._angles.size, 6))
         self._isotropic[:, 0] = 1.0  # a phase without a basis strains by the first component
@@ -323,27 +327,10 @@ class _Problem:
         if key not in self._cache:
             if len(self._cache) > 4 * self.n:
                 self._cache.clear()
-            shift, variance = float(parameters[0]), float(parameters[7])
-            s, c = np.sin(np.radians(shift) / 2.0), np.cos(np.radians(shift) / 2.0)
-            sin0 = self._sin * c - self._cos * s  # sin and cos of (x − δ) / 2
-            cos0 = self._cos * c + self._sin * s
-            basis = self._bases[j]
-            if basis is None:
-                bins = None
-                strain: NDArray[np.float64] | float = float(parameters[1])
-            else:
-                # The basis is read where the isotropic strain puts each angle
-                # (to first order: its bins are 0.06° wide and vary slowly).
-                isotropic = float(np.mean(parameters[_TENSOR][:3]))
-                near = self._angles - shift + isotropic * _DEG_PER_HALF_RAD * sin0 / cos0
-                bins = basis_bins(near)
-                strain = (basis @ parameters[_TENSOR])[bins]
-            k = 1.0 + strain
-            sin_half = np.minimum(sin0 * k, 1.0)
-            cos_half = np.sqrt(np.maximum(1.0 - sin_half * sin_half, 1e-12))
-            angles = _DEG_PER_HALF_RAD * np.arcsin(sin_half)
-            by_shift = -k * cos0 / cos_half
-            by_strain = _DEG_PER_HALF_RAD * sin0 / cos_half
+            angles, by_shift, by_strain, bins = _reading_angles(
+                parameters, self._bases[j], self._sin, self._cos, self._angles
+            )
+            variance = float(parameters[7])
             broad = _from_spectrum(self._spectra[j], variance) if variance > 1e-12 else self.refs[j]
             model = np.interp(angles, _GRID, broad, left=0.0, right=0.0)
             self._cache[key] = _Reading(angles, by_shift, by_strain, bins, broad, model)

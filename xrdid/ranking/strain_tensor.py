@@ -39,7 +39,6 @@ __all__ = [
     "ISOTROPIC",
     "StrainBasis",
     "StrainFit",
-    "basis_at",
     "basis_bins",
     "fit_strain_tensors",
     "reflection_strains",
@@ -211,15 +210,6 @@ def reflection_strains(sticks: StickPattern, tensor: Sequence[float]) -> NDArray
     unit = g / np.where(length > 0, length, 1.0)
     strains: NDArray[np.float64] = _directions(unit) @ np.asarray(tensor, dtype=np.float64)
     return strains
-
-
-def basis_at(
-    basis: NDArray[np.floating], two_theta_deg: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """The rows of ``basis`` (:func:`strain_basis`) of the bins nearest these
-    angles (…, 6): the strain there is that row @ tensor."""
-    rows: NDArray[np.float64] = np.asarray(basis, dtype=np.float64)[basis_bins(two_theta_deg)]
-    return rows
 
 
 def basis_bins(two_theta_deg: NDArray[np.float64]) -> NDArray[np.intp]:
