@@ -97,9 +97,9 @@ class Settings(BaseSettings):
     compute_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     # True: POST /identify computes in XRDID_COMPUTE_THREADS processes of its
     # own, each with a copy of the model and the library's index in memory
-    # (about 0.4 GB each at 10,000 references), so concurrent requests use every core (Python runs
-    # the phase analysis one thread at a time: docs/scale-out.md). False: on
-    # threads of this process, in its memory.
+    # (about 0.4 GB each at 10,000 references), so concurrent requests use
+    # every core (Python runs the phase analysis one thread at a time:
+    # docs/scale-out.md). False: on threads of this process, in its memory.
     identify_processes: bool = False
     # Processes preprocessing stored patterns when a new model re-embeds the library.
     reembed_workers: int = Field(default=1, ge=1, le=64)

@@ -5,16 +5,16 @@ one: a calculated reference's default rendering, or a measured reference as
 preprocessed), broadened by a Gaussian of σ (area kept: broadening cannot
 narrow a peak, so a reference is stored at an instrument's narrow widths;
 a product in Fourier space, as cheap at any width, with an exact derivative
-by σ²),
-strained (every d-spacing × (1 + ε), which moves Kα1 and Kα2 peaks exactly
-as a real cell change does; for a calculated reference, ε per reflection from
-a strain tensor through its strain basis, :mod:`xrdid.ranking.strain_tensor`:
-a sample's cell rarely strains evenly, and a look-alike of another c/a fits
-an unevenly strained phase better than the right reference strained evenly)
-and shifted by δ in 2θ (zero offset, displacement). The scan is modelled as Σ s_j · phase_j with s_j ≥ 0, all
-parameters refined together by bounded least squares (damped Gauss–Newton
-steps projected onto the bounds); the Jacobian is analytic, so an iteration
-costs a few profile transforms per phase.
+by σ²), strained (every d-spacing × (1 + ε), which moves Kα1 and Kα2 peaks
+exactly as a real cell change does; given a calculated reference's strain
+basis, :mod:`xrdid.ranking.strain_tensor`, ε per reflection from a strain
+tensor: a sample's cell rarely strains evenly, and a look-alike of another
+c/a fits an unevenly strained phase better than the right reference strained
+evenly) and shifted by δ in 2θ (zero offset, displacement). The scan is
+modelled as Σ s_j · phase_j with s_j ≥ 0, all parameters refined together
+by bounded least squares (damped Gauss–Newton steps projected onto the
+bounds); the Jacobian is analytic, so an iteration costs a few profile
+transforms per phase.
 
 Scales are in units of each reference's own strongest point (at its stored
 width): with the phases' reference intensity ratios they give weight
