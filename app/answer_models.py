@@ -181,7 +181,9 @@ class PhasePublic(BaseModel):
     broadening_deg: float = Field(
         description="Gaussian σ added to the reference's peak widths, degrees 2θ"
     )
-    cell: CellPublic | None = Field(description="Fitted cell (calculated references)")
+    cell: CellPublic | None = Field(
+        description="Fitted cell (calculated references), as symmetric as the reference's lattice"
+    )
     explained: float = Field(description="Share of the scan's intensity this phase accounts for")
     confidence: float | None = Field(description=CONFIDENCE_HELP)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -12,7 +13,12 @@ from xrdid.augment import reference_input
 from xrdid.grid import MODEL_GRID
 from xrdid.ranking import SERVED
 from xrdid.ranking.correlation import rerank_correlation, rerank_fits, rerank_scores
-from xrdid.ranking.strain_tensor import fit_strain_tensors, strain_basis
+from xrdid.ranking.strain_tensor import (
+    fit_strain_tensors,
+    reflection_strains,
+    strain_basis,
+    symmetric_tensor,
+)
 from xrdid.sticks import StickPattern, simulate_sticks
 
 EVERYWHERE = np.ones(MODEL_GRID.n_points, dtype=bool)
@@ -132,3 +138,67 @@ def test_rerank_fits_the_best_calculated_candidates_only() -> None:
     np.testing.assert_array_equal(
         rerank_scores(query.intensity, query.mask, similarity, profiles), isotropic
     )
+
+
+def one_atom(lattice: Lattice) -> StickPattern:
+    return simulate_sticks(Structure(lattice, ["Cu"], [[0, 0, 0]]))
+
+
+# An uneven tensor (xx, yy, zz, xy, xz, yz) that no crystal system but triclinic allows.
+UNEVEN = np.array([0.004, -0.002, 0.001, 0.003, -0.001, 0.002])
+
+
+@pytest.mark.parametrize(
+    ("lattice", "free_components"),
+    [
+        (Lattice.cubic(4.2), 1),
+        (Lattice.tetragonal(3.78, 9.5), 2),
+        (Lattice.hexagonal(3.25, 5.2), 2),
+        (Lattice.rhombohedral(5.4, 55.3), 2),  # a 3-fold axis off every Cartesian axis
+        (Lattice.orthorhombic(4.1, 5.3, 6.7), 3),
+        (Lattice.monoclinic(5.0, 6.0, 7.0, 100.0), 4),
+        (Lattice.from_parameters(5.0, 6.0, 7.0, 80.0, 95.0, 100.0), 6),
+    ],
+)
+def test_the_symmetric_tensor_keeps_the_lattice_symmetry(lattice, free_components) -> None:
+    """Whatever tensor a fit gives, the cell made from its symmetric part
+    keeps the reference's metric (a tetragonal cell stays a = b, α = β = γ =
+    90°), and a tensor the symmetry already allows is kept as it is."""
+    sticks = one_atom(lattice)
+    symmetric = symmetric_tensor(sticks, UNEVEN)
+    deformation = np.eye(3) + np.array(
+        [[symmetric[0], symmetric[3], symmetric[4]],
+         [symmetric[3], symmetric[1], symmetric[5]],
+         [symmetric[4], symmetric[5], symmetric[2]]]
+    )  # fmt: skip
+    vectors = np.linalg.inv(sticks.reciprocal_lattice).T
+    fitted = Lattice(vectors @ deformation.T)
+    original = Lattice(vectors)
+    for i, j in _equal_pairs(original.abc):
+        assert fitted.abc[i] == pytest.approx(fitted.abc[j], rel=1e-12)
+    for i, j in _equal_pairs(original.angles):
+        assert fitted.angles[i] == pytest.approx(fitted.angles[j], rel=1e-12)
+    for angle, before in zip(fitted.angles, original.angles, strict=True):
+        if round(before, 6) in (90.0, 120.0):
+            assert angle == pytest.approx(before, abs=1e-9)
+    if free_components == 6:
+        np.testing.assert_allclose(symmetric, UNEVEN, atol=1e-12)
+    np.testing.assert_allclose(symmetric_tensor(sticks, symmetric), symmetric, atol=1e-12)
+    # The symmetric part moves the reflections as nearly as any allowed tensor
+    # can: it is the least-squares one (an allowed tensor near it does worse).
+    weights = sticks.intensities(MODEL_GRID.wavelength_angstrom)
+    two_theta = sticks.two_theta_deg(MODEL_GRID.wavelength_angstrom)
+    inside = (two_theta >= MODEL_GRID.two_theta_deg[0]) & (
+        two_theta <= MODEL_GRID.two_theta_deg[-1]
+    )
+
+    def misfit(tensor: np.ndarray) -> float:
+        difference = reflection_strains(sticks, tensor) - reflection_strains(sticks, UNEVEN)
+        return float(np.sum((weights * difference**2)[inside]))
+
+    isotropic_nudge = symmetric + 1e-4 * np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    assert misfit(symmetric) < misfit(isotropic_nudge)
+
+
+def _equal_pairs(values: tuple[float, float, float]) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(3) for j in range(i + 1, 3) if math.isclose(values[i], values[j])]

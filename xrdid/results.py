@@ -21,7 +21,7 @@ from xrdid.library import LibraryStatus, Match
 from xrdid.preprocess import BaselineMethod
 from xrdid.ranking.answer import Verdict
 from xrdid.ranking.refine import PhaseShape
-from xrdid.ranking.strain_tensor import reflection_strains
+from xrdid.ranking.strain_tensor import reflection_strains, symmetric_tensor
 from xrdid.sticks import StickPattern
 from xrdid.wavelengths import Wavelength
 
@@ -61,14 +61,14 @@ class Cell:
 def fitted_cell(sticks: StickPattern, strain: float | Sequence[float]) -> Cell:
     """A calculated reference's cell strained isotropically (every length ×
     (1 + strain)) or by a strain tensor (xx, yy, zz, xy, xz, yz: each lattice
-    vector v → (I + E) v, as the refinement's ĝᵀ E ĝ moves each reflection;
-    not constrained by the space group, so a fitted hexagonal cell may come
-    out with a ≠ b by the fit's noise)."""
+    vector v → (I + E) v, as the refinement's ĝᵀ E ĝ moves each reflection),
+    the tensor's part that the lattice's symmetry allows: a tetragonal cell
+    stays tetragonal."""
     vectors = np.linalg.inv(sticks.reciprocal_lattice).T  # rows a, b, c
     if isinstance(strain, (int, float)):
         deformation = (1.0 + strain) * np.eye(3)
     else:
-        xx, yy, zz, xy, xz, yz = (float(t) for t in strain)
+        xx, yy, zz, xy, xz, yz = (float(t) for t in symmetric_tensor(sticks, strain))
         deformation = np.eye(3) + np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
     lattice = Lattice(vectors @ deformation.T)
     a, b, c = lattice.abc

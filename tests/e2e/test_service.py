@@ -538,3 +538,50 @@ def test_real_scan_is_identified_on_the_shipped_library(
     assert reply.status_code == 200, reply.text
     formulas = [c["formula"] for c in reply.json()["candidates"]]
     assert formula in formulas, formulas
+
+
+def test_a_real_mixture_gets_its_phases_amounts_and_symmetric_cells(
+    server_env: dict[str, str], tmp_path: Path, patterns_dir: Path
+) -> None:
+    """A weighed three-phase dara mixture (anatase 50.25, Li2CO3 29.99, NiO
+    20.30 wt%, in its name) on the shipped library: each phase once, its
+    amount within 10 wt%, and each fitted cell as symmetric as its reference's
+    space group (the fit's tensor strains a tetragonal cell's a and b alike)."""
+    env = {
+        **server_env,
+        "XRDID_LIBRARY_PATH": str(tmp_path / "fresh" / "library.sqlite"),
+        "XRDID_DEFAULT_LIBRARY_PATH": str(SHIPPED_LIBRARY),
+    }
+    mixture = "NiO_0p2030-Li2CO3_0p2999-TiO2_0p5025--8min.xrdml"
+    path = patterns_dir / "dara" / "precursor_mixtures" / mixture
+    with running(env, tmp_path / "server.log") as server, server.client() as client:
+        reply = client.post("/identify", files={"file": (path.name, path.read_bytes())})
+    assert reply.status_code == 200, reply.text
+    answer = reply.json()
+    assert answer["verdict"] == "mixture"
+    amounts = {p["reference"]["formula"]: p["weight_percent"] for p in answer["phases"]}
+    assert set(amounts) == {"TiO2", "Li2CO3", "NiO"}, amounts
+    for formula, weighed in (("TiO2", 50.25), ("Li2CO3", 29.99), ("NiO", 20.30)):
+        assert abs(amounts[formula] - weighed) <= 10.0, amounts
+    for phase in answer["phases"]:
+        cell = phase["cell"]
+        assert cell is not None, phase["reference"]
+        _assert_symmetric(cell, phase["reference"]["space_group_number"])
+
+
+def _assert_symmetric(cell: dict[str, float], space_group: int) -> None:
+    """The lattice constraints of the space group's crystal system."""
+    a, b, c = cell["a"], cell["b"], cell["c"]
+    angles = (cell["alpha"], cell["beta"], cell["gamma"])
+    if space_group >= 195:  # cubic
+        assert a == b == c and angles == (90, 90, 90), cell
+    elif space_group >= 143:  # trigonal (hexagonal or rhombohedral axes), hexagonal
+        assert (a == b and angles == (90, 90, 120)) or (
+            a == b == c and angles[0] == angles[1] == angles[2]
+        ), cell
+    elif space_group >= 75:  # tetragonal
+        assert a == b and angles == (90, 90, 90), cell
+    elif space_group >= 16:  # orthorhombic
+        assert angles == (90, 90, 90), cell
+    elif space_group >= 3:  # monoclinic (unique axis b or c)
+        assert sorted(angles).count(90) >= 2, cell

@@ -23,10 +23,12 @@ for the strain it needed.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import spglib
 from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter1d
 
@@ -43,6 +45,7 @@ __all__ = [
     "fit_strain_tensors",
     "reflection_strains",
     "strain_basis",
+    "symmetric_tensor",
 ]
 
 # A calculated reference's :func:`strain_basis`.
@@ -161,21 +164,12 @@ def strain_basis(sticks: StickPattern) -> NDArray[np.float32]:
     zz, xy, xz, yz), the intensity-weighted mean of ε_hkl = ĝᵀ E ĝ over the
     reflections around it (isotropic where there are none, so empty
     stretches follow the mean). Depends on the sticks only: callers cache it."""
-    lam = MODEL_GRID.wavelength_angstrom
-    two_theta = sticks.two_theta_deg(lam)
-    weight = sticks.intensities(lam)
     reach = 4.0 * _REFLECTION_WIDTH_DEG
-    g = sticks.hkl @ sticks.reciprocal_lattice
-    length = np.linalg.norm(g, axis=1)
-    keep = (
-        np.isfinite(two_theta)
-        & (weight > 0)
-        & (length > 0)  # a direction to strain along
-        & (two_theta > _BIN_CENTRES[0] - reach)
-        & (two_theta < _BIN_CENTRES[-1] + reach)
+    two_theta, weight, unit = _reflections(
+        sticks, _BIN_CENTRES[0] - reach, _BIN_CENTRES[-1] + reach
     )
-    two_theta, weight = two_theta[keep], weight[keep] / max(weight[keep].max(initial=0), 1e-300)
-    directions = _directions(g[keep] / length[keep, None])
+    weight = weight / max(weight.max(initial=0), 1e-300)
+    directions = _directions(unit)
     half = int(np.ceil(reach / _BIN_WIDTH_DEG))
     nearest = np.rint((two_theta - _BIN_CENTRES[0]) / _BIN_WIDTH_DEG).astype(np.int64)
     bins = nearest[:, None] + np.arange(-half, half + 1)
@@ -190,6 +184,27 @@ def strain_basis(sticks: StickPattern) -> NDArray[np.float32]:
     floor = 1e-3 * max(total.max(initial=0.0), 1e-300)
     basis = (per_component + floor * ISOTROPIC / 3.0) / (total + floor)[:, None]
     return basis.astype(np.float32)
+
+
+def _reflections(
+    sticks: StickPattern, lowest_deg: float, highest_deg: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """The reflections between two angles on the model grid's wavelength that
+    have an intensity and a direction to strain along: their 2θ, intensity
+    and unit reciprocal vector (n, 3)."""
+    lam = MODEL_GRID.wavelength_angstrom
+    two_theta = sticks.two_theta_deg(lam)
+    weight = sticks.intensities(lam)
+    g = sticks.hkl @ sticks.reciprocal_lattice
+    length = np.linalg.norm(g, axis=1)
+    keep = (
+        np.isfinite(two_theta)
+        & (weight > 0)
+        & (length > 0)
+        & (two_theta > lowest_deg)
+        & (two_theta < highest_deg)
+    )
+    return two_theta[keep], weight[keep], g[keep] / length[keep, None]
 
 
 def _directions(g: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -210,6 +225,70 @@ def reflection_strains(sticks: StickPattern, tensor: Sequence[float]) -> NDArray
     unit = g / np.where(length > 0, length, 1.0)
     strains: NDArray[np.float64] = _directions(unit) @ np.asarray(tensor, dtype=np.float64)
     return strains
+
+
+def symmetric_tensor(sticks: StickPattern, tensor: Sequence[float]) -> NDArray[np.float64]:
+    """The strain tensor that the reference's lattice symmetry allows which
+    moves its reflections most nearly as ``tensor`` does (least squares over
+    the reflections on the model grid, weighted by intensity).
+
+    The fits strain each reflection family through one representative hkl,
+    so the tensor they find is not bound by the symmetry: a tetragonal cell
+    strained by it would come out with a ≠ b. Its symmetric part is the cell
+    a lab can read. The symmetry is the lattice's point group (spglib), which
+    constrains a strain tensor as the crystal's own does unless the cell is
+    metrically more symmetric than the structure."""
+    t = np.asarray(tensor, dtype=np.float64)
+    invariant = _invariant_tensors(_lattice_rotations(sticks.reciprocal_lattice))
+    _, weight, unit = _reflections(sticks, _GRID[0], _GRID[-1])
+    if weight.size == 0:
+        return invariant @ (invariant.T @ t)
+    directions = _directions(unit) * np.sqrt(weight)[:, None]
+    components, *_ = np.linalg.lstsq(directions @ invariant, directions @ t, rcond=None)
+    symmetric: NDArray[np.float64] = invariant @ components
+    return symmetric
+
+
+# Distance tolerance (Å) for the lattice's symmetry: cells read from
+# structure files are symmetric to rounding, far below anything a fit resolves.
+_SYMMETRY_TOLERANCE_ANGSTROM = 1e-3
+
+
+def _lattice_rotations(reciprocal_lattice: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The lattice's point-group rotations as Cartesian matrices (m, 3, 3)."""
+    direct = np.linalg.inv(reciprocal_lattice).T  # rows a, b, c
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # spglib's error-handling notice
+        found = spglib.get_symmetry(
+            (direct.tolist(), [[0.0, 0.0, 0.0]], [1]), symprec=_SYMMETRY_TOLERANCE_ANGSTROM
+        )
+    if found is None:  # spglib found nothing: treat as triclinic
+        return np.eye(3)[None]
+    # Fractional x → W x is Cartesian r → Aᵀ W A⁻ᵀ r (A's rows a, b, c).
+    to_cartesian = direct.T
+    fractional = np.asarray(found["rotations"], dtype=np.float64)
+    rotations: NDArray[np.float64] = np.einsum(
+        "ij,rjk,kl->ril", to_cartesian, fractional, np.linalg.inv(to_cartesian)
+    )
+    return rotations
+
+
+def _invariant_tensors(rotations: NDArray[np.float64]) -> NDArray[np.float64]:
+    """An orthonormal basis (6, r) of the tensors (xx, yy, zz, xy, xz, yz)
+    that every rotation R leaves as they are (R E Rᵀ = E): the range of the
+    average of the rotations' actions, a projector."""
+    units = np.zeros((6, 3, 3))
+    for index, (i, j) in enumerate(_COMPONENTS):
+        units[index, i, j] = units[index, j, i] = 1.0
+    rotated = np.einsum("rij,cjk,rlk->cil", rotations, units, rotations) / len(rotations)
+    average = np.stack([rotated[:, i, j] for i, j in _COMPONENTS])  # (component, unit)
+    left, singular, _ = np.linalg.svd(average)
+    basis: NDArray[np.float64] = left[:, singular > 0.5]
+    return basis
+
+
+# (row, column) of each tensor component in the symmetric matrix.
+_COMPONENTS = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
 
 
 def basis_bins(two_theta_deg: NDArray[np.float64]) -> NDArray[np.intp]:
