@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 from scipy.optimize import nnls
 
 from xrdid.grid import MODEL_GRID
+from xrdid.ranking.config import SERVED
 from xrdid.ranking.strain_tensor import ISOTROPIC, StrainBasis, basis_bins
 
 __all__ = ["JointFit", "PhaseShape", "ShapeLimits", "refine", "transformed"]
@@ -70,8 +71,8 @@ class ShapeLimits:
     shift_deg: float = 0.45
     strain: float = 0.04
     broadening_deg: float = 0.6
-    # A tensor's off-diagonal components (the ranking's anisotropic range).
-    anisotropic: float = 0.015
+    # A tensor's off-diagonal components: the ranking's anisotropic range.
+    anisotropic: float = SERVED.anisotropic_strain_max
 
 
 # Broadening is circular in Fourier space: padding of 4σ of the widest
