@@ -12,6 +12,7 @@ from xrdid.grid import MODEL_GRID
 from xrdid.ranking.refine import (
     PhaseShape,
     ShapeLimits,
+    _levenberg_marquardt,
     _parameters,
     _Problem,
     refine,
@@ -176,3 +177,20 @@ def test_a_cell_strained_unevenly_is_fitted_by_the_tensor(rutile) -> None:
 
     assert errors(shape).max() < 0.1
     assert errors(shape).mean() < 0.3 * errors(isotropic.shapes[0]).mean()
+
+
+def test_a_parameter_held_at_its_bound_does_not_slow_the_others() -> None:
+    """Two coupled parameters, the first's optimum beyond its bound (x₀ ≥ 0):
+    the step holds it there and solves for the other at once, where a step
+    computed as if it could move, then clipped, undershoots."""
+
+    def residual(x: np.ndarray) -> np.ndarray:
+        return np.array([x[0] + 1.0, x[1] - 2.0 - 0.9 * x[0]])
+
+    def jacobian(x: np.ndarray) -> np.ndarray:
+        return np.array([[1.0, 0.0], [-0.9, 1.0]])
+
+    x, _ = _levenberg_marquardt(
+        residual, jacobian, np.zeros(2), np.array([0.0, -10.0]), np.array([10.0, 10.0]), 2
+    )
+    np.testing.assert_allclose(x, [0.0, 2.0], atol=1e-3)

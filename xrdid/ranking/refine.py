@@ -13,7 +13,7 @@ c/a fits an unevenly strained phase better than the right reference strained
 evenly) and shifted by δ in 2θ (zero offset, displacement). The scan is
 modelled as Σ s_j · phase_j with s_j ≥ 0, all parameters refined together
 by bounded least squares (damped Gauss–Newton steps projected onto the
-bounds); the Jacobian is analytic, so an iteration costs a few profile
+bounds, a parameter held at a bound it would cross); the Jacobian is analytic, so an iteration costs a few profile
 transforms per phase.
 
 Scales are in units of each reference's own strongest point (at its stored
@@ -386,7 +386,8 @@ def _levenberg_marquardt(
     max_iterations: int,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Bounded least squares by damped Gauss–Newton steps projected onto the
-    bounds: a handful of parameters against thousands of points, so the
+    bounds, each step solved for the parameters not held at a bound (an
+    active set): a handful of parameters against thousands of points, so the
     normal equations are tiny. Returns the solution and its Jacobian."""
     x = np.clip(x0, lower, upper)
     if x.size == 0:
@@ -398,10 +399,15 @@ def _levenberg_marquardt(
     for _ in range(max_iterations):
         normal = jac.T @ jac
         gradient = jac.T @ r
-        diagonal = np.diag(normal) + 1e-12
+        # Parameters at a bound that the step would push past it are held
+        # there: a step clipped afterwards is no longer a descent step for the rest.
+        free = ~(((x <= lower) & (gradient > 0)) | ((x >= upper) & (gradient < 0)))
+        normal_free = normal[np.ix_(free, free)]
+        diagonal = np.diag(normal_free) + 1e-12
         improved = False
         while damping < 1e8:
-            step = np.linalg.solve(normal + damping * np.diag(diagonal), -gradient)
+            step = np.zeros_like(x)
+            step[free] = np.linalg.solve(normal_free + damping * np.diag(diagonal), -gradient[free])
             trial = np.clip(x + step, lower, upper)
             r_trial = residual(trial)
             trial_misfit = float(r_trial @ r_trial)
