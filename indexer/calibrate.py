@@ -10,12 +10,12 @@ Synthetic queries drawn apart from the evaluation's (seed 8, as the re-rank
 tuning), half under the evaluation's full augmentation and half under its
 low-strain one, against the evaluation's library (every training and held-out
 material): single phases of materials in the library, single phases of
-materials taken out of it (what ``no_match`` is for), and mixtures of 2–4
+materials taken out of it (what ``no_match`` is for), and mixtures of 2–6
 materials. Each is ranked, its phases analysed and its answer built as the
 service does; every answer entry (top 5) and every phase found is labelled
 by whether its material is in the scan, and a logistic model of each is
 fitted (:mod:`xrdid.ranking.confidence`). The phases' model also learns from
-scans of 1–4 references of the shipped library (calculated ones simulated,
+scans of 1–6 references of the shipped library (calculated ones simulated,
 RockJock's measured ones summed; seed 8 as well), analysed against it: the
 library lab scans are analysed against, measured references and all. The ``no_match`` threshold is the
 entry confidence below which at most 5% of the in-library scans fall.
@@ -72,14 +72,16 @@ FALSE_NO_MATCH = 0.05
 ENTRIES = 5
 # References ranked per scan before grouping (as the service: 4 per entry, ≥ 30).
 POOL = 30
-MIXTURE_PHASES = (2, 3, 4)
+# As many phases as the analysis reports (up to 6): crowded scans are where
+# a phase's evidence is least sure, and where the evaluation's mixtures go.
+MIXTURE_PHASES = (2, 3, 4, 5, 6)
 # Half the scans under the evaluation's full augmentation, half under its
 # low-strain one (lab scans of catalogued phases); mixtures keep texture in:
 # it is what confidences must learn to discount.
 AUGMENTATIONS = (QUERY_SETS["full augmentation"], QUERY_SETS["low strain"])
 # Phases per scan of the shipped library's references (1: single phases,
 # whose spurious second phases the model must learn to doubt).
-SHIPPED_PHASES = (1, 2, 3, 4)
+SHIPPED_PHASES = (1, 2, 3, 4, 5, 6)
 
 
 @dataclass
@@ -194,7 +196,7 @@ def labelled(
 def shipped_phases(
     embedder: Embedder, library_path: Path, n: int, seed: int
 ) -> tuple[list[list[float]], list[bool]]:
-    """Phase features and labels from ``n`` scans of 1–4 references of the
+    """Phase features and labels from ``n`` scans of 1–6 references of the
     shipped library, alternately calculated and measured, analysed against it."""
     rows: list[list[float]] = []
     labels: list[bool] = []
@@ -249,10 +251,12 @@ def report(calibration: Calibration, data: Labelled, n: int, seed: int) -> str:
         "",
         f"Model `{calibration.model_version}`; {n} synthetic scans of each kind (seed {seed}, "
         "apart from the evaluation's): single phases of materials in the library, single "
-        "phases of materials taken out of it, and mixtures of 2–4 materials. Every answer "
+        "phases of materials taken out of it, and mixtures of "
+        f"{MIXTURE_PHASES[0]}–{MIXTURE_PHASES[-1]} materials. Every answer "
         f"entry (top {ENTRIES}) and every phase found is labelled by whether its material is "
         "in the scan; a logistic model of each is fitted (`xrdid/ranking/confidence.py`). "
-        f"The phases' model also learns from {n} scans of 1–4 references of the shipped "
+        f"The phases' model also learns from {n} scans of "
+        f"{SHIPPED_PHASES[0]}–{SHIPPED_PHASES[-1]} references of the shipped "
         "library (calculated ones simulated, RockJock's measured ones summed), analysed "
         "against it.",
         "",
