@@ -62,6 +62,7 @@ from xrdid.ranking.confidence import (
     fit_logistic,
     reliability,
 )
+from xrdid.ranking.doublet import as_measured
 from xrdid.ranking.phases import analyse_phases
 
 log = logging.getLogger("indexer.calibrate")
@@ -217,7 +218,12 @@ def shipped_phases(
                 query = Query(view.intensity, view.mask, embedding)
                 with library.reading() as source:
                     (ranking,) = rank([query], source, POOL)
-                    analysis = analyse_phases(query, ranking, source, embed_like(embedder, view))
+                    analysis = analyse_phases(
+                        query,
+                        ranking,
+                        as_measured(source, view.wavelength),
+                        embed_like(embedder, view),
+                    )
                     found = np.array([p.reference_id for p in analysis.phases], dtype=np.int64)
                     facts = source.facts(found)
                 for phase, fact in zip(analysis.phases, facts, strict=True):

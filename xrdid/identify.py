@@ -30,6 +30,7 @@ from xrdid.raman.spectrum import RamanSpectrum
 from xrdid.ranking import SERVED, Query, RankedReference, Ranking, rank
 from xrdid.ranking.answer import Answer, AnswerEntry, AnswerPhase, answer
 from xrdid.ranking.confidence import Calibration
+from xrdid.ranking.doublet import as_measured
 from xrdid.ranking.phases import Embed, PhaseAnalysis, analyse_phases
 from xrdid.readers import DEFAULT_MAX_BYTES, read_pattern
 from xrdid.results import (
@@ -311,8 +312,10 @@ def _identify(
         search_ms = _ms(start) / len(items)
         for prepared, query, ranking in zip(items, queries, rankings, strict=True):
             start = time.perf_counter()
+            # The phases are fitted to the references as this scan's radiation shows them.
+            measured = as_measured(source, prepared.view.wavelength)
             analysis = (
-                analyse_phases(query, ranking, source, embed_like(embedder, prepared.view))
+                analyse_phases(query, ranking, measured, embed_like(embedder, prepared.view))
                 if options.phases
                 else None
             )
@@ -321,7 +324,7 @@ def _identify(
                 query,
                 ranking,
                 analysis,
-                source,
+                measured,
                 options.top_k,
                 usable,
                 (standard.name, standard.weight_percent) if standard else None,

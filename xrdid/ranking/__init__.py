@@ -11,7 +11,8 @@
 - :mod:`~xrdid.ranking.pipeline`: :func:`rank`, what the service, the
   evaluation and the tuning sweeps call, over a :class:`ReferenceSource`;
 - :mod:`~xrdid.ranking.memory`: :class:`ArraySource`, references as arrays;
-- :mod:`~xrdid.ranking.phases`: several phases in one scan.
+- :mod:`~xrdid.ranking.phases`: several phases in one scan;
+- :mod:`~xrdid.ranking.doublet`: references as the scan's Kα doublet shows them.
 """
 
 from xrdid.ranking.config import SERVED, RankingConfig, SearchResolution
