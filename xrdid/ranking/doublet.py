@@ -119,6 +119,8 @@ class DoubletSource:
 
     def __init__(self, source: ReferenceSource, radiation: Wavelength) -> None:
         self._source, self._radiation = source, radiation
+        # Converted profiles by id: the analysis reads the same few many times.
+        self._converted: dict[int, NDArray[np.float32]] = {}
 
     def nearest(self, embeddings: NDArray[np.float32], n: int) -> list[EmbeddingHits]:
         return self._source.nearest(embeddings, n)
@@ -127,11 +129,18 @@ class DoubletSource:
         return self._source.profile_rows(resolution)
 
     def profiles(self, ids: NDArray[np.int64]) -> NDArray[np.float32]:
-        profiles = np.array(self._source.profiles(ids), dtype=np.float32)
-        calculated = [i for i, b in enumerate(self._source.strain_bases(ids)) if b is not None]
-        if calculated:
-            profiles[calculated] = with_doublet(profiles[calculated], self._radiation)
-        return profiles
+        missing = np.array([i for i in dict.fromkeys(ids.tolist()) if i not in self._converted])
+        if missing.size:
+            stored = self._source.profiles(missing)
+            bases = self._source.strain_bases(missing)
+            calculated = [k for k, basis in enumerate(bases) if basis is not None]
+            converted = np.array(stored, dtype=np.float32)
+            if calculated:
+                converted[calculated] = with_doublet(stored[calculated], self._radiation)
+            self._converted.update(zip(missing.tolist(), converted, strict=True))
+        if ids.size == 0:
+            return np.array(self._source.profiles(ids), dtype=np.float32)
+        return np.stack([self._converted[i] for i in ids.tolist()])
 
     def strain_bases(self, ids: NDArray[np.int64]) -> Sequence[StrainBasis | None]:
         return self._source.strain_bases(ids)

@@ -13,8 +13,8 @@ c/a fits an unevenly strained phase better than the right reference strained
 evenly) and shifted by δ in 2θ (zero offset, displacement). The scan is
 modelled as Σ s_j · phase_j with s_j ≥ 0, all parameters refined together
 by bounded least squares (damped Gauss–Newton steps projected onto the
-bounds, a parameter held at a bound it would cross); the Jacobian is analytic, so an iteration costs a few profile
-transforms per phase.
+bounds, a parameter held at a bound it would cross); the Jacobian is
+analytic, so an iteration costs a few profile transforms per phase.
 
 Scales are in units of each reference's own strongest point (at its stored
 width): with the phases' reference intensity ratios they give weight
