@@ -32,8 +32,9 @@ from xrdid.wavelengths import CU_KALPHA, Wavelength
 __all__ = ["DoubletSource", "as_measured", "same_doublet", "with_doublet"]
 
 _GRID = MODEL_GRID.two_theta_deg
-# Fixed-point steps of the stripping: the error halves each (R = 0.5): 1e-9.
-_STRIP_STEPS = 30
+# Fixed-point steps of the stripping: the error halves each (R = 0.5), to
+# 2e-4 of the strongest point, below a scan's noise.
+_STRIP_STEPS = 12
 # Doublets whose line ratios agree this closely are the same on the model grid.
 _SAME_RATIO = 1e-4
 
@@ -118,6 +119,7 @@ class DoubletSource:
     else is read from ``source`` as it is."""
 
     def __init__(self, source: ReferenceSource, radiation: Wavelength) -> None:
+        self.stored = source  # the references as the library holds them
         self._source, self._radiation = source, radiation
         # Converted profiles by id: the analysis reads the same few many times.
         self._converted: dict[int, NDArray[np.float32]] = {}

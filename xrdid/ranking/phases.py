@@ -45,6 +45,7 @@ from scipy.signal import find_peaks
 from xrdid.grid import MODEL_GRID
 from xrdid.ranking.config import SERVED, RankingConfig
 from xrdid.ranking.correlation import isotropic_fit, rerank_correlation
+from xrdid.ranking.doublet import DoubletSource
 from xrdid.ranking.materials import Material
 from xrdid.ranking.pipeline import Query, RankedReference, Ranking, ReferenceSource, rank
 from xrdid.ranking.refine import JointFit, PhaseShape, ShapeLimits, refine, transformed
@@ -205,16 +206,20 @@ def keep_phases(
 def _residual_ranker(
     mask: NDArray[np.bool_], source: ReferenceSource, embed: Embed, config: RankingConfig
 ) -> Callable[[NDArray[np.float64]], Ranking]:
-    """Ranks what is left of the scan (the phase search's shorter ranking)."""
+    """Ranks what is left of the scan (the phase search's shorter ranking),
+    on the references as stored: its correlations, in 0.06° bins, do not see
+    a Kα doublet, and converting every candidate would cost more than the
+    whole analysis (:mod:`xrdid.ranking.doublet`)."""
     residual_config = replace(
         config, rerank_candidates=config.phase_rerank_candidates, strain_fit_candidates=0
     )
+    stored = source.stored if isinstance(source, DoubletSource) else source
 
     def ranked(residual: NDArray[np.float64]) -> Ranking:
         scaled = np.where(mask, residual / max(float(residual.max()), 1e-300), 0.0)
         (ranking,) = rank(
             [Query(scaled, mask, embed(scaled, mask))],
-            source,
+            stored,
             config.phase_candidates,
             residual_config,
         )
