@@ -569,8 +569,9 @@ def test_a_real_mixture_gets_its_phases_amounts_and_symmetric_cells(
         _assert_symmetric(cell, phase["reference"]["space_group_number"])
 
 
-def _assert_symmetric(cell: dict[str, float], space_group: int) -> None:
+def _assert_symmetric(cell: dict[str, float], space_group: int | None) -> None:
     """The lattice constraints of the space group's crystal system."""
+    assert space_group is not None, cell  # every calculated reference here has one
     a, b, c = cell["a"], cell["b"], cell["c"]
     angles = (cell["alpha"], cell["beta"], cell["gamma"])
     if space_group >= 195:  # cubic
