@@ -508,15 +508,8 @@ def _swapped(
         if best is None:
             continue
         trial, reference_id, evidence = best
-        back = np.argsort(others + [index])  # the trial's components in the found order again
-        fit = JointFit(
-            scales=trial.scales[back],
-            scale_sd=trial.scale_sd[back],
-            shapes=tuple(trial.shapes[i] for i in back),
-            components=trial.components[back],
-            residual=trial.residual,
-            misfit=trial.misfit,
-        )
+        # The trial's components in the found order again.
+        fit = trial.reordered(np.argsort(others + [index]))
         found = [*found[:index], (reference_id, evidence, found[index][2]), *found[index + 1 :]]
     return fit, found
 
@@ -730,12 +723,4 @@ def _analysis(
         )
         for i in order
     )
-    ordered = JointFit(
-        scales=fit.scales[order],
-        scale_sd=fit.scale_sd[order],
-        shapes=tuple(fit.shapes[i] for i in order),
-        components=fit.components[order],
-        residual=fit.residual,
-        misfit=fit.misfit,
-    )
-    return PhaseAnalysis(phases, ordered, noise, y, mask)
+    return PhaseAnalysis(phases, fit.reordered(order), noise, y, mask)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.fft
@@ -207,6 +207,17 @@ class JointFit:
     @property
     def model(self) -> NDArray[np.float64]:
         return self.components.sum(axis=0)
+
+    def reordered(self, order: Sequence[int] | NDArray[np.intp]) -> JointFit:
+        """The same fit with its phases in ``order``."""
+        index = np.asarray(order, dtype=np.intp)
+        return replace(
+            self,
+            scales=self.scales[index],
+            scale_sd=self.scale_sd[index],
+            shapes=tuple(self.shapes[i] for i in index),
+            components=self.components[index],
+        )
 
 
 def refine(
