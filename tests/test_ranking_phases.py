@@ -3,7 +3,9 @@ the real model over a small library of real structures."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,20 +15,33 @@ from indexer.evaluate_phases import CPD_AUGMENTATION
 from indexer.mixtures import calculated_mixture
 from tests.e2e.support import SHIPPED_MODEL
 from xrdid.augment import reference_input
+from xrdid.data_paths import PROJECT_ROOT
 from xrdid.embedder import Embedder, model_input
 from xrdid.grid import MODEL_GRID
+from xrdid.identify import identify_pattern
+from xrdid.library import Library
+from xrdid.pattern import make_pattern
 from xrdid.ranking import ArraySource, Query, RankedReference, phases, rank
 from xrdid.ranking.answer import answer
 from xrdid.ranking.confidence import CANDIDATE_FEATURES, PHASE_FEATURES, Calibration, LogisticModel
 from xrdid.ranking.config import SERVED
 from xrdid.ranking.correlation import rerank_correlation
-from xrdid.ranking.phases import _NO_PRIOR, _LookAlikes, analyse_phases, broad_part, noise_level
+from xrdid.ranking.phases import (
+    _NO_PRIOR,
+    _LookAlikes,
+    analyse_phases,
+    broad_part,
+    fitted_region,
+    noise_level,
+)
 from xrdid.ranking.quantify import weight_percents
 from xrdid.ranking.refine import PhaseShape, transformed
+from xrdid.readers import read_pattern
 from xrdid.rir import calculated_rir
 from xrdid.sticks import simulate
 
 EVERYWHERE = np.ones(MODEL_GRID.n_points, dtype=bool)
+MODEL_STORE = PROJECT_ROOT / "model_store"
 
 
 def _cubic(symbol: str, a: float, group: str = "Fm-3m") -> Structure:
@@ -117,6 +132,40 @@ def test_noise_level_reads_the_noise_not_the_peaks() -> None:
     assert noise_level(peaks + rng.normal(0.0, 0.01, 4251), EVERYWHERE) == pytest.approx(
         0.01, rel=0.2
     )
+
+
+def test_the_fitted_region_leaves_out_the_ends_of_the_coverage() -> None:
+    covered = np.zeros(MODEL_GRID.n_points, dtype=bool)
+    covered[1000:2000] = True
+    inner = fitted_region(covered, 1.0)  # 50 grid steps of 0.02°
+    assert np.flatnonzero(inner)[[0, -1]].tolist() == [1050, 1949]
+    assert fitted_region(covered, 0.0).sum() == 1000
+    short = np.zeros_like(covered)
+    short[1000:1150] = True  # the margins would leave a third of it: all kept
+    assert fitted_region(short, 1.0).sum() == 150
+
+
+def test_a_scan_whose_range_cuts_its_strongest_peaks_still_gets_its_phase(
+    patterns_dir: Path, tmp_path: Path
+) -> None:
+    """The real AutoAnalyzer anatase scan cut to 25.95–62.63°: its strongest
+    reflection (101, 25.3°) and 204 (62.7°) stand just outside. Background
+    removal pins both ends to zero where their tails are, and fitted over the
+    whole range every candidate's shift ran to its bound (no phase, no_match);
+    without the ends anatase is the one phase."""
+    for name in ("library.sqlite", "library.sqlite-wal", "library.sqlite-shm"):
+        if (MODEL_STORE / name).exists():
+            shutil.copyfile(MODEL_STORE / name, tmp_path / name)
+    scan = read_pattern(patterns_dir / "xrd_autoanalyzer" / "TiO2.xy")
+    keep = (scan.two_theta_deg >= 25.95) & (scan.two_theta_deg <= 62.63)
+    cut = make_pattern(scan.two_theta_deg[keep], scan.intensity[keep])
+    embedder = Embedder.load(SHIPPED_MODEL, device="cpu")
+    calibration = Calibration.load(MODEL_STORE / "calibration.json")
+    with Library.open(tmp_path / "library.sqlite", embedder) as library:
+        result = identify_pattern(cut, embedder, library, calibration=calibration)
+    assert [p.match.entry.info.name for p in result.phases] == ["Anatase"]
+    assert result.verdict == "match"
+    assert abs(result.phases[0].shape.shift_deg) < 0.2
 
 
 def test_a_single_phase_is_one_phase(setting) -> None:

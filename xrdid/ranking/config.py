@@ -118,6 +118,10 @@ class RankingConfig:
     # more likely absent than present: it is not reported, and its peaks stay
     # unexplained.
     min_phase_confidence: float = 0.5
+    # Where no phase passes over the scan's whole range, the search is run
+    # again without this much (°) at each end, where background removal
+    # pinned the scan to zero (a peak cut by the edge is missing there).
+    phase_edge_margin_deg: float = 1.0
 
     def fused_score(
         self, similarity: NDArray[np.floating] | float, correlation: NDArray[np.floating] | float

@@ -134,19 +134,43 @@ def analyse_phases(
     embed: Embed,
     config: RankingConfig = SERVED,
 ) -> PhaseAnalysis:
-    """The phases of ``query``, given its ranking ``first``."""
-    y = np.where(query.mask, query.intensity, 0.0).astype(np.float64)
-    mask = np.asarray(query.mask, dtype=bool)
+    """The phases of ``query``, given its ranking ``first``: fitted over the
+    scan's whole range, or, where no phase passes there, over the range less
+    its ends. Background removal pins a scan's ends to zero, so a peak cut by
+    the range's edge is missing there and can pull every candidate's shift and
+    strain to their bounds; leaving the ends out always would lose the
+    evidence of peaks near them."""
+    covered = np.asarray(query.mask, dtype=bool)
+    analysis = _search(query, covered, first, source, embed, config)
+    if not analysis.phases:
+        inner = fitted_region(covered, config.phase_edge_margin_deg)
+        if inner.sum() < covered.sum():
+            analysis = _search(query, inner, first, source, embed, config)
+    return analysis
+
+
+def _search(
+    query: Query,
+    mask: NDArray[np.bool_],
+    first: Ranking,
+    source: ReferenceSource,
+    embed: Embed,
+    config: RankingConfig,
+) -> PhaseAnalysis:
+    """The search–refine rounds, fitting the scan over ``mask``."""
+    covered = np.asarray(query.mask, dtype=bool)
+    y = np.where(mask, query.intensity, 0.0).astype(np.float64)
     noise = noise_level(y, mask)
     total = float(y[mask].sum())
     found: list[tuple[int, PhaseEvidence, int]] = []  # (id, evidence, round)
     fit: JointFit | None = None
-    rank_residual = _residual_ranker(mask, source, embed, config)
+    # What is left is ranked as the scan was: over its whole coverage.
+    rank_residual = _residual_ranker(covered, source, embed, config)
     lookalikes = _LookAlikes(source, mask, config)
     # The peaks' ranking (where a broad part hides them), the residual's, then
     # what the scan's own ranked high: a minor phase the residual's embedding
     # misses often ranked there.
-    rankings = [*_peaks_ranking(y, mask, rank_residual), first]
+    rankings = [*_peaks_ranking(y, covered, rank_residual), first]
     ranked: dict[int, RankedReference] = {}  # every candidate seen, in ranked order
     for round_ in range(config.max_phases):
         for ranking in rankings:
@@ -180,10 +204,27 @@ def analyse_phases(
         if round_ + 1 == config.max_phases or left.max() <= 3.0 * noise:
             break
         residual = np.where(mask, left, 0.0)
-        rankings = [*_peaks_ranking(residual, mask, rank_residual), rank_residual(residual), first]
+        rankings = [
+            *_peaks_ranking(residual, covered, rank_residual),
+            rank_residual(residual),
+            first,
+        ]
     if fit is not None:
         fit, found = _swapped(y, mask, noise, source, fit, found, list(ranked.values()), config)
     return _analysis(found, fit, noise, y, mask, total)
+
+
+def fitted_region(covered: NDArray[np.bool_], margin_deg: float) -> NDArray[np.bool_]:
+    """The covered points farther than ``margin_deg`` from either end of the
+    coverage (all of it when the margins would leave less than half of it)."""
+    points = np.flatnonzero(covered)
+    steps = int(round(margin_deg / MODEL_GRID.step_deg))
+    if points.size == 0 or points.size < 4 * steps:
+        return covered
+    inner = covered.copy()
+    inner[: points[0] + steps] = False
+    inner[points[-1] + 1 - steps :] = False
+    return inner
 
 
 def keep_phases(
