@@ -23,6 +23,14 @@ def test_one_material_is_formula_and_space_group_or_a_measured_name() -> None:
     assert not rockjock_quartz.same_as(cod_quartz)  # another name, no space group to compare
     # A shared chemical name never joins two calculated polymorphs.
     assert not cristobalite.same_as(tridymite)
+    # One mineral species in one space group is one material, whatever
+    # substitutions or left-out hydrogen its sources' formulas show.
+    lawsonite = Material.of("Lawsonite", "CaAl2Si2(H2O5)2", 63, measured=False)
+    assert lawsonite.same_as(Material.of("Lawsonite", "Ca4Al7.76Fe0.24Si8H16O40", 63, False))
+    assert Material.of("Kaolinite_disordered", "Al2Si2O9", 1, False).same_as(
+        Material.of("Kaolinite1A", "Al2Si2H4O9", 1, False)
+    )
+    assert not lawsonite.same_as(Material.of("Lawsonite", "CaAl2Si2(H2O5)2", 33, False))
     labels = group_materials([cod_quartz, cristobalite, rockjock_quartz, bgmn_quartz, tridymite])
     # bgmn joins cod (formula) and rockjock (name): one group of three.
     assert labels == [0, 1, 0, 0, 2]

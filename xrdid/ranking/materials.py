@@ -1,11 +1,13 @@
 """Which references are one material.
 
 One material is the same reduced formula and space group (quartz from COD,
-AMCSD and BGMN), or the same mineral where one side is a measured pattern
-(RockJock's "Quartz" and a calculated quartz): measured patterns carry no
-space group, and names of calculated structures are often generic chemical
-names ("silicon dioxide") shared by polymorphs, so names alone never join two
-calculated references.
+AMCSD and BGMN), the same mineral where one side is a measured pattern
+(RockJock's "Quartz" and a calculated quartz: measured patterns carry no
+space group), or the same mineral species in the same space group (two
+sources' lawsonite, one with some Fe for Al; a kaolinite whose source left
+out the hydrogen). Names of calculated structures are often generic chemical
+names ("silicon dioxide") shared by polymorphs, so a name without a species
+in it, or with another space group, never joins two calculated references.
 
 A mineral is known by its name, by the name without a variant or polytype
 ("Kaolinite1A", "Sanidine_Na07", "MICROCLINE_maximum") and by the group it
@@ -100,11 +102,20 @@ class Material:
         key = f"{formula}|{space_group_number}" if formula and space_group_number else None
         return cls(_normalised(name), key, measured, species_of(name))
 
+    @property
+    def space_group(self) -> str | None:
+        return self.formula_space_group.split("|")[1] if self.formula_space_group else None
+
     def same_as(self, other: Material) -> bool:
         if self.formula_space_group and self.formula_space_group == other.formula_space_group:
             return True
         if not (self.measured or other.measured):
-            return False
+            return (
+                self.species is not None
+                and self.species == other.species
+                and self.space_group is not None
+                and self.space_group == other.space_group
+            )
         if self.name == other.name or (self.species and self.species == other.species):
             return True
         return self._holds(other) or other._holds(self)
