@@ -142,10 +142,12 @@ def analyse_phases(
     evidence of peaks near them."""
     covered = np.asarray(query.mask, dtype=bool)
     analysis = _search(query, covered, first, source, embed, config)
-    if not analysis.phases:
-        inner = fitted_region(covered, config.phase_edge_margin_deg)
-        if inner.sum() < covered.sum():
-            analysis = _search(query, inner, first, source, embed, config)
+    inner = fitted_region(covered, config.phase_edge_margin_deg)
+    if not analysis.phases and inner.sum() < covered.sum():
+        # The analysis (and the overlay drawn from it) then covers the range fitted.
+        retried = _search(query, inner, first, source, embed, config)
+        if retried.phases:
+            return retried
     return analysis
 
 
