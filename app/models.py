@@ -515,7 +515,9 @@ class IdentifyResponse(BaseModel):
         "or unidentified)"
     )
     fit: FitPublic | None = Field(description="How well the phases explain the scan")
-    notes: list[str] = Field(description="What the answer could not do, in sentences")
+    notes: list[str] = Field(
+        description="What the answer could not do or is unsure of, in sentences"
+    )
     profiles: ProfilesPublic | RamanProfilesPublic | None = Field(
         description="Overlay arrays (include=profiles): over 2θ (XRD) or Raman shift (Raman)"
     )

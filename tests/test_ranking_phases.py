@@ -220,6 +220,22 @@ def test_a_mixture_gives_each_phase_once_with_its_amount(setting) -> None:
     assert result.verdict == "mixture" and result.rwp is not None and result.rwp < 0.05
 
 
+@pytest.mark.parametrize(("strain", "noted"), [(0.004, False), (0.028, True)])
+def test_a_phase_fitted_only_with_a_strained_cell_gets_a_note(setting, strain, noted) -> None:
+    """Halite strained 0.4% (a lab scan) is plain halite; strained 2.8% it is
+    still fitted as halite, with a note that it may stand for an isostructural
+    material the library lacks."""
+    embedder, source, _, _ = setting
+    scan = transformed(source.profiles(np.array([2]))[0], PhaseShape(0.02, strain, 0.03))
+    query, ranking, analysis = _analyse(embedder, source, scan)
+    assert [p.reference_id for p in analysis.phases] == [2]
+    assert analysis.phases[0].shape.strain == pytest.approx(strain, abs=0.002)
+    notes = [n for n in answer(query, ranking, analysis, source, 5).notes if "strained" in n]
+    assert len(notes) == int(noted), notes
+    if noted:
+        assert notes[0].startswith("halite fits only with its cell strained by +2.8%")
+
+
 def _by_explained(threshold: float) -> Calibration:
     """A calibration whose phase confidence is high above ``threshold`` of the
     intensity explained and low below it; candidates and matches neutral."""

@@ -116,6 +116,7 @@ def answer(
         analysis = _credible(analysis, source, calibration, config, notes)
     if analysis is not None:
         phases, amorphous = _phases(analysis, source, calibration, standard, notes)
+        notes += _strained(phases, config)
     fit_rwp = fit_unexplained = None
     unexplained_peaks: tuple[UnexplainedPeak, ...] = ()
     if analysis is not None and analysis.fit is not None:
@@ -216,6 +217,19 @@ def _phases(
         for i, (p, f) in enumerate(zip(found, facts, strict=True))
     )
     return phases, amounts.amorphous_percent
+
+
+def _strained(phases: tuple[AnswerPhase, ...], config: RankingConfig) -> list[str]:
+    """A note for each phase that fits only with its cell strained by
+    ``config.strained_phase_note`` or more: lab scans of a catalogued phase
+    rarely strain it by more than a few tenths of a percent."""
+    return [
+        f"{p.name} fits only with its cell strained by {100 * p.found.shape.strain:+.1f}%: "
+        "an isostructural material the library lacks, or a solid solution of it, may be "
+        "what the sample holds"
+        for p in phases
+        if abs(p.found.shape.strain) >= config.strained_phase_note
+    ]
 
 
 def _standard_index(name: str, facts: list[ReferenceFacts]) -> int | None:
