@@ -142,13 +142,14 @@ def analyse_phases(
     evidence of peaks near them."""
     covered = np.asarray(query.mask, dtype=bool)
     analysis = _search(query, covered, first, source, embed, config)
+    if analysis.phases:
+        return analysis
     inner = fitted_region(covered, config.phase_edge_margin_deg)
-    if not analysis.phases and inner.sum() < covered.sum():
-        # The analysis (and the overlay drawn from it) then covers the range fitted.
-        retried = _search(query, inner, first, source, embed, config)
-        if retried.phases:
-            return retried
-    return analysis
+    if inner.sum() == covered.sum():
+        return analysis
+    # The analysis (and the overlay drawn from it) then covers the range fitted.
+    retried = _search(query, inner, first, source, embed, config)
+    return retried if retried.phases else analysis
 
 
 def _search(
