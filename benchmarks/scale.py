@@ -3,7 +3,7 @@
 
     python -m benchmarks.scale build  [--sizes 10000 100000 1000000]
     python -m benchmarks.scale serve  [--sizes …] [--requests 60] [--exact-too]
-    python -m benchmarks.scale recall [--size 1000000] [--queries 300]
+    python -m benchmarks.scale recall [--size 1000000] [--queries 300] [--skip 0]
                                       [--training-set runs/main/training_set.pkl]
     python -m benchmarks.scale replicas --database-url postgresql://… [--trials 50]
 
@@ -244,8 +244,9 @@ def recall(args: argparse.Namespace) -> dict[str, object]:
     lib = evaluation_library(data, cache_dir)
     _, sets = synthetic_rows(data, 1000, 3, 7, cache_dir)
     closed, _ = sets["full augmentation"]
-    queries_in = closed.inputs[: args.queries]
-    truths = closed.truths[: args.queries]
+    chosen = slice(args.skip, args.skip + args.queries)
+    queries_in = closed.inputs[chosen]
+    truths = closed.truths[chosen]
     references = embedder.embed_array(lib.inputs)
     query_embeddings = embedder.embed_array(queries_in)
     n_real = len(lib.labels)
@@ -255,12 +256,22 @@ def recall(args: argparse.Namespace) -> dict[str, object]:
     coarse_real = coarse_rows(profiles)
     ids = np.arange(args.size, dtype=np.int64)
     bits = np.zeros((args.size, 2), dtype=np.uint64)
-    results: dict[str, object] = {"size": args.size, "queries": len(truths), "seed": args.seed}
+    results: dict[str, object] = {
+        "size": args.size,
+        "queries": len(truths),
+        "skipped": args.skip,
+        "seed": args.seed,
+    }
     queries = [
         Query(x[0], x[1] > 0.5, e) for x, e in zip(queries_in, query_embeddings, strict=True)
     ]
     for mode in args.modes:
-        settings = SearchSettings(mode=mode, probe=args.probe, profile_probe=args.profile_probe)
+        settings = SearchSettings(
+            mode=mode,
+            probe=args.probe,
+            profile_shortlist=args.profile_shortlist,
+            sketch_dims=args.sketch_dims,
+        )
         began = time.perf_counter()
         if mode == "exact":
             index = SearchIndex(embeddings.shape[1], LAYOUTS[Technique.XRD])
@@ -399,13 +410,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--size", type=int, default=1_000_000, help="recall: library size")
     parser.add_argument("--queries", type=int, default=300, help="recall: queries")
+    parser.add_argument("--skip", type=int, default=0, help="recall: queries skipped first")
     parser.add_argument("--spread", type=float, default=0.5, help="recall: padding embedding noise")
     parser.add_argument("--seed", type=int, default=0, help="recall: padding embeddings' seed")
     parser.add_argument(
         "--modes", nargs="+", default=["approximate", "exact"], choices=["approximate", "exact"]
     )
     parser.add_argument("--probe", type=int, default=SearchSettings.probe)
-    parser.add_argument("--profile-probe", type=int, default=SearchSettings.profile_probe)
+    parser.add_argument("--profile-shortlist", type=float, default=SearchSettings.profile_shortlist)
+    parser.add_argument("--sketch-dims", type=int, default=SearchSettings.sketch_dims)
     parser.add_argument("--training-set", type=Path, default=Path("runs/main/training_set.pkl"))
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")

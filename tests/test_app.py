@@ -129,16 +129,20 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not loaded.key_allows("a-long-enough-key", write=True)
 
 
-def test_search_is_exact_unless_asked_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Approximate search loses top-5 recall (docs/scale-out.md): it is opt-in."""
+def test_search_is_approximate_from_200k_references_unless_asked_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Approximate search kept exact search's top-5 at 200,000 and a million
+    references (docs/scale-out.md): it is the default from 200,000 on."""
     from xrdid.library import SearchSettings
 
     monkeypatch.delenv("XRDID_SEARCH_MODE", raising=False)
-    assert Settings().search_mode == "exact"
-    assert not SearchSettings().approximate_for(10_000_000)
-    monkeypatch.setenv("XRDID_SEARCH_MODE", "auto")
     assert Settings().search_mode == "auto"
-    assert SearchSettings(mode="auto").approximate_for(200_000)
+    assert not SearchSettings().approximate_for(199_999)
+    assert SearchSettings().approximate_for(200_000)
+    monkeypatch.setenv("XRDID_SEARCH_MODE", "exact")
+    assert Settings().search_mode == "exact"
+    assert not SearchSettings(mode="exact").approximate_for(10_000_000)
 
 
 def test_worker_role_needs_the_shared_queue_and_serves_no_api() -> None:

@@ -741,13 +741,13 @@ def test_profile_search_brings_in_a_reference_the_embedding_ranks_far_down(
 
 
 def test_approximate_search_follows_adds_deletes_and_reopens(lib_path: Path) -> None:
-    """The approximate index (IVF lists, 8-bit profile rows): an added
+    """The approximate index (IVF lists, sketched 8-bit profile rows): an added
     reference is found by its own embedding, a deleted one is gone, filters
     hold, and the saved index is reloaded and patched like the exact one."""
     from xrdid.library import SearchSettings
     from xrdid.ranking.profile_search import CompressedRows
 
-    settings = SearchSettings(mode="approximate", probe=4, profile_probe=4)
+    settings = SearchSettings(mode="approximate", probe=4, profile_shortlist=0.05)
     rng = np.random.default_rng(11)
     with Library.open(lib_path, FakeEmbedder()) as lib:
         vectors = fill(lib, 300, seed=3)

@@ -123,33 +123,57 @@ def test_rows_are_float32_whatever_the_profiles(dtype: type) -> None:
 # --------------------------------------------------------------------------- compressed rows
 
 
-def test_compressed_rows_find_the_same_material_and_probing_every_list_is_exact() -> None:
-    """8-bit rows in lists: with every list probed, a strained, shifted query
-    finds what the float rows find (quantising changes no top 3 here); with
-    a quarter of them, an unstrained query still finds its material."""
+def test_compressed_rows_find_the_same_material_and_shortlisting_every_row_is_exact() -> None:
+    """8-bit rows with sketches: with every row shortlisted, a strained,
+    shifted query finds what the float rows find (quantising changes no top 3
+    here); with a 5% shortlist, strained and shifted queries still find their
+    material first, filters hold, and rows leave and join."""
     from xrdid.ranking.profile_search import CompressedRows
 
     profiles, spacings = library(600, seed=3)
     rows = coarse_rows(profiles)
-    compressed = CompressedRows.train(rows, n_lists=12, probe=3).append(rows)
+    compressed = CompressedRows.train(rows, dims=64, shortlist=0.05).append(rows)
     assert compressed.codes.dtype == np.uint8 and compressed.shape == rows.shape
     assert compressed.codes.nbytes * 4 == rows.nbytes
-    every = replace(compressed, probe=10_000)
-    for target, strain, shift in ((17, 0.02, 0.1), (444, -0.015, -0.2), (599, 0.0, 0.0)):
+    assert compressed.sketches.shape == (600, 64)
+    every = replace(compressed, shortlist=1.0)
+    cases = ((17, 0.02, 0.1), (444, -0.015, -0.2), (599, 0.0, 0.0), (5, 0.03, -0.25))
+    for target, strain, shift in cases:
         query = bragg_peaks(spacings[target], strain, shift)
         exact = profile_search(query, EVERYWHERE, rows, k=3).tolist()
         assert exact[0] == target
         assert profile_search(query, EVERYWHERE, every, k=3).tolist() == exact
-    for target in (5, 250, 598):
-        query = bragg_peaks(spacings[target])
-        assert profile_search(query, EVERYWHERE, compressed, k=5)[0] == target
+        assert profile_search(query, EVERYWHERE, compressed, k=3)[0] == target
+    # 5% of 600 rows compared in full, never fewer than the candidates asked for.
     query = bragg_peaks(spacings[5], 0.01, 0.0)
-    # Filters: only eligible rows come back, as many as asked while enough qualify.
+    assert len(compressed.shortlisted(query, EVERYWHERE, None, SERVED)) == 30
     eligible = np.zeros(600, dtype=bool)
     eligible[::7] = True
+    shortlist = compressed.shortlisted(query, EVERYWHERE, eligible, SERVED)
+    assert len(shortlist) == SERVED.profile_search_candidates and eligible[shortlist].all()
     found = profile_search(query, EVERYWHERE, compressed, eligible, k=10)
     assert len(found) == 10 and eligible[found].all()
-    # Rows leave and join: take() and append() keep codes and lists aligned.
+    # Rows leave and join: take() and append() keep codes and sketches aligned.
     kept = compressed.take(np.arange(600) != 250).append(rows[250:251])
     query = bragg_peaks(spacings[250], 0.0, 0.0)
     assert profile_search(query, EVERYWHERE, kept, k=1).tolist() == [599]
+
+
+@pytest.mark.parametrize(("bin_steps", "n_shifts"), [(3, 11), (15, 3), (30, 1)])
+def test_trials_shift_by_whole_bins_with_the_unshifted_one_among_them(
+    bin_steps: int, n_shifts: int
+) -> None:
+    """Shifts are the whole bins within the range (0 alone for a bin wider
+    than it: the sketches' bins), and each trial is the query shifted so."""
+    from xrdid.ranking.rows import binned, query_trials, standardised, trial_shifts
+
+    shifts = trial_shifts(bin_steps)
+    assert len(shifts) == n_shifts and 0 in shifts and (np.diff(shifts) == bin_steps).all()
+    assert (shifts == -shifts[::-1]).all() and np.abs(shifts).max() <= MAX_SHIFT_STEPS
+    query = np.random.default_rng(0).random(L).astype(np.float32)
+    lo, hi = 300, 300 + 40 * bin_steps
+    trials = query_trials(query, lo, hi, np.zeros(1), bin_steps)
+    assert trials.shape == (len(shifts), 40)
+    for trial, shift in zip(trials, shifts, strict=True):
+        expected = standardised(binned(query[None, lo + shift : hi + shift], bin_steps))[0]
+        np.testing.assert_allclose(trial, expected, atol=1e-5)

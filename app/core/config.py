@@ -122,17 +122,19 @@ class Settings(BaseSettings):
     # for other replicas' writes besides listening for them.
     index_cache_path: Path | None = None
     sync_interval_s: float = Field(default=1.0, gt=0, le=60)
-    # Exact search (default: approximate loses top-5 recall), approximate (IVF
-    # lists, 8-bit profile rows), or approximate from approximate_from references
-    # ("auto"); see docs/scale-out.md for the measured cost.
-    search_mode: Literal["auto", "exact", "approximate"] = "exact"
+    # Exact search, approximate (IVF lists for the embeddings, 8-bit profile
+    # rows compared in full where their sketches score best), or approximate
+    # from approximate_from references ("auto", the default: it kept exact
+    # search's top-5, see docs/scale-out.md).
+    search_mode: Literal["auto", "exact", "approximate"] = "auto"
     # "worker": this process only claims and runs batch-job scans from the
     # shared queue (needs database_url); it serves /health, /ready and
     # /metrics, no /identify, /references or /jobs.
     role: Literal["api", "worker"] = "api"
     approximate_from: int = Field(default=200_000, ge=1)
     search_probe: int = Field(default=64, ge=1)
-    profile_probe: int = Field(default=32, ge=1)
+    profile_shortlist: float = Field(default=0.03, gt=0, le=1)
+    sketch_dims: int = Field(default=64, ge=1, le=141)  # at most a sketch's 141 bins
 
     # --- Bounded work per request (docs/operations.md) ---
     # Identifications waiting for a compute thread beyond those computing; more

@@ -292,7 +292,8 @@ class ServiceState:
             mode=settings.search_mode,
             approximate_from=settings.approximate_from,
             probe=settings.search_probe,
-            profile_probe=settings.profile_probe,
+            profile_shortlist=settings.profile_shortlist,
+            sketch_dims=settings.sketch_dims,
         )
         self.phase = "opening the library"
         if settings.database_url is None:

@@ -13,8 +13,9 @@ size when it is opened):
   every profile row compared; what a library of up to a few hundred thousand
   references uses, and every Raman library;
 - **approximate** (``IndexIVFFlat``, :class:`~xrdid.ranking.profile_search.CompressedRows`):
-  both searches compare a query with the lists of its nearest centroids
-  only, and the coarse profile rows are 8-bit codes; for a million XRD
+  the embedding search compares a query with the lists of its nearest
+  centroids only; the coarse profile rows are 8-bit codes, compared in full
+  only where their small sketches correlate best; for a million XRD
   references.
 
 It is derived from the database; the file written by
@@ -58,7 +59,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 INDEX_SUFFIX = ".faiss"
-_INDEX_MAGIC = b"XRDIDIX3"  # 3: rows of either technique
+_INDEX_MAGIC = b"XRDIDIX4"  # 4: profile rows with sketches
 
 # A direct map by hash table: IVF vectors can then be looked up and removed by id.
 _BY_ID: int = faiss.DirectMap.Hashtable  # type: ignore[attr-defined]
@@ -70,21 +71,23 @@ Rows = NDArray[np.float32] | CompressedRows
 class SearchSettings:
     """Exact or approximate search, and how wide the approximate one looks.
 
-    ``mode`` "exact" (the default: approximate search loses top-5 recall, see
-    ``docs/scale-out.md``); "auto" searches approximately from ``approximate_from``
-    references (decided when the index is built: a library that grows past
+    ``mode`` "auto" (the default) searches approximately from ``approximate_from``
+    references, where exact search stops paying (it kept exact search's
+    top-5 at 200,000 and a million references, ``docs/scale-out.md``) (decided when the index is built: a library that grows past
     it switches at its next open; XRD libraries only, a Raman library is
-    searched exactly). Lists: about √n (≈ 1,000 rows each at a
-    million); a query compares ``probe`` lists' worth of embeddings and
-    ``profile_probe`` lists' worth of profile rows (see
-    ``docs/scale-out.md`` for the recall measured).
+    searched exactly). Embedding lists: about √n (≈ 1,000 rows each at a
+    million); a query compares ``probe`` lists' worth of embeddings. Profile
+    rows: sketches of ``sketch_dims`` numbers; a query compares the
+    ``profile_shortlist`` share of the eligible rows whose sketches score
+    best in full (see ``docs/scale-out.md`` for the recall measured).
     """
 
-    mode: Literal["auto", "exact", "approximate"] = "exact"
+    mode: Literal["auto", "exact", "approximate"] = "auto"
     approximate_from: int = 200_000
     probe: int = 64
-    profile_probe: int = 32
-    # Rows k-means sees when the lists are made.
+    profile_shortlist: float = 0.03
+    sketch_dims: int = 64
+    # Rows k-means (the embedding's lists) and the sketches' axes are made from.
     training_sample: int = 50_000
 
     def approximate_for(self, size: int) -> bool:
@@ -139,14 +142,14 @@ class SearchIndex:
         size: int,
     ) -> SearchIndex:
         """An empty approximate index for about ``size`` references, its lists
-        made from samples of their embeddings and profile rows."""
+        and sketch axes made from samples of their embeddings and profile rows."""
         n_lists = min(SearchSettings.lists_for(size), max(1, vectors.shape[0] // 39))
         quantizer = faiss.IndexFlatIP(dim)
         ivf = faiss.IndexIVFFlat(quantizer, dim, n_lists, faiss.METRIC_INNER_PRODUCT)
         ivf.cp.seed = 0
         ivf.train(np.ascontiguousarray(vectors, dtype=np.float32))
         ivf.set_direct_map_type(_BY_ID)
-        compressed = CompressedRows.train(rows, n_lists, settings.profile_probe)
+        compressed = CompressedRows.train(rows, settings.sketch_dims, settings.profile_shortlist)
         index = cls(dim, layout, ivf, compressed)
         index.probe = settings.probe
         return index
@@ -237,9 +240,10 @@ class SearchIndex:
         if isinstance(self.rows, CompressedRows):
             arrays |= {
                 "codes": self.rows.codes,
-                "lists": self.rows.lists,
-                "centroids": self.rows.centroids,
-                "profile_probe": np.array(self.rows.probe),
+                "sketches": self.rows.sketches,
+                "axes": self.rows.axes,
+                "sketch_bins": np.array(self.rows.sketch_bins),
+                "profile_shortlist": np.array(self.rows.shortlist),
                 "probe": np.array(self.probe),
             }
         else:
@@ -256,9 +260,10 @@ class SearchIndex:
             if "codes" in arrays:
                 rows: Rows = CompressedRows(
                     arrays["codes"],
-                    arrays["lists"],
-                    arrays["centroids"],
-                    int(arrays["profile_probe"]),
+                    arrays["sketches"],
+                    arrays["axes"],
+                    int(arrays["sketch_bins"]),
+                    float(arrays["profile_shortlist"]),
                 )
             else:
                 rows = arrays["rows"]

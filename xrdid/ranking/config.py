@@ -24,8 +24,8 @@ MAX_SHIFT_STEPS = 15
 @dataclass(frozen=True)
 class SearchResolution:
     """How coarsely the whole-library profile search compares: bins of
-    ``bin_steps`` grid steps (a divisor of 2 × MAX_SHIFT_STEPS, so the shifts
-    tried are symmetric) and isotropic strains in steps of ``strain_step``."""
+    ``bin_steps`` grid steps, shifts of whole bins within ±MAX_SHIFT_STEPS,
+    and isotropic strains in steps of ``strain_step``."""
 
     bin_steps: int
     strain_step: float
@@ -45,6 +45,12 @@ class RankingConfig:
     # 0.3° bins and 1% strain steps served within 0.1 point of finer ones.
     profile_search_resolution: SearchResolution = field(
         default_factory=lambda: SearchResolution(bin_steps=15, strain_step=0.01)
+    )
+    # A library searched approximately scores each row's sketch first
+    # (xrdid.ranking.profile_search): 0.6° bins, so no shift is tried; 2%
+    # strain steps missed the best row three times as often (docs/scale-out.md).
+    profile_sketch_resolution: SearchResolution = field(
+        default_factory=lambda: SearchResolution(bin_steps=30, strain_step=0.01)
     )
 
     # --- fused score = cosine of the embeddings + profile_weight × profile correlation

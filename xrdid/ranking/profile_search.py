@@ -15,17 +15,20 @@ reference (:func:`coarse_rows`): one matrix product per query.
 
 A library of a million references keeps its rows as :class:`CompressedRows`:
 8-bit codes (a quarter of the memory; a Pearson r does not see a row's
-scale, so each row is scaled to its maximum), grouped into lists around
-centroids (an inverted file). A query is correlated with the centroids first,
-the same way, and then with the rows of its best lists only, until they hold
-``probe`` lists' worth of eligible rows.
+scale, so each row is scaled to its maximum), each with a sketch: the row in
+bins twice as wide, standardised and projected on the principal axes of the
+library's rows (64 numbers instead of 283). A query is correlated with every
+sketch first, at ``RankingConfig.profile_sketch_resolution`` (one unshifted
+trial per strain: the wider bins absorb the shifts; each trial projected
+on the same axes), and then in full with only the rows whose sketches
+scored best: a share of the eligible rows.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 from numpy.typing import NDArray
 
@@ -42,7 +45,7 @@ from xrdid.ranking.rows import (
 __all__ = ["CompressedRows", "coarse_rows", "profile_search"]
 
 _CODE_LEVELS = 255
-# Rows quantised or assigned to lists per step (bounds the float copies).
+# Rows encoded per step (bounds the float copies).
 _BLOCK = 65_536
 
 
@@ -72,10 +75,9 @@ def profile_search(
     compared."""
     k = config.profile_search_candidates if k is None else k
     if isinstance(rows, CompressedRows):
-        scores = _scores(intensity, mask, rows.centroids, config)
-        if scores is None or k < 1:
+        if k < 1:
             return np.empty(0, dtype=np.int64)
-        candidates = rows.probed(scores, eligible)
+        candidates = rows.shortlisted(intensity, mask, eligible, config)
         found = _best(_scores(intensity, mask, rows.rows(candidates), config), None, k)
         return candidates[found]
     if k < 1:
@@ -107,19 +109,12 @@ def _scores(
     """Each row's best correlation with the query over the trials, less the
     strain prior (−inf for a flat row); None when the query covers too little."""
     resolution = config.profile_search_resolution
-    covered = np.flatnonzero(mask)
-    if covered.size == 0 or rows.shape[0] == 0:
+    bins = _window(mask, resolution.bin_steps)
+    if bins is None or rows.shape[0] == 0:
         return None
-    bin_steps = resolution.bin_steps
-    # The whole bins inside the range every shift keeps covered (as the re-rank's window).
-    first = -(-(int(covered[0]) + MAX_SHIFT_STEPS) // bin_steps)
-    last = (int(covered[-1]) + 1 - MAX_SHIFT_STEPS) // bin_steps
-    if last - first < 2:
-        return None
+    first, last = bins
     window = rows[:, first:last]
-    query = square_roots(intensity)
-    strains = trial_strains(config.strain_max, resolution.strain_step)
-    trials = query_trials(query, first * bin_steps, last * bin_steps, strains, bin_steps)
+    trials = _trials(intensity, first, last, resolution, config.strain_max)
     # One product gives each trial's dot product with each window and, through
     # a row of ones, each window's sum.
     ones = np.ones((1, last - first), dtype=np.float32)
@@ -132,10 +127,39 @@ def _scores(
     flat = spread <= 1e-3 * np.sqrt(squares) + 1e-12  # no peaks to correlate
     scores = products[:-1]
     scores *= (1.0 / np.where(flat, 1.0, spread)).astype(np.float32)[None, :]
-    scores -= trial_penalties(strains, config.strain_penalty, bin_steps)[:, None]
+    scores -= _penalties(resolution, config)[:, None]
     best: NDArray[np.float32] = scores.max(axis=0)
     best[flat] = -np.inf
     return best
+
+
+def _window(mask: NDArray[np.bool_], bin_steps: int) -> tuple[int, int] | None:
+    """The whole bins inside the range every shift keeps covered (as the
+    re-rank's window); None when fewer than 2."""
+    covered = np.flatnonzero(mask)
+    if covered.size == 0:
+        return None
+    first = -(-(int(covered[0]) + MAX_SHIFT_STEPS) // bin_steps)
+    last = (int(covered[-1]) + 1 - MAX_SHIFT_STEPS) // bin_steps
+    return (first, last) if last - first >= 2 else None
+
+
+def _trials(
+    intensity: NDArray[np.floating],
+    first: int,
+    last: int,
+    resolution: SearchResolution,
+    strain_max: float,
+) -> NDArray[np.float32]:
+    """The query's standardised (strain, shift) trials over bins ``first:last``."""
+    strains = trial_strains(strain_max, resolution.strain_step)
+    step = resolution.bin_steps
+    return query_trials(square_roots(intensity), first * step, last * step, strains, step)
+
+
+def _penalties(resolution: SearchResolution, config: RankingConfig) -> NDArray[np.float32]:
+    strains = trial_strains(config.strain_max, resolution.strain_step)
+    return trial_penalties(strains, config.strain_penalty, resolution.bin_steps)
 
 
 def _quantised(rows: NDArray[np.float32]) -> NDArray[np.uint8]:
@@ -145,16 +169,26 @@ def _quantised(rows: NDArray[np.float32]) -> NDArray[np.uint8]:
     return np.rint(rows * scale).astype(np.uint8)
 
 
+def _sketch_bins(config: RankingConfig) -> int:
+    """Coarse-row bins summed into one sketch bin."""
+    coarse = config.profile_search_resolution.bin_steps
+    sketch = config.profile_sketch_resolution.bin_steps
+    if sketch % coarse:
+        raise ValueError("sketch bins must be whole numbers of the coarse rows' bins")
+    return sketch // coarse
+
+
 @dataclass(frozen=True)
 class CompressedRows:
-    """Coarse rows as 8-bit codes, each in the list of its nearest centroid
-    (Pearson r over the whole grid); searched through :func:`profile_search`.
-    Immutable: :meth:`append` and :meth:`take` return new rows."""
+    """Coarse rows as 8-bit codes, each with its sketch (see the module
+    docstring); searched through :func:`profile_search`. Immutable:
+    :meth:`append` and :meth:`take` return new rows."""
 
     codes: NDArray[np.uint8]  # (n, bins)
-    lists: NDArray[np.int32]  # (n,) each row's list
-    centroids: NDArray[np.float32]  # (lists, bins), standardised
-    probe: int  # lists' worth of rows compared per query
+    sketches: NDArray[np.float32]  # (n, dims)
+    axes: NDArray[np.float32]  # (dims, bins // sketch_bins): the projection
+    sketch_bins: int  # coarse-row bins summed into a sketch's bin
+    shortlist: float  # share of the eligible rows compared in full per query
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -162,74 +196,80 @@ class CompressedRows:
 
     @classmethod
     def train(
-        cls, sample: NDArray[np.float32], n_lists: int, probe: int, seed: int = 0
+        cls,
+        sample: NDArray[np.float32],
+        dims: int,
+        shortlist: float,
+        config: RankingConfig = SERVED,
     ) -> CompressedRows:
-        """No rows yet, with ``n_lists`` centroids k-means found in a sample of coarse rows."""
-        points = np.ascontiguousarray(standardised(sample.astype(np.float32)))
-        n_lists = max(1, min(n_lists, points.shape[0]))
-        kmeans = faiss.Kmeans(
-            points.shape[1], n_lists, niter=20, spherical=True, seed=seed, verbose=False
-        )
-        kmeans.train(points)
-        trained: NDArray[np.float32] = np.asarray(kmeans.centroids, dtype=np.float32)
-        centroids = np.ascontiguousarray(standardised(trained))
+        """No rows yet, with the ``dims`` principal axes of a sample of coarse
+        rows' sketch-binned, standardised forms (they hold most of what tells
+        the rows apart)."""
+        sketch_bins = _sketch_bins(config)
+        points = standardised(binned(sample.astype(np.float32), sketch_bins))
+        _, _, axes = np.linalg.svd(points.astype(np.float64), full_matrices=False)
         return cls(
-            np.empty((0, points.shape[1]), dtype=np.uint8),
-            np.empty(0, dtype=np.int32),
-            centroids,
-            probe,
+            np.empty((0, sample.shape[1]), dtype=np.uint8),
+            np.empty((0, min(dims, axes.shape[0])), dtype=np.float32),
+            np.ascontiguousarray(axes[:dims], dtype=np.float32),
+            sketch_bins,
+            shortlist,
         )
-
-    def _assigned(self, rows: NDArray[np.float32]) -> NDArray[np.int32]:
-        out = [np.empty(0, dtype=np.int32)]
-        for start in range(0, rows.shape[0], _BLOCK):
-            block = standardised(rows[start : start + _BLOCK].astype(np.float32))
-            out.append(np.argmax(block @ self.centroids.T, axis=1).astype(np.int32))
-        return np.concatenate(out)
 
     def append(self, rows: NDArray[np.float32]) -> CompressedRows:
         """These rows with ``rows`` (float coarse rows) after them."""
         return self.joined([self.encoded(rows)])
 
-    def encoded(self, rows: NDArray[np.float32]) -> tuple[NDArray[np.uint8], NDArray[np.int32]]:
-        """(codes, lists) of float coarse rows, for :meth:`joined`."""
+    def encoded(self, rows: NDArray[np.float32]) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
+        """(codes, sketches) of float coarse rows, for :meth:`joined`."""
         codes = [np.empty((0, self.codes.shape[1]), dtype=np.uint8)]
+        sketches = [np.empty((0, self.axes.shape[0]), dtype=np.float32)]
         for start in range(0, rows.shape[0], _BLOCK):
-            codes.append(_quantised(rows[start : start + _BLOCK]))
-        return np.concatenate(codes), self._assigned(rows)
+            block = rows[start : start + _BLOCK].astype(np.float32)
+            codes.append(_quantised(block))
+            sketches.append(standardised(binned(block, self.sketch_bins)) @ self.axes.T)
+        return np.concatenate(codes), np.concatenate(sketches)
 
-    def joined(self, parts: list[tuple[NDArray[np.uint8], NDArray[np.int32]]]) -> CompressedRows:
+    def joined(self, parts: list[tuple[NDArray[np.uint8], NDArray[np.float32]]]) -> CompressedRows:
         """These rows with encoded parts after them (one copy for all parts)."""
         return CompressedRows(
             np.concatenate([self.codes, *(p[0] for p in parts)]),
-            np.concatenate([self.lists, *(p[1] for p in parts)]),
-            self.centroids,
-            self.probe,
+            np.concatenate([self.sketches, *(p[1] for p in parts)]),
+            self.axes,
+            self.sketch_bins,
+            self.shortlist,
         )
 
     def take(self, keep: NDArray[np.bool_]) -> CompressedRows:
-        return CompressedRows(self.codes[keep], self.lists[keep], self.centroids, self.probe)
+        return CompressedRows(
+            self.codes[keep], self.sketches[keep], self.axes, self.sketch_bins, self.shortlist
+        )
 
     def rows(self, indices: NDArray[np.int64]) -> NDArray[np.float32]:
         """Those rows as floats (each scaled to a maximum of 255)."""
         return self.codes[indices].astype(np.float32)
 
-    def probed(
+    def shortlisted(
         self,
-        centroid_scores: NDArray[np.float32],
+        intensity: NDArray[np.floating],
+        mask: NDArray[np.bool_],
         eligible: NDArray[np.bool_] | None,
+        config: RankingConfig,
     ) -> NDArray[np.int64]:
-        """Indices of the eligible rows in the best-scoring lists, taking lists
-        until they hold ``probe`` lists' worth of eligible rows."""
-        n_lists = self.centroids.shape[0]
-        members = self.lists if eligible is None else self.lists[eligible]
-        sizes = np.bincount(members, minlength=n_lists)
-        order = np.argsort(-centroid_scores, kind="stable")
-        wanted = self.probe * max(1.0, members.size / n_lists)
-        taken = int(np.searchsorted(np.cumsum(sizes[order]), wanted)) + 1
-        chosen = np.zeros(n_lists, dtype=bool)
-        chosen[order[:taken]] = True
-        selected = chosen[self.lists]
-        if eligible is not None:
-            selected &= eligible
-        return np.flatnonzero(selected).astype(np.int64)
+        """Indices of the eligible rows whose sketches correlate best with the
+        query: ``shortlist`` of them, at least ``profile_search_candidates``."""
+        resolution = config.profile_sketch_resolution
+        bins = _window(mask, resolution.bin_steps)
+        if bins is None or self.codes.shape[0] == 0:
+            return np.empty(0, dtype=np.int64)
+        first, last = bins
+        window = _trials(intensity, first, last, resolution, config.strain_max)
+        trials = np.zeros((window.shape[0], self.axes.shape[1]), dtype=np.float32)
+        # Zero outside the window: a sketch covers the whole grid.
+        trials[:, first:last] = window
+        scores = (trials @ self.axes.T) @ self.sketches.T
+        scores -= _penalties(resolution, config)[:, None]
+        best = scores.max(axis=0)
+        n_eligible = best.size if eligible is None else int(np.count_nonzero(eligible))
+        wanted = max(config.profile_search_candidates, math.ceil(self.shortlist * n_eligible))
+        return _best(best, eligible, wanted)

@@ -51,22 +51,25 @@ def query_trials(
     query: NDArray[np.float32], lo: int, hi: int, strains: NDArray[np.floating], bin_steps: int
 ) -> NDArray[np.float32]:
     """Every (strain, shift) trial of the query over grid points ``lo:hi`` as one
-    standardised row, strain-major: shifts of −``MAX_SHIFT_STEPS`` … +``MAX_SHIFT_STEPS``
-    in steps of ``bin_steps`` (see :func:`trial_shifts`). Needs
+    standardised row, strain-major, shifts as :func:`trial_shifts`. Needs
     ``MAX_SHIFT_STEPS`` ≤ lo and hi + ``MAX_SHIFT_STEPS`` ≤ the grid's length."""
+    first = MAX_SHIFT_STEPS + int(trial_shifts(bin_steps)[0])
     trials = [
         np.lib.stride_tricks.sliding_window_view(
             unstrained(query, float(strain))[lo - MAX_SHIFT_STEPS : hi + MAX_SHIFT_STEPS],
             hi - lo,
-        )[::bin_steps]
+        )[first::bin_steps]
         for strain in strains
     ]
     return standardised(binned(np.concatenate(trials), bin_steps))
 
 
 def trial_shifts(bin_steps: int) -> NDArray[np.int64]:
-    """The shifts of :func:`query_trials`, in grid steps."""
-    return np.arange(-MAX_SHIFT_STEPS, MAX_SHIFT_STEPS + 1, bin_steps)
+    """The shifts of :func:`query_trials`, in grid steps: the multiples of a
+    bin within ±``MAX_SHIFT_STEPS`` (0 alone for a bin wider than that: its
+    sums tolerate the shift)."""
+    reach = MAX_SHIFT_STEPS // bin_steps * bin_steps
+    return np.arange(-reach, reach + 1, bin_steps)
 
 
 def trial_strains(strain_max: float, strain_step: float) -> NDArray[np.float64]:
