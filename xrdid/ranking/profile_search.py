@@ -71,8 +71,8 @@ def profile_search(
     whose profiles correlate best with the query's, best first; only
     ``eligible`` rows (a mask over them) when given. A flat reference, or a
     query that covers too little of the grid to shift, gives none. With
-    :class:`CompressedRows`, only the rows of the query's best lists are
-    compared."""
+    :class:`CompressedRows`, only the rows whose sketches score best are
+    compared in full."""
     k = config.profile_search_candidates if k is None else k
     if isinstance(rows, CompressedRows):
         if k < 1:
