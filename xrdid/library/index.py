@@ -71,15 +71,16 @@ Rows = NDArray[np.float32] | CompressedRows
 class SearchSettings:
     """Exact or approximate search, and how wide the approximate one looks.
 
-    ``mode`` "auto" (the default) searches approximately from ``approximate_from``
-    references, where exact search stops paying (it kept exact search's
-    top-5 at 200,000 and a million references, ``docs/scale-out.md``) (decided when the index is built: a library that grows past
-    it switches at its next open; XRD libraries only, a Raman library is
-    searched exactly). Embedding lists: about √n (≈ 1,000 rows each at a
-    million); a query compares ``probe`` lists' worth of embeddings. Profile
-    rows: sketches of ``sketch_dims`` numbers; a query compares the
-    ``profile_shortlist`` share of the eligible rows whose sketches score
-    best in full (see ``docs/scale-out.md`` for the recall measured).
+    ``mode`` "auto" (the default) searches approximately from
+    ``approximate_from`` references on, where exact search stops paying (it
+    kept exact search's top-5 at 200,000 and a million references,
+    ``docs/scale-out.md``); decided when the index is built, so a library
+    that grows past it switches at its next open; XRD libraries only, a
+    Raman library is searched exactly. Embedding lists: about √n (≈ 1,000
+    rows each at a million); a query compares ``probe`` lists' worth of
+    embeddings. Profile rows: sketches of ``sketch_dims`` numbers; a query
+    compares in full the ``profile_shortlist`` share of the eligible rows
+    whose sketches score best (``docs/scale-out.md`` has the recall measured).
     """
 
     mode: Literal["auto", "exact", "approximate"] = "auto"
