@@ -740,6 +740,27 @@ def test_profile_search_brings_in_a_reference_the_embedding_ranks_far_down(
         assert target.id not in [m.entry.id for m in matches]
 
 
+def test_an_empty_library_set_to_approximate_search_is_searched_exactly_until_it_has_references(
+    lib_path: Path,
+) -> None:
+    """Approximate search learns its lists and axes from the references: an
+    empty library set to it opens (exact) and takes adds; reopened with
+    enough references it is approximate."""
+    from xrdid.library import SearchSettings
+
+    settings = SearchSettings(mode="approximate", probe=4, profile_shortlist=0.05)
+    rng = np.random.default_rng(5)
+    with Library.open(lib_path, FakeEmbedder(), search=settings) as lib:
+        assert not lib._index.approximate and lib.status().size == 0
+        v = unit(rng)
+        added = lib.add(new_ref(1, v)).id
+        assert lib.search(v, 1)[0][0].entry.id == added
+        fill(lib, 299, seed=6, start=2)
+    with Library.open(lib_path, FakeEmbedder(), search=settings) as lib:
+        assert lib._index.approximate and lib.status().size == 300
+        assert lib.search(v, 1)[0][0].entry.id == added
+
+
 def test_approximate_search_follows_adds_deletes_and_reopens(lib_path: Path) -> None:
     """The approximate index (IVF lists, sketched 8-bit profile rows): an added
     reference is found by its own embedding, a deleted one is gone, filters

@@ -61,6 +61,8 @@ logger = logging.getLogger(__name__)
 INDEX_SUFFIX = ".faiss"
 _INDEX_MAGIC = b"XRDIDIX4"  # 4: profile rows with sketches
 
+# The fewest references approximate search structures are learnt from.
+_LEARNT_FROM = 100
 # A direct map by hash table: IVF vectors can then be looked up and removed by id.
 _BY_ID: int = faiss.DirectMap.Hashtable  # type: ignore[attr-defined]
 
@@ -92,6 +94,12 @@ class SearchSettings:
     training_sample: int = 50_000
 
     def approximate_for(self, size: int) -> bool:
+        """Whether an index of ``size`` references is approximate. Its lists
+        and axes are learnt from the references, so a library of fewer than
+        ``_LEARNT_FROM`` (an empty one first of all) is searched exactly
+        whatever the mode, until it is opened again with more."""
+        if size < _LEARNT_FROM:
+            return False
         if self.mode == "auto":
             return size >= self.approximate_from
         return self.mode == "approximate"
