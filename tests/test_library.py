@@ -761,6 +761,28 @@ def test_an_empty_library_set_to_approximate_search_is_searched_exactly_until_it
         assert lib.search(v, 1)[0][0].entry.id == added
 
 
+def test_a_saved_approximate_index_takes_todays_probes_and_rebuilds_for_another_sketch_size(
+    lib_path: Path,
+) -> None:
+    """How widely a query looks is read at every open; the sketches' size is
+    built in, so another one rebuilds them."""
+    from xrdid.library import SearchSettings
+
+    with Library.open(lib_path, FakeEmbedder()) as lib:
+        fill(lib, 300, seed=3)
+    first = SearchSettings(mode="approximate", probe=4, profile_shortlist=0.05, sketch_dims=32)
+    with Library.open(lib_path, FakeEmbedder(), search=first) as lib:
+        assert lib._index.rows.sketches.shape[1] == 32 and lib._index.rows.shortlist == 0.05
+    wider = SearchSettings(mode="approximate", probe=8, profile_shortlist=0.2, sketch_dims=32)
+    with Library.open(lib_path, FakeEmbedder(), search=wider) as lib:
+        assert lib._index.probe == 8 and lib._index.rows.shortlist == 0.2
+        assert lib._index.rows.sketches.shape[1] == 32
+    more = SearchSettings(mode="approximate", probe=8, profile_shortlist=0.2, sketch_dims=48)
+    with Library.open(lib_path, FakeEmbedder(), search=more) as lib:
+        assert lib._index.rows.sketches.shape[1] == 48
+        assert_consistent(lib)
+
+
 def test_approximate_search_follows_adds_deletes_and_reopens(lib_path: Path) -> None:
     """The approximate index (IVF lists, sketched 8-bit profile rows): an added
     reference is found by its own embedding, a deleted one is gone, filters

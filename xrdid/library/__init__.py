@@ -55,6 +55,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
@@ -410,6 +411,16 @@ class Library:
         if index.approximate != self._approximate_for(index.size):
             logger.info("%s: another kind of search is set; rebuilding the index", self.location)
             return None, {}
+        if isinstance(index.rows, CompressedRows):
+            # How wide a query looks is today's setting; the sketches' size
+            # is the build's, so another one rebuilds them.
+            settings = self.search_settings
+            learnt = min(settings.sketch_dims, index.rows.axes.shape[1], index.size)
+            if index.rows.sketches.shape[1] != learnt:
+                logger.info("%s: another sketch size is set; rebuilding the index", self.location)
+                return None, {}
+            index.probe = settings.probe
+            index.rows = replace(index.rows, shortlist=settings.profile_shortlist)
         return index, header
 
     def _approximate_for(self, size: int) -> bool:
