@@ -24,8 +24,8 @@ from the library (unseen validation / test). Reported:
 - with a library built by ``indexer build-raman``, the test spectra as the
   service answers them (file → :func:`xrdid.raman.answer.identify_spectrum`).
 
-The re-rank's weight and shift range, the element vote's size and
-temperature, the element method, the no-match threshold and the confidence
+The re-rank's weight and shift range, the element vote's size,
+temperature and profile weight, the element method, the no-match threshold and the confidence
 model are chosen on validation only, and written to
 ``model_store/raman_ranking.json``.
 """
@@ -64,6 +64,7 @@ from xrdid.raman.identify import (
     element_vote,
     hit_quality_index,
     identify,
+    vote_scores,
 )
 from xrdid.raman.preprocess import preprocess_spectrum
 from xrdid.raman.search import RamanSearch
@@ -84,6 +85,10 @@ ELEMENT_METHOD_OF = {
     "mean of both": "mean",
 }
 SHIFTS = (3, 6, 10)
+# The element vote's settings tried on unseen validation spectra.
+ELEMENT_NEIGHBOURS = (10, 20, 40, 80, 160)
+ELEMENT_TEMPERATURES = (0.05, 0.1, 0.2, 0.5)
+ELEMENT_PROFILE_WEIGHTS = (0.0, 0.5, 1.0, 2.0)
 # Candidates per query the confidence model is fitted and measured on.
 CONFIDENCE_SHOWN = 10
 
@@ -229,11 +234,31 @@ def with_chemistry(data: PreprocessedArchive, queries: QuerySet) -> QuerySet:
     return QuerySet(queries.indices[keep], queries.embeddings[keep], queries.truth[keep])
 
 
-def element_predictions(
-    queries: QuerySet, refs: RamanReferences, embedder: RamanEmbedder, ranking: RamanRanking
-) -> dict[str, NDArray[np.float64]]:
+def element_scores(
+    data: PreprocessedArchive, queries: QuerySet, refs: RamanReferences
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """(M, C) each query's cosine and hit quality index per class: what the
+    element vote weighs."""
     cosines, _ = class_cosines(queries.embeddings, refs)
-    vote = np.array([element_vote(row.astype(np.float64), refs, ranking) for row in cosines])
+    hqi = np.array(
+        [hit_quality_index(data.intensity[i], data.mask[i], refs) for i in queries.indices]
+    )
+    return cosines, hqi
+
+
+def element_predictions(
+    queries: QuerySet,
+    scores: tuple[NDArray[np.float32], NDArray[np.float32]],
+    refs: RamanReferences,
+    embedder: RamanEmbedder,
+    ranking: RamanRanking,
+) -> dict[str, NDArray[np.float64]]:
+    vote = np.array(
+        [
+            element_vote(vote_scores(cosine, hqi, ranking), refs, ranking)
+            for cosine, hqi in zip(*scores, strict=True)
+        ]
+    )
     out = {"vote of nearest minerals": vote}
     if embedder.element_head is not None and list(embedder.element_symbols) == list(
         refs.element_symbols
@@ -391,17 +416,32 @@ def evaluate(model: Path, split: Path, latency_queries: int) -> dict:
     val_truth = element_truth(data, val_u.indices, symbols)
     truth = element_truth(data, test_u.indices, symbols)
 
-    def mean_vote_auc(k: int, temperature: float) -> float:
-        trial = replace(ranking, element_neighbours=k, element_temperature=temperature)
-        vote = element_predictions(val_u, refs, embedder, trial)["vote of nearest minerals"]
-        return float(np.mean(list(element_aucs(vote, val_truth, symbols).values())))
+    val_scores = element_scores(data, val_u, refs)
+    test_scores = element_scores(data, test_u, refs)
 
-    settings = itertools.product((5, 10, 20, 40), (0.02, 0.05, 0.1))
-    k, temperature = max(settings, key=lambda kt: mean_vote_auc(*kt))
-    ranking = replace(ranking, element_neighbours=k, element_temperature=temperature)
-    val_preds = element_predictions(val_u, refs, embedder, ranking)
+    def mean_vote_auc(k: int, temperature: float, weight: float) -> float:
+        trial = replace(
+            ranking,
+            element_neighbours=k,
+            element_temperature=temperature,
+            element_profile_weight=weight,
+        )
+        vote = element_predictions(val_u, val_scores, refs, embedder, trial)
+        aucs = element_aucs(vote["vote of nearest minerals"], val_truth, symbols)
+        return float(np.mean(list(aucs.values())))
+
+    settings = itertools.product(ELEMENT_NEIGHBOURS, ELEMENT_TEMPERATURES, ELEMENT_PROFILE_WEIGHTS)
+    k, temperature, weight = max(settings, key=lambda ktw: mean_vote_auc(*ktw))
+    ranking = replace(
+        ranking,
+        element_neighbours=k,
+        element_temperature=temperature,
+        element_profile_weight=weight,
+    )
+    val_preds = element_predictions(val_u, val_scores, refs, embedder, ranking)
     elements: dict[str, dict] = {}
-    for name, probabilities in element_predictions(test_u, refs, embedder, ranking).items():
+    test_preds = element_predictions(test_u, test_scores, refs, embedder, ranking)
+    for name, probabilities in test_preds.items():
         aucs = element_aucs(probabilities, truth, symbols)
         val_aucs = element_aucs(val_preds[name], val_truth, symbols)
         elements[name] = {
@@ -415,7 +455,11 @@ def evaluate(model: Path, split: Path, latency_queries: int) -> dict:
     results["elements_chosen"] = max(
         elements, key=lambda name: elements[name]["validation_mean_auc"]
     )
-    results["element_vote"] = {"neighbours": k, "temperature": temperature}
+    results["element_vote"] = {
+        "neighbours": k,
+        "temperature": temperature,
+        "profile_weight": weight,
+    }
     ranking = replace(
         ranking,
         element_method=ELEMENT_METHOD_OF[results["elements_chosen"]],
@@ -539,7 +583,12 @@ def card_markdown(results: dict) -> str:
             f"| {name}{mark} | {row['mean_auc']:.3f} | {row['median_auc']:.3f} | {row['elements']} | {row['validation_mean_auc']:.3f} |"
         )
     best = el[results["elements_chosen"]]["per_element"]
+    vote = results["element_vote"]
     lines += [
+        "",
+        f"Vote: the chemistry of the {vote['neighbours']} minerals of the highest embedding cosine "
+        f"+ {vote['profile_weight']} × hit quality index, weighted by a softmax of it "
+        f"(temperature {vote['temperature']}); all three chosen on unseen validation spectra.",
         "",
         f"Per element ({results['elements_chosen']}, elements with ≥ {MIN_ELEMENT_SPECTRA} positive and negative spectra): "
         + ", ".join(f"{s} {a:.2f}" for s, a in best.items()),

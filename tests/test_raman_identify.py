@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -86,6 +88,25 @@ def test_elements_and_no_match(library) -> None:
     assert not result.no_match
     strict = RamanRanking(no_match_below=float(result.scores[0]) + 0.01)
     assert identify(embedding, query.intensity, query.mask, references, strict).no_match
+
+
+def test_the_element_vote_weighs_the_profile_fit(library) -> None:
+    """A query whose embedding points at quartz but whose bands are calcite's:
+    the vote follows the embedding alone, or the profile once it is weighed."""
+    references, queries = library
+    _, calcite = queries[0]
+    quartz_reference = int(np.flatnonzero(references.class_index == MINERALS.index("Quartz"))[0])
+    embedding = references.embeddings[quartz_reference]
+    vote = RamanRanking(element_neighbours=1, element_temperature=0.01)
+
+    def probabilities(ranking: RamanRanking) -> dict[str, float]:
+        result = identify(embedding, calcite.intensity, calcite.mask, references, ranking)
+        return dict(zip(references.element_symbols, result.element_probability, strict=True))
+
+    embedding_only = probabilities(vote)
+    assert embedding_only["Si"] == 1.0 and embedding_only["Ca"] == 0.0
+    with_profile = probabilities(replace(vote, element_profile_weight=10.0))
+    assert with_profile["Ca"] == 1.0 and with_profile["Si"] == 0.0
 
 
 def test_no_match_on_the_profile_correlation(library) -> None:

@@ -61,7 +61,11 @@ class RamanRanking:
     rerank_weight: float = 1.0  # fused = cosine + weight × correlation
     max_shift_steps: int = RAMAN_MAX_SHIFT_STEPS
     element_neighbours: int = 10  # classes that vote on the elements
-    element_temperature: float = 0.05  # softmax temperature of their cosines
+    element_temperature: float = 0.05  # softmax temperature of their vote scores
+    # A class's vote score: its cosine + this × its hit quality index (the
+    # profile says which bands, hence anions, the sample has; the embedding
+    # was trained to tell minerals apart, not chemistry).
+    element_profile_weight: float = 0.0
     # "no match" when the query's best score of kind ``no_match_on`` ("fused",
     # "cosine" or "correlation", over the candidates) is below this (None: never).
     no_match_below: float | None = None
@@ -141,18 +145,25 @@ def _per_class_best(
     return best, which
 
 
-def hit_quality_index(
+def reference_hit_quality(
     intensity: NDArray[np.floating], mask: NDArray[np.bool_], references: RamanReferences
 ) -> NDArray[np.float32]:
-    """(C,) the classical hit quality index of each class: the best cos² of the
-    query and a reference over the query's covered range."""
+    """(N,) the classical hit quality index of the query against each
+    reference: cos² of the two over the query's covered range."""
     q = np.where(mask, intensity, 0.0).astype(np.float32)
     dot = references.intensity @ q
     norms = (references.intensity_squared @ mask.astype(np.float32)) * float(q @ q) + 1e-12
-    best, _ = _per_class_best(
-        (dot * dot / norms)[None, :], references.class_index, references.n_classes
-    )
-    return best[0]
+    return dot * dot / norms
+
+
+def hit_quality_index(
+    intensity: NDArray[np.floating], mask: NDArray[np.bool_], references: RamanReferences
+) -> NDArray[np.float32]:
+    """(C,) the hit quality index of each class: its best reference's."""
+    per_reference = reference_hit_quality(intensity, mask, references)
+    return _per_class_best(per_reference[None, :], references.class_index, references.n_classes)[0][
+        0
+    ]
 
 
 def candidate_classes(
@@ -170,12 +181,21 @@ def candidate_classes(
 def element_vote(
     class_scores: NDArray[np.floating], references: RamanReferences, ranking: RamanRanking
 ) -> NDArray[np.float64]:
-    """(E,) probability of each element: the nearest classes' chemistry,
-    weighted by a softmax of their scores."""
+    """(E,) probability of each element: the chemistry of the classes of the
+    highest vote scores (:func:`vote_scores`), weighted by a softmax of them."""
     top = np.argsort(-class_scores)[: ranking.element_neighbours]
     weights = np.exp((class_scores[top] - class_scores[top].max()) / ranking.element_temperature)
     weights /= weights.sum()
     return weights @ references.class_elements[top].astype(np.float64)
+
+
+def vote_scores(
+    cosine: NDArray[np.floating], hqi: NDArray[np.floating], ranking: RamanRanking
+) -> NDArray[np.float64]:
+    """(C,) each class's element vote score from its cosine and hit quality index."""
+    return np.asarray(cosine, np.float64) + ranking.element_profile_weight * np.asarray(
+        hqi, np.float64
+    )
 
 
 def _only(references: RamanReferences, eligible: NDArray[np.bool_] | None) -> RamanReferences:
@@ -209,13 +229,19 @@ def identify(
     """
     n_classes = references.n_classes
     similarity_all = references.embeddings @ embedding  # (N,) cosine of each reference
+    hq_all = reference_hit_quality(intensity, mask, references)
     cosine_all = _per_class_best(similarity_all[None, :], references.class_index, n_classes)[0][0]
+    hqi_all = _per_class_best(hq_all[None, :], references.class_index, n_classes)[0][0]
     searched = _only(references, eligible)
     rows_of = np.arange(similarity_all.size) if eligible is None else np.flatnonzero(eligible)
     similarity = similarity_all[rows_of]
     best_cosine, which = _per_class_best(similarity[None, :], searched.class_index, n_classes)
     cosine, which = best_cosine[0].astype(np.float64), which[0]
-    hqi = hit_quality_index(intensity, mask, searched) if rerank else np.zeros(0)
+    hqi = (
+        _per_class_best(hq_all[rows_of][None, :], searched.class_index, n_classes)[0][0]
+        if rerank
+        else np.zeros(0)
+    )
     candidates = candidate_classes(
         cosine, hqi, ranking if rerank else replace(ranking, profile_candidates=0)
     )
@@ -238,7 +264,7 @@ def identify(
     fused = cosine[candidates] + (ranking.rerank_weight if rerank else 0.0) * correlation
     order = np.argsort(-fused, kind="stable")
     ranked, scores = candidates[order], fused[order]
-    elements = element_vote(cosine_all.astype(np.float64), references, ranking)
+    elements = element_vote(vote_scores(cosine_all, hqi_all, ranking), references, ranking)
     # Nothing eligible to rank is no match too.
     no_match = ranked.size == 0
     if ranked.size and ranking.no_match_below is not None:
