@@ -35,6 +35,7 @@ def test_topk_and_fused_ranking() -> None:
     rr = Reranked(
         candidates=[np.array([5, 7])],
         cosine=[np.array([0.9, 0.8])],
+        hqi=[np.array([0.6, 0.7])],
         correlation={6: [np.array([0.1, 0.5])]},
     )
     assert fused_ranking(rr, 0.0, 6)[0][0].tolist() == [5, 7]

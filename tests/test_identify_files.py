@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,27 @@ def test_the_technique_asked_for_is_insisted_on(xrd: XrdModel, raman: RamanSearc
     laser = Reading(laser_wavelength_nm=785.0)
     (spectrum,) = identify_files([rruff(CALCITE)], laser, pipelines(xrd, raman))
     assert isinstance(spectrum, RamanResult) and spectrum.query.laser_wavelength_nm == 785.0
+
+
+def test_the_no_match_verdict_says_what_it_compared(raman: RamanSearch) -> None:
+    """The shipped settings threshold the match model; a spectrum it judges in
+    the library is a match, and with the threshold above its probability the
+    same spectrum is no_match with a note naming the probability."""
+    assert raman.ranking.no_match_on == "match model"
+    spectrum, _ = read_file(*rruff(CALCITE), Reading())
+    assert isinstance(spectrum, RamanSpectrum)
+    found = identify_spectrum(spectrum, raman, RamanOptions(top_k=3), filename=CALCITE)
+    assert found.verdict == "match"
+    shipped = raman.ranking
+    try:
+        raman.ranking = replace(shipped, no_match_below=1.0)
+        flagged = identify_spectrum(spectrum, raman, RamanOptions(top_k=3), filename=CALCITE)
+    finally:
+        raman.ranking = shipped
+    assert flagged.verdict == "no_match"
+    assert [m.entry.id for m in flagged.matches] == [m.entry.id for m in found.matches]
+    assert any(
+        "the match model's probability that the mineral is in the library" in note
+        and "below the no-match threshold 1.000" in note
+        for note in flagged.notes
+    )

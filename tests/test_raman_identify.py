@@ -11,6 +11,7 @@ from xrdid.errors import InputError
 from xrdid.raman.correlation import shifted_correlation
 from xrdid.raman.identify import (
     CONFIDENCE_FEATURES,
+    MATCH_FEATURES,
     RamanRanking,
     RamanReferences,
     candidate_features,
@@ -20,7 +21,7 @@ from xrdid.raman.identify import (
     identify,
 )
 from xrdid.raman.preprocess import preprocess_spectrum
-from xrdid.ranking.confidence import fit_logistic
+from xrdid.ranking.confidence import LogisticModel, fit_logistic
 
 MINERALS = ["Calcite", "Quartz", "Diamond", "Forsterite", "Grossular", "Beryl"]
 
@@ -120,6 +121,34 @@ def test_no_match_on_the_profile_correlation(library) -> None:
         assert (
             identify(embedding, query.intensity, query.mask, references, rule).no_match is expected
         )
+
+
+def test_no_match_on_the_match_model(library, tmp_path) -> None:
+    """The match model reads the first candidate's fused score and hit quality
+    index; the rule flags the query when its probability is below the
+    threshold, and the settings keep the model through a save."""
+    references, queries = library
+    _, query = queries[2]
+    embedding = (query.intensity / np.linalg.norm(query.intensity)).astype(np.float32)
+    result = identify(embedding, query.intensity, query.mask, references)
+    assert result.hqi[0] == pytest.approx(
+        hit_quality_index(query.intensity, query.mask, references)[result.classes[0]]
+    )
+    # A model that trusts the hit quality index alone.
+    model = LogisticModel(MATCH_FEATURES, (0.0, 0.5), (1.0, 0.1), (0.0, 1.0), 0.0)
+    p = float(model.probability(np.array([[result.scores[0], result.hqi[0]]]))[0])
+    for offset, expected in ((0.01, True), (-0.01, False)):
+        rule = RamanRanking(no_match_below=p + offset, no_match_on="match model", match_model=model)
+        found = identify(embedding, query.intensity, query.mask, references, rule)
+        assert found.no_match is expected
+    rule.save(tmp_path / "ranking.json")
+    assert RamanRanking.load(tmp_path / "ranking.json") == rule
+    (tmp_path / "no_model.json").write_text('{"no_match_on": "match model", "no_match_below": 0.3}')
+    with pytest.raises(InputError, match="thresholds the match model but has none"):
+        RamanRanking.load(tmp_path / "no_model.json")
+    (tmp_path / "unknown.json").write_text('{"no_match_on": "luck"}')
+    with pytest.raises(InputError, match="no_match_on 'luck'"):
+        RamanRanking.load(tmp_path / "unknown.json")
 
 
 def test_an_element_filter_ranks_only_the_minerals_it_admits(library) -> None:

@@ -176,10 +176,15 @@ def _result(
             else "the Raman library is empty: add references with POST /references"
         )
     elif found.no_match and found.top_score is not None:
-        threshold = search.effective_ranking.no_match_below
+        ranking = search.effective_ranking
+        score = (
+            "the match model's probability that the mineral is in the library"
+            if ranking.no_match_on == "match model"
+            else f"the best {ranking.no_match_on} score"
+        )
         notes.append(
-            f"the best {search.effective_ranking.no_match_on} score, {found.top_score:.3f}, is "
-            f"below the no-match threshold {threshold:.3f}: the mineral is most likely not in "
+            f"{score}, {found.top_score:.3f}, is below the no-match threshold "
+            f"{ranking.no_match_below:.3f}: the mineral is most likely not in "
             "the library; the candidates are the nearest minerals, and `elements` the "
             "sample's probable chemistry"
         )

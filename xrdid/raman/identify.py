@@ -26,6 +26,12 @@ from xrdid.ranking.confidence import LogisticModel
 # profile correlation, its lead over the best other candidate (negative
 # below the first) and its place.
 CONFIDENCE_FEATURES = ("score", "similarity", "correlation", "margin", "log_rank")
+# What the match model (P(the sample's mineral is in the library)) reads: the
+# first candidate's fused score and its hit quality index (how much of the
+# spectrum it explains without a calibration shift).
+MATCH_FEATURES = ("fused", "hqi")
+# The query scores a no-match rule can threshold (RamanRanking.no_match_on).
+NO_MATCH_SCORES = ("fused", "cosine", "correlation", "match model")
 
 
 @dataclass(frozen=True)
@@ -66,10 +72,14 @@ class RamanRanking:
     # profile says which bands, hence anions, the sample has; the embedding
     # was trained to tell minerals apart, not chemistry).
     element_profile_weight: float = 0.0
-    # "no match" when the query's best score of kind ``no_match_on`` ("fused",
-    # "cosine" or "correlation", over the candidates) is below this (None: never).
+    # "no match" when the query's score of kind ``no_match_on`` (one of
+    # NO_MATCH_SCORES: the best over the candidates, or the match model's
+    # probability) is below this (None: never).
     no_match_below: float | None = None
     no_match_on: str = "fused"
+    # P(the sample's mineral is in the library) from MATCH_FEATURES, fitted
+    # on validation spectra ("match model" rule only).
+    match_model: LogisticModel | None = None
     # Element probabilities: "vote" of the nearest minerals, the model's
     # element "head", or the "mean" of both.
     element_method: str = "vote"
@@ -88,20 +98,18 @@ class RamanRanking:
             unknown = sorted(set(data) - known)
             if unknown:
                 raise InputError(f"{path} has unknown Raman ranking settings {unknown}")
-            model = data.get("confidence")
-            if model is not None:
-                data["confidence"] = LogisticModel(
-                    tuple(model["features"]),
-                    tuple(model["mean"]),
-                    tuple(model["scale"]),
-                    tuple(model["weights"]),
-                    float(model["bias"]),
+            for key, features in (
+                ("confidence", CONFIDENCE_FEATURES),
+                ("match_model", MATCH_FEATURES),
+            ):
+                if data.get(key) is not None:
+                    data[key] = _logistic_model(data[key], features, f"{path} {key}")
+            if data.get("no_match_on", "fused") not in NO_MATCH_SCORES:
+                raise InputError(
+                    f"{path} has no_match_on {data['no_match_on']!r}, not one of {NO_MATCH_SCORES}"
                 )
-                if data["confidence"].features != CONFIDENCE_FEATURES:
-                    raise InputError(
-                        f"{path} has a confidence model of features "
-                        f"{data['confidence'].features}, not {CONFIDENCE_FEATURES}"
-                    )
+            if data.get("no_match_on") == "match model" and data.get("match_model") is None:
+                raise InputError(f"{path} thresholds the match model but has none")
             return cls(**data)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{path} is not readable Raman ranking settings: {exc}") from exc
@@ -110,12 +118,26 @@ class RamanRanking:
         Path(path).write_text(json.dumps(asdict(self), indent=1) + "\n")
 
 
+def _logistic_model(model: dict, features: tuple[str, ...], what: str) -> LogisticModel:
+    loaded = LogisticModel(
+        tuple(model["features"]),
+        tuple(model["mean"]),
+        tuple(model["scale"]),
+        tuple(model["weights"]),
+        float(model["bias"]),
+    )
+    if loaded.features != features:
+        raise InputError(f"{what} reads features {loaded.features}, not {features}")
+    return loaded
+
+
 @dataclass(frozen=True)
 class RamanIdentification:
     classes: NDArray[np.int64]  # ranked class indices (the candidates)
     scores: NDArray[np.float64]  # fused scores, descending
     cosine: NDArray[np.float64]  # embedding cosine of each ranked class
     correlation: NDArray[np.float64]  # profile correlation of each ranked class
+    hqi: NDArray[np.float64]  # hit quality index of each ranked class
     element_probability: NDArray[np.float64]  # (E,)
     no_match: bool
     # Per ranked class, the row (in the references given) of its reference
@@ -237,11 +259,7 @@ def identify(
     similarity = similarity_all[rows_of]
     best_cosine, which = _per_class_best(similarity[None, :], searched.class_index, n_classes)
     cosine, which = best_cosine[0].astype(np.float64), which[0]
-    hqi = (
-        _per_class_best(hq_all[rows_of][None, :], searched.class_index, n_classes)[0][0]
-        if rerank
-        else np.zeros(0)
-    )
+    hqi = _per_class_best(hq_all[rows_of][None, :], searched.class_index, n_classes)[0][0]
     candidates = candidate_classes(
         cosine, hqi, ranking if rerank else replace(ranking, profile_candidates=0)
     )
@@ -265,24 +283,40 @@ def identify(
     order = np.argsort(-fused, kind="stable")
     ranked, scores = candidates[order], fused[order]
     elements = element_vote(vote_scores(cosine_all, hqi_all, ranking), references, ranking)
-    # Nothing eligible to rank is no match too.
-    no_match = ranked.size == 0
-    if ranked.size and ranking.no_match_below is not None:
-        top = {
-            "fused": scores[0],
-            "cosine": cosine[ranked].max(),
-            "correlation": correlation.max(),
-        }
-        no_match = bool(top[ranking.no_match_on] < ranking.no_match_below)
-    return RamanIdentification(
+    result = RamanIdentification(
         classes=ranked,
         scores=scores,
         cosine=cosine[ranked],
         correlation=correlation[order],
+        hqi=hqi[ranked].astype(np.float64),
         element_probability=elements,
-        no_match=no_match,
+        no_match=False,
         best_reference=rows_of[best_row[order]],
     )
+    # Nothing eligible to rank is no match too.
+    no_match = ranked.size == 0
+    if ranked.size and ranking.no_match_below is not None:
+        no_match = no_match_score(result, ranking) < ranking.no_match_below
+    return replace(result, no_match=no_match)
+
+
+def no_match_score(result: RamanIdentification, ranking: RamanRanking) -> float:
+    """The query's score of kind ``ranking.no_match_on`` (at least one class ranked)."""
+    if ranking.no_match_on == "match model":
+        if ranking.match_model is None:
+            raise InputError("the Raman ranking thresholds a match model it does not have")
+        return float(ranking.match_model.probability(match_features(result))[0])
+    top = {
+        "fused": float(result.scores[0]),
+        "cosine": float(result.cosine.max()),
+        "correlation": float(result.correlation.max()),
+    }
+    return top[ranking.no_match_on]
+
+
+def match_features(result: RamanIdentification) -> NDArray[np.float64]:
+    """(1, MATCH_FEATURES) of the first candidate."""
+    return np.array([[result.scores[0], result.hqi[0]]], dtype=np.float64)
 
 
 def candidate_features(

@@ -32,6 +32,7 @@ from xrdid.raman.identify import (
     combine_elements,
     confidences,
     identify,
+    no_match_score,
 )
 from xrdid.raman.preprocess import PreprocessedSpectrum
 from xrdid.ranking import RankedReference
@@ -199,11 +200,4 @@ class RamanSearch:
 
 
 def _top(result: RamanIdentification, ranking: RamanRanking) -> float | None:
-    if result.classes.size == 0:
-        return None
-    top = {
-        "fused": float(result.scores[0]),
-        "cosine": float(result.cosine.max()),
-        "correlation": float(result.correlation.max()),
-    }
-    return top[ranking.no_match_on]
+    return no_match_score(result, ranking) if result.classes.size else None
