@@ -24,10 +24,10 @@ from the library (unseen validation / test). Reported:
 - with a library built by ``indexer build-raman``, the test spectra as the
   service answers them (file → :func:`xrdid.raman.answer.identify_spectrum`).
 
-The re-rank's weight and shift range, the element vote's size,
-temperature and profile weight, the element method, the no-match threshold and the confidence
-model are chosen on validation only, and written to
-``model_store/raman_ranking.json``.
+The re-rank's weight and shift range, the element vote's size, temperature
+and profile weight, the element method, the no-match rule (a threshold, on a
+score or on a match model fitted there) and the confidence model are chosen
+on validation only, and written to ``model_store/raman_ranking.json``.
 """
 
 from __future__ import annotations

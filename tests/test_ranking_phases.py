@@ -124,6 +124,27 @@ def test_the_broad_part_is_the_hump_without_the_peaks() -> None:
     assert (hump + peaks - broad)[np.abs(x - 26.6) < 0.01].min() > 0.95  # peaks left whole
 
 
+def test_a_hump_under_the_peaks_is_set_aside_and_a_hump_alone_is_kept(setting) -> None:
+    """Rutile on a broad hump (amorphous content): the hump is set aside, the
+    phase found and the answer says so; a scan that is nearly all hump is
+    analysed as it is (its hump is its signal)."""
+    embedder, source, _, _ = setting
+    x = MODEL_GRID.two_theta_deg
+    rutile = transformed(source.profiles(np.array([0]))[0], PhaseShape(0.02, 0.001))
+    hump = 0.06 * np.exp(-4 * np.log(2) * ((x - 35.0) / 10.0) ** 2)
+    share = hump.sum() / (rutile + hump).sum()
+    assert SERVED.hump_share < share < SERVED.hump_share_max
+    query, ranking, analysis = _analyse(embedder, source, rutile + hump)
+    assert [p.reference_id for p in analysis.phases] == [0]
+    assert analysis.hump_share == pytest.approx(share, abs=0.05)
+    assert np.abs(analysis.intensity - rutile / (rutile + hump).max()).max() < 0.05
+    notes = answer(query, ranking, analysis, source, 5).notes
+    assert any(note.startswith("a broad hump holding") for note in notes)
+    *_, alone = _analyse(embedder, source, hump)
+    assert alone.hump_share == 0.0
+    np.testing.assert_allclose(alone.intensity, hump / hump.max(), atol=1e-6)
+
+
 def test_noise_level_reads_the_noise_not_the_peaks() -> None:
     rng = np.random.default_rng(0)
     peaks = np.exp(-0.5 * ((np.arange(4251) - np.arange(200, 4000, 300)[:, None]) / 3.0) ** 2).sum(

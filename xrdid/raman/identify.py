@@ -183,9 +183,8 @@ def hit_quality_index(
 ) -> NDArray[np.float32]:
     """(C,) the hit quality index of each class: its best reference's."""
     per_reference = reference_hit_quality(intensity, mask, references)
-    return _per_class_best(per_reference[None, :], references.class_index, references.n_classes)[0][
-        0
-    ]
+    best, _ = _per_class_best(per_reference[None, :], references.class_index, references.n_classes)
+    return best[0]
 
 
 def candidate_classes(
@@ -304,7 +303,7 @@ def no_match_score(result: RamanIdentification, ranking: RamanRanking) -> float:
     """The query's score of kind ``ranking.no_match_on`` (at least one class ranked)."""
     if ranking.no_match_on == "match model":
         if ranking.match_model is None:
-            raise InputError("the Raman ranking thresholds a match model it does not have")
+            raise ValueError("the Raman ranking thresholds a match model it does not have")
         return float(ranking.match_model.probability(match_features(result))[0])
     top = {
         "fused": float(result.scores[0]),

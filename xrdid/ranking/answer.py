@@ -117,6 +117,13 @@ def answer(
     if analysis is not None:
         phases, amorphous = _phases(analysis, source, calibration, standard, notes)
         notes += _strained(phases, config)
+        if analysis.hump_share > 0:
+            notes.append(
+                f"a broad hump holding {analysis.hump_share:.0%} of the scan's intensity "
+                "(amorphous content, or background the background removal left) was set "
+                "aside before the phase analysis: the phases' shares, the fit and the overlay "
+                "are of the scan without it"
+            )
     fit_rwp = fit_unexplained = None
     unexplained_peaks: tuple[UnexplainedPeak, ...] = ()
     if analysis is not None and analysis.fit is not None:

@@ -132,6 +132,16 @@ class RankingConfig:
     # again without this much (°) at each end, where background removal
     # pinned the scan to zero (a peak cut by the edge is missing there).
     phase_edge_margin_deg: float = 1.0
+    # A broad hump (amorphous content, or background the removal left) that
+    # holds at least hump_share of a scan's intensity is set aside before the
+    # search: features wider than hump_width_deg (humps of 5–15°, not the 1–2°
+    # basal peaks of clays). Left in, it dominates the misfit, so a minor
+    # phase's gain looks small, and a phase broadened to its bound soaks it up.
+    # A scan that is nearly all hump (hump_share_max) is analysed as it is:
+    # its hump is its signal (organic matter, glass).
+    hump_width_deg: float = 4.0
+    hump_share: float = 0.2
+    hump_share_max: float = 0.9
 
     def fused_score(
         self, similarity: NDArray[np.floating] | float, correlation: NDArray[np.floating] | float

@@ -109,8 +109,10 @@ class PhaseAnalysis:
     phases: tuple[FoundPhase, ...]
     fit: JointFit | None  # components in the order of ``phases``
     noise: float  # the scan's noise level (σ, same units as its intensity)
-    intensity: NDArray[np.float64]  # the scan as fitted
+    intensity: NDArray[np.float64]  # the scan as fitted (less any hump set aside)
     mask: NDArray[np.bool_]
+    # Share of the scan's intensity in a broad hump set aside before the search (0: none).
+    hump_share: float = 0.0
 
 
 def noise_level(intensity: NDArray[np.floating], mask: NDArray[np.bool_]) -> float:
@@ -163,6 +165,12 @@ def _search(
     """The search–refine rounds, fitting the scan over ``mask``."""
     covered = np.asarray(query.mask, dtype=bool)
     y = np.where(mask, query.intensity, 0.0).astype(np.float64)
+    hump = broad_part(y, config.hump_width_deg)
+    hump_share = float(hump[mask].sum()) / max(float(y[mask].sum()), 1e-300)
+    if config.hump_share <= hump_share < config.hump_share_max:
+        y = np.where(mask, y - hump, 0.0)
+    else:
+        hump_share = 0.0
     noise = noise_level(y, mask)
     total = float(y[mask].sum())
     found: list[tuple[int, PhaseEvidence, int]] = []  # (id, evidence, round)
@@ -214,7 +222,7 @@ def _search(
         ]
     if fit is not None:
         fit, found = _swapped(y, mask, noise, source, fit, found, list(ranked.values()), config)
-    return _analysis(found, fit, noise, y, mask, total)
+    return _analysis(found, fit, noise, y, mask, total, hump_share)
 
 
 def fitted_region(covered: NDArray[np.bool_], margin_deg: float) -> NDArray[np.bool_]:
@@ -241,10 +249,11 @@ def keep_phases(
     kept = [p for p, k in zip(analysis.phases, keep, strict=True) if k]
     y, mask = analysis.intensity, analysis.mask
     if not kept:
-        return PhaseAnalysis((), None, analysis.noise, y, mask)
+        return PhaseAnalysis((), None, analysis.noise, y, mask, analysis.hump_share)
     fit = _refined(y, mask, source, [p.reference_id for p in kept], [p.shape for p in kept])
     found = [(p.reference_id, p.evidence, p.round) for p in kept]
-    return _analysis(found, fit, analysis.noise, y, mask, float(y[mask].sum()))
+    total = float(y[mask].sum())
+    return _analysis(found, fit, analysis.noise, y, mask, total, analysis.hump_share)
 
 
 def _residual_ranker(
@@ -272,10 +281,12 @@ def _residual_ranker(
     return ranked
 
 
-def broad_part(intensity: NDArray[np.float64]) -> NDArray[np.float64]:
-    """What of a profile is wider than ``_BROAD_DEG``: a grey opening removes
+def broad_part(
+    intensity: NDArray[np.float64], width_deg: float = _BROAD_DEG
+) -> NDArray[np.float64]:
+    """What of a profile is wider than ``width_deg``: a grey opening removes
     every peak narrower than its window and keeps humps and slow background."""
-    width = int(round(_BROAD_DEG / MODEL_GRID.step_deg)) | 1
+    width = int(round(width_deg / MODEL_GRID.step_deg)) | 1
     return grey_opening(np.clip(intensity, 0.0, None), size=width)
 
 
@@ -748,11 +759,12 @@ def _analysis(
     y: NDArray[np.float64],
     mask: NDArray[np.bool_],
     total: float,
+    hump_share: float,
 ) -> PhaseAnalysis:
     """Phases strongest first (by the intensity they explain), the fit's
     components in the same order."""
     if fit is None or not found:
-        return PhaseAnalysis((), None, noise, y, mask)
+        return PhaseAnalysis((), None, noise, y, mask, hump_share)
     explained = fit.components[:, mask].sum(axis=1) / total if total > 0 else np.zeros(len(found))
     order = np.argsort(-explained, kind="stable")
     phases = tuple(
@@ -767,4 +779,4 @@ def _analysis(
         )
         for i in order
     )
-    return PhaseAnalysis(phases, fit.reordered(order), noise, y, mask)
+    return PhaseAnalysis(phases, fit.reordered(order), noise, y, mask, hump_share)
