@@ -452,24 +452,25 @@ def evaluate(model: Path, split: Path, latency_queries: int) -> dict:
     val_scores = element_scores(data, val_u, refs)
     test_scores = element_scores(data, test_u, refs)
 
-    def mean_vote_auc(k: int, temperature: float, weight: float) -> float:
-        trial = replace(
+    def with_vote(k: int, temperature: float, weight: float) -> RamanRanking:
+        return replace(
             ranking,
             element_neighbours=k,
             element_temperature=temperature,
             element_profile_weight=weight,
         )
+
+    def mean_vote_auc(trial: RamanRanking) -> float:
         vote = element_predictions(val_u, val_scores, refs, embedder, trial)
         aucs = element_aucs(vote["vote of nearest minerals"], val_truth, symbols)
         return float(np.mean(list(aucs.values())))
 
     settings = itertools.product(ELEMENT_NEIGHBOURS, ELEMENT_TEMPERATURES, ELEMENT_PROFILE_WEIGHTS)
-    k, temperature, weight = max(settings, key=lambda ktw: mean_vote_auc(*ktw))
-    ranking = replace(
-        ranking,
-        element_neighbours=k,
-        element_temperature=temperature,
-        element_profile_weight=weight,
+    ranking = max((with_vote(*ktw) for ktw in settings), key=mean_vote_auc)
+    k, temperature, weight = (
+        ranking.element_neighbours,
+        ranking.element_temperature,
+        ranking.element_profile_weight,
     )
     val_preds = element_predictions(val_u, val_scores, refs, embedder, ranking)
     elements: dict[str, dict] = {}
