@@ -310,8 +310,8 @@ class ElementProbabilityPublic(BaseModel):
 
     symbol: str
     probability: float = Field(
-        description="0–1: the nearest library minerals' chemistry, weighted by similarity, "
-        "averaged with the model's element head (docs/raman.md)"
+        description="0–1: the chemistry of the library minerals most like the spectrum (by "
+        "embedding and by profile), weighted by that likeness (docs/raman.md)"
     )
 
 

@@ -27,7 +27,9 @@ A broad feature (an amorphous hump, background the baseline left) dominates
 the embedding and the profile search of whatever holds it, and its ranking is
 then broad references whose peaks the scan does not show. Where one holds a
 clear share of the intensity, the peaks alone (the scan or residual less its
-broad part) are ranked too, first.
+broad part) are ranked too, first. A wide hump holding a fifth or more of the
+scan is set aside before the rounds: left in, it dominates the misfit every
+phase's evidence is measured against, and a phase broadens to cover it.
 """
 
 from __future__ import annotations
@@ -162,7 +164,9 @@ def _search(
     embed: Embed,
     config: RankingConfig,
 ) -> PhaseAnalysis:
-    """The search–refine rounds, fitting the scan over ``mask``."""
+    """The search–refine rounds, fitting the scan over ``mask`` (less its
+    broad hump where that holds ``config.hump_share`` to
+    ``config.hump_share_max`` of it)."""
     covered = np.asarray(query.mask, dtype=bool)
     y = np.where(mask, query.intensity, 0.0).astype(np.float64)
     hump = broad_part(y, config.hump_width_deg)
