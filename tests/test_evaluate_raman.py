@@ -7,7 +7,14 @@ import itertools
 import numpy as np
 import pytest
 
-from indexer.evaluate_raman import Reranked, element_aucs, fused_ranking, roc_auc, topk
+from indexer.evaluate_raman import (
+    Reranked,
+    element_aucs,
+    fused_ranking,
+    match_rows,
+    roc_auc,
+    topk,
+)
 
 
 def test_roc_auc_counts_ordered_pairs() -> None:
@@ -41,3 +48,6 @@ def test_topk_and_fused_ranking() -> None:
     assert fused_ranking(rr, 0.0, 6)[0][0].tolist() == [5, 7]
     order, top = fused_ranking(rr, 1.0, 6)
     assert order[0].tolist() == [7, 5] and top[0] == pytest.approx(1.3)
+    # The match model reads the first candidate's fused score and hit quality index.
+    np.testing.assert_allclose(match_rows(rr, 0.0, 6), [[0.9, 0.6]])
+    np.testing.assert_allclose(match_rows(rr, 1.0, 6), [[1.3, 0.7]])
