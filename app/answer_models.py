@@ -225,9 +225,13 @@ class UnexplainedPeakPublic(BaseModel):
 
 
 class FitPublic(BaseModel):
-    """How well the phases found explain the scan."""
+    """How well the phases found explain the scan, over the covered range
+    where every phase's reference has data (a measured reference's own range
+    can be shorter than the scan's; a note then gives the range assessed)."""
 
-    rwp: float = Field(description="√(Σ residual² / Σ scan²) over the covered range (unit weights)")
+    rwp: float = Field(
+        description="√(Σ residual² / Σ scan²) over the range assessed (unit weights)"
+    )
     unexplained: float = Field(description="Share of the scan's intensity left unexplained")
     unexplained_peaks: list[UnexplainedPeakPublic] = Field(
         description="Peaks of the residual above noise: what is still missing, highest first"

@@ -189,6 +189,26 @@ def test_a_scan_whose_range_cuts_its_strongest_peaks_still_gets_its_phase(
     assert abs(result.phases[0].shape.shift_deg) < 0.2
 
 
+def test_the_fit_is_assessed_where_a_measured_reference_has_data(patterns_dir, tmp_path) -> None:
+    """A real anatase scan to 90°, answered with RockJock's measured anatase
+    (data to 65° only): its peaks above 65° are not unexplained, and a note
+    says where the fit was assessed."""
+    for name in ("library.sqlite", "library.sqlite-wal", "library.sqlite-shm"):
+        if (MODEL_STORE / name).exists():
+            shutil.copyfile(MODEL_STORE / name, tmp_path / name)
+    scan = read_pattern(patterns_dir / "xrd_autoanalyzer" / "TiO2.xy")
+    assert scan.two_theta_deg.max() > 85
+    embedder = Embedder.load(SHIPPED_MODEL, device="cpu")
+    calibration = Calibration.load(MODEL_STORE / "calibration.json")
+    with Library.open(tmp_path / "library.sqlite", embedder) as library:
+        result = identify_pattern(scan, embedder, library, calibration=calibration)
+    (phase,) = result.phases
+    assert phase.match.entry.info.name == "Anatase" and phase.match.entry.kind.value == "measured"
+    assert any(n.startswith("the fit is assessed over 10.0–65.0° 2θ") for n in result.notes)
+    assert result.fit is not None and result.fit.unexplained_peaks
+    assert max(p.two_theta_deg for p in result.fit.unexplained_peaks) <= 65.0
+
+
 def test_a_single_phase_is_one_phase(setting) -> None:
     embedder, source, _, _ = setting
     profiles = source.profiles(np.arange(8))

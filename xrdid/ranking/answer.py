@@ -127,10 +127,12 @@ def answer(
     fit_rwp = fit_unexplained = None
     unexplained_peaks: tuple[UnexplainedPeak, ...] = ()
     if analysis is not None and analysis.fit is not None:
-        y = analysis.intensity[analysis.mask]
-        fit_rwp = float(np.sqrt(analysis.fit.misfit / max(float(y @ y), 1e-300)))
-        left = np.clip(analysis.fit.residual, 0.0, None)
-        fit_unexplained = float(left[analysis.mask].sum() / max(float(y.sum()), 1e-300))
+        assessed = _assessed(analysis, source, notes)
+        y = analysis.intensity[assessed]
+        residual = analysis.fit.residual[assessed]
+        fit_rwp = float(np.sqrt(float(residual @ residual) / max(float(y @ y), 1e-300)))
+        left = np.where(assessed, np.clip(analysis.fit.residual, 0.0, None), 0.0)
+        fit_unexplained = float(left.sum() / max(float(y.sum()), 1e-300))
         unexplained_peaks = _unexplained_peaks(left, analysis.noise)
     fit = (
         fit_rwp if fit_rwp is not None else 1.0,
@@ -333,6 +335,38 @@ def _entries(
         for i, (_, members, _) in enumerate(entries)
     )
     return answers, (rows[0] if rows else None)
+
+
+def _assessed(
+    analysis: PhaseAnalysis, source: ReferenceSource, notes: list[str]
+) -> NDArray[np.bool_]:
+    """Where the fit is assessed (Rwp, what is unexplained, and where): the
+    fitted points every phase's reference has data for. A measured
+    reference says nothing outside its own range (RockJock's end at 65°), so
+    a scan's peaks there are not unexplained; a note says where the fit was
+    assessed and why."""
+    ids = np.array([p.reference_id for p in analysis.phases], dtype=np.int64)
+    assessed = analysis.mask.copy()
+    narrowing = []
+    for fact, profile in zip(source.facts(ids), source.profiles(ids), strict=True):
+        covered = np.flatnonzero(profile > 0)
+        if not fact.material.measured or covered.size == 0:
+            continue
+        inside = np.zeros_like(assessed)
+        inside[covered[0] : covered[-1] + 1] = True
+        if (assessed & ~inside).any() and (assessed & inside).any():
+            assessed &= inside
+            narrowing.append(fact.name)
+    if narrowing:
+        points = np.flatnonzero(assessed)
+        low, high = MODEL_GRID.two_theta_deg[[points[0], points[-1]]]
+        notes.append(
+            f"the fit is assessed over {low:.1f}–{high:.1f}° 2θ, where the measured "
+            f"reference{'s' if len(narrowing) > 1 else ''} {', '.join(narrowing)} "
+            f"{'have' if len(narrowing) > 1 else 'has'} data: peaks outside it are not "
+            "listed as unexplained"
+        )
+    return assessed
 
 
 def _unexplained_peaks(left: NDArray[np.float64], noise: float) -> tuple[UnexplainedPeak, ...]:
