@@ -249,16 +249,22 @@ def identify(
     filter does not change).
     """
     n_classes = references.n_classes
-    similarity_all = references.embeddings @ embedding  # (N,) cosine of each reference
-    hq_all = reference_hit_quality(intensity, mask, references)
-    cosine_all = _per_class_best(similarity_all[None, :], references.class_index, n_classes)[0][0]
-    hqi_all = _per_class_best(hq_all[None, :], references.class_index, n_classes)[0][0]
+    # Each reference's cosine and hit quality index, and each class's best of
+    # them over the whole library (the element vote's) and over the eligible
+    # references (the ranking's; the same without a filter).
+    per_reference = np.stack(
+        [references.embeddings @ embedding, reference_hit_quality(intensity, mask, references)]
+    )
+    best_all, which_all = _per_class_best(per_reference, references.class_index, n_classes)
     searched = _only(references, eligible)
-    rows_of = np.arange(similarity_all.size) if eligible is None else np.flatnonzero(eligible)
-    similarity = similarity_all[rows_of]
-    best_cosine, which = _per_class_best(similarity[None, :], searched.class_index, n_classes)
-    cosine, which = best_cosine[0].astype(np.float64), which[0]
-    hqi = _per_class_best(hq_all[rows_of][None, :], searched.class_index, n_classes)[0][0]
+    rows_of = np.arange(per_reference.shape[1]) if eligible is None else np.flatnonzero(eligible)
+    class_best, which_rows = (
+        (best_all, which_all)
+        if eligible is None
+        else _per_class_best(per_reference[:, rows_of], searched.class_index, n_classes)
+    )
+    similarity = per_reference[0, rows_of]
+    cosine, which, hqi = class_best[0].astype(np.float64), which_rows[0], class_best[1]
     candidates = candidate_classes(
         cosine, hqi, ranking if rerank else replace(ranking, profile_candidates=0)
     )
@@ -281,7 +287,7 @@ def identify(
     fused = cosine[candidates] + (ranking.rerank_weight if rerank else 0.0) * correlation
     order = np.argsort(-fused, kind="stable")
     ranked, scores = candidates[order], fused[order]
-    elements = element_vote(vote_scores(cosine_all, hqi_all, ranking), references, ranking)
+    elements = element_vote(vote_scores(best_all[0], best_all[1], ranking), references, ranking)
     result = RamanIdentification(
         classes=ranked,
         scores=scores,

@@ -114,8 +114,13 @@ def answer(
     amorphous = None
     if analysis is not None and calibration is not None:
         analysis = _credible(analysis, source, calibration, config, notes)
+    # The phases' facts, read once for their amounts, the fit and the entries.
+    phase_facts: list[ReferenceFacts] = []
+    if analysis is not None and analysis.phases:
+        ids = np.array([p.reference_id for p in analysis.phases], dtype=np.int64)
+        phase_facts = source.facts(ids)
     if analysis is not None:
-        phases, amorphous = _phases(analysis, source, calibration, standard, notes)
+        phases, amorphous = _phases(analysis, phase_facts, calibration, standard, notes)
         notes += _strained(phases, config)
         if analysis.hump_share > 0:
             notes.append(
@@ -127,7 +132,7 @@ def answer(
     fit_rwp = fit_unexplained = None
     unexplained_peaks: tuple[UnexplainedPeak, ...] = ()
     if analysis is not None and analysis.fit is not None:
-        assessed = _assessed(analysis, source, notes)
+        assessed = _assessed(analysis, phase_facts, source, notes)
         y = analysis.intensity[assessed]
         residual = analysis.fit.residual[assessed]
         fit_rwp = float(np.sqrt(float(residual @ residual) / max(float(y @ y), 1e-300)))
@@ -138,7 +143,9 @@ def answer(
         fit_rwp if fit_rwp is not None else 1.0,
         fit_unexplained if fit_unexplained is not None else 1.0,
     )
-    entries, top_features = _entries(query, ranking, source, calibration, phases, k, fit, config)
+    entries, top_features = _entries(
+        query, ranking, source, calibration, phases, phase_facts, k, fit, config
+    )
     return Answer(
         entries=entries,
         phases=phases,
@@ -182,17 +189,17 @@ def _credible(
 
 def _phases(
     analysis: PhaseAnalysis,
-    source: ReferenceSource,
+    facts: list[ReferenceFacts],
     calibration: Calibration | None,
     standard: tuple[str, float] | None,
     notes: list[str],
 ) -> tuple[tuple[AnswerPhase, ...], float | None]:
     """The phases found with their weight percents and confidences, and with
-    an internal standard what it leaves amorphous or unidentified."""
+    an internal standard what it leaves amorphous or unidentified (``facts``:
+    the phases', in order)."""
     found = analysis.phases
     if not found:
         return (), None
-    facts = source.facts(np.array([p.reference_id for p in found], dtype=np.int64))
     standard_index = None
     if standard is not None:
         standard_index = _standard_index(standard[0], facts)
@@ -294,11 +301,13 @@ def _entries(
     source: ReferenceSource,
     calibration: Calibration | None,
     phases: tuple[AnswerPhase, ...],
+    phase_facts: list[ReferenceFacts],
     k: int,
     fit: tuple[float, float],
     config: RankingConfig,
 ) -> tuple[tuple[AnswerEntry, ...], list[float] | None]:
-    """The grouped entries with their confidences, and the first one's features."""
+    """The grouped entries with their confidences, and the first one's
+    features (``phase_facts``: the phases', in order)."""
     best = ranking.best
     if not best:
         return (), None
@@ -313,8 +322,7 @@ def _entries(
     )[:k]
     # A member is a phase found when one of its references is, or one of its material's.
     phase_of: dict[int, FoundPhase] = {}
-    found_facts = source.facts(np.array([p.found.reference_id for p in phases], dtype=np.int64))
-    for p, f in zip(phases, found_facts, strict=True):
+    for p, f in zip(phases, phase_facts, strict=True):
         for position, fact in enumerate(facts):
             if fact.material.same_as(f.material):
                 phase_of.setdefault(position, p.found)
@@ -338,25 +346,35 @@ def _entries(
 
 
 def _assessed(
-    analysis: PhaseAnalysis, source: ReferenceSource, notes: list[str]
+    analysis: PhaseAnalysis,
+    facts: list[ReferenceFacts],
+    source: ReferenceSource,
+    notes: list[str],
 ) -> NDArray[np.bool_]:
     """Where the fit is assessed (Rwp, what is unexplained, and where): the
     fitted points every phase's reference has data for. A measured
     reference says nothing outside its own range (RockJock's end at 65°), so
     a scan's peaks there are not unexplained; a note says where the fit was
     assessed and why."""
-    ids = np.array([p.reference_id for p in analysis.phases], dtype=np.int64)
+    measured = [
+        (p.reference_id, f.name)
+        for p, f in zip(analysis.phases, facts, strict=True)
+        if f.material.measured
+    ]
     assessed = analysis.mask.copy()
+    if not measured:
+        return assessed
     narrowing = []
-    for fact, profile in zip(source.facts(ids), source.profiles(ids), strict=True):
+    ids = np.array([rid for rid, _ in measured], dtype=np.int64)
+    for (_, name), profile in zip(measured, source.profiles(ids), strict=True):
         covered = np.flatnonzero(profile > 0)
-        if not fact.material.measured or covered.size == 0:
+        if covered.size == 0:
             continue
         inside = np.zeros_like(assessed)
         inside[covered[0] : covered[-1] + 1] = True
         if (assessed & ~inside).any() and (assessed & inside).any():
             assessed &= inside
-            narrowing.append(fact.name)
+            narrowing.append(name)
     if narrowing:
         points = np.flatnonzero(assessed)
         low, high = MODEL_GRID.two_theta_deg[[points[0], points[-1]]]
