@@ -30,7 +30,8 @@ One run, methods side by side where there are several:
   the first five answers) and family top-5 (it is in one of their families)
   beside the flat list's top-5;
 - **confidence and no_match** on the evaluation's queries: the expected
-  calibration error of the answers' and the phases' confidences, and the
+  calibration error of the answers' confidences and the phases' (on the
+  synthetic and on the real mixtures, with their reliability tables), and the
   share of ``no_match`` verdicts for materials taken out of the library and
   for materials in it.
 """
@@ -71,7 +72,7 @@ from xrdid.pattern import Pattern, make_pattern
 from xrdid.preprocess import preprocess
 from xrdid.ranking import SERVED, ArraySource, Query, rank
 from xrdid.ranking.answer import answer
-from xrdid.ranking.confidence import Calibration, expected_calibration_error
+from xrdid.ranking.confidence import Calibration, expected_calibration_error, reliability
 from xrdid.ranking.correlation import profile_correlation
 from xrdid.ranking.materials import Material
 from xrdid.ranking.phases import analyse_phases
@@ -89,10 +90,10 @@ SYNTHETIC_PER_COUNT = 20
 SINGLE_SCANS = 100
 QUANTIFICATION_SCANS = 20
 CONFIDENCE_SCANS = 300
-# The IUCr CPD quantitative phase analysis round robin's sample phases.
 # The report's sections, in order (the phases' confidence, reported with the
-# families, is scored on the synthetic mixtures).
+# families, is scored on the real and the synthetic mixtures).
 SECTIONS = ("real", "synthetic", "quantification", "single", "families")
+# The IUCr CPD quantitative phase analysis round robin's sample phases.
 CPD_SETS = (
     ("Corundum", "Zincite", "Fluorite"),
     ("Corundum", "Magnetite", "Zircon"),
@@ -240,7 +241,11 @@ def classical_weights(
 
 
 def real_mixtures(
-    embedder: Embedder, library: Library, arrays: LibraryArrays, calibration: Calibration | None
+    embedder: Embedder,
+    library: Library,
+    arrays: LibraryArrays,
+    calibration: Calibration | None,
+    phase_labels: list[tuple[float, bool]],
 ) -> tuple[list[str], list[dict]]:
     root = shared_data_dir() / "patterns"
     scans = sorted((root / "xrd_autoanalyzer").glob("*+*.xy"))
@@ -269,9 +274,15 @@ def real_mixtures(
             IdentifyOptions(),
             calibration=calibration,
         )
+        keys = [_formula_key(p.match.entry, arrays) for p in result.phases]
         served = _by_formula(
-            [(_formula_key(p.match.entry, arrays), p.weight_percent) for p in result.phases]
+            [(key, p.weight_percent) for key, p in zip(keys, result.phases, strict=True)]
         )
+        phase_labels += [
+            (p.confidence, key in formulas)
+            for key, p in zip(keys, result.phases, strict=True)
+            if p.confidence is not None
+        ]
         flat = _by_formula(
             [(_formula_key(m.entry, arrays), None) for m in result.matches[:5]], keep_none=True
         )
@@ -761,9 +772,11 @@ def families_and_confidence(
     data: TrainingSet,
     cache_dir: Path,
     calibration: Calibration | None,
-    phase_labels: list[tuple[float, bool]],
+    phase_labels: dict[str, list[tuple[float, bool]]],
 ) -> tuple[list[str], list[dict]]:
-    """Exact and family top-5 on the evaluation's rows; ECE and no_match."""
+    """Exact and family top-5 on the evaluation's rows; ECE and no_match
+    (``phase_labels``: the phases' (confidence, right) by the mixtures they
+    were found in)."""
     lib, query_sets = synthetic_rows(data, 1000, 3, SEED, cache_dir)
     references = embedder.embed_array(lib.inputs)
     source = ArraySource(
@@ -849,20 +862,25 @@ def families_and_confidence(
         lines.append("No calibration for this model: run `python -m indexer calibrate`.")
         return lines, rows
     entry_ece = expected_calibration_error(np.array(entry_p), np.array(entry_y))
-    phase_ece = (
-        expected_calibration_error(
-            np.array([p for p, _ in phase_labels]), np.array([y for _, y in phase_labels])
-        )
-        if phase_labels
-        else float("nan")
-    )
+    phase_arrays = {
+        scans: (np.array([p for p, _ in labels]), np.array([y for _, y in labels]))
+        for scans, labels in phase_labels.items()
+        if labels
+    }
+    phase_ece = {
+        scans: expected_calibration_error(*arrays) for scans, arrays in phase_arrays.items()
+    }
     no_match_absent = float(np.mean(verdicts["not in library"]))
     no_match_present = float(np.mean(verdicts["in library"]))
     lines += [
         f"- answers' confidence (top 5 of {len(verdicts['in library'])} in-library and "
         f"{len(verdicts['not in library'])} taken-out low-strain scans): expected calibration "
         f"error {entry_ece:.3f} over {len(entry_p)} answers",
-        f"- phases' confidence (the synthetic mixtures above): ECE {phase_ece:.3f} over {len(phase_labels)} phases",
+        *(
+            f"- phases' confidence ({scans} above): ECE {ece:.3f} over "
+            f"{len(phase_labels[scans])} phases"
+            for scans, ece in phase_ece.items()
+        ),
         f"- no_match for materials taken out of the library: {100 * no_match_absent:.1f}%; "
         f"false no_match for materials in it: {100 * no_match_present:.1f}%",
     ]
@@ -870,12 +888,27 @@ def families_and_confidence(
         {
             "section": "confidence",
             "entry_ece": entry_ece,
-            "phase_ece": phase_ece,
+            **{f"phase_ece, {scans}": ece for scans, ece in phase_ece.items()},
             "no_match_absent": no_match_absent,
             "no_match_present": no_match_present,
         }
     )
+    for scans, arrays in phase_arrays.items():
+        lines += ["", f"Reliability of the phases' confidence, {scans}:", ""]
+        lines += reliability_table(*arrays)
     return lines, rows
+
+
+def reliability_table(probability: np.ndarray, right: np.ndarray) -> list[str]:
+    """A reliability diagram as a markdown table: per tenth of predicted
+    probability, the mean predicted, the share observed right and the count."""
+    return [
+        "| predicted | mean predicted | observed | count |",
+        "|---|---|---|---|",
+    ] + [
+        f"| {lo:.1f}–{lo + 0.1:.1f} | {mean:.3f} | {observed:.3f} | {count} |"
+        for lo, mean, observed, count in reliability(probability, right)
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -915,15 +948,25 @@ def main(argv: list[str] | None = None) -> None:
         library = Library.open(copy, embedder)
         try:
             arrays = LibraryArrays.of(library)
-            phase_labels: list[tuple[float, bool]] = []
+            phase_labels: dict[str, list[tuple[float, bool]]] = {
+                "real mixtures": [],
+                "synthetic mixtures": [],
+            }
 
             def rng(section: str) -> np.random.Generator:
                 return np.random.default_rng([SEED, SECTIONS.index(section)])
 
             runs = {
-                "real": lambda: real_mixtures(embedder, library, arrays, calibration),
+                "real": lambda: real_mixtures(
+                    embedder, library, arrays, calibration, phase_labels["real mixtures"]
+                ),
                 "synthetic": lambda: synthetic_mixtures(
-                    embedder, library, arrays, calibration, rng("synthetic"), phase_labels
+                    embedder,
+                    library,
+                    arrays,
+                    calibration,
+                    rng("synthetic"),
+                    phase_labels["synthetic mixtures"],
                 ),
                 "quantification": lambda: quantification(
                     embedder, library, arrays, calibration, rng("quantification")

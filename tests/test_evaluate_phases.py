@@ -1,11 +1,13 @@
-"""The evaluation's single-phase counts: one phase, exactly its phase, a
-spurious second one, its material first."""
+"""The evaluation's single-phase counts (one phase, exactly its phase, a
+spurious second one, its material first) and its reliability tables."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from indexer.evaluate_phases import _count_single
+import numpy as np
+
+from indexer.evaluate_phases import _count_single, reliability_table
 
 
 def _result(phases: list[str], first: str | None):
@@ -25,3 +27,14 @@ def test_single_phase_counts() -> None:
     _count_single(count, _result(["quartz", "calcite"], "quartz"), is_quartz)  # spurious
     _count_single(count, _result([], None), is_quartz)  # none
     assert count == [1, 1, 3, 2]  # exactly its phase, spurious, its material first, one phase
+
+
+def test_reliability_table_lists_each_occupied_tenth() -> None:
+    table = reliability_table(
+        np.array([0.05, 0.15, 0.95, 0.92]), np.array([False, True, True, False])
+    )
+    assert table[2:] == [
+        "| 0.0–0.1 | 0.050 | 0.000 | 1 |",
+        "| 0.1–0.2 | 0.150 | 1.000 | 1 |",
+        "| 0.9–1.0 | 0.935 | 0.500 | 2 |",
+    ]
