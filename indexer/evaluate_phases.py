@@ -4,6 +4,7 @@
                                       [--model model_store/regnet1d.pt]
                                       [--training-set runs/main/training_set.pkl]
                                       [--markdown model_store/PHASES_EVALUATION.md]
+                                      [--figure model_store/reliability.png]
 
 One run, methods side by side where there are several:
 
@@ -773,10 +774,11 @@ def families_and_confidence(
     cache_dir: Path,
     calibration: Calibration | None,
     phase_labels: dict[str, list[tuple[float, bool]]],
+    figure: Path | None = None,
 ) -> tuple[list[str], list[dict]]:
     """Exact and family top-5 on the evaluation's rows; ECE and no_match
     (``phase_labels``: the phases' (confidence, right) by the mixtures they
-    were found in)."""
+    were found in), with the reliability diagrams drawn to ``figure``."""
     lib, query_sets = synthetic_rows(data, 1000, 3, SEED, cache_dir)
     references = embedder.embed_array(lib.inputs)
     source = ArraySource(
@@ -893,10 +895,51 @@ def families_and_confidence(
             "no_match_present": no_match_present,
         }
     )
-    for scans, arrays in phase_arrays.items():
-        lines += ["", f"Reliability of the phases' confidence, {scans}:", ""]
+    diagrams = {"answers, low-strain scans": (np.array(entry_p), np.array(entry_y))}
+    diagrams |= {f"phases, {scans}": arrays for scans, arrays in phase_arrays.items()}
+    for name, arrays in diagrams.items():
+        lines += ["", f"Reliability of the confidence: {name}", ""]
         lines += reliability_table(*arrays)
+    if figure is not None:
+        reliability_figure(diagrams, figure)
+        lines += ["", f"The same as reliability diagrams: `{figure.name}`."]
     return lines, rows
+
+
+def reliability_figure(diagrams: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
+    """One reliability diagram per set of (confidence, right): the share
+    right against the mean confidence per tenth, dot area by count, beside
+    the diagonal a calibrated confidence lies on; written to ``path`` (PNG)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4 * len(diagrams), 4.2), dpi=100)
+    FigureCanvasAgg(figure)
+    for axes, (name, (probability, right)) in zip(
+        figure.subplots(1, len(diagrams), squeeze=False)[0], diagrams.items(), strict=True
+    ):
+        table = reliability(probability, right)
+        counts = np.array([count for *_, count in table], dtype=np.float64)
+        axes.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle="--")
+        axes.plot([m for _, m, _, _ in table], [o for _, _, o, _ in table], color="#0072B2")
+        axes.scatter(
+            [m for _, m, _, _ in table],
+            [o for _, _, o, _ in table],
+            s=20 + 200 * counts / counts.max(),
+            color="#0072B2",
+            zorder=3,
+        )
+        axes.set(
+            xlim=(0, 1),
+            ylim=(0, 1),
+            xlabel="confidence (mean per tenth)",
+            ylabel="share right",
+            title=f"{name}\nECE {expected_calibration_error(probability, right):.3f}, "
+            f"{probability.size} in all",
+        )
+        axes.title.set_fontsize(9)
+    figure.tight_layout()
+    figure.savefig(path)
 
 
 def reliability_table(probability: np.ndarray, right: np.ndarray) -> list[str]:
@@ -924,6 +967,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--training-set", type=Path, default=Path("runs/main/training_set.pkl"))
     parser.add_argument("--markdown", type=Path, help="also write the report here")
+    parser.add_argument("--figure", type=Path, help="also draw the reliability diagrams here (PNG)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument(
         "--sections",
@@ -975,7 +1019,7 @@ def main(argv: list[str] | None = None) -> None:
                     embedder, library, arrays, calibration, rng("single")
                 ),
                 "families": lambda: families_and_confidence(
-                    embedder, data, args.training_set.parent, calibration, phase_labels
+                    embedder, data, args.training_set.parent, calibration, phase_labels, args.figure
                 ),
             }
             sections = [runs[name]() for name in SECTIONS if name in args.sections]

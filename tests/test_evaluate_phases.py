@@ -3,11 +3,13 @@ spurious second one, its material first) and its reliability tables."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+from PIL import Image
 
-from indexer.evaluate_phases import _count_single, reliability_table
+from indexer.evaluate_phases import _count_single, reliability_figure, reliability_table
 
 
 def _result(phases: list[str], first: str | None):
@@ -38,3 +40,12 @@ def test_reliability_table_lists_each_occupied_tenth() -> None:
         "| 0.1–0.2 | 0.150 | 1.000 | 1 |",
         "| 0.9–1.0 | 0.935 | 0.500 | 2 |",
     ]
+
+
+def test_reliability_figure_draws_one_diagram_per_set(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=500)
+    sets = {"answers": (p, rng.uniform(size=500) < p), "phases": (p, rng.uniform(size=500) < 0.5)}
+    reliability_figure(sets, tmp_path / "reliability.png")
+    with Image.open(tmp_path / "reliability.png") as image:
+        assert image.format == "PNG" and image.size == (800, 420)
