@@ -17,10 +17,10 @@ is in the scan, and a logistic model is fitted
 (:mod:`xrdid.ranking.confidence`). The phases' model is fitted on scans of
 1–6 references of the shipped library (calculated ones simulated, RockJock's
 measured ones summed; seed 8 as well), analysed against it: the library lab
-scans are analysed against, measured references and all (fitted on the
-evaluation library's scans too, it was off by 0.09 on the real mixtures; see
-docs/evaluation.md). The ``no_match`` threshold is the entry confidence below
-which at most 5% of the in-library scans fall.
+scans are analysed against, measured references and all, not the evaluation
+library crowded with look-alikes of the training materials. The ``no_match``
+threshold is the entry confidence below which at most 5% of the in-library
+scans fall.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The evaluation's single-phase counts (one phase, exactly its phase, a
-spurious second one, its material first) and its reliability tables."""
+spurious second one, its material first) and its reliability tables and diagrams."""
 
 from __future__ import annotations
 
