@@ -166,6 +166,17 @@ def test_the_fitted_region_leaves_out_the_ends_of_the_coverage() -> None:
     assert fitted_region(short, 1.0).sum() == 150
 
 
+def _identify_shipped(scan, tmp_path: Path):
+    """``scan`` answered as served: shipped model, calibration and a copy of the shipped library."""
+    for name in ("library.sqlite", "library.sqlite-wal", "library.sqlite-shm"):
+        if (MODEL_STORE / name).exists():
+            shutil.copyfile(MODEL_STORE / name, tmp_path / name)
+    embedder = Embedder.load(SHIPPED_MODEL, device="cpu")
+    calibration = Calibration.load(MODEL_STORE / "calibration.json")
+    with Library.open(tmp_path / "library.sqlite", embedder) as library:
+        return identify_pattern(scan, embedder, library, calibration=calibration)
+
+
 def test_a_scan_whose_range_cuts_its_strongest_peaks_still_gets_its_phase(
     patterns_dir: Path, tmp_path: Path
 ) -> None:
@@ -174,16 +185,10 @@ def test_a_scan_whose_range_cuts_its_strongest_peaks_still_gets_its_phase(
     removal pins both ends to zero where their tails are, and fitted over the
     whole range every candidate's shift ran to its bound (no phase, no_match);
     without the ends anatase is the one phase."""
-    for name in ("library.sqlite", "library.sqlite-wal", "library.sqlite-shm"):
-        if (MODEL_STORE / name).exists():
-            shutil.copyfile(MODEL_STORE / name, tmp_path / name)
     scan = read_pattern(patterns_dir / "xrd_autoanalyzer" / "TiO2.xy")
     keep = (scan.two_theta_deg >= 25.95) & (scan.two_theta_deg <= 62.63)
     cut = make_pattern(scan.two_theta_deg[keep], scan.intensity[keep])
-    embedder = Embedder.load(SHIPPED_MODEL, device="cpu")
-    calibration = Calibration.load(MODEL_STORE / "calibration.json")
-    with Library.open(tmp_path / "library.sqlite", embedder) as library:
-        result = identify_pattern(cut, embedder, library, calibration=calibration)
+    result = _identify_shipped(cut, tmp_path)
     assert [p.match.entry.info.name for p in result.phases] == ["Anatase"]
     assert result.verdict == "match"
     assert abs(result.phases[0].shape.shift_deg) < 0.2
@@ -193,15 +198,9 @@ def test_the_fit_is_assessed_where_a_measured_reference_has_data(patterns_dir, t
     """A real anatase scan to 90°, answered with RockJock's measured anatase
     (data to 65° only): its peaks above 65° are not unexplained, and a note
     says where the fit was assessed."""
-    for name in ("library.sqlite", "library.sqlite-wal", "library.sqlite-shm"):
-        if (MODEL_STORE / name).exists():
-            shutil.copyfile(MODEL_STORE / name, tmp_path / name)
     scan = read_pattern(patterns_dir / "xrd_autoanalyzer" / "TiO2.xy")
     assert scan.two_theta_deg.max() > 85
-    embedder = Embedder.load(SHIPPED_MODEL, device="cpu")
-    calibration = Calibration.load(MODEL_STORE / "calibration.json")
-    with Library.open(tmp_path / "library.sqlite", embedder) as library:
-        result = identify_pattern(scan, embedder, library, calibration=calibration)
+    result = _identify_shipped(scan, tmp_path)
     (phase,) = result.phases
     assert phase.match.entry.info.name == "Anatase" and phase.match.entry.kind.value == "measured"
     assert any(n.startswith("the fit is assessed over 10.0–65.0° 2θ") for n in result.notes)
