@@ -872,15 +872,23 @@ def families_and_confidence(
     phase_ece = {
         scans: expected_calibration_error(*arrays) for scans, arrays in phase_arrays.items()
     }
+    # What sampling alone gives on this many predictions (90% of draws).
+    noise_rng = np.random.default_rng(SEED)
+    expected = {
+        scans: calibrated_ece_range(arrays[0], noise_rng) for scans, arrays in phase_arrays.items()
+    }
+    entry_expected = calibrated_ece_range(np.array(entry_p), noise_rng)
     no_match_absent = float(np.mean(verdicts["not in library"]))
     no_match_present = float(np.mean(verdicts["in library"]))
     lines += [
         f"- answers' confidence (top 5 of {len(verdicts['in library'])} in-library and "
         f"{len(verdicts['not in library'])} taken-out low-strain scans): expected calibration "
-        f"error {entry_ece:.3f} over {len(entry_p)} answers",
+        f"error {entry_ece:.3f} over {len(entry_p)} answers (a perfectly calibrated model: "
+        "{:.3f}–{:.3f})".format(*entry_expected),
         *(
             f"- phases' confidence ({scans} above): ECE {ece:.3f} over "
-            f"{len(phase_labels[scans])} phases"
+            f"{len(phase_labels[scans])} phases (a perfectly calibrated model: "
+            "{:.3f}–{:.3f})".format(*expected[scans])
             for scans, ece in phase_ece.items()
         ),
         f"- no_match for materials taken out of the library: {100 * no_match_absent:.1f}%; "
@@ -940,6 +948,19 @@ def reliability_figure(diagrams: dict[str, tuple[np.ndarray, np.ndarray]], path:
         axes.title.set_fontsize(9)
     figure.tight_layout()
     figure.savefig(path)
+
+
+def calibrated_ece_range(
+    probability: np.ndarray, rng: np.random.Generator, draws: int = 2000
+) -> tuple[float, float]:
+    """The 5th and 95th percentiles of the ECE a perfectly calibrated model
+    would show on these predictions (each label drawn true with its predicted
+    probability): on a few dozen predictions an ECE well above zero is
+    expected, and one within this range shows no miscalibration."""
+    p = np.asarray(probability, dtype=np.float64)
+    eces = [expected_calibration_error(p, rng.random(p.size) < p) for _ in range(draws)]
+    low, high = np.quantile(eces, [0.05, 0.95])
+    return float(low), float(high)
 
 
 def reliability_table(probability: np.ndarray, right: np.ndarray) -> list[str]:

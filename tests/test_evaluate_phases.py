@@ -9,7 +9,12 @@ from types import SimpleNamespace
 import numpy as np
 from PIL import Image
 
-from indexer.evaluate_phases import _count_single, reliability_figure, reliability_table
+from indexer.evaluate_phases import (
+    _count_single,
+    calibrated_ece_range,
+    reliability_figure,
+    reliability_table,
+)
 
 
 def _result(phases: list[str], first: str | None):
@@ -40,6 +45,15 @@ def test_reliability_table_lists_each_occupied_tenth() -> None:
         "| 0.1–0.2 | 0.150 | 1.000 | 1 |",
         "| 0.9–1.0 | 0.935 | 0.500 | 2 |",
     ]
+
+
+def test_calibrated_ece_range_narrows_with_more_predictions() -> None:
+    rng = np.random.default_rng(0)
+    few = calibrated_ece_range(rng.uniform(0.5, 1.0, 80), rng, draws=300)
+    many = calibrated_ece_range(rng.uniform(0.5, 1.0, 8000), rng, draws=300)
+    # Sampling alone puts a calibrated model's ECE on 80 predictions well above zero.
+    assert 0.01 < few[0] < few[1] < 0.2
+    assert many[1] < few[0]
 
 
 def test_reliability_figure_draws_one_diagram_per_set(tmp_path: Path) -> None:

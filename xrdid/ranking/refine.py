@@ -45,6 +45,9 @@ _STEP = MODEL_GRID.step_deg
 _TOLERANCE = 1e-3
 # Gaussian σ (°) both scan and references are smoothed by in turn, coarse to fine.
 _SMOOTHING_DEG = (0.1, 0.0)
+# The least damping (a share of the normal equations' diagonal) after a
+# step that did not lower the misfit.
+_DAMPING_AFTER_FAILURE = 0.3
 
 
 @dataclass(frozen=True)
@@ -425,7 +428,9 @@ def _levenberg_marquardt(
             if trial_misfit < misfit:
                 improved = True
                 break
-            damping *= 4.0
+            # Damping much below the diagonal barely changes a step that
+            # failed: go straight to where it shortens the step.
+            damping = max(4.0 * damping, _DAMPING_AFTER_FAILURE)
         if not improved:
             break
         change = (misfit - trial_misfit) / max(misfit, 1e-300)

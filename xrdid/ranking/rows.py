@@ -53,15 +53,19 @@ def query_trials(
     """Every (strain, shift) trial of the query over grid points ``lo:hi`` as one
     standardised row, strain-major, shifts as :func:`trial_shifts`. Needs
     ``MAX_SHIFT_STEPS`` ≤ lo and hi + ``MAX_SHIFT_STEPS`` ≤ the grid's length."""
-    first = MAX_SHIFT_STEPS + int(trial_shifts(bin_steps)[0])
+    shifts = trial_shifts(bin_steps)
+    bins = (hi - lo) // bin_steps
+    start = lo + int(shifts[0])
+    stop = start + bin_steps * (bins + shifts.size - 1)
+    # Shifts are whole bins: each strain's query is binned once and every
+    # shift is a window of its bins (the same sums as binning each shifted row).
     trials = [
         np.lib.stride_tricks.sliding_window_view(
-            unstrained(query, float(strain))[lo - MAX_SHIFT_STEPS : hi + MAX_SHIFT_STEPS],
-            hi - lo,
-        )[first::bin_steps]
+            binned(unstrained(query, float(strain))[None, start:stop], bin_steps)[0], bins
+        )
         for strain in strains
     ]
-    return standardised(binned(np.concatenate(trials), bin_steps))
+    return standardised(np.concatenate(trials))
 
 
 def trial_shifts(bin_steps: int) -> NDArray[np.int64]:
