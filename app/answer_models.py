@@ -15,8 +15,10 @@ from xrdid.results import Cell, Evidence, FitSummary, MaterialMatch, PhaseMatch
 Verdict = Literal["match", "mixture", "no_match"]
 
 CONFIDENCE_HELP = (
-    "Probability (0–1) that this is in the sample, calibrated on synthetic scans apart from "
-    "the evaluation's; null when the server has no calibration for its model"
+    "Probability (0–1) that this is in the sample, calibrated on scans apart from the "
+    "evaluation's (XRD: synthetic scans, a third of them single phases of materials the library "
+    "lacks, so for a lab whose samples are all in the library it reads low); null when the "
+    "server has no calibration for its model"
 )
 
 
