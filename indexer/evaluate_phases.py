@@ -874,21 +874,21 @@ def families_and_confidence(
     }
     # What sampling alone gives on this many predictions (90% of draws).
     noise_rng = np.random.default_rng(SEED)
-    expected = {
+    phase_calibrated = {
         scans: calibrated_ece_range(arrays[0], noise_rng) for scans, arrays in phase_arrays.items()
     }
-    entry_expected = calibrated_ece_range(np.array(entry_p), noise_rng)
+    entry_calibrated = calibrated_ece_range(np.array(entry_p), noise_rng)
     no_match_absent = float(np.mean(verdicts["not in library"]))
     no_match_present = float(np.mean(verdicts["in library"]))
     lines += [
         f"- answers' confidence (top 5 of {len(verdicts['in library'])} in-library and "
         f"{len(verdicts['not in library'])} taken-out low-strain scans): expected calibration "
         f"error {entry_ece:.3f} over {len(entry_p)} answers (a perfectly calibrated model: "
-        "{:.3f}–{:.3f})".format(*entry_expected),
+        "{:.3f}–{:.3f})".format(*entry_calibrated),
         *(
             f"- phases' confidence ({scans} above): ECE {ece:.3f} over "
             f"{len(phase_labels[scans])} phases (a perfectly calibrated model: "
-            "{:.3f}–{:.3f})".format(*expected[scans])
+            "{:.3f}–{:.3f})".format(*phase_calibrated[scans])
             for scans, ece in phase_ece.items()
         ),
         f"- no_match for materials taken out of the library: {100 * no_match_absent:.1f}%; "
