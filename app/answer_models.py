@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from xrdid.library import Match
+from xrdid.library import Match, ReferenceEntry
 from xrdid.raman.answer import RamanEvidence
 from xrdid.results import Cell, Evidence, FitSummary, MaterialMatch, PhaseMatch
 
@@ -157,6 +157,35 @@ class PhaseReferencePublic(BaseModel):
     kind: Literal["calculated", "measured"]
     rir: float | None = Field(description="Reference intensity ratio I/I_corundum used, if known")
 
+    @classmethod
+    def of(cls, entry: ReferenceEntry) -> PhaseReferencePublic:
+        info = entry.info
+        return cls(
+            reference_id=entry.id,
+            name=info.name,
+            formula=info.formula,
+            elements=list(info.elements),
+            space_group=info.space_group_symbol,
+            space_group_number=info.space_group_number,
+            source=info.source,
+            source_id=info.source_id,
+            kind=entry.kind.value,  # type: ignore[arg-type]
+            rir=_round(info.rir, 4),
+        )
+
+
+class PhaseLookAlikePublic(BaseModel):
+    """A material the scan cannot tell from the phase: in the phase's place, refined
+    with the other phases, it passes the same evidence and leaves a misfit within the
+    25% a swap needs to replace one by the other (an isostructural relative, usually).
+    Which of them is in the sample takes the sample's chemistry (the element filters)."""
+
+    reference: PhaseReferencePublic
+    misfit_ratio: float = Field(
+        description="Σ residual² of the joint fit with it in the phase's place, over the "
+        "phase's: below 1 it fits a little better, above 1 a little worse"
+    )
+
 
 class PhasePublic(BaseModel):
     """A phase found in the scan by the phase analysis, refined together with the others."""
@@ -188,24 +217,17 @@ class PhasePublic(BaseModel):
     )
     explained: float = Field(description="Share of the scan's intensity this phase accounts for")
     confidence: float | None = Field(description=CONFIDENCE_HELP)
+    # Defaulted: job results stored before it was added are served as stored, without it.
+    lookalikes: list[PhaseLookAlikePublic] = Field(
+        default_factory=list,
+        description="Materials the scan cannot tell from this phase, best fitting first "
+        "(empty for most phases; absent from job results stored before it was added)",
+    )
 
     @classmethod
     def of(cls, phase: PhaseMatch) -> PhasePublic:
-        entry = phase.match.entry
-        info = entry.info
         return cls(
-            reference=PhaseReferencePublic(
-                reference_id=entry.id,
-                name=info.name,
-                formula=info.formula,
-                elements=list(info.elements),
-                space_group=info.space_group_symbol,
-                space_group_number=info.space_group_number,
-                source=info.source,
-                source_id=info.source_id,
-                kind=entry.kind.value,  # type: ignore[arg-type]
-                rir=_round(info.rir, 4),
-            ),
+            reference=PhaseReferencePublic.of(phase.match.entry),
             weight_percent=_round(phase.weight_percent, 3),
             weight_percent_sd=_round(phase.weight_percent_sd, 3),
             weight_percent_note=phase.weight_percent_note,
@@ -217,6 +239,13 @@ class PhasePublic(BaseModel):
             cell=CellPublic.of(phase.cell),
             explained=round(phase.explained, 5),
             confidence=_round(phase.confidence, 4),
+            lookalikes=[
+                PhaseLookAlikePublic(
+                    reference=PhaseReferencePublic.of(a.entry),
+                    misfit_ratio=round(a.misfit_ratio, 4),
+                )
+                for a in phase.lookalikes
+            ],
         )
 
 

@@ -235,7 +235,7 @@ def test_a_look_alike_found_first_gives_way_to_the_phase_that_fits(setting, foun
     fit = phases._refined(scan, EVERYWHERE, source, ids, [PhaseShape(0.02)] * 2, tensors=True)
     evidence = phases.PhaseEvidence(0.5, 0.5, 100.0, 1.0, 0.9, 0.9)
     ranked = [RankedReference(i, 0.9, 0.9, 2.7) for i in (1, 3, 6, 7)]
-    new_fit, kept = phases._swapped(
+    new_fit, kept, _ = phases._swapped(
         scan, EVERYWHERE, noise_level(scan, EVERYWHERE), source, fit,
         [(found, evidence, 0), (3, evidence, 1)], ranked, SERVED,
     )  # fmt: skip
@@ -244,6 +244,40 @@ def test_a_look_alike_found_first_gives_way_to_the_phase_that_fits(setting, foun
     if found != swapped:
         assert new_fit.misfit < 0.9 * fit.misfit
         assert kept[0][2] == 0  # the round it was found in stays
+
+
+def test_a_look_alike_the_scan_cannot_tell_from_a_phase_is_listed_with_it(setting) -> None:
+    """Another material with fluorite's very pattern (row 8) fits the
+    fluorite + copper scan exactly as well in fluorite's place: it is not
+    swapped in, but listed as fluorite's look-alike, misfit ratio 1. Another
+    source's fluorite (row 9) is the phase's own material, not a look-alike;
+    copper has none (aluminium is 12% off)."""
+    _, base, sticks, _ = setting
+    profiles = base.profiles(np.arange(8))
+    rows = [*range(8), 6, 6]
+    labels = ["rutile", "silicon", "halite", "copper", "iron", "tungsten", "fluorite", "aluminium"]
+    source = ArraySource(
+        profiles[rows],
+        np.zeros((len(rows), 4), dtype=np.float32),  # the swaps compare profiles alone
+        [sticks[i] for i in rows],
+        None,
+        [*labels, "fluorite twin", "fluorite"],
+    )
+    rng = np.random.default_rng(5)
+    scan = 0.6 * transformed(profiles[6], PhaseShape(0.02, 0.002, 0.03))
+    scan += 0.4 * transformed(profiles[3], PhaseShape(0.02, -0.001, 0.03))
+    scan = np.clip(scan + rng.normal(0.0, 0.002, scan.size), 0.0, None)
+    fit = phases._refined(scan, EVERYWHERE, source, [6, 3], [PhaseShape(0.02)] * 2, tensors=True)
+    evidence = phases.PhaseEvidence(0.5, 0.5, 100.0, 1.0, 0.9, 0.9)
+    ranked = [RankedReference(i, 0.9, 0.9, 2.7) for i in (9, 8, 3, 7)]
+    _, kept, lookalikes = phases._swapped(
+        scan, EVERYWHERE, noise_level(scan, EVERYWHERE), source, fit,
+        [(6, evidence, 0), (3, evidence, 1)], ranked, SERVED,
+    )  # fmt: skip
+    assert [k[0] for k in kept] == [6, 3]
+    (twin,) = lookalikes[0]
+    assert twin.reference_id == 8 and twin.misfit_ratio == pytest.approx(1.0, abs=0.01)
+    assert lookalikes[1] == ()
 
 
 def test_a_mixture_gives_each_phase_once_with_its_amount(setting) -> None:

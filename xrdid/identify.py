@@ -39,6 +39,7 @@ from xrdid.results import (
     FamilyMember,
     FitSummary,
     Identification,
+    LookAlikeMatch,
     MaterialMatch,
     PhaseMatch,
     PhaseProfile,
@@ -478,6 +479,9 @@ def _phase(library: Library, phase: AnswerPhase, sticks: dict[int, StickPattern]
         cell=_cell(sticks, found.reference_id, found.shape.tensor or found.shape.strain),
         explained=found.explained,
         confidence=phase.confidence,
+        lookalikes=tuple(
+            LookAlikeMatch(library.get(a.reference_id), a.misfit_ratio) for a in found.lookalikes
+        ),
     )
 
 

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from pymatgen.core import Lattice
 
 from xrdid.grid import MODEL_GRID, two_theta_to_d
-from xrdid.library import LibraryStatus, Match
+from xrdid.library import LibraryStatus, Match, ReferenceEntry
 from xrdid.preprocess import BaselineMethod
 from xrdid.ranking.answer import Verdict
 from xrdid.ranking.refine import PhaseShape
@@ -31,6 +31,7 @@ __all__ = [
     "FamilyMember",
     "FitSummary",
     "Identification",
+    "LookAlikeMatch",
     "MaterialMatch",
     "PhaseMatch",
     "PhaseProfile",
@@ -135,6 +136,15 @@ class MaterialMatch:
 
 
 @dataclass(frozen=True)
+class LookAlikeMatch:
+    """A material the scan cannot tell from a phase found
+    (:class:`~xrdid.ranking.phases.LookAlike`)."""
+
+    entry: ReferenceEntry
+    misfit_ratio: float  # its joint fit's misfit / the phase's
+
+
+@dataclass(frozen=True)
 class PhaseMatch:
     """A phase found in the scan."""
 
@@ -148,6 +158,7 @@ class PhaseMatch:
     cell: Cell | None
     explained: float
     confidence: float | None
+    lookalikes: tuple[LookAlikeMatch, ...] = ()  # best fitting first
 
 
 @dataclass(frozen=True)

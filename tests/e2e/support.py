@@ -54,6 +54,8 @@ LIBRARY_STRUCTURES = (
     "bgmn/BGMN/Magnesite.str",
     "bgmn/Minerals/Periclase.str",
     "bgmn/Ceramics/NiO_cubic.str",
+    # NiO again, in its rhombohedral cell: a look-alike the scans cannot tell from the cubic.
+    "bgmn/Ceramics/NiO.str",
 )
 LIBRARY_COLUMNS = (
     "QUARTZ",

@@ -278,6 +278,15 @@ def test_results_download_as_csv_and_json(page: Any) -> None:
     body = json.loads(Path(json_download.value.path()).read_text())
     assert body["verdict"] == "mixture"
     assert [p["reference"]["name"] for p in body["phases"]] == [r["name"] for r in phases]
+    # The small library holds NiO in two cells, cubic and rhombohedral, that the scan cannot
+    # tell apart: the NiO phase lists the other as its look-alike, on the page and in the CSV.
+    nio = next(i for i, p in enumerate(body["phases"]) if p["reference"]["formula"] == "NiO")
+    lookalikes = body["phases"][nio]["lookalikes"]
+    assert [a["reference"]["formula"] for a in lookalikes] == ["NiO"], body["phases"][nio]
+    name = lookalikes[0]["reference"]["name"]
+    row = page.locator(".phases-table tbody tr").nth(nio)
+    assert row.locator(".lookalikes").inner_text().startswith(f"or {name} NiO (misfit ×")
+    assert phases[nio]["alternatives"].startswith(f"{name} (")
     assert len(body["profiles"]["two_theta_deg"]) == len(body["profiles"]["scan"]) > 1000
     # Several files, identified in turn, download as one CSV.
     page.set_input_files("#files", [str(shared_data_dir() / p) for p in SECOND_SCANS])

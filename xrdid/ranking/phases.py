@@ -55,6 +55,7 @@ from xrdid.ranking.strain_tensor import ISOTROPIC, StrainBasis
 
 __all__ = [
     "FoundPhase",
+    "LookAlike",
     "PhaseAnalysis",
     "PhaseEvidence",
     "analyse_phases",
@@ -92,6 +93,19 @@ class PhaseEvidence:
 
 
 @dataclass(frozen=True)
+class LookAlike:
+    """Another material that fits the scan about as well in a phase's place:
+    a look-alike of it (an isostructural relative, usually), whose joint fit
+    with the other phases also passes the evidence a phase needs and leaves a
+    misfit within the band a swap needs to replace one by the other."""
+
+    reference_id: int
+    # Its joint fit's misfit / the phase's, both with the other phases
+    # refined too: below 1 it fits better, by less than a swap needs.
+    misfit_ratio: float
+
+
+@dataclass(frozen=True)
 class FoundPhase:
     """A phase of the scan, as refined with all the others."""
 
@@ -102,6 +116,9 @@ class FoundPhase:
     explained: float  # share of the scan's intensity it accounts for
     evidence: PhaseEvidence
     round: int  # 0 = found first
+    # Materials the scan cannot tell from it (best fitting first): the choice
+    # among them needs the sample's chemistry.
+    lookalikes: tuple[LookAlike, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -224,9 +241,12 @@ def _search(
             rank_residual(residual),
             first,
         ]
+    undecided: list[tuple[LookAlike, ...]] = []  # each phase's look-alikes
     if fit is not None:
-        fit, found = _swapped(y, mask, noise, source, fit, found, list(ranked.values()), config)
-    return _analysis(found, fit, noise, y, mask, total, hump_share)
+        fit, found, undecided = _swapped(
+            y, mask, noise, source, fit, found, list(ranked.values()), config
+        )
+    return _analysis(found, fit, noise, y, mask, total, hump_share, undecided)
 
 
 def fitted_region(covered: NDArray[np.bool_], margin_deg: float) -> NDArray[np.bool_]:
@@ -499,17 +519,21 @@ def _swapped(
     found: list[tuple[int, PhaseEvidence, int]],
     ranked: list[RankedReference],
     config: RankingConfig,
-) -> tuple[JointFit, list[tuple[int, PhaseEvidence, int]]]:
+) -> tuple[JointFit, list[tuple[int, PhaseEvidence, int]], list[tuple[LookAlike, ...]]]:
     """The phases with each replaced by a look-alike that fits the scan
-    clearly better in its place. Tried: the first ``config.phase_swap_trials``
+    clearly better in its place, and each phase's look-alikes the scan cannot
+    tell from it. Tried: the first ``config.phase_swap_trials``
     materials among the candidates ranked (``ranked``, best first) whose
     pattern is a look-alike of the phase as fitted (another reference of its
     own material too). Taken: the one whose joint fit, all refined together,
     leaves at least ``config.min_swap_gain`` less misfit, with no lower merit
     (as :func:`_chosen` weighs it: the gain over the others alone, less the
-    strain prior) and the evidence a new phase needs."""
+    strain prior) and the evidence a new phase needs. Kept as look-alikes:
+    the other materials tried whose fit has that evidence and a misfit within
+    the same band of the phase's (neither would replace the other)."""
+    lookalikes: list[tuple[LookAlike, ...]] = [() for _ in found]
     if config.phase_swap_trials < 1 or not ranked:
-        return fit, found
+        return fit, found, lookalikes
     ranked_ids = np.array([r.reference_id for r in ranked], dtype=np.int64)
     materials = [f.material for f in source.facts(ranked_ids)]
     profiles = source.profiles(ranked_ids)
@@ -537,12 +561,14 @@ def _swapped(
                 float(lined_up.strain[k]),
                 fit.shapes[index].broadening_deg,
             )
-            pool.append((reference, start))
+            pool.append((reference, start, material))
             if len(pool) == config.phase_swap_trials:
                 break
         if not pool:
             continue
         held = _held(y, mask, source, fit, ids, others)
+        # Each other material's fit that has the evidence a phase needs: (misfit, reference).
+        credible: list[tuple[float, int]] = []
         before = held.misfit if held is not None else float(np.sum(y[mask] ** 2))
 
         def merit(misfit: float, shape: PhaseShape, before: float = before) -> float:
@@ -550,27 +576,40 @@ def _swapped(
 
         best: tuple[JointFit, int, PhaseEvidence] | None = None
         bar = (fit.misfit, merit(fit.misfit, fit.shapes[index]))
-        for candidate, start in pool:
+        for candidate, start, material in pool:
             trial = _refined(
                 y, mask, source, [ids[o] for o in others] + [candidate.reference_id],
                 [fit.shapes[o] for o in others] + [start], tensors=True,
             )  # fmt: skip
-            if (
-                trial.misfit > (1.0 - config.min_swap_gain) * bar[0]
-                or merit(trial.misfit, trial.shapes[-1]) < bar[1]
-            ):
-                continue
+            if trial.misfit * (1.0 - config.min_swap_gain) > fit.misfit:
+                continue  # clearly worse than the phase: not a look-alike the scan allows
             evidence = _evidence(y, mask, noise, held, trial, candidate, config)
-            if _passes(evidence, trial.shapes[-1], config):
+            if not _passes(evidence, trial.shapes[-1], config):
+                continue
+            if not material.same_as(own):
+                credible.append((trial.misfit, candidate.reference_id))
+            if (
+                trial.misfit <= (1.0 - config.min_swap_gain) * bar[0]
+                and merit(trial.misfit, trial.shapes[-1]) >= bar[1]
+            ):
                 best = (trial, candidate.reference_id, evidence)
                 bar = (trial.misfit, merit(trial.misfit, trial.shapes[-1]))
+        # The phase's look-alikes: those whose misfit is within the band of
+        # the one kept (the phase, or what replaced it).
+        kept_misfit = max(bar[0], 1e-300)
+        lookalikes[index] = tuple(
+            LookAlike(reference_id, misfit / kept_misfit)
+            for misfit, reference_id in sorted(credible)
+            if (1.0 - config.min_swap_gain) * misfit <= kept_misfit
+            and (best is None or reference_id != best[1])
+        )
         if best is None:
             continue
         trial, reference_id, evidence = best
         # The trial's components in the found order again.
         fit = trial.reordered(np.argsort(others + [index]))
         found = [*found[:index], (reference_id, evidence, found[index][2]), *found[index + 1 :]]
-    return fit, found
+    return fit, found, lookalikes
 
 
 def _held(
@@ -764,6 +803,7 @@ def _analysis(
     mask: NDArray[np.bool_],
     total: float,
     hump_share: float,
+    lookalikes: Sequence[tuple[LookAlike, ...]] = (),
 ) -> PhaseAnalysis:
     """Phases strongest first (by the intensity they explain), the fit's
     components in the same order."""
@@ -780,6 +820,7 @@ def _analysis(
             explained=float(explained[i]),
             evidence=found[i][1],
             round=found[i][2],
+            lookalikes=lookalikes[i] if lookalikes else (),
         )
         for i in order
     )

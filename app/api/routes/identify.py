@@ -55,7 +55,10 @@ async def identify(
 
     - ``phases``: the phases found by search–match with joint refinement
       (scales, 2θ shift, strain and peak width of all phases refined
-      together), with weight percents from their reference intensity ratios;
+      together), with weight percents from their reference intensity ratios,
+      and each phase's ``lookalikes``: materials that fit the scan about as
+      well in its place (an isostructural relative, usually), which the
+      sample's chemistry tells apart;
     - ``materials``: the ranking as one answer per material (its other
       references as alternatives) or look-alike family, with a calibrated
       ``confidence``;

@@ -64,6 +64,9 @@ export function resultRows(filename, result) {
     reference_id: p.reference.reference_id,
     source: p.reference.source,
     source_id: p.reference.source_id,
+    alternatives: p.lookalikes
+      .map((a) => `${a.reference.name} (${a.reference.source}:${a.reference.source_id})`)
+      .join("; "),
     note: p.weight_percent_note,
   }));
   for (const m of result.materials) {

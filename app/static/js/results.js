@@ -107,6 +107,27 @@ function phaseBar(result) {
   return h("figure", { class: "phase-bar-figure" }, h("figcaption", {}, title), bar);
 }
 
+/** The materials the scan cannot tell from a phase: "or Magnetite Fe3O4 (misfit ×0.88)". */
+function lookalikes(phase) {
+  if (!phase.lookalikes.length) return null;
+  const names = phase.lookalikes.map((a) => {
+    const r = a.reference;
+    const formula = r.formula && r.formula !== r.name ? ` ${r.formula}` : "";
+    return `${r.name}${formula} (misfit ×${a.misfit_ratio.toFixed(2)})`;
+  });
+  return h(
+    "div",
+    {
+      class: "lookalikes",
+      title:
+        "Look-alikes the scan cannot tell from this phase: each, refined in its place with the other " +
+        "phases, passes the same evidence, its misfit relative to the phase's in brackets. " +
+        "The sample's chemistry decides (element filters).",
+    },
+    `or ${names.join(", ")}`,
+  );
+}
+
 function phaseTable(result) {
   const notes = [];
   const noteMark = (note) => {
@@ -139,6 +160,7 @@ function phaseTable(result) {
         swatch,
         r.name,
         r.formula && r.formula !== r.name ? h("span", { class: "formula" }, ` ${r.formula}`) : null,
+        lookalikes(p),
       ),
       h("td", {}, r.space_group || "—"),
       h("td", { class: "num" }, fmt(p.weight_percent, 1), noteMark(p.weight_percent_note)),
