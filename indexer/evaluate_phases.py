@@ -23,6 +23,9 @@ One run, methods side by side where there are several:
   robin's phases (corundum, zincite, fluorite; brucite, magnetite, zircon)
   made from the library's structures, texture-free as the round robin's
   samples were prepared: weight-percent MAE;
+- the mixtures are also scored with a phase counted right when it or a
+  look-alike the answer lists for it is in the scan (how much of the error
+  is a choice among materials the scan cannot tell apart);
 - **single phases**: synthetic and real single-phase scans (AutoAnalyzer,
   powdR minerals, also cut to partial 2θ ranges): one phase and no spurious
   second; the right material first;

@@ -206,6 +206,9 @@ def test_delete_removes_from_database_and_index(lib_path: Path) -> None:
         assert rid not in {m.entry.id for m in matches} and len(matches) == 9
         assert lib.find("test", "0") is None
         assert lib._profiles([rid]) == {}  # its profile went with it
+        others = [i for i in vectors if i != rid]
+        assert set(lib.entries([rid, *others[:2], others[0]])) == set(others[:2])
+        assert lib.entries([]) == {}
         assert set(lib._profiles(list(vectors))) == set(vectors) - {rid}
         # ids are never reused
         assert lib.add(new_ref(0, v)).id > max(vectors)

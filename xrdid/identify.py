@@ -468,6 +468,7 @@ def _phase(library: Library, phase: AnswerPhase, sticks: dict[int, StickPattern]
         float(SERVED.fused_score(evidence.similarity, evidence.correlation)),
     )
     match = _one_match(library, reference, 1)
+    entries = library.entries([a.reference_id for a in found.lookalikes])
     return PhaseMatch(
         match=replace(match, confidence=phase.confidence),
         weight_percent=phase.weight_percent,
@@ -480,7 +481,9 @@ def _phase(library: Library, phase: AnswerPhase, sticks: dict[int, StickPattern]
         explained=found.explained,
         confidence=phase.confidence,
         lookalikes=tuple(
-            LookAlikeMatch(library.get(a.reference_id), a.misfit_ratio) for a in found.lookalikes
+            LookAlikeMatch(entries[a.reference_id], a.misfit_ratio)
+            for a in found.lookalikes
+            if a.reference_id in entries  # one deleted meanwhile (another replica) is left out
         ),
     )
 

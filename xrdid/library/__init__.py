@@ -730,6 +730,10 @@ class Library:
     def get(self, reference_id: int) -> ReferenceEntry:
         return self._store.get(reference_id)
 
+    def entries(self, ids: Sequence[int]) -> dict[int, ReferenceEntry]:
+        """The entries of those of ``ids`` that are stored, in one read (none for none)."""
+        return self._store.entries(sorted(set(ids))) if ids else {}
+
     def get_pattern(self, reference_id: int) -> ReferencePattern:
         return self._store.get_pattern(reference_id)
 
