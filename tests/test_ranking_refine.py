@@ -119,6 +119,25 @@ def test_three_phases_are_refined_together(profiles) -> None:
     assert fit.misfit == pytest.approx(float(fit.residual @ fit.residual))
 
 
+def test_held_phases_keep_their_shapes_and_the_rest_is_refined(profiles) -> None:
+    """Rutile held where it was fitted, a little off, and silicon refined
+    beside it: rutile's shape stays to the last digit, its scale is refitted,
+    silicon's shape is found, and the misfit is no lower than the joint fit's."""
+    truth = [PhaseShape(0.05, 0.004, 0.03), PhaseShape(-0.08, -0.006, 0.0)]
+    scan = 0.7 * transformed(profiles[0], truth[0]) + 0.4 * transformed(profiles[1], truth[1])
+    scan = scan + np.random.default_rng(1).normal(0.0, 0.005, scan.size)
+    held = PhaseShape(0.04, 0.0038, 0.035)
+    start = [held, PhaseShape(-0.06, -0.006)]
+    fit = refine(scan, EVERYWHERE, profiles[:2], start, held=1)
+    assert fit.shapes[0] == held
+    assert fit.scales[0] == pytest.approx(0.7, rel=0.1)
+    assert fit.shapes[1].shift_deg == pytest.approx(-0.08, abs=0.02)
+    assert fit.shapes[1].strain == pytest.approx(-0.006, abs=0.0006)
+    joint = refine(scan, EVERYWHERE, profiles[:2], start)
+    assert joint.shapes[0] != held
+    assert joint.misfit < fit.misfit
+
+
 def test_scales_stay_non_negative_and_shapes_in_bounds(profiles) -> None:
     scan = transformed(profiles[0], PhaseShape(0.9, 0.0))  # shifted beyond the bound
     fit = refine(scan, EVERYWHERE, profiles[:2], [PhaseShape(), PhaseShape()])

@@ -215,7 +215,10 @@ def _search(
         for index, (trial_, _) in enumerate(screened):
             start = (list(fit.shapes) if fit is not None else []) + [trial_.start]
             reference_id = trial_.reference.reference_id
-            trial = _refined(y, mask, source, ids + [reference_id], start)
+            # The phases found stay as refined (scales refitted): a candidate
+            # costs one phase's refinement, and its gain is its own, not the
+            # others reshaped; the one taken is refined with them all below.
+            trial = _refined(y, mask, source, ids + [reference_id], start, held=len(ids))
             evidence = _evidence(y, mask, noise, fit, trial, trial_.reference, config)
             if _passes(evidence, trial.shapes[-1], config):
                 passing.append((trial, reference_id, evidence))
@@ -574,12 +577,15 @@ def _swapped(
         def merit(misfit: float, shape: PhaseShape, before: float = before) -> float:
             return (before - misfit) / max(before, 1e-300) - _prior(shape, config)
 
-        best: tuple[JointFit, int, PhaseEvidence] | None = None
+        best: tuple[JointFit, RankedReference] | None = None
         bar = (fit.misfit, merit(fit.misfit, fit.shapes[index]))
         for candidate, start, material in pool:
+            # The others stay as fitted (their scales refitted): the candidate
+            # in the phase's place at the cost of one phase. One taken is
+            # refined with them all below.
             trial = _refined(
                 y, mask, source, [ids[o] for o in others] + [candidate.reference_id],
-                [fit.shapes[o] for o in others] + [start], tensors=True,
+                [fit.shapes[o] for o in others] + [start], tensors=True, held=len(others),
             )  # fmt: skip
             if trial.misfit * (1.0 - config.min_swap_gain) > fit.misfit:
                 continue  # clearly worse than the phase: not a look-alike the scan allows
@@ -592,7 +598,7 @@ def _swapped(
                 trial.misfit <= (1.0 - config.min_swap_gain) * bar[0]
                 and merit(trial.misfit, trial.shapes[-1]) >= bar[1]
             ):
-                best = (trial, candidate.reference_id, evidence)
+                best = (trial, candidate)
                 bar = (trial.misfit, merit(trial.misfit, trial.shapes[-1]))
         # The phase's look-alikes: those whose misfit is within the band of
         # the one kept (the phase, or what replaced it).
@@ -601,11 +607,16 @@ def _swapped(
             LookAlike(reference_id, misfit / kept_misfit)
             for misfit, reference_id in sorted(credible)
             if (1.0 - config.min_swap_gain) * misfit <= kept_misfit
-            and (best is None or reference_id != best[1])
+            and (best is None or reference_id != best[1].reference_id)
         )
         if best is None:
             continue
-        trial, reference_id, evidence = best
+        trial, candidate = best
+        reference_id = candidate.reference_id
+        trial = _refined(
+            y, mask, source, [ids[o] for o in others] + [reference_id], trial.shapes, tensors=True
+        )
+        evidence = _evidence(y, mask, noise, held, trial, candidate, config)
         # The trial's components in the found order again.
         fit = trial.reordered(np.argsort(others + [index]))
         found = [*found[:index], (reference_id, evidence, found[index][2]), *found[index + 1 :]]
@@ -665,13 +676,14 @@ def _refined(
     ids: Sequence[int],
     start: Sequence[PhaseShape],
     tensors: bool = False,
+    held: int = 0,
 ) -> JointFit:
     """These references refined together against the scan; with ``tensors``
     (or a start that has one), a calculated one's strain as a tensor through
-    its strain basis."""
+    its strain basis; the first ``held`` at their start shapes (scales refined)."""
     array = np.array(ids, dtype=np.int64)
     bases = _bases(source, array, start, tensors)
-    return refine(y, mask, source.profiles(array), start, bases=bases)
+    return refine(y, mask, source.profiles(array), start, bases=bases, held=held)
 
 
 def _columns(

@@ -231,12 +231,16 @@ def refine(
     limits: ShapeLimits = ShapeLimits(),
     max_iterations: int = 10,
     bases: Sequence[StrainBasis | None] | None = None,
+    held: int = 0,
 ) -> JointFit:
     """Fit ``profiles`` (n, L) to the scan (``intensity`` over ``mask``),
     starting from the shapes ``start``: first with scan and references
     smoothed alike, so that peaks a few widths apart still pull each other,
     then as they are. A phase with a strain basis (``bases``, None for a
-    measured reference) refines a strain tensor, the others an isotropic strain."""
+    measured reference) refines a strain tensor, the others an isotropic
+    strain. The first ``held`` phases keep their start shapes, only their
+    scales refined: one phase fitted among others already refined, at the
+    cost of one."""
     n = len(start)
     bases = list(bases) if bases is not None else [None] * n
     with_basis = [b is not None for b in bases]
@@ -246,12 +250,14 @@ def refine(
     lower, upper = _bounds(limits, with_basis)
     starts = [_parameters(s, b) for s, b in zip(start, with_basis, strict=True)]
     shapes = np.clip(np.concatenate(starts) if n else np.zeros(0), lower, upper)
+    fixed = np.zeros(n * (1 + _PER_PHASE), dtype=bool)
+    fixed[n : n + held * _PER_PHASE] = True
     x: NDArray[np.float64] | None = None
     jac = np.zeros((int(covered.sum()), n * (1 + _PER_PHASE)))
     for smoothing in _SMOOTHING_DEG:
         y = _broadened(scan, smoothing)[covered]
         smoothed = np.stack([_broadened(r, smoothing) for r in refs]) if n else refs
-        problem = _Problem(y, smoothed, covered, bases)
+        problem = _Problem(y, smoothed, covered, bases, held)
         if x is None:
             scales = nnls(problem.models(shapes).T, y)[0] if n else np.zeros(0)
             x = np.concatenate([scales, shapes])
@@ -262,6 +268,7 @@ def refine(
             np.concatenate([np.zeros(n), lower]),
             np.concatenate([np.full(n, np.inf), upper]),
             max_iterations,
+            fixed,
         )
     assert x is not None
     y = scan[covered]
@@ -324,9 +331,11 @@ class _Problem:
         refs: NDArray[np.float64],
         covered: NDArray[np.bool_],
         bases: Sequence[StrainBasis | None],
+        held: int = 0,
     ) -> None:
         self.y, self.refs, self.covered = y, refs, covered
         self.n = refs.shape[0]
+        self.held = held  # the first phases, whose shapes stay (no shape derivatives)
         self._spectra = _spectra(refs)
         self._angles = _GRID[covered]
         self._sin, self._cos = _SIN_HALF[covered], _COS_HALF[covered]
@@ -365,6 +374,11 @@ class _Problem:
         jac = np.empty((self.y.size, n * (1 + _PER_PHASE)))
         for j, parameters in enumerate(x[n:].reshape(n, _PER_PHASE)):
             reading = self._phase(j, parameters)
+            first = n + _PER_PHASE * j
+            jac[:, j] = reading.model
+            if j < self.held:
+                jac[:, first : first + _PER_PHASE] = 0.0
+                continue
             basis = self._bases[j]
             by_tensor = self._isotropic if basis is None else basis[reading.bins]
             slope = _slope(reading.broad, reading.angles)
@@ -375,8 +389,6 @@ class _Problem:
                 left=0.0,
                 right=0.0,
             )
-            first = n + _PER_PHASE * j
-            jac[:, j] = reading.model
             jac[:, first] = x[j] * slope * reading.by_shift
             jac[:, first + 1 : first + 7] = (x[j] * slope * reading.by_strain)[:, None] * by_tensor
             jac[:, first + 7] = x[j] * by_variance
@@ -398,11 +410,13 @@ def _levenberg_marquardt(
     lower: NDArray[np.float64],
     upper: NDArray[np.float64],
     max_iterations: int,
+    fixed: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Bounded least squares by damped Gauss–Newton steps projected onto the
     bounds, each step solved for the parameters not held at a bound (an
-    active set): a handful of parameters against thousands of points, so the
-    normal equations are tiny. Returns the solution and its Jacobian."""
+    active set) nor ``fixed``: a handful of parameters against thousands of
+    points, so the normal equations are tiny. Returns the solution and its
+    Jacobian."""
     x = np.clip(x0, lower, upper)
     if x.size == 0:
         return x, np.zeros((residual(x).size, 0))
@@ -416,6 +430,8 @@ def _levenberg_marquardt(
         # Parameters at a bound that the step would push past it are held
         # there: a step clipped afterwards is no longer a descent step for the rest.
         free = ~(((x <= lower) & (gradient > 0)) | ((x >= upper) & (gradient < 0)))
+        if fixed is not None:
+            free &= ~fixed
         normal_free = normal[np.ix_(free, free)]
         diagonal = np.diag(normal_free) + 1e-12
         improved = False
