@@ -175,15 +175,16 @@ class PhaseReferencePublic(BaseModel):
 
 
 class PhaseLookAlikePublic(BaseModel):
-    """A material the scan cannot tell from the phase: in the phase's place, refined
-    with the other phases, it passes the same evidence and leaves a misfit within the
-    25% a swap needs to replace one by the other (an isostructural relative, usually).
+    """A material the scan cannot tell from the phase: refined in the phase's place, the
+    other phases as fitted (their scales refitted), it passes the same evidence and
+    leaves a misfit within the 25% a swap needs to replace one by the other (an
+    isostructural relative, usually).
     Which of them is in the sample takes the sample's chemistry (the element filters)."""
 
     reference: PhaseReferencePublic
     misfit_ratio: float = Field(
-        description="Σ residual² of the joint fit with it in the phase's place, over the "
-        "phase's: below 1 it fits a little better, above 1 a little worse"
+        description="Σ residual² of the fit with it in the phase's place, over the phase's: "
+        "below 1 it fits a little better, above 1 a little worse"
     )
 
 

@@ -141,7 +141,7 @@ class LookAlikeMatch:
     (:class:`~xrdid.ranking.phases.LookAlike`)."""
 
     entry: ReferenceEntry
-    misfit_ratio: float  # its joint fit's misfit / the phase's
+    misfit_ratio: float  # its fit's misfit in the phase's place / the phase's
 
 
 @dataclass(frozen=True)

@@ -95,13 +95,14 @@ class PhaseEvidence:
 @dataclass(frozen=True)
 class LookAlike:
     """Another material that fits the scan about as well in a phase's place:
-    a look-alike of it (an isostructural relative, usually), whose joint fit
-    with the other phases also passes the evidence a phase needs and leaves a
-    misfit within the band a swap needs to replace one by the other."""
+    a look-alike of it (an isostructural relative, usually), whose fit beside
+    the other phases (held as fitted, their scales refitted) also passes the
+    evidence a phase needs and leaves a misfit within the band a swap needs
+    to replace one by the other."""
 
     reference_id: int
-    # Its joint fit's misfit / the phase's, both with the other phases
-    # refined too: below 1 it fits better, by less than a swap needs.
+    # That fit's misfit / the phase's: below 1 it fits better, by less than a
+    # swap needs.
     misfit_ratio: float
 
 

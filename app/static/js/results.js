@@ -120,8 +120,8 @@ function lookalikes(phase) {
     {
       class: "lookalikes",
       title:
-        "Look-alikes the scan cannot tell from this phase: each, refined in its place with the other " +
-        "phases, passes the same evidence, its misfit relative to the phase's in brackets. " +
+        "Look-alikes the scan cannot tell from this phase: each, refined in its place beside the other " +
+        "phases as fitted, passes the same evidence, its misfit relative to the phase's in brackets. " +
         "The sample's chemistry decides (element filters).",
     },
     `or ${names.join(", ")}`,
