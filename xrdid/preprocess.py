@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pybaselines import misc, smooth
 
+from xrdid.edges import without_cut_peaks
 from xrdid.grid import MODEL_GRID, Grid
 from xrdid.pattern import Pattern
 from xrdid.resample import to_grid
@@ -166,6 +167,8 @@ def preprocess(
     if radiation is None:
         radiation = CU_KALPHA
         notes.append("the file states no wavelength; Cu Kα assumed")
+    pattern, trimmed = without_cut_peaks(pattern)
+    notes.extend(trimmed)
     gridded = to_grid(pattern, radiation, grid)
     covered = gridded.mask
     intensity, full_baseline, resampled = normalised_on_grid(

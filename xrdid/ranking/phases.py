@@ -44,6 +44,7 @@ from scipy.ndimage import grey_opening
 from scipy.optimize import nnls
 from scipy.signal import find_peaks
 
+from xrdid.edges import noise_sigma
 from xrdid.grid import MODEL_GRID
 from xrdid.ranking.config import SERVED, RankingConfig
 from xrdid.ranking.correlation import isotropic_fit, rerank_correlation
@@ -136,17 +137,8 @@ class PhaseAnalysis:
 
 
 def noise_level(intensity: NDArray[np.floating], mask: NDArray[np.bool_]) -> float:
-    """Robust σ of a scan's point-to-point noise: the median absolute second
-    difference (peaks span many points, so few differences fall on them)."""
-    y = np.asarray(intensity, dtype=np.float64)[np.asarray(mask, dtype=bool)]
-    if y.size < 5:
-        return 0.0
-    second = y[2:] - 2.0 * y[1:-1] + y[:-2]
-    # Clipping at zero (background removed) leaves runs of zeros: use the rest.
-    second = second[np.abs(second) > 0]
-    if second.size == 0:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(second)) / np.sqrt(6.0))
+    """Robust σ of a scan's point-to-point noise over ``mask``."""
+    return noise_sigma(np.asarray(intensity, dtype=np.float64)[np.asarray(mask, dtype=bool)])
 
 
 def analyse_phases(
