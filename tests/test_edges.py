@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from xrdid.edges import noise_sigma, without_cut_peaks
+from xrdid.edges import without_cut_peaks
 from xrdid.pattern import make_pattern
 from xrdid.preprocess import preprocess
 from xrdid.readers import read_pattern_table
@@ -50,13 +50,6 @@ def test_noise_alone_is_never_trimmed() -> None:
         x = np.arange(10.0, 30.0, 0.02)
         pattern = make_pattern(x, rng.poisson(np.full_like(x, 300.0)).astype(np.float64))
         assert without_cut_peaks(pattern)[1] == ()
-
-
-def test_noise_sigma_reads_the_noise_not_the_peaks() -> None:
-    rng = np.random.default_rng(4)
-    x = np.arange(10.0, 80.0, 0.02)
-    clean = 5000.0 * np.exp(-0.5 * ((x - 30.0) / 0.1) ** 2)
-    assert noise_sigma(clean + rng.normal(0.0, 20.0, x.size)) == pytest.approx(20.0, rel=0.15)
 
 
 def test_a_real_scan_cut_on_its_strongest_peak_leaves_it_out(patterns_dir) -> None:

@@ -643,7 +643,11 @@ def _pruned(
     """The phases without those a later one made unnecessary: a phase found
     early (a look-alike of a phase found later, or one that only stood in for
     two) goes when leaving it out, the others' shapes held and their scales
-    refitted, raises the misfit by less than ``config.min_phase_gain``."""
+    refitted, raises the misfit by less than ``config.min_phase_gain``, or
+    when beside them it has too few strongest peaks of its own in the scan
+    (``config.min_peak_presence``): one found first whose peaks, strained,
+    all sit on a later phase's only made up for the heights that phase's
+    reference gets wrong."""
     if len(found) < 2:
         return fit, found
     ids = [f[0] for f in found]
@@ -653,7 +657,12 @@ def _pruned(
     for index in range(len(found) - 1):  # the newest phase just passed its evidence
         rest = [k for k in keep if k != index]
         misfit = nnls(columns[rest].T, target)[1] ** 2
-        if (misfit - fit.misfit) / max(misfit, 1e-300) < config.min_phase_gain:
+        unneeded = (misfit - fit.misfit) / max(misfit, 1e-300) < config.min_phase_gain
+        own, others = fit.components[index], fit.components[rest].sum(axis=0)
+        presence = _peak_presence(
+            y - others, own, others, config.strongest_peaks, config.own_peak_overlap
+        )
+        if unneeded or presence < config.min_peak_presence:
             keep = rest
     if len(keep) == len(found):
         return fit, found
