@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.ndimage import uniform_filter1d
 
+from xrdid.noise import noise_sigma
 from xrdid.pattern import MIN_POINTS, Pattern
 
 # A peak cut by the edge has its top within this much of it…
@@ -37,20 +38,6 @@ LEVEL_SHARE = 0.6
 SMOOTH_DEG = 0.06
 # The cut ends where the peak has come down to within this share of its fall.
 TAIL_SHARE = 0.1
-
-
-def noise_sigma(intensity: NDArray[np.floating]) -> float:
-    """Robust σ of point-to-point noise: the median absolute second
-    difference (peaks span many points, so few differences fall on them)."""
-    y = np.asarray(intensity, dtype=np.float64)
-    if y.size < 5:
-        return 0.0
-    second = y[2:] - 2.0 * y[1:-1] + y[:-2]
-    # Clipped or background-free scans hold runs of equal values: use the rest.
-    second = second[np.abs(second) > 0]
-    if second.size == 0:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(second)) / np.sqrt(6.0))
 
 
 def cut_peak_points(
@@ -100,13 +87,12 @@ def without_cut_peaks(pattern: Pattern) -> tuple[Pattern, tuple[str, ...]]:
     notes = []
     if start:
         notes.append(
-            f"the scan begins on a steep fall (a peak its range cuts, or the direct beam's "
-            f"tail): "
-            f"{x[0]:.2f}–{x[start]:.2f}° 2θ is left out of the comparison"
+            "the scan begins on a steep fall (a peak its range cuts, or the direct beam's "
+            f"tail): {x[0]:.2f}–{x[start]:.2f}° 2θ is left out of the comparison"
         )
     if end:
         notes.append(
-            f"the scan ends on a steep rise (a peak its range cuts): "
+            "the scan ends on a steep rise (a peak its range cuts): "
             f"{x[-end - 1]:.2f}–{x[-1]:.2f}° 2θ is left out of the comparison"
         )
     trimmed = replace(

@@ -44,8 +44,8 @@ from scipy.ndimage import grey_opening
 from scipy.optimize import nnls
 from scipy.signal import find_peaks
 
-from xrdid.edges import noise_sigma
 from xrdid.grid import MODEL_GRID
+from xrdid.noise import noise_sigma
 from xrdid.ranking.config import SERVED, RankingConfig
 from xrdid.ranking.correlation import isotropic_fit, rerank_correlation
 from xrdid.ranking.doublet import DoubletSource
