@@ -177,6 +177,13 @@ def _identify_shipped(scan, tmp_path: Path):
         return identify_pattern(scan, embedder, library, calibration=calibration)
 
 
+def _cut(path: Path, lo: float, hi: float):
+    """The real scan at ``path`` cut to ``lo``–``hi``° 2θ."""
+    scan = read_pattern(path)
+    keep = (scan.two_theta_deg >= lo) & (scan.two_theta_deg <= hi)
+    return make_pattern(scan.two_theta_deg[keep], scan.intensity[keep])
+
+
 def test_a_scan_whose_range_cuts_its_strongest_peaks_still_gets_its_phase(
     patterns_dir: Path, tmp_path: Path
 ) -> None:
@@ -185,10 +192,9 @@ def test_a_scan_whose_range_cuts_its_strongest_peaks_still_gets_its_phase(
     removal pins both ends to zero where their tails are, and fitted over the
     whole range every candidate's shift ran to its bound (no phase, no_match);
     without the ends anatase is the one phase."""
-    scan = read_pattern(patterns_dir / "xrd_autoanalyzer" / "TiO2.xy")
-    keep = (scan.two_theta_deg >= 25.95) & (scan.two_theta_deg <= 62.63)
-    cut = make_pattern(scan.two_theta_deg[keep], scan.intensity[keep])
-    result = _identify_shipped(cut, tmp_path)
+    result = _identify_shipped(
+        _cut(patterns_dir / "xrd_autoanalyzer" / "TiO2.xy", 25.95, 62.63), tmp_path
+    )
     assert [p.match.entry.info.name for p in result.phases] == ["Anatase"]
     assert result.verdict == "match"
     assert abs(result.phases[0].shape.shift_deg) < 0.2
@@ -201,10 +207,9 @@ def test_a_phase_whose_peaks_all_sit_on_a_later_ones_is_pruned(
     found first (its three reflections, strained, land on the two strongest
     LiMnO₂ peaks), and beside LiMnO₂ it still took 13% of the intensity off
     the heights the LiMnO₂ reference misses; none of its peaks is its own."""
-    scan = read_pattern(patterns_dir / "xrd_autoanalyzer" / "LiMnO2.xy")
-    keep = (scan.two_theta_deg >= 26.6) & (scan.two_theta_deg <= 57.2)
-    cut = make_pattern(scan.two_theta_deg[keep], scan.intensity[keep])
-    result = _identify_shipped(cut, tmp_path)
+    result = _identify_shipped(
+        _cut(patterns_dir / "xrd_autoanalyzer" / "LiMnO2.xy", 26.6, 57.2), tmp_path
+    )
     assert [p.match.entry.info.formula for p in result.phases] == ["LiMnO2"]
     assert result.verdict == "match"
 
