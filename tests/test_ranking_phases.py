@@ -314,6 +314,35 @@ def test_a_mixture_gives_each_phase_once_with_its_amount(setting) -> None:
     assert result.verdict == "mixture" and result.rwp is not None and result.rwp < 0.05
 
 
+def test_a_later_phase_refined_to_its_bound_is_dropped_and_look_alikes_stay(setting) -> None:
+    """A phase after the strongest whose last refinement took its shift to
+    the bound is dropped (what it fitted goes back to the residual); the
+    phases kept keep the look-alikes listed for them."""
+    embedder, source, _, _ = setting
+    profiles = source.profiles(np.arange(8))
+    scan = 0.6 * transformed(profiles[0], PhaseShape(0.02, 0.002)) + 0.4 * transformed(
+        profiles[6], PhaseShape(0.02, -0.001)
+    )
+    _, _, analysis = _analyse(embedder, source, scan)
+    assert len(analysis.phases) == 2 and phases._within_bounds(analysis, source, SERVED) is analysis
+    strong, weak = analysis.phases
+    listed = (phases.LookAlike(reference_id=3, misfit_ratio=1.1),)
+    bent = replace(
+        analysis,
+        phases=(
+            replace(strong, lookalikes=listed),
+            replace(weak, shape=replace(weak.shape, shift_deg=0.45)),
+        ),
+    )
+    kept = phases._within_bounds(bent, source, SERVED)
+    assert [p.reference_id for p in kept.phases] == [strong.reference_id]
+    assert kept.phases[0].lookalikes == listed
+    assert kept.fit is not None and kept.fit.misfit > analysis.fit.misfit
+    # The strongest phase stays whatever its shape: the verdict decides no_match.
+    first_bent = replace(bent, phases=(replace(strong, shape=replace(strong.shape, strain=0.04)),))
+    assert phases._within_bounds(first_bent, source, SERVED) is first_bent
+
+
 @pytest.mark.parametrize(("strain", "noted"), [(0.004, False), (0.028, True)])
 def test_a_phase_fitted_only_with_a_strained_cell_gets_a_note(setting, strain, noted) -> None:
     """Halite strained 0.4% (a lab scan) is plain halite; strained 2.8% it is

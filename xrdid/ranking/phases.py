@@ -242,7 +242,8 @@ def _search(
         fit, found, undecided = _swapped(
             y, mask, noise, source, fit, found, list(ranked.values()), config
         )
-    return _analysis(found, fit, noise, y, mask, total, hump_share, undecided)
+    analysis = _analysis(found, fit, noise, y, mask, total, hump_share, undecided)
+    return _within_bounds(analysis, source, config)
 
 
 def fitted_region(covered: NDArray[np.bool_], margin_deg: float) -> NDArray[np.bool_]:
@@ -262,8 +263,8 @@ def keep_phases(
     analysis: PhaseAnalysis, keep: Sequence[bool], source: ReferenceSource
 ) -> PhaseAnalysis:
     """The analysis with only the phases ``keep`` marks, refined together again
-    (from their fitted shapes): what the others explained goes back to them or
-    to the residual."""
+    (from their fitted shapes), each with its look-alikes: what the others
+    explained goes back to them or to the residual."""
     if all(keep):
         return analysis
     kept = [p for p, k in zip(analysis.phases, keep, strict=True) if k]
@@ -273,7 +274,16 @@ def keep_phases(
     fit = _refined(y, mask, source, [p.reference_id for p in kept], [p.shape for p in kept])
     found = [(p.reference_id, p.evidence, p.round) for p in kept]
     total = float(y[mask].sum())
-    return _analysis(found, fit, analysis.noise, y, mask, total, analysis.hump_share)
+    return _analysis(
+        found,
+        fit,
+        analysis.noise,
+        y,
+        mask,
+        total,
+        analysis.hump_share,
+        [p.lookalikes for p in kept],
+    )
 
 
 def _residual_ranker(
@@ -796,17 +806,33 @@ def _window(values: NDArray[np.float64], peak: int) -> float:
 def _passes(evidence: PhaseEvidence, shape: PhaseShape, config: RankingConfig) -> bool:
     """Evidence enough, and a shift and strain inside their bounds (a phase
     refined to the edge of those is bending to fit what is not its own)."""
-    limits = ShapeLimits()
-    at_bound = (
-        abs(shape.shift_deg) >= _AT_BOUND * limits.shift_deg
-        or abs(shape.strain) >= _AT_BOUND * limits.strain
-    )
     return (
-        not (at_bound and config.reject_at_bound)
+        not (_at_bound(shape) and config.reject_at_bound)
         and evidence.gain >= config.min_phase_gain
         and evidence.own_gain >= config.min_own_gain
         and evidence.peak_presence >= config.min_peak_presence
     )
+
+
+def _at_bound(shape: PhaseShape) -> bool:
+    limits = ShapeLimits()
+    return (
+        abs(shape.shift_deg) >= _AT_BOUND * limits.shift_deg
+        or abs(shape.strain) >= _AT_BOUND * limits.strain
+    )
+
+
+def _within_bounds(
+    analysis: PhaseAnalysis, source: ReferenceSource, config: RankingConfig
+) -> PhaseAnalysis:
+    """The analysis without the phases after the strongest that the last
+    refinements took to the bound of their shift or strain: each passed its
+    evidence inside the bounds, and one that then bends that far is fitting
+    what is not its own (a broad reference taking a hump BEADS left)."""
+    keep = [k == 0 or not _at_bound(p.shape) for k, p in enumerate(analysis.phases)]
+    if not config.reject_at_bound or all(keep):
+        return analysis
+    return keep_phases(analysis, keep, source)
 
 
 def _analysis(
