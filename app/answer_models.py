@@ -4,7 +4,7 @@ the HTTP edge only; built from :mod:`xrdid.results`)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -24,6 +24,20 @@ CONFIDENCE_HELP = (
 
 def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(float(value), digits)
+
+
+def reference_fields(entry: ReferenceEntry) -> dict[str, Any]:
+    """What names a reference in every public model that shows one."""
+    info = entry.info
+    return {
+        "name": info.name,
+        "formula": info.formula,
+        "elements": list(info.elements),
+        "space_group": info.space_group_symbol,
+        "space_group_number": info.space_group_number,
+        "source": info.source,
+        "source_id": info.source_id,
+    }
 
 
 class CellPublic(BaseModel):
@@ -159,18 +173,11 @@ class PhaseReferencePublic(BaseModel):
 
     @classmethod
     def of(cls, entry: ReferenceEntry) -> PhaseReferencePublic:
-        info = entry.info
         return cls(
             reference_id=entry.id,
-            name=info.name,
-            formula=info.formula,
-            elements=list(info.elements),
-            space_group=info.space_group_symbol,
-            space_group_number=info.space_group_number,
-            source=info.source,
-            source_id=info.source_id,
-            kind=entry.kind.value,  # type: ignore[arg-type]
-            rir=_round(info.rir, 4),
+            **reference_fields(entry),
+            kind=entry.kind.value,
+            rir=_round(entry.info.rir, 4),
         )
 
 

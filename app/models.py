@@ -25,6 +25,7 @@ from app.answer_models import (
     ProfilesPublic,
     RamanProfilesPublic,
     Verdict,
+    reference_fields,
 )
 from xrdid.errors import InputError
 from xrdid.identify import MAX_TOP_K, Identification, IdentifyOptions, InternalStandard
@@ -390,18 +391,11 @@ class CandidatePublic(BaseModel):
 
     @classmethod
     def from_match(cls, match: Match) -> CandidatePublic:
-        info = match.entry.info
         return cls(
             rank=match.rank,
             reference_id=match.entry.id,
-            name=info.name,
-            formula=info.formula,
-            elements=list(info.elements),
-            space_group=info.space_group_symbol,
-            space_group_number=info.space_group_number,
-            crystal_system=info.crystal_system,
-            source=info.source,
-            source_id=info.source_id,
+            **reference_fields(match.entry),
+            crystal_system=match.entry.info.crystal_system,
             kind=match.entry.kind,
             score=round(match.score, 6),
             similarity=round(match.similarity, 6),
@@ -732,14 +726,8 @@ class ReferencePublic(BaseModel):
         info = entry.info
         return {
             "id": entry.id,
-            "name": info.name,
-            "formula": info.formula,
-            "elements": list(info.elements),
-            "space_group": info.space_group_symbol,
-            "space_group_number": info.space_group_number,
+            **reference_fields(entry),
             "crystal_system": info.crystal_system,
-            "source": info.source,
-            "source_id": info.source_id,
             "kind": entry.kind,
             "technique": entry.technique,
             "notes": info.notes,
