@@ -177,3 +177,20 @@ def test_trials_shift_by_whole_bins_with_the_unshifted_one_among_them(
     for trial, shift in zip(trials, shifts, strict=True):
         expected = standardised(binned(query[None, lo + shift : hi + shift], bin_steps))[0]
         np.testing.assert_allclose(trial, expected, atol=1e-5)
+
+
+def test_a_strained_trial_reads_the_query_where_the_strain_moved_its_peaks() -> None:
+    """Strained trials read the window of the whole strained scan: the peak
+    of d·(1 + ε) at the angle of d."""
+    from xrdid.grid import MODEL_GRID
+    from xrdid.ranking.rows import binned, query_trials, standardised, trial_shifts
+
+    query = np.random.default_rng(1).random(L).astype(np.float32)
+    lo, hi, strain = 600, 600 + 300, 0.02
+    trials = query_trials(query, lo, hi, np.array([0.0, strain]), 3)
+    grid = MODEL_GRID.two_theta_deg
+    read_at = 2 * np.degrees(np.arcsin(np.sin(np.radians(grid / 2)) / (1 + strain)))
+    strained = np.interp(read_at, grid, query)
+    unshifted = len(trial_shifts(3)) + len(trial_shifts(3)) // 2  # the strain's shift 0
+    expected = standardised(binned(strained[None, lo:hi].astype(np.float32), 3))[0]
+    np.testing.assert_allclose(trials[unshifted], expected, atol=1e-5)
