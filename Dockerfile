@@ -9,12 +9,16 @@
 # one is /data/raman_library.sqlite, next to the XRD one.
 
 ARG PYTHON_VERSION=3.11
+# Another base image with that Python (a registry mirror's, a site's own).
+ARG PYTHON_IMAGE=python:${PYTHON_VERSION}-slim
 
-FROM python:${PYTHON_VERSION}-slim AS runtime
+FROM ${PYTHON_IMAGE} AS runtime
 
 # cpu, or a CUDA build of torch such as cu126 / cu128 (download.pytorch.org/whl/<variant>)
 ARG TORCH_VARIANT=cpu
 ARG TORCH_VERSION=2.13.0
+# Where that build is downloaded from (a mirror of the PyTorch index).
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/${TORCH_VARIANT}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -25,7 +29,7 @@ WORKDIR /srv/xrdid
 
 # torch first, from its own index: the variant decides CPU or CUDA, and the
 # project's torch==2.13.0 requirement is then already satisfied.
-RUN pip install "torch==${TORCH_VERSION}" --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}"
+RUN pip install "torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX_URL}"
 
 # Dependencies before the code, so code changes do not reinstall them.
 COPY pyproject.toml README.md ./

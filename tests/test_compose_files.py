@@ -1,10 +1,10 @@
 """The compose files against the Compose Specification's schema.
 
-No Docker engine runs where the tests run (CI, the development machine), so
-`docker compose config` cannot check them; the schema can, once variables
-are interpolated as Compose does it (in the parsed strings, with their
-defaults). It catches a misspelt key, a wrong type or an unknown condition,
-not what only starting the services would show.
+No Docker engine runs where the tests run (CI), so `docker compose config`
+cannot check them; the schema can, once variables are interpolated as
+Compose does it (in the parsed strings, with their defaults). It catches a
+misspelt key, a wrong type or an unknown condition, not what only starting
+the services shows (`benchmarks/compose_scale.py`, docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -85,3 +85,41 @@ def test_the_schema_refuses_what_compose_would() -> None:
     document["services"]["xrdid"]["healthcheck"]["intervall"] = "30s"
     document["services"]["proxy"]["depends_on"] = {"xrdid": {"condition": "service_up"}}
     assert len(list(jsonschema.Draft7Validator(SCHEMA).iter_errors(document))) == 2
+
+
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.scale.yml"])
+def test_every_image_and_index_can_be_a_sites_own(name: str) -> None:
+    """Docker Hub's images and the PyTorch index by default; a host that
+    reaches neither names its own (docs/operations.md, "Without Docker Hub")."""
+    default = loaded(name, REQUIRED)["services"]
+    own = {
+        "XRDID_PYTHON_IMAGE": "local/python:3.11-slim",
+        "XRDID_TORCH_INDEX_URL": "https://pypi.mirror.lab/simple",
+        "XRDID_PROXY_IMAGE": "local/nginx:1.30",
+        "XRDID_POSTGRES_IMAGE": "local/postgres:15",
+    }
+    mirrored = loaded(name, REQUIRED | own)["services"]
+    assert default["proxy"]["image"] == "nginx:1.28-alpine"
+    assert mirrored["proxy"]["image"] == own["XRDID_PROXY_IMAGE"]
+    if "postgres" in default:
+        assert default["postgres"]["image"] == "postgres:16"
+        assert mirrored["postgres"]["image"] == own["XRDID_POSTGRES_IMAGE"]
+    builds = [
+        (default[k]["build"]["args"], mirrored[k]["build"]["args"])
+        for k in default
+        if "build" in default[k]
+    ]
+    assert builds
+    for args, args_mirrored in builds:
+        assert args["PYTHON_IMAGE"] == "python:3.11-slim"
+        assert args["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
+        assert args_mirrored["PYTHON_IMAGE"] == own["XRDID_PYTHON_IMAGE"]
+        assert args_mirrored["TORCH_INDEX_URL"] == own["XRDID_TORCH_INDEX_URL"]
+
+
+def test_the_dockerfile_takes_every_build_argument_the_compose_files_pass() -> None:
+    """Docker ignores a build argument the Dockerfile does not declare."""
+    declared = set(re.findall(r"^ARG (\w+)", (PROJECT_ROOT / "Dockerfile").read_text(), re.M))
+    for name in ("docker-compose.yml", "docker-compose.scale.yml"):
+        for service in loaded(name, REQUIRED)["services"].values():
+            assert set(service.get("build", {}).get("args", {})) <= declared, name
