@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from xrdid.library.layouts import LAYOUTS
 from xrdid.library.postgres import PostgresStore, is_database_url
+from xrdid.library.records import DatabaseEncodingError
 from xrdid.library.store import SqliteStore
 from xrdid.technique import Technique
 
@@ -131,9 +132,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             + "); the database holds one library per technique"
         )
     for path, technique in zip(args.library, techniques, strict=True):
-        copied, present = migrate_library(
-            path, args.database_url, args.batch, if_empty=args.if_empty
-        )
+        try:
+            copied, present = migrate_library(
+                path, args.database_url, args.batch, if_empty=args.if_empty
+            )
+        except DatabaseEncodingError as exc:
+            raise SystemExit(str(exc)) from exc
         print(f"{technique.label}: copied {copied} references; the database holds {present}")
     return 0
 

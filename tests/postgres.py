@@ -106,13 +106,18 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://xrdid@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self) -> str:
-        """A new empty database's URL."""
+    def create_database(self, encoding: str = "UTF8") -> str:
+        """A new empty database's URL (another ``encoding`` with the C locale)."""
         import psycopg
 
         name = f"test_{os.getpid()}_{next(self._names)}"
+        options = (
+            ""
+            if encoding == "UTF8"
+            else f" ENCODING '{encoding}' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"
+        )
         with psycopg.connect(self.url(), autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
+            connection.execute(f'CREATE DATABASE "{name}"{options}')
         return self.url(name)
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from indexer.migrate_to_postgres import main, migrate_library
 from tests.test_library import FakeEmbedder, new_ref, unit
-from xrdid.library import Library, MeasuredProfile
+from xrdid.library import DatabaseEncodingError, Library, MeasuredProfile
 from xrdid.wavelengths import CU_KALPHA
 
 
@@ -107,3 +107,18 @@ def test_the_xrd_and_the_raman_library_are_copied_each_into_its_own(
     assert migrate_library(raman_path, database_url, progress=False, if_empty=True) == (0, 4)
     with pytest.raises(SystemExit):
         main(["--library", str(xrd_path), str(xrd_path), "--database-url", database_url])
+
+
+def test_a_database_that_does_not_store_utf8_is_refused_with_how_to_fix_it(
+    tmp_path: Path, postgres_server
+) -> None:
+    """A cluster made by initdb without a UTF-8 locale stores SQL_ASCII; its
+    text reads back as bytes (SQLAlchemy failed on it with a TypeError)."""
+    path = tmp_path / "library.sqlite"
+    with Library.open(path, FakeEmbedder()) as lib:
+        lib.add(new_ref(0, unit(np.random.default_rng(3))))
+    ascii_url = postgres_server.create_database(encoding="SQL_ASCII")
+    with pytest.raises(SystemExit, match="stores text as SQL_ASCII, not UTF8.*ENCODING 'UTF8'"):
+        main(["--library", str(path), "--database-url", ascii_url])
+    with pytest.raises(DatabaseEncodingError):
+        Library.open(ascii_url, FakeEmbedder())

@@ -37,7 +37,13 @@ from app.core.metrics import Metrics
 from app.core.writes import WritePool
 from xrdid.embedder import Embedder
 from xrdid.identify_files import FileResult, XrdModel
-from xrdid.library import Library, LibraryUnavailableError, SearchSettings, index_path_for
+from xrdid.library import (
+    DatabaseEncodingError,
+    Library,
+    LibraryUnavailableError,
+    SearchSettings,
+    index_path_for,
+)
 from xrdid.library.follow import LibraryFollower
 from xrdid.raman.search import RamanSearch
 from xrdid.ranking.confidence import Calibration
@@ -312,6 +318,9 @@ class ServiceState:
                     writes_index_file=self.writes_index_files,
                 )
                 return library
+            except DatabaseEncodingError as exc:
+                logger.error("%s", exc)
+                raise _StartupError("the library's database does not store text as UTF-8") from exc
             except LibraryUnavailableError as exc:
                 # No host or user in the public phase; the log has them.
                 self.phase = "waiting for the library's database"

@@ -174,7 +174,10 @@ class JobRunner:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
-        await anyio.to_thread.run_sync(self.store.release_claims, self.owner)
+        try:
+            await anyio.to_thread.run_sync(self.store.release_claims, self.owner)
+        except XrdidError as exc:  # the database down or refused: the claims lapse with their lease
+            logger.warning("could not release this process's job claims: %s", exc)
         if self.pool is not None:
             await anyio.to_thread.run_sync(self.pool.stop)
 

@@ -82,6 +82,7 @@ from xrdid.library.layouts import LAYOUTS, RAMAN_FIRST_ID, LibraryLayout
 from xrdid.library.locks import ReadWriteLock
 from xrdid.library.postgres import PostgresStore, is_database_url
 from xrdid.library.records import (
+    DatabaseEncodingError,
     DuplicateReferenceError,
     LibraryStatus,
     LibraryUnavailableError,
@@ -119,6 +120,7 @@ __all__ = [
     "LAYOUTS",
     "MAX_PAGE_SIZE",
     "RAMAN_FIRST_ID",
+    "DatabaseEncodingError",
     "DuplicateReferenceError",
     "ElementFilter",
     "Library",

@@ -46,6 +46,7 @@ from xrdid.library.codecs import decode_pattern, decode_profile, encode_pattern
 from xrdid.library.filters import ElementFilter
 from xrdid.library.layouts import LibraryLayout
 from xrdid.library.records import (
+    DatabaseEncodingError,
     DuplicateReferenceError,
     LibraryUnavailableError,
     NewReference,
@@ -133,6 +134,7 @@ def run_migrations(
     from sqlalchemy import create_engine, text
     from sqlalchemy.pool import NullPool
 
+    _require_utf8(url)
     engine = create_engine(
         "postgresql+psycopg://" + url.split("://", 1)[1],
         poolclass=NullPool,
@@ -151,6 +153,22 @@ def run_migrations(
             command.upgrade(config, "head")
     finally:
         engine.dispose()
+
+
+def _require_utf8(url: str) -> None:
+    """Refuse a database that does not store text as UTF-8 (the driver reads
+    SQL_ASCII text as bytes, which SQLAlchemy's first query already trips on)."""
+    with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True) as connection:
+        row = connection.execute("SHOW server_encoding").fetchone()
+    value = row[0] if row is not None else ""
+    encoding = value.decode() if isinstance(value, bytes) else str(value)
+    if encoding != "UTF8":
+        raise DatabaseEncodingError(
+            f"the database {_described(url)} stores text as {encoding}, not UTF8: create it "
+            "again with CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0 (or a cluster "
+            "made by initdb -E UTF8), then copy the libraries into it "
+            "(python -m indexer migrate-to-postgres)"
+        )
 
 
 def _unavailable(exc: Exception) -> LibraryUnavailableError:

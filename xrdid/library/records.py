@@ -62,6 +62,13 @@ class ReferenceNotFoundError(InputError):
         super().__init__(f"no reference with id {reference_id} in the library")
 
 
+class DatabaseEncodingError(XrdidError):
+    """The library's database does not store text as UTF-8 (a cluster made
+    by ``initdb`` without a UTF-8 locale stores SQL_ASCII): names and
+    formulas would not read back as written. An operator's error, fixed by
+    creating the database again."""
+
+
 class LibraryUnavailableError(XrdidError):
     """The library's database cannot be reached now (a server restarting, a
     network cut); the same request can succeed later."""
