@@ -40,6 +40,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from tests.postgres import held_scans
 from xrdid.data_paths import shared_data_dir
 from xrdid.grid import MODEL_GRID
 from xrdid.profiles import render_sticks
@@ -194,13 +195,8 @@ def check_identify(url: str, proxy: Container) -> dict:
 
 
 def _held(database: str, job_id: str, hostname: str) -> list[int]:
-    with psycopg.connect(database) as db:
-        rows = db.execute(
-            "SELECT idx FROM job_file WHERE job_id = %s AND status = 'running' "
-            "AND lease_owner LIKE %s ORDER BY idx",
-            (job_id, f"jobs-{hostname}-%"),
-        ).fetchall()
-    return [int(r[0]) for r in rows]
+    """The scans of the job the container ``hostname`` holds a claim on now."""
+    return held_scans(database, job_id, f"jobs-{hostname}-%")
 
 
 def check_worker_kill(url: str, worker: Container, database: str) -> dict:

@@ -124,3 +124,18 @@ class PostgresServer:
         with contextlib.suppress(RuntimeError):
             self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def held_scans(database_url: str, job_id: str, lease_owner_like: str) -> list[int]:
+    """The scans of a batch job that the processes whose lease owner matches
+    ``lease_owner_like`` (SQL LIKE; owners are ``jobs-<host>-<pid>-<uuid>``)
+    hold a claim on now."""
+    import psycopg
+
+    with psycopg.connect(database_url) as db:
+        rows = db.execute(
+            "SELECT idx FROM job_file WHERE job_id = %s AND status = 'running' "
+            "AND lease_owner LIKE %s ORDER BY idx",
+            (job_id, lease_owner_like),
+        ).fetchall()
+    return [int(row[0]) for row in rows]

@@ -16,7 +16,7 @@ import pytest
 from indexer.migrate_to_postgres import migrate_library
 from tests.e2e.support import Server, copy_library
 from tests.e2e.test_lims import assert_columns_found, columns_job, wait_for_second_batch
-from tests.postgres import PostgresServer
+from tests.postgres import PostgresServer, held_scans
 
 pytestmark = pytest.mark.slow
 
@@ -53,13 +53,7 @@ def two_processes(
 
 def _held_by(database_url: str, job_id: str, pid: int) -> list[int]:
     """The scans of the job that process ``pid`` holds a claim on now."""
-    with psycopg.connect(database_url) as db:
-        rows = db.execute(
-            "SELECT idx FROM job_file WHERE job_id = %s AND status = 'running' "
-            "AND lease_owner LIKE %s ORDER BY idx",
-            (job_id, f"jobs-%-{pid}-%"),
-        ).fetchall()
-    return [int(row[0]) for row in rows]
+    return held_scans(database_url, job_id, f"jobs-%-{pid}-%")
 
 
 def test_the_process_killed_holding_a_batch_loses_nothing(
