@@ -40,13 +40,11 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from tests.e2e.support import rendered_query
 from tests.postgres import held_scans
 from xrdid.data_paths import shared_data_dir
-from xrdid.grid import MODEL_GRID
-from xrdid.profiles import render_sticks
 from xrdid.references import prepare_structure
 from xrdid.sticks import StickPattern
-from xrdid.wavelengths import CU_KALPHA
 
 MIXTURE = Path("patterns/dara/precursor_mixtures/NiO_0p2030-Li2CO3_0p2999-TiO2_0p5025--8min.xrdml")
 JOB_SCANS = Path("patterns/dara/precursor_mixtures")
@@ -130,21 +128,11 @@ def _follow(url: str, size: int, query: bytes, found: bool, rid: int, timeout_s:
     return time.monotonic() - start
 
 
-def _rendered_query(cif: Path) -> bytes:
-    """An .xy of the structure as the library renders it (Cu Kα on the model
-    grid): the added reference is its best match on any replica that has it."""
-    sticks = prepare_structure(cif.read_bytes(), cif.name).pattern
-    assert isinstance(sticks, StickPattern)
-    profile = render_sticks(sticks, MODEL_GRID, wavelength=CU_KALPHA)
-    intensity = 1000.0 * profile / profile.max() + 1e-3
-    return "".join(
-        f"{x:.6f} {y:.9g}\n" for x, y in zip(MODEL_GRID.two_theta_deg, intensity, strict=True)
-    ).encode()
-
-
 def check_follow(api: list[Container], auth: dict[str, str]) -> dict:
     cif = shared_data_dir() / STRUCTURE
-    query = _rendered_query(cif)
+    sticks = prepare_structure(cif.read_bytes(), cif.name).pattern
+    assert isinstance(sticks, StickPattern)
+    query = rendered_query(sticks)  # the added reference is its best match on any replica
     first, *others = api
     size = _size(first.url)
     created = httpx.post(
@@ -171,9 +159,8 @@ def check_follow(api: list[Container], auth: dict[str, str]) -> dict:
 
 def check_identify(url: str, proxy: Container) -> dict:
     path = shared_data_dir() / MIXTURE
-    response = httpx.post(
-        f"{url}/identify", files={"file": (path.name, path.read_bytes())}, timeout=120
-    )
+    scan = (path.name, path.read_bytes())
+    response = httpx.post(f"{url}/identify", files={"file": scan}, timeout=120)
     response.raise_for_status()
     answer = response.json()
     time.sleep(1.0)  # nginx logs a request after its answer is sent
@@ -181,7 +168,7 @@ def check_identify(url: str, proxy: Container) -> dict:
     for _ in range(12):
         httpx.post(
             f"{url}/identify",
-            files={"file": (path.name, path.read_bytes())},
+            files={"file": scan},
             data={"phases": "false"},
             timeout=120,
         ).raise_for_status()

@@ -667,12 +667,14 @@ def _pruned(
     for index in range(len(found) - 1):  # the newest phase just passed its evidence
         rest = [k for k in keep if k != index]
         misfit = nnls(columns[rest].T, target)[1] ** 2
-        unneeded = (misfit - fit.misfit) / max(misfit, 1e-300) < config.min_phase_gain
+        if (misfit - fit.misfit) / max(misfit, 1e-300) < config.min_phase_gain:
+            keep = rest
+            continue
         own, others = fit.components[index], fit.components[rest].sum(axis=0)
         presence = _peak_presence(
             y - others, own, others, config.strongest_peaks, config.own_peak_overlap
         )
-        if unneeded or presence < config.min_peak_presence:
+        if presence < config.min_peak_presence:
             keep = rest
     if len(keep) == len(found):
         return fit, found
