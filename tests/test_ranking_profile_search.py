@@ -194,3 +194,24 @@ def test_a_strained_trial_reads_the_query_where_the_strain_moved_its_peaks() -> 
     unshifted = len(trial_shifts(3)) + len(trial_shifts(3)) // 2  # the strain's shift 0
     expected = standardised(binned(strained[None, lo:hi].astype(np.float32), 3))[0]
     np.testing.assert_allclose(trials[unshifted], expected, atol=1e-5)
+
+
+def test_every_trial_is_standardised_and_a_window_without_peaks_stays_zero() -> None:
+    """Each trial row has mean 0 and norm 1 (its dot product with a
+    standardised row is a Pearson r), as standardising it alone gives; a
+    window the query is flat over (nothing measured there, or a plateau)
+    gives a zero row, not rounding blown up."""
+    from xrdid.ranking.rows import binned, query_trials, standardised, trial_shifts, trial_strains
+
+    query = np.random.default_rng(2).random(L).astype(np.float32)
+    strains = trial_strains(0.035, 0.003)
+    lo, hi = 300, 300 + 300 * 3
+    trials = query_trials(query, lo, hi, strains, 3)
+    np.testing.assert_allclose(trials.mean(axis=1), 0.0, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(trials, axis=1), 1.0, atol=1e-5)
+    unshifted = standardised(binned(query[None, lo:hi], 3))[0]
+    middle = len(strains) // 2 * len(trial_shifts(3)) + len(trial_shifts(3)) // 2
+    np.testing.assert_allclose(trials[middle], unshifted, atol=1e-5)
+
+    for flat in (np.zeros(L, dtype=np.float32), np.full(L, 0.7, dtype=np.float32)):
+        assert not query_trials(flat, lo, hi, strains, 3).any()

@@ -213,3 +213,26 @@ def test_a_parameter_held_at_its_bound_does_not_slow_the_others() -> None:
         residual, jacobian, np.zeros(2), np.array([0.0, -10.0]), np.array([10.0, 10.0]), 2
     )
     np.testing.assert_allclose(x, [0.0, 2.0], atol=1e-3)
+
+
+def test_the_slope_is_read_on_the_segment_np_interp_reads() -> None:
+    """The model's slope comes from the segment np.interp interpolates on, at
+    and a rounding error either side of every grid point too (where the
+    arithmetic that finds it could land a point off)."""
+    from xrdid.ranking.refine import _slope
+
+    grid = MODEL_GRID.two_theta_deg
+    rng = np.random.default_rng(3)
+    angles = np.concatenate(
+        [
+            rng.uniform(grid[0] - 1.0, grid[-1] + 1.0, 20_000),
+            grid,
+            np.nextafter(grid, -np.inf),
+            np.nextafter(grid, np.inf),
+        ]
+    )
+    profile = rng.random(grid.size)
+    segment = np.clip(np.searchsorted(grid, angles, side="right") - 1, 0, grid.size - 2)
+    inside = (angles >= grid[0]) & (angles <= grid[-1])
+    expected = np.where(inside, np.diff(profile)[segment] / MODEL_GRID.step_deg, 0.0)
+    np.testing.assert_array_equal(_slope(profile, angles), expected)

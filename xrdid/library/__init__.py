@@ -881,6 +881,9 @@ class LibrarySource:
         self.generation = library._index_generation
         self._eligible: NDArray[np.bool_] | None = None
         self._eligible_ids: NDArray[np.int64] | None = None
+        # Facts read so far: a phase analysis asks for the same references
+        # round after round, and writes wait while this view is open.
+        self._facts: dict[int, ReferenceFacts] = {}
         if elements is not None and elements.active:
             self._eligible = self._index.eligible(elements)
             self._eligible_ids = self._index.ids[self._eligible]
@@ -949,5 +952,9 @@ class LibrarySource:
         return [found.get(int(rid)) for rid in ids]
 
     def facts(self, ids: NDArray[np.int64]) -> list[ReferenceFacts]:
-        entries = self._library._store.entries([int(i) for i in ids])
-        return [facts_of(entries[int(i)]) for i in ids]
+        wanted = [int(i) for i in ids]
+        missing = [i for i in dict.fromkeys(wanted) if i not in self._facts]
+        if missing:
+            entries = self._library._store.entries(missing)
+            self._facts.update((i, facts_of(entries[i])) for i in missing)
+        return [self._facts[i] for i in wanted]

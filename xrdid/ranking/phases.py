@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from itertools import zip_longest
+from itertools import islice, zip_longest
 
 import numpy as np
 from numpy.typing import NDArray
@@ -794,7 +794,7 @@ def _peak_presence(
         return 0.0
     peaks, props = find_peaks(component, height=0.02 * height)
     ranked = peaks[np.argsort(-props["peak_heights"])]
-    own = [p for p in ranked if _window(others, p) < overlap * component[p]][:count]
+    own = list(islice((p for p in ranked if _window(others, p) < overlap * component[p]), count))
     if not own:
         return 0.0
     return float(np.mean([_window(partial, p) >= 0.5 * component[p] for p in own]))

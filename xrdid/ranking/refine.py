@@ -398,7 +398,12 @@ class _Problem:
 def _slope(profile: NDArray[np.float64], angles: NDArray[np.float64]) -> NDArray[np.float64]:
     """The slope of ``profile`` as linearly interpolated (np.interp), at
     ``angles``: the exact derivative of the model (0 off the grid)."""
-    segment = np.clip(np.searchsorted(_GRID, angles, side="right") - 1, 0, _GRID.size - 2)
+    # The grid point at or below each angle (as np.interp finds it): the grid
+    # is uniform, so arithmetic puts it within a point, and two compares settle it.
+    segment = np.clip(np.floor((angles - _GRID[0]) / _STEP).astype(np.intp), 0, _GRID.size - 2)
+    segment += angles >= _GRID[segment + 1]
+    segment -= angles < _GRID[segment]
+    segment = np.clip(segment, 0, _GRID.size - 2)
     slopes: NDArray[np.float64] = np.diff(profile)[segment] / _STEP
     return np.where((angles >= _GRID[0]) & (angles <= _GRID[-1]), slopes, 0.0)
 
@@ -425,14 +430,16 @@ def _levenberg_marquardt(
     damping = 1e-3
     jac = jacobian(x)
     for _ in range(max_iterations):
-        normal = jac.T @ jac
         gradient = jac.T @ r
         # Parameters at a bound that the step would push past it are held
         # there: a step clipped afterwards is no longer a descent step for the rest.
         free = ~(((x <= lower) & (gradient > 0)) | ((x >= upper) & (gradient < 0)))
         if fixed is not None:
             free &= ~fixed
-        normal_free = normal[np.ix_(free, free)]
+        # Only the free parameters' normal equations: phases held at their
+        # shapes leave most columns out.
+        free_jac = jac[:, free]
+        normal_free = free_jac.T @ free_jac
         diagonal = np.diag(normal_free) + 1e-12
         improved = False
         while damping < 1e8:
