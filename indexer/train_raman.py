@@ -344,6 +344,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads")
     parser.add_argument("--seed", type=int, default=RamanTrainConfig.seed)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument(
+        "--intensity-scale",
+        choices=("linear", "sqrt"),
+        default=RamanTrainConfig().model.intensity_scale,
+        help="what the model reads: the intensities, or their square roots",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = RamanTrainConfig(
@@ -358,6 +364,7 @@ def main(argv: list[str] | None = None) -> None:
         device=args.device,
         threads=args.threads,
         seed=args.seed,
+        model=RegNetConfig(stem_stride=2, intensity_scale=args.intensity_scale),
     )
     train(cfg, args.resume)
 

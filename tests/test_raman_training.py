@@ -88,6 +88,21 @@ def test_a_few_steps_write_a_loadable_checkpoint_and_a_curve(
     assert probabilities.shape == (6, 5) and np.all((probabilities > 0) & (probabilities < 1))
 
 
+def test_the_command_trains_a_model_on_square_roots_when_asked(
+    tiny_pack: Path, tmp_path: Path
+) -> None:
+    """--intensity-scale reaches the model, and its checkpoint serves it so."""
+    from indexer.train_raman import main
+
+    ship = tmp_path / "ship"
+    arguments = ["--pack", str(tiny_pack), "--out", str(tmp_path / "run"), "--ship-to", str(ship)]
+    main([*arguments, "--steps", "2", "--steps-per-epoch", "2", "--batch-size", "4"])
+    assert RamanEmbedder.load(ship / "raman_regnet1d.pt").model.cfg.intensity_scale == "linear"
+    main([*arguments, "--steps", "2", "--steps-per-epoch", "2", "--batch-size", "4",
+          "--intensity-scale", "sqrt"])  # fmt: skip
+    assert RamanEmbedder.load(ship / "raman_regnet1d.pt").model.cfg.intensity_scale == "sqrt"
+
+
 BLOCKER = """
 import importlib.abc, importlib.machinery, sys
 BANNED = {banned!r}
