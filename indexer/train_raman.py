@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> None:
         device=args.device,
         threads=args.threads,
         seed=args.seed,
-        model=RegNetConfig(stem_stride=2, intensity_scale=args.intensity_scale),
+        model=replace(RamanTrainConfig().model, intensity_scale=args.intensity_scale),
     )
     train(cfg, args.resume)
 
