@@ -34,6 +34,7 @@ from scipy.optimize import nnls
 
 from xrdid.grid import MODEL_GRID
 from xrdid.ranking.config import SERVED
+from xrdid.ranking.rows import grid_segments
 from xrdid.ranking.strain_tensor import ISOTROPIC, StrainBasis, basis_bins
 
 __all__ = ["JointFit", "PhaseShape", "ShapeLimits", "refine", "transformed"]
@@ -398,14 +399,9 @@ class _Problem:
 def _slope(profile: NDArray[np.float64], angles: NDArray[np.float64]) -> NDArray[np.float64]:
     """The slope of ``profile`` as linearly interpolated (np.interp), at
     ``angles``: the exact derivative of the model (0 off the grid)."""
-    # The grid point at or below each angle (as np.interp finds it): the grid
-    # is uniform, so arithmetic puts it within a point, and two compares settle it.
-    segment = np.clip(np.floor((angles - _GRID[0]) / _STEP).astype(np.intp), 0, _GRID.size - 2)
-    segment += angles >= _GRID[segment + 1]
-    segment -= angles < _GRID[segment]
-    segment = np.clip(segment, 0, _GRID.size - 2)
+    segment, inside = grid_segments(angles)
     slopes: NDArray[np.float64] = np.diff(profile)[segment] / _STEP
-    return np.where((angles >= _GRID[0]) & (angles <= _GRID[-1]), slopes, 0.0)
+    return np.where(inside, slopes, 0.0)
 
 
 def _levenberg_marquardt(

@@ -28,6 +28,19 @@ def square_roots(intensity: NDArray[np.floating]) -> NDArray[np.float32]:
     return np.sqrt(np.clip(intensity, 0.0, None, dtype=np.float32))
 
 
+def grid_segments(angles: NDArray[np.float64]) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
+    """For each angle, the model-grid point at or below it, as np.interp
+    finds it (within the grid's last segment), and whether the angle lies
+    on the grid at all. The grid is uniform, so arithmetic puts each angle
+    within a point of its segment, and two compares settle it."""
+    grid = _GRID_TWO_THETA_DEG
+    last = grid.size - 2
+    segment = np.clip(np.floor((angles - grid[0]) / MODEL_GRID.step_deg).astype(np.intp), 0, last)
+    segment += angles >= grid[segment + 1]
+    segment -= angles < grid[segment]
+    return np.clip(segment, 0, last), (angles >= grid[0]) & (angles <= grid[-1])
+
+
 @functools.lru_cache(maxsize=256)
 def _strained_two_theta_deg(strain: float) -> NDArray[np.float64]:
     """Where each grid angle's d-spacing lies once strained (the same for every query)."""
@@ -100,9 +113,8 @@ def _strained_bins(
             continue
         # The peak of d-spacing d·(1 + ε) is read back at the angle of d.
         read_at = _strained_two_theta_deg(strain)[start:stop]
-        left = np.clip(np.searchsorted(grid, read_at, side="right") - 1, 0, grid.size - 2)
+        left, inside = grid_segments(read_at)
         right_share = (read_at - grid[left]) / (grid[left + 1] - grid[left])
-        inside = (read_at >= grid[0]) & (read_at <= grid[-1])
         rows += [row, row]
         columns += [left, left + 1]
         weights += [np.where(inside, 1.0 - right_share, 0.0), np.where(inside, right_share, 0.0)]
