@@ -161,6 +161,26 @@ def test_no_phase_is_no_fit(profiles) -> None:
     assert fit.scales.size == 0 and fit.misfit == pytest.approx(float(profiles[0] @ profiles[0]))
 
 
+def test_a_parameter_whose_bounds_meet_stays_put_and_the_rest_is_fitted(profiles) -> None:
+    """With no room to strain (bounds 0 to 0) the strain stays exactly 0 and
+    the shift and width are still found; the scales' uncertainties are those
+    of the fit's final Jacobian."""
+    truth = PhaseShape(shift_deg=0.12, broadening_deg=0.05)
+    scan = 0.6 * transformed(profiles[1], truth)
+    scan = scan + np.random.default_rng(2).normal(0.0, 0.004, scan.size)
+    fit = refine(scan, EVERYWHERE, profiles[1:2], [PhaseShape()], ShapeLimits(strain=0.0))
+    (shape,) = fit.shapes
+    assert shape.strain == 0.0
+    assert shape.shift_deg == pytest.approx(0.12, abs=0.01)
+    assert shape.broadening_deg == pytest.approx(0.05, abs=0.01)
+    problem = _Problem(scan, profiles[1:2], EVERYWHERE, [None])
+    x = np.concatenate([fit.scales, _parameters(shape, False)])
+    jac = problem.jacobian(x)
+    dof = scan.size - jac.shape[1]
+    expected = np.sqrt(np.linalg.pinv(jac.T @ jac)[0, 0] * fit.misfit / dof)
+    assert fit.scale_sd[0] == pytest.approx(expected, rel=1e-6)
+
+
 def test_a_cell_strained_unevenly_is_fitted_by_the_tensor(rutile) -> None:
     """Rutile with a 0.6% longer a and a 0.4% shorter c: an isotropic strain
     leaves misfit at the peaks that move apart; the tensor, through the

@@ -253,8 +253,10 @@ def refine(
     shapes = np.clip(np.concatenate(starts) if n else np.zeros(0), lower, upper)
     fixed = np.zeros(n * (1 + _PER_PHASE), dtype=bool)
     fixed[n : n + held * _PER_PHASE] = True
+    # A parameter whose bounds meet (a measured reference's tensor beyond its
+    # isotropic strain) is not one: it stays out of the normal equations.
+    fixed |= np.concatenate([np.zeros(n, dtype=bool), lower == upper])
     x: NDArray[np.float64] | None = None
-    jac = np.zeros((int(covered.sum()), n * (1 + _PER_PHASE)))
     for smoothing in _SMOOTHING_DEG:
         y = _broadened(scan, smoothing)[covered]
         smoothed = np.stack([_broadened(r, smoothing) for r in refs]) if n else refs
@@ -272,8 +274,11 @@ def refine(
             fixed,
         )
     assert x is not None
-    y = scan[covered]
-    models = _Problem(y, refs, covered, bases).models(x[n:])
+    # The last level is the scan and references as they are.
+    if jac is None:
+        jac = problem.jacobian(x)
+    y = problem.y
+    models = problem.models(x[n:])
     scales = x[:n]
     fitted = scales @ models if n else np.zeros(y.size)
     misfit = float(np.sum((y - fitted) ** 2))
@@ -341,8 +346,6 @@ class _Problem:
         self._angles = _GRID[covered]
         self._sin, self._cos = _SIN_HALF[covered], _COS_HALF[covered]
         self._bases = [None if b is None else np.asarray(b, dtype=np.float64) for b in bases]
-        self._isotropic = np.zeros((self._angles.size, 6))
-        self._isotropic[:, 0] = 1.0  # a phase without a basis strains by the first component
         # A phase's reading angles and broadened profile at its last shape:
         # the Jacobian is taken where the residual was just evaluated.
         self._cache: dict[tuple[int, bytes], _Reading] = {}
@@ -381,7 +384,6 @@ class _Problem:
                 jac[:, first : first + _PER_PHASE] = 0.0
                 continue
             basis = self._bases[j]
-            by_tensor = self._isotropic if basis is None else basis[reading.bins]
             slope = _slope(reading.broad, reading.angles)
             by_variance = np.interp(
                 reading.angles,
@@ -391,7 +393,12 @@ class _Problem:
                 right=0.0,
             )
             jac[:, first] = x[j] * slope * reading.by_shift
-            jac[:, first + 1 : first + 7] = (x[j] * slope * reading.by_strain)[:, None] * by_tensor
+            by_strain = x[j] * slope * reading.by_strain
+            if basis is None:  # the first component is the isotropic strain
+                jac[:, first + 1] = by_strain
+                jac[:, first + 2 : first + 7] = 0.0
+            else:
+                jac[:, first + 1 : first + 7] = by_strain[:, None] * basis[reading.bins]
             jac[:, first + 7] = x[j] * by_variance
         return jac
 
@@ -412,20 +419,22 @@ def _levenberg_marquardt(
     upper: NDArray[np.float64],
     max_iterations: int,
     fixed: NDArray[np.bool_] | None = None,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
     """Bounded least squares by damped Gauss–Newton steps projected onto the
     bounds, each step solved for the parameters not held at a bound (an
     active set) nor ``fixed``: a handful of parameters against thousands of
     points, so the normal equations are tiny. Returns the solution and its
-    Jacobian."""
+    Jacobian there (None when the last step moved it: only the final level
+    needs it, for the scales' uncertainties)."""
     x = np.clip(x0, lower, upper)
     if x.size == 0:
         return x, np.zeros((residual(x).size, 0))
     r = residual(x)
     misfit = float(r @ r)
     damping = 1e-3
-    jac = jacobian(x)
+    jac: NDArray[np.float64] | None = None
     for _ in range(max_iterations):
+        jac = jacobian(x)
         gradient = jac.T @ r
         # Parameters at a bound that the step would push past it are held
         # there: a step clipped afterwards is no longer a descent step for the rest.
@@ -453,9 +462,8 @@ def _levenberg_marquardt(
         if not improved:
             break
         change = (misfit - trial_misfit) / max(misfit, 1e-300)
-        x, r, misfit = trial, r_trial, trial_misfit
+        x, r, misfit, jac = trial, r_trial, trial_misfit, None
         damping = max(damping / 3.0, 1e-7)
-        jac = jacobian(x)
         if change < _TOLERANCE:
             break
     return x, jac
