@@ -7,7 +7,7 @@ import torch
 
 from xrdid.embedder import Embedder, save_checkpoint
 from xrdid.errors import InputError
-from xrdid.model import AdaCos, RegNet1D, RegNetConfig
+from xrdid.model import AdaCos, RegNet1D, RegNetConfig, folded
 
 SMALL = RegNetConfig(widths=(16, 32), depths=(1, 1), group_width=8, embedding_dim=32, stem_stride=4)
 
@@ -82,6 +82,28 @@ def test_checkpoint_round_trip_and_content_version(tmp_path):
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).numpy()
     assert np.allclose(loaded.embed_array(x), expected, atol=1e-6)
+
+
+def test_folding_the_batch_norms_keeps_the_function():
+    """Trained-looking statistics in every batch norm: the folded copy has no
+    batch norm left and embeds as the model does, to float rounding."""
+    torch.manual_seed(2)
+    model = RegNet1D(SMALL).eval()
+    for norm in model.modules():
+        if isinstance(norm, torch.nn.BatchNorm1d):
+            norm.running_mean.uniform_(-1.0, 1.0)
+            norm.running_var.uniform_(0.2, 3.0)
+            norm.weight.data.uniform_(0.5, 1.5)
+            norm.bias.data.uniform_(-0.5, 0.5)
+    fast = folded(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in fast.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())  # a copy
+    x = torch.rand(4, 2, 4251)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), model(x), atol=2e-6, rtol=1e-5)
+    grouped = RegNet1D(replace(SMALL, norm="group")).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(folded(grouped)(x), grouped(x))
 
 
 def test_foreign_checkpoint_is_rejected(tmp_path):

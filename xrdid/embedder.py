@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from xrdid.checkpoints import content_version, weights, write_checkpoint
 from xrdid.errors import InputError
 from xrdid.grid import MODEL_GRID
-from xrdid.model import RegNet1D, RegNetConfig
+from xrdid.model import RegNet1D, RegNetConfig, folded
 from xrdid.preprocess import PreprocessedPattern
 from xrdid.technique import Technique
 
@@ -84,7 +84,7 @@ class Embedder:
         model = RegNet1D(RegNetConfig.from_dict(checkpoint["model_config"]))
         model.load_state_dict(checkpoint["state_dict"])
         target = pick_device(device)
-        model.to(target).eval()
+        model = folded(model.eval()).to(target)
         return cls(model, content_version(data), checkpoint.get("card", {}), target)
 
     @property

@@ -17,7 +17,7 @@ from torch import nn
 
 from xrdid.checkpoints import content_version, weights, write_checkpoint
 from xrdid.errors import InputError
-from xrdid.model import RegNet1D, RegNetConfig
+from xrdid.model import RegNet1D, RegNetConfig, folded
 from xrdid.raman.grid import RAMAN_GRID
 from xrdid.technique import Technique
 
@@ -70,7 +70,7 @@ class RamanEmbedder:
             raise InputError(f"{path} was trained on grid {checkpoint['grid']}")
         model = RegNet1D(RegNetConfig.from_dict(checkpoint["model_config"]))
         model.load_state_dict(checkpoint["state_dict"])
-        model.eval()
+        model = folded(model.eval())
         head = None
         if checkpoint.get("element_head"):
             weight = checkpoint["element_head"]["weight"]

@@ -35,10 +35,13 @@ def grid_segments(angles: NDArray[np.float64]) -> tuple[NDArray[np.intp], NDArra
     within a point of its segment, and two compares settle it."""
     grid = _GRID_TWO_THETA_DEG
     last = grid.size - 2
-    segment = np.clip(np.floor((angles - grid[0]) / MODEL_GRID.step_deg).astype(np.intp), 0, last)
+    # Clipped first, truncation is the floor.
+    guess = np.subtract(angles, grid[0])
+    guess *= 1.0 / MODEL_GRID.step_deg
+    segment = np.clip(guess, 0, last, out=guess).astype(np.intp)
     segment += angles >= grid[segment + 1]
     segment -= angles < grid[segment]
-    return np.clip(segment, 0, last), (angles >= grid[0]) & (angles <= grid[-1])
+    return np.clip(segment, 0, last, out=segment), (angles >= grid[0]) & (angles <= grid[-1])
 
 
 @functools.lru_cache(maxsize=256)

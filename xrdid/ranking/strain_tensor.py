@@ -23,6 +23,7 @@ for the strain it needed.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -239,7 +240,7 @@ def symmetric_tensor(sticks: StickPattern, tensor: Sequence[float]) -> NDArray[n
     constrains a strain tensor as the crystal's own does unless the cell is
     metrically more symmetric than the structure."""
     t = np.asarray(tensor, dtype=np.float64)
-    invariant = _invariant_tensors(_lattice_rotations(sticks.reciprocal_lattice))
+    invariant = _symmetric_basis(np.asarray(sticks.reciprocal_lattice, dtype=np.float64).tobytes())
     _, weight, unit = _reflections(sticks, _GRID[0], _GRID[-1])
     if weight.size == 0:
         return invariant @ (invariant.T @ t)
@@ -252,6 +253,17 @@ def symmetric_tensor(sticks: StickPattern, tensor: Sequence[float]) -> NDArray[n
 # Distance tolerance (Å) for the lattice's symmetry: cells read from
 # structure files are symmetric to rounding, far below anything a fit resolves.
 _SYMMETRY_TOLERANCE_ANGSTROM = 1e-3
+
+
+# One entry a reference (72 bytes of key, at most 6 × 6 floats): a library's
+# references recur request after request, and spglib costs more than the fit.
+@functools.lru_cache(maxsize=4096)
+def _symmetric_basis(reciprocal_lattice: bytes) -> NDArray[np.float64]:
+    """The invariant tensors (:func:`_invariant_tensors`) of a reciprocal
+    lattice given by its bytes (3 × 3 float64)."""
+    basis = _invariant_tensors(_lattice_rotations(np.frombuffer(reciprocal_lattice).reshape(3, 3)))
+    basis.setflags(write=False)  # shared by every call
+    return basis
 
 
 def _lattice_rotations(reciprocal_lattice: NDArray[np.float64]) -> NDArray[np.float64]:
