@@ -93,7 +93,7 @@ def transformed(
     ``basis``, the reference's strain basis, when the shape has a tensor) and
     shifted."""
     parameters = _parameters(shape, basis is not None)
-    angles, _, _, _ = _reading_angles(parameters, basis, _SIN_HALF, _COS_HALF, _GRID)
+    angles = _reading_angles(parameters, basis, _SIN_HALF, _COS_HALF, _GRID).angles
     return np.interp(angles, _GRID, _broadened(profile, shape.broadening_deg), left=0.0, right=0.0)
 
 
@@ -162,20 +162,37 @@ _SIN_HALF = np.sin(np.radians(_GRID) / 2.0)
 _COS_HALF = np.cos(np.radians(_GRID) / 2.0)
 
 
+@dataclass(frozen=True)
+class _Angles:
+    """Where a reference is read for each scan angle (:func:`_reading_angles`),
+    with what their derivatives need: most readings are never differentiated
+    (a step tried and not taken), so the derivatives wait to be asked for."""
+
+    angles: NDArray[np.float64]
+    bins: NDArray[np.intp] | None  # each angle's strain basis bin (None: isotropic)
+    sin0: NDArray[np.float64]  # sin and cos of (x − δ) / 2
+    cos0: NDArray[np.float64]
+    k: NDArray[np.float64] | float  # 1 + ε
+    sin_strained: NDArray[np.float64]
+
+    def derivatives(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The angles' derivatives by δ and by the strain there."""
+        cos_strained = np.sqrt(np.maximum(1.0 - self.sin_strained * self.sin_strained, 1e-12))
+        return -self.k * self.cos0 / cos_strained, _DEG_PER_HALF_RAD * self.sin0 / cos_strained
+
+
 def _reading_angles(
     parameters: NDArray[np.float64],
     basis: NDArray[np.floating] | None,
     sin_half: NDArray[np.float64],
     cos_half: NDArray[np.float64],
     two_theta_deg: NDArray[np.float64],
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.intp] | None]:
+) -> _Angles:
     """Where the reference is read for each scan angle x (``two_theta_deg``,
     the sines and cosines of their halves given): its d = the scan's d /
-    (1 + ε), after the zero shift δ. With those angles, their derivatives by
-    δ and by ε, and each angle's strain basis bin (None without a basis).
-    ε is the isotropic strain, or with a basis the tensor's strain where the
-    isotropic strain reads the reference (to first order: the basis's bins
-    are 0.06° wide and vary slowly)."""
+    (1 + ε), after the zero shift δ. ε is the isotropic strain, or with a
+    basis the tensor's strain where the isotropic strain reads the reference
+    (to first order: the basis's bins are 0.06° wide and vary slowly)."""
     shift = float(parameters[0])
     tensor = parameters[_TENSOR]
     s, c = np.sin(np.radians(shift) / 2.0), np.cos(np.radians(shift) / 2.0)
@@ -189,11 +206,8 @@ def _reading_angles(
         strain = (np.asarray(basis, dtype=np.float64) @ tensor)[bins]
     k = 1.0 + strain
     sin_strained = np.minimum(sin0 * k, 1.0)
-    cos_strained = np.sqrt(np.maximum(1.0 - sin_strained * sin_strained, 1e-12))
     angles = _DEG_PER_HALF_RAD * np.arcsin(sin_strained)
-    by_shift = -k * cos0 / cos_strained
-    by_strain = _DEG_PER_HALF_RAD * sin0 / cos_strained
-    return angles, by_shift, by_strain, bins
+    return _Angles(angles, bins, sin0, cos0, k, sin_strained)
 
 
 @dataclass(frozen=True)
@@ -318,10 +332,7 @@ def _bounds(
 class _Reading:
     """One phase at one shape, on the scan's covered angles."""
 
-    angles: NDArray[np.float64]  # where the reference is read
-    by_shift: NDArray[np.float64]  # their derivatives by δ …
-    by_strain: NDArray[np.float64]  # … and by the strain there
-    bins: NDArray[np.intp] | None  # each angle's strain basis bin (None: isotropic)
+    read: _Angles  # where the reference is read
     broad: NDArray[np.float64]  # the reference broadened
     model: NDArray[np.float64]  # read at the angles
 
@@ -355,13 +366,11 @@ class _Problem:
         if key not in self._cache:
             if len(self._cache) > 4 * self.n:
                 self._cache.clear()
-            angles, by_shift, by_strain, bins = _reading_angles(
-                parameters, self._bases[j], self._sin, self._cos, self._angles
-            )
+            read = _reading_angles(parameters, self._bases[j], self._sin, self._cos, self._angles)
             variance = float(parameters[7])
             broad = _from_spectrum(self._spectra[j], variance) if variance > 1e-12 else self.refs[j]
-            model = np.interp(angles, _GRID, broad, left=0.0, right=0.0)
-            self._cache[key] = _Reading(angles, by_shift, by_strain, bins, broad, model)
+            model = np.interp(read.angles, _GRID, broad, left=0.0, right=0.0)
+            self._cache[key] = _Reading(read, broad, model)
         return self._cache[key]
 
     def models(self, shape_vector: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -375,7 +384,8 @@ class _Problem:
 
     def jacobian(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         n = self.n
-        jac = np.empty((self.y.size, n * (1 + _PER_PHASE)))
+        # Column-major: the Jacobian is written and read column by column.
+        jac = np.empty((n * (1 + _PER_PHASE), self.y.size)).T
         for j, parameters in enumerate(x[n:].reshape(n, _PER_PHASE)):
             reading = self._phase(j, parameters)
             first = n + _PER_PHASE * j
@@ -383,22 +393,23 @@ class _Problem:
             if j < self.held:
                 jac[:, first : first + _PER_PHASE] = 0.0
                 continue
-            basis = self._bases[j]
-            slope = _slope(reading.broad, reading.angles)
+            basis, read = self._bases[j], reading.read
+            slope = _slope(reading.broad, read.angles)
             by_variance = np.interp(
-                reading.angles,
+                read.angles,
                 _GRID,
                 _from_spectrum(self._spectra[j], float(parameters[7]), by_variance=True),
                 left=0.0,
                 right=0.0,
             )
-            jac[:, first] = x[j] * slope * reading.by_shift
-            by_strain = x[j] * slope * reading.by_strain
+            by_shift, by_strain = read.derivatives()
+            jac[:, first] = x[j] * slope * by_shift
+            by_strain = x[j] * slope * by_strain
             if basis is None:  # the first component is the isotropic strain
                 jac[:, first + 1] = by_strain
                 jac[:, first + 2 : first + 7] = 0.0
             else:
-                jac[:, first + 1 : first + 7] = by_strain[:, None] * basis[reading.bins]
+                jac[:, first + 1 : first + 7] = by_strain[:, None] * basis[read.bins]
             jac[:, first + 7] = x[j] * by_variance
         return jac
 
