@@ -8,9 +8,17 @@ import numpy as np
 import pytest
 
 from xrdid.grid import MODEL_GRID
-from xrdid.ranking import SERVED
+from xrdid.ranking import SERVED, correlation
 from xrdid.ranking.config import MAX_SHIFT_STEPS
-from xrdid.ranking.correlation import profile_correlation, rerank_correlation
+from xrdid.ranking.correlation import (
+    CorrelationRows,
+    StoredReferences,
+    isotropic_fit,
+    profile_correlation,
+    rerank_correlation,
+    rerank_fits,
+)
+from xrdid.ranking.memory import ArraySource
 
 L = MODEL_GRID.n_points
 NO_PRIOR = replace(SERVED, strain_penalty=0.0)
@@ -100,3 +108,57 @@ def test_fused_score_adds_the_weighted_correlation() -> None:
         SERVED.fused_score(similarity, correlation),
         similarity + SERVED.profile_weight * correlation,
     )
+
+
+def _stored_source(profiles: np.ndarray) -> ArraySource:
+    embeddings = np.eye(len(profiles), 8, dtype=np.float32)
+    return ArraySource(profiles.astype(np.float32), embeddings)
+
+
+def test_references_by_id_fit_exactly_as_their_profiles() -> None:
+    """The isotropic fit and the re-rank's fits read references by id through
+    their source's cached rows: the same numbers as from the profiles, for
+    repeated ids, other windows, and on the second reading (from the cache)."""
+    profiles = np.stack(
+        [peaks([790, 1510, 2300, 3090]), 2.0 * QUERY, peaks([600, 1900, 2700]), QUERY**2]
+    )
+    source = _stored_source(profiles)
+    ids = np.array([2, 0, 3, 0, 1], dtype=np.int64)
+    inner = (MODEL_GRID.two_theta_deg > 20) & (MODEL_GRID.two_theta_deg < 70)
+    for mask in (EVERYWHERE, inner, EVERYWHERE):
+        for config in (SERVED, replace(SERVED, sqrt_intensity=False)):
+            direct = isotropic_fit(QUERY, mask, source.profiles(ids), config)
+            stored = isotropic_fit(QUERY, mask, StoredReferences(source, ids), config)
+            for field in ("correlation", "strain", "shift_deg"):
+                np.testing.assert_array_equal(getattr(stored, field), getattr(direct, field))
+    similarity = np.linspace(0.9, 0.5, ids.size)
+    direct_fits = rerank_fits(QUERY, EVERYWHERE, similarity, source.profiles(ids), None)
+    stored_fits = rerank_fits(QUERY, EVERYWHERE, similarity, StoredReferences(source, ids), None)
+    np.testing.assert_array_equal(stored_fits.correlation(), direct_fits.correlation())
+
+
+def test_correlation_rows_are_made_once_and_kept_within_their_bound(monkeypatch) -> None:
+    profiles = np.stack([peaks([700 + 100 * k, 2000 + 50 * k]) for k in range(6)])
+    read: list[list[int]] = []
+    source = _stored_source(profiles)
+
+    def counted(ids: np.ndarray) -> np.ndarray:
+        read.append(ids.tolist())
+        return source.profiles(ids)
+
+    rows = CorrelationRows(counted)
+    first = rows.rows(np.array([0, 1, 1, 2]), 30, 3030, 3, True)
+    again = rows.rows(np.array([2, 0]), 30, 3030, 3, True)
+    assert read == [[0, 1, 2]]  # each made once, repeats and all
+    np.testing.assert_array_equal(again, first[[3, 0]])
+    rows.rows(np.array([0]), 60, 3030, 3, True)  # another window is another row
+    assert read[-1] == [0]
+    monkeypatch.setattr(correlation, "_CACHED_ROWS", 3)
+    rows.rows(np.array([3, 4, 5]), 30, 3030, 3, True)  # the oldest go: 1, 2 and 0's
+    rows.rows(np.array([3]), 30, 3030, 3, True)  # 3 used again …
+    rows.rows(np.array([1]), 30, 3030, 3, True)  # … so 4 goes for 1
+    assert read[-2:] == [[3, 4, 5], [1]]
+    rows.rows(np.array([3, 5]), 30, 3030, 3, True)
+    assert read[-1] == [1]  # both still there
+    rows.rows(np.array([4]), 30, 3030, 3, True)
+    assert read[-1] == [4]

@@ -109,6 +109,7 @@ from xrdid.ranking import (
     ReferenceFacts,
     SearchResolution,
 )
+from xrdid.ranking.correlation import CorrelationRows
 from xrdid.ranking.materials import Material
 from xrdid.ranking.profile_search import CompressedRows
 from xrdid.ranking.strain_tensor import StrainBasis, strain_basis
@@ -884,6 +885,7 @@ class LibrarySource:
         # Facts read so far: a phase analysis asks for the same references
         # round after round, and writes wait while this view is open.
         self._facts: dict[int, ReferenceFacts] = {}
+        self.correlation_rows = CorrelationRows(self.profiles)
         if elements is not None and elements.active:
             self._eligible = self._index.eligible(elements)
             self._eligible_ids = self._index.ids[self._eligible]

@@ -21,8 +21,10 @@ a query's with its coverage mask.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,6 +43,7 @@ from xrdid.ranking.rows import (
 from xrdid.ranking.strain_tensor import StrainBasis, StrainFit, fit_strain_tensors
 
 __all__ = [
+    "CorrelationRows",
     "IsotropicFit",
     "RerankFits",
     "isotropic_fit",
@@ -48,10 +51,97 @@ __all__ = [
     "rerank_correlation",
     "rerank_fits",
     "rerank_scores",
+    "StoredReferences",
 ]
 
 # Gives the strain bases of candidates by their positions (None: measured reference).
 BasesOf = Callable[[NDArray[np.int64]], Sequence[StrainBasis | None]]
+
+# Rows a view of a library keeps (about 5.7 kB each at the re-rank's bins: 23 MB).
+_CACHED_ROWS = 4096
+
+
+class CorrelationRows:
+    """References' rows as the isotropic fit compares them (on the ranking's
+    intensity scale, over a window of the grid, binned and standardised), by
+    id, each made once: a phase analysis correlates the same references with
+    the scan, its residuals and its phases round after round. A row depends
+    on its reference and window only, so it is the same whichever others it
+    is made beside. One per view of a library (a source); the least recently
+    used rows go first beyond ``_CACHED_ROWS``."""
+
+    def __init__(self, profiles: Callable[[NDArray[np.int64]], NDArray[np.floating]]) -> None:
+        self._profiles = profiles
+        self._rows: OrderedDict[tuple[int, int, int, bool, int], NDArray[np.float32]] = (
+            OrderedDict()
+        )
+
+    def rows(
+        self, ids: NDArray[np.int64], lo: int, hi: int, bin_steps: int, sqrt: bool
+    ) -> NDArray[np.float32]:
+        """(len(ids), (hi − lo) // bin_steps) rows of these references over grid points lo:hi."""
+        keys = [(lo, hi, bin_steps, sqrt, i) for i in np.asarray(ids, dtype=np.int64).tolist()]
+        missing = [key for key in dict.fromkeys(keys) if key not in self._rows]
+        if missing:
+            profiles = self._profiles(np.array([key[-1] for key in missing], dtype=np.int64))
+            made = _window_rows(profiles, lo, hi, bin_steps, sqrt)
+            self._rows.update(zip(missing, made, strict=True))
+        out = np.stack([self._rows[key] for key in keys]) if keys else np.empty((0, 0), np.float32)
+        for key in keys:
+            self._rows.move_to_end(key)
+        while len(self._rows) > _CACHED_ROWS:
+            self._rows.popitem(last=False)
+        return out
+
+
+class ProfileSource(Protocol):
+    """Where stored references come from (a :class:`~xrdid.ranking.ReferenceSource`)."""
+
+    correlation_rows: CorrelationRows
+
+    def profiles(self, ids: NDArray[np.int64]) -> NDArray[np.float32]: ...
+
+
+@dataclass(frozen=True)
+class StoredReferences:
+    """References by id in a source: the isotropic fit reads their rows from
+    the source's :class:`CorrelationRows`, and only the few that get a strain
+    tensor are read whole."""
+
+    source: ProfileSource
+    ids: NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return int(self.ids.size)
+
+
+# Reference profiles (k, L), or references by id in a source.
+References = NDArray[np.floating] | StoredReferences
+
+
+def _window_rows(
+    references: NDArray[np.floating], lo: int, hi: int, bin_steps: int, sqrt: bool
+) -> NDArray[np.float32]:
+    """Profiles over grid points lo:hi as the isotropic fit compares them."""
+    window = references[:, lo:hi]
+    # float32 is ample for a correlation and halves the memory traffic.
+    scaled = square_roots(window) if sqrt else np.asarray(window, dtype=np.float32)
+    return standardised(binned(scaled, bin_steps))
+
+
+def _rows(
+    references: References, lo: int, hi: int, bin_steps: int, sqrt: bool
+) -> NDArray[np.float32]:
+    if isinstance(references, StoredReferences):
+        return references.source.correlation_rows.rows(references.ids, lo, hi, bin_steps, sqrt)
+    return _window_rows(references, lo, hi, bin_steps, sqrt)
+
+
+def _profiles(references: References, indices: NDArray[np.int64]) -> NDArray[np.floating]:
+    """The profiles of the references at ``indices``."""
+    if isinstance(references, StoredReferences):
+        return references.source.profiles(references.ids[indices])
+    return references[indices]
 
 
 def profile_correlation(
@@ -77,7 +167,7 @@ def profile_correlation(
     zeros when the query covers too little of the grid to shift.
     """
     return _isotropic_fit(
-        intensity, mask, references, strain_max, strain_step, bin_steps, strain_penalty
+        intensity, mask, references, strain_max, strain_step, bin_steps, strain_penalty, False
     ).correlation
 
 
@@ -93,21 +183,23 @@ class IsotropicFit:
 def _isotropic_fit(
     intensity: NDArray[np.floating],
     mask: NDArray[np.bool_],
-    references: NDArray[np.floating],
+    references: References,
     strain_max: float,
     strain_step: float,
     bin_steps: int,
     strain_penalty: float,
+    sqrt: bool,
 ) -> IsotropicFit:
+    """The fit of ``references``, read on square roots with ``sqrt``, to the
+    query (``intensity``, already on that scale)."""
     covered = np.flatnonzero(mask)
-    n_refs = np.shape(references)[0]
+    n_refs = len(references)
     lo = covered[0] + MAX_SHIFT_STEPS if covered.size else 0
     hi = covered[-1] + 1 - MAX_SHIFT_STEPS if covered.size else 0
     hi = lo + (hi - lo) // bin_steps * bin_steps
     if hi - lo < 2 * bin_steps:
         return IsotropicFit(np.zeros(n_refs), np.zeros(n_refs), np.zeros(n_refs))
-    # float32 is ample for a correlation and halves the memory traffic.
-    window = standardised(binned(np.asarray(references[:, lo:hi], dtype=np.float32), bin_steps))
+    window = _rows(references, lo, hi, bin_steps, sqrt)
     query = np.asarray(intensity, dtype=np.float32)
     strains = trial_strains(strain_max, strain_step)
     # Every (strain, shift) trial as one row: a single matrix product.
@@ -126,28 +218,23 @@ def _isotropic_fit(
 def isotropic_fit(
     intensity: NDArray[np.floating],
     mask: NDArray[np.bool_],
-    references: NDArray[np.floating],
+    references: References,
     config: RankingConfig = SERVED,
 ) -> IsotropicFit:
     """The ranking's isotropic fit of each reference (shifts and isotropic
     strains, with ``config``'s range, steps, bins, prior and intensity scale)."""
-    query, refs = _scaled(intensity, references, config)
-    return _configured_fit(query, mask, refs, config)
+    return _configured_fit(_scaled(intensity, config), mask, references, config)
 
 
-def _scaled(
-    intensity: NDArray[np.floating], references: NDArray[np.floating], config: RankingConfig
-) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
-    """The query and references on the intensity scale the ranking compares."""
-    if config.sqrt_intensity:
-        return square_roots(intensity), square_roots(references)
-    return intensity, references
+def _scaled(intensity: NDArray[np.floating], config: RankingConfig) -> NDArray[np.floating]:
+    """Profiles on the intensity scale the ranking compares."""
+    return square_roots(intensity) if config.sqrt_intensity else intensity
 
 
 def _configured_fit(
     query: NDArray[np.floating],
     mask: NDArray[np.bool_],
-    references: NDArray[np.floating],
+    references: References,
     config: RankingConfig,
 ) -> IsotropicFit:
     return _isotropic_fit(
@@ -158,13 +245,14 @@ def _configured_fit(
         config.strain_step,
         config.bin_steps,
         config.strain_penalty,
+        config.sqrt_intensity,
     )
 
 
 def rerank_correlation(
     intensity: NDArray[np.floating],
     mask: NDArray[np.bool_],
-    references: NDArray[np.floating],
+    references: References,
     config: RankingConfig = SERVED,
 ) -> NDArray[np.float64]:
     """The ranking's isotropic profile correlation of each reference (:func:`isotropic_fit`)."""
@@ -196,7 +284,7 @@ def rerank_fits(
     intensity: NDArray[np.floating],
     mask: NDArray[np.bool_],
     similarity: NDArray[np.floating],
-    references: NDArray[np.floating],
+    references: References,
     bases_of: BasesOf | None,
     config: RankingConfig = SERVED,
 ) -> RerankFits:
@@ -206,8 +294,8 @@ def rerank_fits(
     ``bases_of(indices)`` gives those candidates'
     :func:`~xrdid.ranking.strain_tensor.strain_basis` (None for a measured
     reference); ``bases_of=None`` fits no tensor."""
-    query, refs = _scaled(intensity, references, config)
-    fit = _configured_fit(query, mask, refs, config)
+    query = _scaled(intensity, config)
+    fit = _configured_fit(query, mask, references, config)
     best = np.argsort(-config.fused_score(similarity, fit.correlation), kind="stable")
     best = best[: config.strain_fit_candidates if bases_of is not None else 0]
     bases = list(bases_of(best)) if bases_of is not None and best.size else []
@@ -216,7 +304,7 @@ def rerank_fits(
     tensors = fit_strain_tensors(
         query,
         mask,
-        refs[fitted],
+        _scaled(_profiles(references, fitted), config),
         [b for b in bases if b is not None],
         fit.strain[fitted],
         fit.shift_deg[fitted],
@@ -229,7 +317,7 @@ def rerank_scores(
     intensity: NDArray[np.floating],
     mask: NDArray[np.bool_],
     similarity: NDArray[np.floating],
-    references: NDArray[np.floating],
+    references: References,
     bases_of: BasesOf | None = None,
     config: RankingConfig = SERVED,
 ) -> NDArray[np.float64]:

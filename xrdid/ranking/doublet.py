@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from xrdid.grid import MODEL_GRID
 from xrdid.ranking.config import SearchResolution
+from xrdid.ranking.correlation import CorrelationRows
 from xrdid.ranking.pipeline import EmbeddingHits, ProfileRows, ReferenceFacts, ReferenceSource
 from xrdid.ranking.strain_tensor import StrainBasis
 from xrdid.wavelengths import CU_KALPHA, Wavelength
@@ -123,6 +124,7 @@ class DoubletSource:
         self._source, self._radiation = source, radiation
         # Converted profiles by id: the analysis reads the same few many times.
         self._converted: dict[int, NDArray[np.float32]] = {}
+        self.correlation_rows = CorrelationRows(self.profiles)
 
     def nearest(self, embeddings: NDArray[np.float32], n: int) -> list[EmbeddingHits]:
         return self._source.nearest(embeddings, n)

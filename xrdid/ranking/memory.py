@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xrdid.ranking.config import SearchResolution
+from xrdid.ranking.correlation import CorrelationRows
 from xrdid.ranking.materials import Material
 from xrdid.ranking.pipeline import EmbeddingHits, ProfileRows, ReferenceFacts
 from xrdid.ranking.profile_search import coarse_rows
@@ -54,6 +55,7 @@ class ArraySource:
         self._rirs = rirs
         self._coarse: dict[SearchResolution, NDArray[np.float32]] = {}
         self._bases: dict[int, StrainBasis] = {}
+        self.correlation_rows = CorrelationRows(self.profiles)
 
     def restricted(self, eligible: NDArray[np.bool_]) -> ArraySource:
         """The same references with only ``eligible`` admitted (caches shared)."""
@@ -67,6 +69,7 @@ class ArraySource:
             self._rirs,
         )
         other._coarse, other._bases = self._coarse, self._bases
+        other.correlation_rows = self.correlation_rows
         return other
 
     def nearest(self, embeddings: NDArray[np.float32], n: int) -> list[EmbeddingHits]:

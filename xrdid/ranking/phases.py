@@ -47,7 +47,7 @@ from scipy.signal import find_peaks
 from xrdid.grid import MODEL_GRID
 from xrdid.noise import noise_sigma
 from xrdid.ranking.config import SERVED, RankingConfig
-from xrdid.ranking.correlation import isotropic_fit, rerank_correlation
+from xrdid.ranking.correlation import StoredReferences, isotropic_fit, rerank_correlation
 from xrdid.ranking.doublet import DoubletSource
 from xrdid.ranking.materials import Material
 from xrdid.ranking.pipeline import Query, RankedReference, Ranking, ReferenceSource, rank
@@ -409,7 +409,9 @@ class _LookAlikes:
             )
             if new.size:
                 (profile,) = self._source.profiles(np.array([phase], dtype=np.int64))
-                r = rerank_correlation(profile, self._mask, self._source.profiles(new), _NO_PRIOR)
+                r = rerank_correlation(
+                    profile, self._mask, StoredReferences(self._source, new), _NO_PRIOR
+                )
                 near = r >= self._config.lookalike_correlation
                 known.update(zip(new.tolist(), near.tolist(), strict=True))
             out |= np.array([known[c] for c in candidates.tolist()], dtype=bool)
@@ -542,7 +544,7 @@ def _swapped(
         return fit, found, lookalikes
     ranked_ids = np.array([r.reference_id for r in ranked], dtype=np.int64)
     materials = [f.material for f in source.facts(ranked_ids)]
-    profiles = source.profiles(ranked_ids)
+    candidates = StoredReferences(source, ranked_ids)
     for index in range(len(found)):
         ids = [f[0] for f in found]
         others = [k for k in range(len(found)) if k != index]
@@ -550,7 +552,7 @@ def _swapped(
         own = taken[index]
         # Each candidate lined up with the phase as fitted: how alike, and
         # the strain and shift that put it there in the scan (its start).
-        lined_up = isotropic_fit(fit.components[index], mask, profiles, _NO_PRIOR)
+        lined_up = isotropic_fit(fit.components[index], mask, candidates, _NO_PRIOR)
         tried: list[Material] = []
         pool = []
         for k, (reference, material) in enumerate(zip(ranked, materials, strict=True)):

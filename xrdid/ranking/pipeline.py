@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xrdid.ranking.config import SERVED, RankingConfig, SearchResolution
-from xrdid.ranking.correlation import RerankFits, rerank_fits
+from xrdid.ranking.correlation import CorrelationRows, RerankFits, StoredReferences, rerank_fits
 from xrdid.ranking.materials import Material
 from xrdid.ranking.profile_search import CompressedRows, profile_search
 from xrdid.ranking.strain_tensor import StrainBasis
@@ -87,6 +87,9 @@ class ReferenceFacts:
 class ReferenceSource(Protocol):
     """What the ranking reads of a reference library (one consistent view:
     the library holds its read lock while the ranking runs)."""
+
+    # Its references' correlation rows, made once each for this view.
+    correlation_rows: CorrelationRows
 
     def nearest(self, embeddings: NDArray[np.float32], n: int) -> list[EmbeddingHits]:
         """The ``n`` nearest eligible references of each (Q, dim) embedding."""
@@ -198,7 +201,7 @@ def rank(
             query.intensity,
             query.mask,
             similarity,
-            source.profiles(ids),
+            StoredReferences(source, ids),
             partial(_strain_bases, source, ids),
             config,
         )
