@@ -135,6 +135,8 @@ def test_references_by_id_fit_exactly_as_their_profiles() -> None:
     direct_fits = rerank_fits(QUERY, EVERYWHERE, similarity, source.profiles(ids), None)
     stored_fits = rerank_fits(QUERY, EVERYWHERE, similarity, StoredReferences(source, ids), None)
     np.testing.assert_array_equal(stored_fits.correlation(), direct_fits.correlation())
+    none = isotropic_fit(QUERY, EVERYWHERE, StoredReferences(source, ids[:0]))
+    assert none.correlation.shape == (0,)
 
 
 def test_correlation_rows_are_made_once_and_kept_within_their_bound(monkeypatch) -> None:

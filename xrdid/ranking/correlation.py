@@ -46,12 +46,12 @@ __all__ = [
     "CorrelationRows",
     "IsotropicFit",
     "RerankFits",
+    "StoredReferences",
     "isotropic_fit",
     "profile_correlation",
     "rerank_correlation",
     "rerank_fits",
     "rerank_scores",
-    "StoredReferences",
 ]
 
 # Gives the strain bases of candidates by their positions (None: measured reference).
@@ -80,13 +80,16 @@ class CorrelationRows:
         self, ids: NDArray[np.int64], lo: int, hi: int, bin_steps: int, sqrt: bool
     ) -> NDArray[np.float32]:
         """(len(ids), (hi − lo) // bin_steps) rows of these references over grid points lo:hi."""
-        keys = [(lo, hi, bin_steps, sqrt, i) for i in np.asarray(ids, dtype=np.int64).tolist()]
+        window = (int(lo), int(hi), int(bin_steps), bool(sqrt))
+        keys = [(*window, i) for i in np.asarray(ids, dtype=np.int64).tolist()]
+        if not keys:
+            return np.empty((0, (hi - lo) // bin_steps), dtype=np.float32)
         missing = [key for key in dict.fromkeys(keys) if key not in self._rows]
         if missing:
             profiles = self._profiles(np.array([key[-1] for key in missing], dtype=np.int64))
             made = _window_rows(profiles, lo, hi, bin_steps, sqrt)
             self._rows.update(zip(missing, made, strict=True))
-        out = np.stack([self._rows[key] for key in keys]) if keys else np.empty((0, 0), np.float32)
+        out = np.stack([self._rows[key] for key in keys])
         for key in keys:
             self._rows.move_to_end(key)
         while len(self._rows) > _CACHED_ROWS:
@@ -167,7 +170,7 @@ def profile_correlation(
     zeros when the query covers too little of the grid to shift.
     """
     return _isotropic_fit(
-        intensity, mask, references, strain_max, strain_step, bin_steps, strain_penalty, False
+        intensity, mask, references, strain_max, strain_step, bin_steps, strain_penalty, sqrt=False
     ).correlation
 
 
