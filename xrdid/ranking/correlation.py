@@ -72,26 +72,32 @@ class CorrelationRows:
 
     def __init__(self, profiles: Callable[[NDArray[np.int64]], NDArray[np.floating]]) -> None:
         self._profiles = profiles
-        self._rows: OrderedDict[tuple[int, int, int, bool, int], NDArray[np.float32]] = (
-            OrderedDict()
-        )
+        self._windows: dict[tuple[int, int, int, bool], int] = {}  # a number for each window
+        self._rows: OrderedDict[tuple[int, int], NDArray[np.float32]] = OrderedDict()
 
     def rows(
         self, ids: NDArray[np.int64], lo: int, hi: int, bin_steps: int, sqrt: bool
     ) -> NDArray[np.float32]:
         """(len(ids), (hi − lo) // bin_steps) rows of these references over grid points lo:hi."""
         window = (int(lo), int(hi), int(bin_steps), bool(sqrt))
-        keys = [(*window, i) for i in np.asarray(ids, dtype=np.int64).tolist()]
+        number = self._windows.setdefault(window, len(self._windows))
+        keys = [(number, i) for i in np.asarray(ids, dtype=np.int64).tolist()]
         if not keys:
             return np.empty((0, (hi - lo) // bin_steps), dtype=np.float32)
-        missing = [key for key in dict.fromkeys(keys) if key not in self._rows]
-        if missing:
-            profiles = self._profiles(np.array([key[-1] for key in missing], dtype=np.int64))
-            made = _window_rows(profiles, lo, hi, bin_steps, sqrt)
-            self._rows.update(zip(missing, made, strict=True))
-        out = np.stack([self._rows[key] for key in keys])
-        for key in keys:
-            self._rows.move_to_end(key)
+        wanted = dict.fromkeys(keys)
+        missing = [key for key in wanted if key not in self._rows]
+        if len(missing) < len(wanted):  # those made before are now the most recently used
+            for key in wanted:
+                if key in self._rows:
+                    self._rows.move_to_end(key)
+        if not missing:
+            return np.stack([self._rows[key] for key in keys])
+        profiles = self._profiles(np.array([key[1] for key in missing], dtype=np.int64))
+        made = _window_rows(profiles, lo, hi, bin_steps, sqrt)
+        made.setflags(write=False)  # its rows are the cache's
+        self._rows.update(zip(missing, made, strict=True))
+        # All new (a ranking's first candidates): the rows just made, in order.
+        out = made if len(missing) == len(keys) else np.stack([self._rows[key] for key in keys])
         while len(self._rows) > _CACHED_ROWS:
             self._rows.popitem(last=False)
         return out
