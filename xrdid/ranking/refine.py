@@ -404,12 +404,12 @@ class _Problem:
             )
             by_shift, by_strain = read.derivatives()
             jac[:, first] = x[j] * slope * by_shift
-            by_strain = x[j] * slope * by_strain
+            strained = x[j] * slope * by_strain  # the model's derivative by the strain
             if basis is None:  # the first component is the isotropic strain
-                jac[:, first + 1] = by_strain
+                jac[:, first + 1] = strained
                 jac[:, first + 2 : first + 7] = 0.0
             else:
-                jac[:, first + 1 : first + 7] = by_strain[:, None] * basis[read.bins]
+                jac[:, first + 1 : first + 7] = strained[:, None] * basis[read.bins]
             jac[:, first + 7] = x[j] * by_variance
         return jac
 
