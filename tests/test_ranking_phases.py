@@ -24,7 +24,7 @@ from xrdid.pattern import make_pattern
 from xrdid.ranking import ArraySource, Query, RankedReference, phases, rank
 from xrdid.ranking.answer import answer
 from xrdid.ranking.confidence import CANDIDATE_FEATURES, PHASE_FEATURES, Calibration, LogisticModel
-from xrdid.ranking.config import SERVED
+from xrdid.ranking.config import SERVED, RankingConfig
 from xrdid.ranking.correlation import rerank_correlation
 from xrdid.ranking.phases import (
     _NO_PRIOR,
@@ -36,6 +36,7 @@ from xrdid.ranking.phases import (
 )
 from xrdid.ranking.quantify import weight_percents
 from xrdid.ranking.refine import PhaseShape, transformed
+from xrdid.ranking.strain_tensor import largest_strain
 from xrdid.readers import read_pattern
 from xrdid.rir import calculated_rir
 from xrdid.sticks import simulate
@@ -357,6 +358,55 @@ def test_a_phase_fitted_only_with_a_strained_cell_gets_a_note(setting, strain, n
     assert len(notes) == int(noted), notes
     if noted:
         assert notes[0].startswith("halite fits only with its cell strained by +2.8%")
+
+
+def test_a_cell_strained_unevenly_is_refined_with_its_tensor_before_it_is_refused() -> None:
+    """Zincite with its a axis 0.8% shorter and its c axis 0.6% longer:
+    strained evenly, its peaks stay off (the scan lacks its strongest peaks
+    where they are drawn), so it would be refused; a candidate clearing the
+    gain that fails so is refined again with its strain as a tensor, and
+    passes, its peaks strained by what the scan's were. That fit is not kept
+    where it strains a peak by the bound or more; one that does not clear
+    the gain (copper) is not refined again."""
+    zincite = Structure.from_spacegroup(
+        "P6_3mc",
+        Lattice.hexagonal(3.2498, 5.2066),
+        ["Zn", "O"],
+        [[1 / 3, 2 / 3, 0], [1 / 3, 2 / 3, 0.3819]],
+    )
+    sticks = [simulate(s)[0] for s in (zincite, _cubic("Cu", 3.615))]
+    inputs = model_input([reference_input(s) for s in sticks])
+    source = ArraySource(inputs[:, 0], np.zeros((2, 4), dtype=np.float32), sticks)
+    (basis,) = source.strain_bases(np.array([0]))
+    tensor = (-0.008, -0.008, 0.006, 0.0, 0.0, 0.0)
+    scan = transformed(source.profiles(np.array([0]))[0], PhaseShape(0.0, 0.0, 0.03, tensor), basis)
+    scan = np.clip(scan + np.random.default_rng(1).normal(0.0, 0.003, scan.size), 0.0, None)
+    noise = noise_level(scan, EVERYWHERE)
+
+    def trial(reference_id: int) -> phases._Trial:
+        return phases._Trial(RankedReference(reference_id, 0.9, 0.9, 2.7), PhaseShape(0.0))
+
+    def fitted(reference_id: int, config: RankingConfig = SERVED):
+        return phases._trial_fit(
+            scan, EVERYWHERE, noise, source, None, [], trial(reference_id), config
+        )
+
+    evenly = phases._refined(scan, EVERYWHERE, source, [0], [PhaseShape(0.0)])
+    evidence = phases._evidence(scan, EVERYWHERE, noise, None, evenly, trial(0).reference, SERVED)
+    assert evidence.gain >= SERVED.min_phase_gain
+    assert not phases._passes(evidence, evenly.shapes[-1], SERVED)
+
+    fit, evidence = fitted(0)
+    assert fit.shapes[-1].tensor is not None
+    assert phases._passes(evidence, fit.shapes[-1], SERVED)
+    assert evidence.gain > 0.95 and evidence.peak_presence == 1.0
+    assert largest_strain(basis, fit.shapes[-1].tensor) == pytest.approx(0.008, abs=0.001)
+
+    fit, evidence = fitted(0, replace(SERVED, strained_phase_note=0.005))
+    assert fit.shapes[-1].tensor is None and not phases._passes(evidence, fit.shapes[-1], SERVED)
+
+    fit, evidence = fitted(1)
+    assert evidence.gain < SERVED.min_phase_gain and fit.shapes[-1].tensor is None
 
 
 def _by_explained(threshold: float) -> Calibration:

@@ -52,7 +52,7 @@ from xrdid.ranking.doublet import DoubletSource
 from xrdid.ranking.materials import Material
 from xrdid.ranking.pipeline import Query, RankedReference, Ranking, ReferenceSource, rank
 from xrdid.ranking.refine import JointFit, PhaseShape, ShapeLimits, refine, transformed
-from xrdid.ranking.strain_tensor import ISOTROPIC, StrainBasis
+from xrdid.ranking.strain_tensor import ISOTROPIC, StrainBasis, largest_strain
 
 __all__ = [
     "FoundPhase",
@@ -206,13 +206,8 @@ def _search(
         passing: list[tuple[JointFit, int, PhaseEvidence]] = []
         screened = _screened(y, mask, noise, source, fit, ids, trials, config)
         for index, (trial_, _) in enumerate(screened):
-            start = (list(fit.shapes) if fit is not None else []) + [trial_.start]
             reference_id = trial_.reference.reference_id
-            # The phases found stay as refined (scales refitted): a candidate
-            # costs one phase's refinement, and its gain is its own, not the
-            # others reshaped; the one taken is refined with them all below.
-            trial = _refined(y, mask, source, ids + [reference_id], start, held=len(ids))
-            evidence = _evidence(y, mask, noise, fit, trial, trial_.reference, config)
+            trial, evidence = _trial_fit(y, mask, noise, source, fit, ids, trial_, config)
             if _passes(evidence, trial.shapes[-1], config):
                 passing.append((trial, reference_id, evidence))
                 # The rest are refined only if their screen showed a gain the
@@ -244,6 +239,48 @@ def _search(
         )
     analysis = _analysis(found, fit, noise, y, mask, total, hump_share, undecided)
     return _within_bounds(analysis, source, config)
+
+
+def _trial_fit(
+    y: NDArray[np.float64],
+    mask: NDArray[np.bool_],
+    noise: float,
+    source: ReferenceSource,
+    fit: JointFit | None,
+    found: list[int],
+    trial: _Trial,
+    config: RankingConfig,
+) -> tuple[JointFit, PhaseEvidence]:
+    """A candidate refined beside the phases ``found`` (as ``fit`` has them),
+    and its evidence. The phases found stay as refined (scales refitted): a
+    candidate costs one phase's refinement, and its gain is its own, not the
+    others reshaped; the one taken is refined with them all after.
+
+    Its strain is isotropic first. A calculated candidate that removes a
+    clear share of the misfit so but fails the rest of the evidence is
+    refined again with its strain as a tensor: a cell strained unevenly
+    leaves its peaks off by more than the peak search's window, so its own
+    peaks look absent, while a look-alike's (another cell, strained evenly)
+    line up (zincite with a shorter a axis read as magnesium). That fit is
+    kept only with each of its peaks strained less than
+    ``config.strained_phase_note``: a lab scan's phase strains by tenths of
+    a percent, while a tensor lets a material the library lacks be stood in
+    for by another strained by percents along some axis."""
+    reference_id = trial.reference.reference_id
+    ids = found + [reference_id]
+    start = (list(fit.shapes) if fit is not None else []) + [trial.start]
+    refined = _refined(y, mask, source, ids, start, held=len(found))
+    evidence = _evidence(y, mask, noise, fit, refined, trial.reference, config)
+    if _passes(evidence, refined.shapes[-1], config) or evidence.gain < config.min_phase_gain:
+        return refined, evidence
+    (basis,) = source.strain_bases(np.array([reference_id], dtype=np.int64))
+    if basis is None:
+        return refined, evidence
+    uneven = _refined(y, mask, source, ids, start, tensors=True, held=len(found))
+    tensor = uneven.shapes[-1].tensor
+    if tensor is None or largest_strain(basis, tensor) >= config.strained_phase_note:
+        return refined, evidence
+    return uneven, _evidence(y, mask, noise, fit, uneven, trial.reference, config)
 
 
 def fitted_region(covered: NDArray[np.bool_], margin_deg: float) -> NDArray[np.bool_]:

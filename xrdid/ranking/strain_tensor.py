@@ -44,6 +44,7 @@ __all__ = [
     "StrainFit",
     "basis_bins",
     "fit_strain_tensors",
+    "largest_strain",
     "reflection_strains",
     "strain_basis",
     "symmetric_tensor",
@@ -185,6 +186,12 @@ def strain_basis(sticks: StickPattern) -> NDArray[np.float32]:
     floor = 1e-3 * max(total.max(initial=0.0), 1e-300)
     basis = (per_component + floor * ISOTROPIC / 3.0) / (total + floor)[:, None]
     return basis.astype(np.float32)
+
+
+def largest_strain(basis: StrainBasis, tensor: Sequence[float]) -> float:
+    """The largest |strain| a tensor moves any of the reference's peaks by
+    (its strain basis's bins; the isotropic part between peaks)."""
+    return float(np.abs(np.asarray(basis, dtype=np.float64) @ np.asarray(tensor)).max())
 
 
 def _reflections(
