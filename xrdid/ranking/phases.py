@@ -256,9 +256,9 @@ def _trial_fit(
     candidate costs one phase's refinement, and its gain is its own, not the
     others reshaped; the one taken is refined with them all after.
 
-    Its strain is isotropic first. A calculated candidate that removes a
-    clear share of the misfit so but fails the rest of the evidence is
-    refined again with its strain as a tensor: a cell strained unevenly
+    Its strain is isotropic first. A calculated candidate that, strained
+    evenly, removes a clear share of the misfit but fails the rest of the
+    evidence is refined again with its strain as a tensor: a cell strained unevenly
     leaves its peaks off by more than the peak search's window, so its own
     peaks look absent, while a look-alike's (another cell, strained evenly)
     line up (zincite with a shorter a axis read as magnesium). That fit is
