@@ -315,11 +315,20 @@ def test_a_mixture_gives_each_phase_once_with_its_amount(setting) -> None:
     assert result.verdict == "mixture" and result.rwp is not None and result.rwp < 0.05
 
 
-def test_a_later_phase_refined_to_its_bound_is_dropped_and_look_alikes_stay(setting) -> None:
+@pytest.mark.parametrize(
+    "bent_shape",
+    [{"shift_deg": 0.45}, {"strain": -0.024}],
+    ids=["shift at its bound", "cell strained 2.4%"],
+)
+def test_a_later_phase_refined_to_its_bound_is_dropped_and_look_alikes_stay(
+    setting, bent_shape
+) -> None:
     """A phase after the strongest whose last refinement took its shift to
-    the bound is dropped (what it fitted goes back to the residual); the
-    phases kept keep the look-alikes listed for them."""
-    embedder, source, _, _ = setting
+    the bound, or, calculated, strained its cell by percents (a look-alike
+    standing in for a material the library lacks), is dropped (what it
+    fitted goes back to the residual); the phases kept keep the look-alikes
+    listed for them."""
+    embedder, source, sticks, _ = setting
     profiles = source.profiles(np.arange(8))
     scan = 0.6 * transformed(profiles[0], PhaseShape(0.02, 0.002)) + 0.4 * transformed(
         profiles[6], PhaseShape(0.02, -0.001)
@@ -332,7 +341,7 @@ def test_a_later_phase_refined_to_its_bound_is_dropped_and_look_alikes_stay(sett
         analysis,
         phases=(
             replace(strong, lookalikes=listed),
-            replace(weak, shape=replace(weak.shape, shift_deg=0.45)),
+            replace(weak, shape=replace(weak.shape, **bent_shape)),
         ),
     )
     kept = phases._within_bounds(bent, source, SERVED)
@@ -342,6 +351,21 @@ def test_a_later_phase_refined_to_its_bound_is_dropped_and_look_alikes_stay(sett
     # The strongest phase stays whatever its shape: the verdict decides no_match.
     first_bent = replace(bent, phases=(replace(strong, shape=replace(strong.shape, strain=0.04)),))
     assert phases._within_bounds(first_bent, source, SERVED) is first_bent
+    # Strained by less than the bound, the later phase stays; so does a
+    # measured reference strained by more (its strain is no cell's).
+    slightly = replace(
+        analysis, phases=(strong, replace(weak, shape=replace(weak.shape, strain=-0.015)))
+    )
+    assert phases._within_bounds(slightly, source, SERVED) is slightly
+    measured = ArraySource(
+        source.profiles(np.arange(8)),
+        np.zeros((8, 4), dtype=np.float32),
+        [s if i != weak.reference_id else None for i, s in enumerate(sticks)],
+    )
+    strained = replace(
+        analysis, phases=(strong, replace(weak, shape=replace(weak.shape, strain=-0.024)))
+    )
+    assert phases._within_bounds(strained, measured, SERVED) is strained
 
 
 @pytest.mark.parametrize(("strain", "noted"), [(0.004, False), (0.028, True)])
@@ -402,7 +426,7 @@ def test_a_cell_strained_unevenly_is_refined_with_its_tensor_before_it_is_refuse
     assert evidence.gain > 0.95 and evidence.peak_presence == 1.0
     assert largest_strain(basis, fit.shapes[-1].tensor) == pytest.approx(0.008, abs=0.001)
 
-    fit, evidence = fitted(0, replace(SERVED, strained_phase_note=0.005))
+    fit, evidence = fitted(0, replace(SERVED, phase_strain_max=0.005))
     assert fit.shapes[-1].tensor is None and not phases._passes(evidence, fit.shapes[-1], SERVED)
 
     fit, evidence = fitted(1)

@@ -237,14 +237,14 @@ def _phases(
 
 def _strained(phases: tuple[AnswerPhase, ...], config: RankingConfig) -> list[str]:
     """A note for each phase that fits only with its cell strained by
-    ``config.strained_phase_note`` or more: lab scans of a catalogued phase
+    ``config.phase_strain_max`` or more: lab scans of a catalogued phase
     rarely strain it by more than a few tenths of a percent."""
     return [
         f"{p.name} fits only with its cell strained by {100 * p.found.shape.strain:+.1f}%: "
         "an isostructural material the library lacks, or a solid solution of it, may be "
         "what the sample holds"
         for p in phases
-        if abs(p.found.shape.strain) >= config.strained_phase_note
+        if abs(p.found.shape.strain) >= config.phase_strain_max
     ]
 
 

@@ -124,11 +124,12 @@ class RankingConfig:
     # more likely absent than present: it is not reported, and its peaks stay
     # unexplained.
     min_phase_confidence: float = 0.5
-    # A phase fitted with its cell strained this much or more gets a note, and
-    # a candidate refined again with a strain tensor must strain its peaks by
-    # less: the true phases of the 43 real mixtures were fitted within 0.9%,
-    # the look-alikes standing in for a phase the library lacks with 2.3–3.8%.
-    strained_phase_note: float = 0.02
+    # A calculated phase after the strongest fitted with its cell strained
+    # this much or more is not reported (the strongest gets a note), and a candidate
+    # refined again with a strain tensor must strain its peaks by less: the
+    # true phases of the 43 real mixtures were fitted within 0.9%, the
+    # look-alikes standing in for a phase the library lacks with 2.3–3.8%.
+    phase_strain_max: float = 0.02
     # Where no phase passes over the scan's whole range, the search is run
     # again without this much (°) at each end, where background removal
     # pinned the scan to zero (a peak cut by the edge is missing there).

@@ -263,7 +263,7 @@ def _trial_fit(
     peaks look absent, while a look-alike's (another cell, strained evenly)
     line up (zincite with a shorter a axis read as magnesium). That fit is
     kept only with each of its peaks strained less than
-    ``config.strained_phase_note``: a lab scan's phase strains by tenths of
+    ``config.phase_strain_max``: a lab scan's phase strains by tenths of
     a percent, while a tensor lets a material the library lacks be stood in
     for by another strained by percents along some axis."""
     reference_id = trial.reference.reference_id
@@ -278,7 +278,7 @@ def _trial_fit(
         return refined, evidence
     uneven = _refined(y, mask, source, ids, start, tensors=True, held=len(found))
     tensor = uneven.shapes[-1].tensor
-    if tensor is None or largest_strain(basis, tensor) >= config.strained_phase_note:
+    if tensor is None or largest_strain(basis, tensor) >= config.phase_strain_max:
         return refined, evidence
     return uneven, _evidence(y, mask, noise, fit, uneven, trial.reference, config)
 
@@ -867,13 +867,26 @@ def _within_bounds(
     analysis: PhaseAnalysis, source: ReferenceSource, config: RankingConfig
 ) -> PhaseAnalysis:
     """The analysis without the phases after the strongest that the last
-    refinements took to the bound of their shift or strain: each passed its
-    evidence inside the bounds, and one that then bends that far is fitting
-    what is not its own (a broad reference taking a hump BEADS left)."""
-    keep = [k == 0 or not _at_bound(p.shape) for k, p in enumerate(analysis.phases)]
-    if not config.reject_at_bound or all(keep):
-        return analysis
-    return keep_phases(analysis, keep, source)
+    refinements took to the bound of their shift or strain, or, calculated,
+    strained by ``config.phase_strain_max`` or more. Each passed its evidence
+    inside the bounds, and one that then bends that far is fitting what is
+    not its own (a broad reference taking a hump BEADS left); a structure's
+    cell strained by percents is a look-alike standing in for a material the
+    library lacks (tetrahedrite for In₂O₃), and what it stood in for is
+    better listed as unexplained. A measured reference's strain is no cell's:
+    with the shift it takes up the two instruments' differences, and a broad
+    pattern barely fixes it."""
+    ids = np.array([p.reference_id for p in analysis.phases], dtype=np.int64)
+    calculated = [basis is not None for basis in source.strain_bases(ids)] if ids.size else []
+    keep = [
+        k == 0
+        or not (
+            (config.reject_at_bound and _at_bound(p.shape))
+            or (is_calculated and abs(p.shape.strain) >= config.phase_strain_max)
+        )
+        for k, (p, is_calculated) in enumerate(zip(analysis.phases, calculated, strict=True))
+    ]
+    return analysis if all(keep) else keep_phases(analysis, keep, source)
 
 
 def _analysis(
