@@ -22,7 +22,12 @@ from the library (unseen validation / test). Reported:
 - a confidence model (candidate → probability it is the sample's mineral),
   fitted on validation and measured on test;
 - with a library built by ``indexer build-raman``, the test spectra as the
-  service answers them (file → :func:`xrdid.raman.answer.identify_spectrum`).
+  service answers them (file → :func:`xrdid.raman.answer.identify_spectrum`);
+- what the spectra allow any profile comparison: how often another
+  mineral's reference correlates better with a held-out sample than every
+  reference of its own mineral, and how often an absent mineral's spectrum
+  correlates with some library reference as well as held-out samples do
+  with their own mineral.
 
 The re-rank's weight and shift range, the element vote's size, temperature
 and profile weight, the element method, the no-match rule (a threshold, on a
@@ -217,6 +222,49 @@ def candidate_rows(
     return np.concatenate(features), np.concatenate(labels), np.concatenate(first)
 
 
+def profile_limits(
+    data: PreprocessedArchive,
+    refs: RamanReferences,
+    sets: dict[Role, QuerySet],
+    ranked_test: list[NDArray[np.int64]],
+    shift: int,
+) -> dict[str, float]:
+    """What the spectra allow any ranking by profile: each query's best
+    shift-tolerant correlation with a reference of its own mineral and with
+    one of any other mineral, over the whole library. A held-out sample that
+    correlates better with another mineral cannot be put first by profile;
+    an absent mineral that correlates with some reference as well as 95% of
+    held-out samples do with their own cannot be told from them by profile."""
+    own: dict[Role, NDArray[np.float64]] = {}
+    other: dict[Role, NDArray[np.float64]] = {}
+    for role, queries in sets.items():
+        own_rows, other_rows = [], []
+        for index, truth in zip(queries.indices, queries.truth, strict=True):
+            r = shifted_correlation(data.intensity[index], data.mask[index], refs.intensity, shift)
+            mine = refs.class_index == truth
+            own_rows.append(r[mine].max() if mine.any() else np.nan)
+            other_rows.append(r[~mine].max())
+        own[role], other[role] = np.array(own_rows), np.array(other_rows)
+    closer = other[Role.TEST] > own[Role.TEST]
+    missed = np.array(
+        [r[0] != t for r, t in zip(ranked_test, sets[Role.TEST].truth, strict=True)], dtype=bool
+    )
+    own_floor = float(np.quantile(own[Role.VALIDATION], FALSE_NO_MATCH_BUDGET))
+    return {
+        "shift_cm1": shift,
+        "test_other_mineral_closer": float(closer.mean()),
+        "validation_other_mineral_closer": float(
+            (other[Role.VALIDATION] > own[Role.VALIDATION]).mean()
+        ),
+        "test_top1_misses": int(missed.sum()),
+        "test_top1_misses_other_closer": int((missed & closer).sum()),
+        "test_own_below_0.9": float((own[Role.TEST] < 0.9).mean()),
+        "own_correlation_floor": own_floor,
+        "unseen_test_above_floor": float((other[Role.UNSEEN_TEST] >= own_floor).mean()),
+        "unseen_test_median_best": float(np.median(other[Role.UNSEEN_TEST])),
+    }
+
+
 def roc_auc(scores: NDArray[np.floating], positive: NDArray[np.bool_]) -> float:
     """Mann–Whitney ROC AUC (ties count half)."""
     ranks = rankdata(scores)
@@ -365,6 +413,13 @@ def evaluate(model: Path, split: Path, latency_queries: int) -> dict:
         }
     results["top_k"] = table
     results["rerank_sweep"] = sweep
+    results["profile_limits"] = profile_limits(
+        data,
+        refs,
+        sets,
+        fused_ranking(rerank[Role.TEST], ranking.rerank_weight, ranking.max_shift_steps)[0],
+        ranking.max_shift_steps,
+    )
 
     # No match: calibrated on validation, measured on test. The match model
     # is fitted on the validation spectra too (held-out samples: in the
@@ -608,6 +663,27 @@ def card_markdown(results: dict) -> str:
             f"| {name}{mark} | {row['threshold']:.3f} | {100 * row['unseen_test']:.1f}% | "
             f"{100 * row['held_out_test']:.1f}% | {100 * row['unseen_validation']:.1f}% |"
         )
+    pl = results["profile_limits"]
+    lines += [
+        "",
+        "## What the spectra allow",
+        "",
+        f"Each query's best correlation (as the re-rank's, ±{pl['shift_cm1']} cm⁻¹) with every library "
+        "reference, its own mineral's and the others':",
+        "",
+        f"- Another mineral's reference correlates better than every reference of its own mineral for "
+        f"{100 * pl['test_other_mineral_closer']:.1f}% of the held-out test samples "
+        f"({100 * pl['validation_other_mineral_closer']:.1f}% on validation): no ranking by profile puts "
+        f"those first. {pl['test_top1_misses_other_closer']} of the re-rank's "
+        f"{pl['test_top1_misses']} top-1 misses are such samples; "
+        f"{100 * pl['test_own_below_0.9']:.1f}% of held-out samples correlate below 0.9 with every "
+        "reference of their own mineral (another locality, laser or orientation).",
+        f"- 95% of held-out validation samples correlate with their own mineral at "
+        f"{pl['own_correlation_floor']:.3f} or more; {100 * pl['unseen_test_above_floor']:.1f}% of the "
+        "spectra of absent minerals (unseen test) correlate as well with some library reference "
+        f"(median best {pl['unseen_test_median_best']:.3f}): a look-alike (a solid-solution partner, "
+        "an isostructural mineral) that no threshold on the profile can tell from a match.",
+    ]
     lines += [
         "",
         "## Elements of minerals never trained on (unseen test, ROC AUC)",

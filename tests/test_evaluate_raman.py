@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import itertools
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from indexer.evaluate_raman import (
+    QuerySet,
     Reranked,
     element_aucs,
     fused_ranking,
     match_rows,
+    profile_limits,
     roc_auc,
     topk,
 )
+from xrdid.raman.identify import RamanReferences
+from xrdid.raman.split import Role
 
 
 def test_roc_auc_counts_ordered_pairs() -> None:
@@ -51,3 +56,50 @@ def test_topk_and_fused_ranking() -> None:
     # The match model reads the first candidate's fused score and hit quality index.
     np.testing.assert_allclose(match_rows(rr, 0.0, 6), [[0.9, 0.6]])
     np.testing.assert_allclose(match_rows(rr, 1.0, 6), [[1.3, 0.7]])
+
+
+def _bands(*centres: int, points: int = 400) -> np.ndarray:
+    x = np.arange(points)
+    return sum(np.exp(-0.5 * ((x - c) / 3.0) ** 2) for c in centres).astype(np.float32)
+
+
+def test_profile_limits_count_samples_another_mineral_fits_better() -> None:
+    """Three library minerals; a held-out sample of mineral 0 that looks like
+    mineral 1 is counted as one no profile ranking can put first (and as a
+    miss of the ranking given), one that looks like its own is not; an
+    absent mineral that looks like mineral 2 correlates above the floor."""
+    library = np.stack([_bands(50, 200), _bands(120, 300), _bands(80, 250)])
+    spectra = np.stack(
+        [
+            _bands(51, 201),  # test: mineral 0, like its own
+            _bands(121, 299),  # test: mineral 0, like mineral 1
+            _bands(50, 200),  # validation: mineral 0
+            _bands(120, 301),  # validation: mineral 1
+            _bands(81, 251),  # unseen test: mineral 2 offset by 1 cm⁻¹
+            _bands(20, 370),  # unseen test: like nothing
+        ]
+    )
+    data = SimpleNamespace(intensity=spectra, mask=np.ones(spectra.shape, dtype=bool))
+    refs = RamanReferences(
+        embeddings=np.eye(3, dtype=np.float32),
+        intensity=library,
+        class_index=np.arange(3),
+        class_names=["a", "b", "c"],
+        class_elements=np.zeros((3, 1), dtype=np.uint8),
+        element_symbols=["O"],
+    )
+
+    def queries(indices: list[int], truth: list[int]) -> QuerySet:
+        return QuerySet(np.array(indices), np.zeros((len(indices), 3), np.float32), np.array(truth))
+
+    sets = {
+        Role.TEST: queries([0, 1], [0, 0]),
+        Role.VALIDATION: queries([2, 3], [0, 1]),
+        Role.UNSEEN_TEST: queries([4, 5], [-1, -1]),
+    }
+    ranked = [np.array([0, 1]), np.array([1, 0])]
+    limits = profile_limits(data, refs, sets, ranked, 3)  # type: ignore[arg-type]
+    assert limits["test_other_mineral_closer"] == 0.5
+    assert limits["validation_other_mineral_closer"] == 0.0
+    assert (limits["test_top1_misses"], limits["test_top1_misses_other_closer"]) == (1, 1)
+    assert limits["unseen_test_above_floor"] == 0.5
