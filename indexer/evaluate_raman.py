@@ -681,8 +681,8 @@ def card_markdown(results: dict) -> str:
         f"- 95% of held-out validation samples correlate with their own mineral at "
         f"{pl['own_correlation_floor']:.3f} or more; {100 * pl['unseen_test_above_floor']:.1f}% of the "
         "spectra of absent minerals (unseen test) correlate as well with some library reference "
-        f"(median best {pl['unseen_test_median_best']:.3f}): a look-alike (a solid-solution partner, "
-        "an isostructural mineral) that no threshold on the profile can tell from a match.",
+        f"(median best {pl['unseen_test_median_best']:.3f}): no threshold on the profile tells "
+        "those from a match.",
     ]
     lines += [
         "",

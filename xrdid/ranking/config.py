@@ -128,7 +128,7 @@ class RankingConfig:
     # this much or more is not reported (the strongest gets a note), and a candidate
     # refined again with a strain tensor must strain its peaks by less: the
     # true phases of the 43 real mixtures were fitted within 0.9%, the
-    # look-alikes standing in for a phase the library lacks with 2.3–3.8%.
+    # look-alikes standing in for a phase the library lacks with 2.3–3.9%.
     phase_strain_max: float = 0.02
     # Where no phase passes over the scan's whole range, the search is run
     # again without this much (°) at each end, where background removal
