@@ -333,7 +333,7 @@ def test_a_later_phase_refined_to_its_bound_is_dropped_and_look_alikes_stay(
     scan = 0.6 * transformed(profiles[0], PhaseShape(0.02, 0.002)) + 0.4 * transformed(
         profiles[6], PhaseShape(0.02, -0.001)
     )
-    _, _, analysis = _analyse(embedder, source, scan)
+    query, ranking, analysis = _analyse(embedder, source, scan)
     assert len(analysis.phases) == 2 and phases._within_bounds(analysis, source, SERVED) is analysis
     strong, weak = analysis.phases
     listed = (phases.LookAlike(reference_id=3, misfit_ratio=1.1),)
@@ -348,9 +348,29 @@ def test_a_later_phase_refined_to_its_bound_is_dropped_and_look_alikes_stay(
     assert [p.reference_id for p in kept.phases] == [strong.reference_id]
     assert kept.phases[0].lookalikes == listed
     assert kept.fit is not None and kept.fit.misfit > analysis.fit.misfit
-    # The strongest phase stays whatever its shape: the verdict decides no_match.
+    # The last phase left stays whatever its shape: the verdict decides no_match.
     first_bent = replace(bent, phases=(replace(strong, shape=replace(strong.shape, strain=0.04)),))
     assert phases._within_bounds(first_bent, source, SERVED) is first_bent
+    # The strongest at its shift's bound stays; strained by percents beside
+    # another phase, it goes (a look-alike standing in for what the library lacks).
+    first_shifted = replace(
+        analysis, phases=(replace(strong, shape=replace(strong.shape, shift_deg=0.45)), weak)
+    )
+    assert phases._within_bounds(first_shifted, source, SERVED) is first_shifted
+    first_strained = replace(
+        analysis, phases=(replace(strong, shape=replace(strong.shape, strain=-0.024)), weak)
+    )
+    kept = phases._within_bounds(first_strained, source, SERVED)
+    assert [p.reference_id for p in kept.phases] == [weak.reference_id]
+    assert kept.strained_out == ((strong.reference_id, -0.024),)
+    # The answer says what was set aside, and why.
+    notes = [n for n in answer(query, ranking, kept, source, 5).notes if "not reported" in n]
+    (name,) = [f.name for f in source.facts(np.array([strong.reference_id]))]
+    assert notes == [
+        f"not reported: {name} fits only with its cell strained by -2.4%: an isostructural "
+        "material the library lacks may be what the sample holds (the peaks it would explain "
+        "are listed as unexplained)"
+    ]
     # Strained by less than the bound, the later phase stays; so does a
     # measured reference strained by more (its strain is no cell's).
     slightly = replace(

@@ -122,6 +122,7 @@ def answer(
     if analysis is not None:
         phases, amorphous = _phases(analysis, phase_facts, calibration, standard, notes)
         notes += _strained(phases, config)
+        notes += _strained_out(analysis, source)
         if analysis.hump_share > 0:
             notes.append(
                 f"a broad hump holding {analysis.hump_share:.0%} of the scan's intensity "
@@ -245,6 +246,20 @@ def _strained(phases: tuple[AnswerPhase, ...], config: RankingConfig) -> list[st
         "what the sample holds"
         for p in phases
         if abs(p.found.shape.strain) >= config.phase_strain_max
+    ]
+
+
+def _strained_out(analysis: PhaseAnalysis, source: ReferenceSource) -> list[str]:
+    """A note for each calculated phase not reported because it fitted only
+    with its cell strained by percents beside the others."""
+    if not analysis.strained_out:
+        return []
+    ids = np.array([rid for rid, _ in analysis.strained_out], dtype=np.int64)
+    return [
+        f"not reported: {fact.name} fits only with its cell strained by {100 * strain:+.1f}%: "
+        "an isostructural material the library lacks may be what the sample holds (the peaks "
+        "it would explain are listed as unexplained)"
+        for fact, (_, strain) in zip(source.facts(ids), analysis.strained_out, strict=True)
     ]
 
 

@@ -124,11 +124,11 @@ class RankingConfig:
     # more likely absent than present: it is not reported, and its peaks stay
     # unexplained.
     min_phase_confidence: float = 0.5
-    # A calculated phase after the strongest fitted with its cell strained
-    # this much or more is not reported (the strongest gets a note), and a candidate
-    # refined again with a strain tensor must strain its peaks by less: the
-    # true phases of the 43 real mixtures were fitted within 0.9%, the
-    # look-alikes standing in for a phase the library lacks with 2.3–3.9%.
+    # A calculated phase fitted with its cell strained this much or more is
+    # not reported while another phase is (alone, it gets a note), and a
+    # candidate refined again with a strain tensor must strain its peaks by
+    # less: the true phases of the 43 real mixtures were fitted within 0.9%,
+    # the look-alikes standing in for a phase the library lacks with 2.3–3.9%.
     phase_strain_max: float = 0.02
     # Where no phase passes over the scan's whole range, the search is run
     # again without this much (°) at each end, where background removal

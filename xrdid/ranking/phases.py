@@ -134,6 +134,9 @@ class PhaseAnalysis:
     mask: NDArray[np.bool_]
     # Share of the scan's intensity in a broad hump set aside before the search (0: none).
     hump_share: float = 0.0
+    # Calculated phases not reported because they fitted only with their cell
+    # strained by ``phase_strain_max`` or more: (reference id, strain).
+    strained_out: tuple[tuple[int, float], ...] = ()
 
 
 def noise_level(intensity: NDArray[np.floating], mask: NDArray[np.bool_]) -> float:
@@ -307,11 +310,13 @@ def keep_phases(
     kept = [p for p, k in zip(analysis.phases, keep, strict=True) if k]
     y, mask = analysis.intensity, analysis.mask
     if not kept:
-        return PhaseAnalysis((), None, analysis.noise, y, mask, analysis.hump_share)
+        return PhaseAnalysis(
+            (), None, analysis.noise, y, mask, analysis.hump_share, analysis.strained_out
+        )
     fit = _refined(y, mask, source, [p.reference_id for p in kept], [p.shape for p in kept])
     found = [(p.reference_id, p.evidence, p.round) for p in kept]
     total = float(y[mask].sum())
-    return _analysis(
+    refitted = _analysis(
         found,
         fit,
         analysis.noise,
@@ -321,6 +326,7 @@ def keep_phases(
         analysis.hump_share,
         [p.lookalikes for p in kept],
     )
+    return replace(refitted, strained_out=analysis.strained_out)
 
 
 def _residual_ranker(
@@ -867,26 +873,38 @@ def _within_bounds(
     analysis: PhaseAnalysis, source: ReferenceSource, config: RankingConfig
 ) -> PhaseAnalysis:
     """The analysis without the phases after the strongest that the last
-    refinements took to the bound of their shift or strain, or, calculated,
-    strained by ``config.phase_strain_max`` or more. Each passed its evidence
-    inside the bounds, and one that then bends that far is fitting what is
-    not its own (a broad reference taking a hump BEADS left); a structure's
-    cell strained by percents is a look-alike standing in for a material the
-    library lacks (tetrahedrite for In₂O₃), and what it stood in for is
-    better listed as unexplained. A measured reference's strain is no cell's:
-    with the shift it takes up the two instruments' differences, and a broad
-    pattern barely fixes it."""
+    refinements took to the bound of their shift or strain, and without the
+    calculated ones strained by ``config.phase_strain_max`` or more while
+    another phase stays. A phase passed its evidence inside the bounds, and
+    one that then bends that far is fitting what is not its own (a broad
+    reference taking a hump BEADS left); a structure's cell strained by
+    percents is a look-alike standing in for a material the library lacks
+    (tetrahedrite for In₂O₃), and what it stood in for is better listed as
+    unexplained. The last phase left stays whatever its shape: whether the
+    scan's material is in the library at all is the verdict's question. A
+    measured reference's strain is no cell's: with the shift it takes up the
+    two instruments' differences, and a broad pattern barely fixes it."""
     ids = np.array([p.reference_id for p in analysis.phases], dtype=np.int64)
     calculated = [basis is not None for basis in source.strain_bases(ids)] if ids.size else []
-    keep = [
-        k == 0
-        or not (
-            (config.reject_at_bound and _at_bound(p.shape))
-            or (is_calculated and abs(p.shape.strain) >= config.phase_strain_max)
-        )
-        for k, (p, is_calculated) in enumerate(zip(analysis.phases, calculated, strict=True))
+    strained = [
+        is_calculated and abs(p.shape.strain) >= config.phase_strain_max
+        for p, is_calculated in zip(analysis.phases, calculated, strict=True)
     ]
-    return analysis if all(keep) else keep_phases(analysis, keep, source)
+    keep = [
+        not strained[k] and (k == 0 or not (config.reject_at_bound and _at_bound(p.shape)))
+        for k, p in enumerate(analysis.phases)
+    ]
+    if keep and not any(keep):
+        keep[0] = True
+    if all(keep):
+        return analysis
+    out = tuple(
+        (p.reference_id, p.shape.strain)
+        for p, s, k in zip(analysis.phases, strained, keep, strict=True)
+        if s and not k
+    )
+    kept = keep_phases(analysis, keep, source)
+    return replace(kept, strained_out=analysis.strained_out + out)
 
 
 def _analysis(
