@@ -267,6 +267,45 @@ def test_a_look_alike_found_first_gives_way_to_the_phase_that_fits(setting, foun
         assert kept[0][2] == 0  # the round it was found in stays
 
 
+def test_of_the_look_alikes_that_beat_a_phase_the_one_least_strained_replaces_it(setting) -> None:
+    """Silicon taken for the fluorite of a fluorite + copper scan: a stand-in
+    ranked first (fluorite's pattern with a 3% larger cell, another material)
+    and the fluorite both fit far better in its place, the stand-in only
+    strained by −2.9%. The fluorite replaces the silicon, although its misfit
+    is not far below the stand-in's."""
+    _, base, sticks, _ = setting
+    profiles = base.profiles(np.arange(8))
+    wide = simulate(
+        Structure.from_spacegroup(
+            "Fm-3m", Lattice.cubic(5.4626 * 1.03), ["Ca", "F"], [[0, 0, 0], [0.25, 0.25, 0.25]]
+        )
+    )[0]
+    labels = ["rutile", "silicon", "halite", "copper", "iron", "tungsten", "fluorite", "aluminium"]
+    source = ArraySource(
+        np.concatenate([profiles, model_input([reference_input(wide)])[:, 0]]),
+        np.zeros((9, 4), dtype=np.float32),  # the swaps compare profiles alone
+        [*sticks, wide],
+        None,
+        [*labels, "stand-in"],
+    )
+    rng = np.random.default_rng(5)
+    scan = 0.6 * transformed(profiles[6], PhaseShape(0.02, 0.002, 0.03))
+    scan += 0.4 * transformed(profiles[3], PhaseShape(0.02, -0.001, 0.03))
+    scan = np.clip(scan + rng.normal(0.0, 0.002, scan.size), 0.0, None)
+    fit = phases._refined(scan, EVERYWHERE, source, [1, 3], [PhaseShape(0.02)] * 2, tensors=True)
+    evidence = phases.PhaseEvidence(0.5, 0.5, 100.0, 1.0, 0.9, 0.9)
+    ranked = [RankedReference(i, 0.9, 0.9, 2.7) for i in (1, 3, 8, 6, 7)]
+    new_fit, kept, lookalikes = phases._swapped(
+        scan, EVERYWHERE, noise_level(scan, EVERYWHERE), source, fit,
+        [(1, evidence, 0), (3, evidence, 1)], ranked, SERVED,
+    )  # fmt: skip
+    assert [k[0] for k in kept] == [6, 3]
+    assert abs(new_fit.shapes[0].strain) < 0.005
+    assert new_fit.misfit < 0.5 * fit.misfit
+    # The stand-in fits about as well, strained: listed as the fluorite's look-alike.
+    assert [a.reference_id for a in lookalikes[0]] == [8]
+
+
 def test_a_look_alike_the_scan_cannot_tell_from_a_phase_is_listed_with_it(setting) -> None:
     """Another material with fluorite's very pattern (row 8) fits the
     fluorite + copper scan exactly as well in fluorite's place: it is not

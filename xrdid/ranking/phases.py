@@ -576,10 +576,12 @@ def _swapped(
     tell from it. Tried: the first ``config.phase_swap_trials``
     materials among the candidates ranked (``ranked``, best first) whose
     pattern is a look-alike of the phase as fitted (another reference of its
-    own material too). Taken: the one whose joint fit, all refined together,
-    leaves at least ``config.min_swap_gain`` less misfit, with no lower merit
-    (as :func:`_chosen` weighs it: the gain over the others alone, less the
-    strain prior) and the evidence a new phase needs. Kept as look-alikes:
+    own material too). Taken: of those whose joint fit, all refined together,
+    leaves at least ``config.min_swap_gain`` less misfit than the phase's,
+    with no lower merit and the evidence a new phase needs, the one of highest
+    merit (as :func:`_chosen` weighs it: the gain over the others alone, less
+    the strain prior; look-alikes that beat the phase fit about alike, and the
+    prior tells the material from one strained into its place). Kept as look-alikes:
     the other materials tried whose fit has that evidence and a misfit within
     the same band of the phase's (neither would replace the other)."""
     lookalikes: list[tuple[LookAlike, ...]] = [() for _ in found]
@@ -626,7 +628,7 @@ def _swapped(
             return (before - misfit) / max(before, 1e-300) - _prior(shape, config)
 
         best: tuple[JointFit, RankedReference] | None = None
-        bar = (fit.misfit, merit(fit.misfit, fit.shapes[index]))
+        best_merit = merit(fit.misfit, fit.shapes[index])
         for candidate, start, material in pool:
             # The others stay as fitted (their scales refitted): the candidate
             # in the phase's place at the cost of one phase. One taken is
@@ -642,15 +644,15 @@ def _swapped(
                 continue
             if not material.same_as(own):
                 credible.append((trial.misfit, candidate.reference_id))
+            trial_merit = merit(trial.misfit, trial.shapes[-1])
             if (
-                trial.misfit <= (1.0 - config.min_swap_gain) * bar[0]
-                and merit(trial.misfit, trial.shapes[-1]) >= bar[1]
+                trial.misfit <= (1.0 - config.min_swap_gain) * fit.misfit
+                and trial_merit >= best_merit
             ):
-                best = (trial, candidate)
-                bar = (trial.misfit, merit(trial.misfit, trial.shapes[-1]))
+                best, best_merit = (trial, candidate), trial_merit
         # The phase's look-alikes: those whose misfit is within the band of
         # the one kept (the phase, or what replaced it).
-        kept_misfit = max(bar[0], 1e-300)
+        kept_misfit = max(best[0].misfit if best is not None else fit.misfit, 1e-300)
         lookalikes[index] = tuple(
             LookAlike(reference_id, misfit / kept_misfit)
             for misfit, reference_id in sorted(credible)
