@@ -62,7 +62,7 @@ library: install
 		--model model_store/regnet1d.pt \
 		../shared/data/structures \
 		../shared/data/patterns/rockjock/rockjock_xrd.csv \
-		--names ../shared/data/patterns/rockjock/rockjock_phases.csv
+		--names ../shared/data/patterns/rockjock/rockjock_phases.csv --standard CORUNDUM
 
 bench-service: install
 	$(BIN)/python -m benchmarks.service

@@ -11,7 +11,9 @@ SOURCES are folders (searched recursively) or files:
 - wide text tables (``2θ`` then one intensity column per phase, e.g.
   RockJock's ``rockjock_xrd.csv``) → one measured reference per column,
   named through ``--names`` (a CSV: column id, display name, …; a column
-  headed ``rir`` gives each phase's reference intensity ratio).
+  headed ``rir`` gives each phase's reference intensity ratio); with
+  ``--standard COLUMN``, the residue of the internal standard in that column
+  is removed from the others (:mod:`xrdid.standard_residue`).
 
 Each reference is keyed by (source, source id), derived from its path: the
 first folder below a SOURCE folder is the source (``cod``, ``bgmn``), the rest
@@ -60,6 +62,7 @@ from xrdid.references import (
     prepare_structure,
 )
 from xrdid.rir import MAX_RIR, MIN_RIR
+from xrdid.standard_residue import table_without_standard
 
 logger = logging.getLogger("indexer.build")
 
@@ -97,6 +100,9 @@ class Task:
     source_id: str
     names: dict[str, ColumnName] = field(default_factory=dict)  # table column → its name
     skip_ids: frozenset[str] = frozenset()  # table columns already stored
+    # A table column holding the internal standard the others were measured
+    # beside: its residue is removed from them (xrdid.standard_residue).
+    standard: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,7 @@ class Outcome:
     prepared: list[PreparedReference] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     already_present: int = 0
+    standard_residues: dict[str, float] = field(default_factory=dict)  # column → share removed
 
 
 @dataclass
@@ -126,6 +133,9 @@ class Report:
     already_present: int = 0
     duplicates: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str | None]] = field(default_factory=list)
+    # The internal standard's residue removed from table columns: path#column → share
+    # of the column's strongest point.
+    standard_residues: dict[str, float] = field(default_factory=dict)
     library_size: int = 0
     finished_at: str | None = None
     interrupted: bool = False
@@ -220,6 +230,8 @@ def _prepare_table(task: Task, data: bytes) -> Outcome | None:
     if len(table) < 2:
         return None
     outcome = Outcome(task)
+    if task.standard is not None:
+        table, outcome.standard_residues = table_without_standard(table, task.standard)
     for column in _header_columns(data)[1:]:
         if column in table:
             continue
@@ -283,6 +295,7 @@ def collect_tasks(
     *,
     source: str | None = None,
     names: dict[str, ColumnName] | None = None,
+    standard: str | None = None,
 ) -> tuple[list[Task], int, list[dict[str, str]]]:
     """Tasks for every file not yet stored, how many were skipped as stored,
     and the files skipped because another file has their key (x.raw, x.xy)."""
@@ -318,6 +331,7 @@ def collect_tasks(
                     source_id=key[1],
                     names=names or {},
                     skip_ids=frozenset(i for i in ids if i.startswith(prefix)),
+                    standard=standard,
                 )
             )
     return tasks, skipped, collisions
@@ -392,6 +406,8 @@ def build(
     try:
         for outcome in _outcomes(tasks, workers):
             report.already_present += outcome.already_present
+            for column, share in outcome.standard_residues.items():
+                report.standard_residues[f"{outcome.task.path}#{column}"] = round(share, 4)
             for failure in outcome.failures:
                 report.failed.append(
                     {"path": failure.path, "item": failure.item, "reason": failure.reason}
@@ -459,6 +475,13 @@ def _parser() -> argparse.ArgumentParser:
         help="CSV: table column id, name (and a column headed rir)",
     )
     parser.add_argument(
+        "--standard",
+        default=None,
+        metavar="COLUMN",
+        help="a table column holding the internal standard the other columns were measured "
+        "beside (RockJock's CORUNDUM): its residue is removed from them",
+    )
+    parser.add_argument(
         "--source", default=None, help="one source name for every file (default: from paths)"
     )
     parser.add_argument(
@@ -506,7 +529,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         tasks, skipped, collisions = collect_tasks(
-            args.sources, library, source=args.source, names=read_names(args.names)
+            args.sources,
+            library,
+            source=args.source,
+            names=read_names(args.names),
+            standard=args.standard,
         )
         report.already_present += skipped
         report.duplicates.extend(collisions)

@@ -156,6 +156,47 @@ def test_rebuild_replaces_the_library(tmp_path: Path, checkpoint: Path, sources:
         assert library.status().size == 6
 
 
+def test_a_tables_internal_standard_residue_is_removed_from_its_other_columns(
+    tmp_path: Path, checkpoint: Path
+) -> None:
+    """``--standard STD``: a column holding 5% of the standard's peaks is
+    stored without them, the build report says by how much; a clean column
+    and the standard itself are stored as they are."""
+    x = np.arange(10.0, 70.0, 0.02)
+
+    def peaks(lines: tuple[tuple[float, float], ...]) -> np.ndarray:
+        return sum(h * np.exp(-0.5 * ((x - c) / 0.06) ** 2) for c, h in lines)
+
+    standard = 50 + 10_000 * peaks(
+        ((43.4, 1.0), (35.2, 0.96), (57.56, 0.8), (25.62, 0.69), (52.6, 0.42), (37.82, 0.41))
+    )
+    mineral = 80 + 8_000 * peaks(((18.6, 1.0), (38.0, 0.8), (50.8, 0.3), (58.6, 0.2)))
+    other = 60 + 9_000 * peaks(((26.6, 1.0), (20.9, 0.2), (50.1, 0.15)))
+    table = ["tth,STD,MIN,OTHER"] + [
+        f"{a:.2f},{s:.3f},{m + 0.05 * (s - 50):.3f},{o:.3f}"
+        for a, s, m, o in zip(x, standard, mineral, other, strict=True)
+    ]
+    folder = tmp_path / "sources" / "lab"
+    folder.mkdir(parents=True)
+    (folder / "table.csv").write_text("\n".join(table) + "\n")
+    (tmp_path / "names.csv").write_text("phase_id,phase_name\nSTD,Corundum\nMIN,Brucite\n")
+    code, report = run_build(
+        tmp_path, checkpoint, tmp_path / "sources", "--workers", "0", "--standard", "STD"
+    )
+    assert code == 0 and report["added"] == 3
+    residues = report["standard_residues"]
+    assert list(residues) == [f"{folder / 'table.csv'}#MIN"]  # type: ignore[call-overload]
+    assert residues[f"{folder / 'table.csv'}#MIN"] == pytest.approx(500 / 8_000, rel=0.3)  # type: ignore[index]
+    with open_library(tmp_path, checkpoint) as library:
+        by_id = {e.info.source_id: e.id for e in library.page(limit=10).entries}
+        stored = library.get_pattern(by_id["table#MIN"])
+        near = np.abs(stored.two_theta_deg - 43.4) <= 0.06
+        assert stored.intensity[near].max() < 80 + 150  # no corundum peak left
+        assert library.get_pattern(by_id["table#STD"]).intensity.max() == pytest.approx(
+            standard.max(), rel=1e-6
+        )
+
+
 def test_source_keys(tmp_path: Path) -> None:
     root = tmp_path / "structures"
     (root / "cod").mkdir(parents=True)
