@@ -241,13 +241,10 @@ def test_a_single_phase_is_one_phase(setting) -> None:
         assert analysis.phases[0].explained > 0.75  # the rest is clipped counting noise
 
 
-@pytest.mark.parametrize(("found", "swapped"), [(1, 6), (6, 6)])
-def test_a_look_alike_found_first_gives_way_to_the_phase_that_fits(setting, found, swapped) -> None:
-    """Fluorite (0.6% larger than silicon, with its own weak reflections) and
-    copper: silicon taken for the fluorite is replaced once the fit is done;
-    the fluorite, found right, stays."""
-    _, source, _, _ = setting
-    profiles = source.profiles(np.arange(8))
+def _swap_fluorite_and_copper(source, profiles: np.ndarray, found: int, ranked_ids):
+    """The swap step on a fluorite + copper scan (``profiles`` rows 6 and 3)
+    whose fluorite was found as ``found``: (fit before, fit after, phases
+    kept, look-alikes)."""
     rng = np.random.default_rng(5)
     scan = 0.6 * transformed(profiles[6], PhaseShape(0.02, 0.002, 0.03))
     scan += 0.4 * transformed(profiles[3], PhaseShape(0.02, -0.001, 0.03))
@@ -255,11 +252,22 @@ def test_a_look_alike_found_first_gives_way_to_the_phase_that_fits(setting, foun
     ids = [found, 3]
     fit = phases._refined(scan, EVERYWHERE, source, ids, [PhaseShape(0.02)] * 2, tensors=True)
     evidence = phases.PhaseEvidence(0.5, 0.5, 100.0, 1.0, 0.9, 0.9)
-    ranked = [RankedReference(i, 0.9, 0.9, 2.7) for i in (1, 3, 6, 7)]
-    new_fit, kept, _ = phases._swapped(
+    ranked = [RankedReference(i, 0.9, 0.9, 2.7) for i in ranked_ids]
+    new_fit, kept, lookalikes = phases._swapped(
         scan, EVERYWHERE, noise_level(scan, EVERYWHERE), source, fit,
         [(found, evidence, 0), (3, evidence, 1)], ranked, SERVED,
     )  # fmt: skip
+    return fit, new_fit, kept, lookalikes
+
+
+@pytest.mark.parametrize(("found", "swapped"), [(1, 6), (6, 6)])
+def test_a_look_alike_found_first_gives_way_to_the_phase_that_fits(setting, found, swapped) -> None:
+    """Fluorite (0.6% larger than silicon, with its own weak reflections) and
+    copper: silicon taken for the fluorite is replaced once the fit is done;
+    the fluorite, found right, stays."""
+    _, source, _, _ = setting
+    profiles = source.profiles(np.arange(8))
+    fit, new_fit, kept, _ = _swap_fluorite_and_copper(source, profiles, found, (1, 3, 6, 7))
     assert [k[0] for k in kept] == [swapped, 3]
     assert new_fit.misfit <= fit.misfit
     if found != swapped:
@@ -288,17 +296,7 @@ def test_of_the_look_alikes_that_beat_a_phase_the_one_least_strained_replaces_it
         None,
         [*labels, "stand-in"],
     )
-    rng = np.random.default_rng(5)
-    scan = 0.6 * transformed(profiles[6], PhaseShape(0.02, 0.002, 0.03))
-    scan += 0.4 * transformed(profiles[3], PhaseShape(0.02, -0.001, 0.03))
-    scan = np.clip(scan + rng.normal(0.0, 0.002, scan.size), 0.0, None)
-    fit = phases._refined(scan, EVERYWHERE, source, [1, 3], [PhaseShape(0.02)] * 2, tensors=True)
-    evidence = phases.PhaseEvidence(0.5, 0.5, 100.0, 1.0, 0.9, 0.9)
-    ranked = [RankedReference(i, 0.9, 0.9, 2.7) for i in (1, 3, 8, 6, 7)]
-    new_fit, kept, lookalikes = phases._swapped(
-        scan, EVERYWHERE, noise_level(scan, EVERYWHERE), source, fit,
-        [(1, evidence, 0), (3, evidence, 1)], ranked, SERVED,
-    )  # fmt: skip
+    fit, new_fit, kept, lookalikes = _swap_fluorite_and_copper(source, profiles, 1, (1, 3, 8, 6, 7))
     assert [k[0] for k in kept] == [6, 3]
     assert abs(new_fit.shapes[0].strain) < 0.005
     assert new_fit.misfit < 0.5 * fit.misfit
@@ -323,17 +321,7 @@ def test_a_look_alike_the_scan_cannot_tell_from_a_phase_is_listed_with_it(settin
         None,
         [*labels, "fluorite twin", "fluorite"],
     )
-    rng = np.random.default_rng(5)
-    scan = 0.6 * transformed(profiles[6], PhaseShape(0.02, 0.002, 0.03))
-    scan += 0.4 * transformed(profiles[3], PhaseShape(0.02, -0.001, 0.03))
-    scan = np.clip(scan + rng.normal(0.0, 0.002, scan.size), 0.0, None)
-    fit = phases._refined(scan, EVERYWHERE, source, [6, 3], [PhaseShape(0.02)] * 2, tensors=True)
-    evidence = phases.PhaseEvidence(0.5, 0.5, 100.0, 1.0, 0.9, 0.9)
-    ranked = [RankedReference(i, 0.9, 0.9, 2.7) for i in (9, 8, 3, 7)]
-    _, kept, lookalikes = phases._swapped(
-        scan, EVERYWHERE, noise_level(scan, EVERYWHERE), source, fit,
-        [(6, evidence, 0), (3, evidence, 1)], ranked, SERVED,
-    )  # fmt: skip
+    _, _, kept, lookalikes = _swap_fluorite_and_copper(source, profiles, 6, (9, 8, 3, 7))
     assert [k[0] for k in kept] == [6, 3]
     (twin,) = lookalikes[0]
     assert twin.reference_id == 8 and twin.misfit_ratio == pytest.approx(1.0, abs=0.01)
