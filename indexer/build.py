@@ -120,7 +120,7 @@ class Outcome:
     prepared: list[PreparedReference] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     already_present: int = 0
-    standard_residues: dict[str, float] = field(default_factory=dict)  # column → share removed
+    standard_residues: dict[str, float] = field(default_factory=dict)  # as Report's, by column
 
 
 @dataclass
@@ -133,8 +133,8 @@ class Report:
     already_present: int = 0
     duplicates: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str | None]] = field(default_factory=list)
-    # The internal standard's residue removed from table columns: path#column → share
-    # of the column's strongest point.
+    # The internal standard's residue removed from table columns: path#column →
+    # the most removed at one angle, as a share of the column's strongest point.
     standard_residues: dict[str, float] = field(default_factory=dict)
     library_size: int = 0
     finished_at: str | None = None

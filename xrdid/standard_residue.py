@@ -123,7 +123,7 @@ def standard_residue(
     """The residue of ``standard`` (intensities on the same ``two_theta``) in
     ``intensity``: :data:`NONE` when its lines are not clearly there. Its
     broadening is the one that fits the lines best (a residue's peaks are
-    broader than the standard's own pattern: brucite's by σ ≈ 0.2°), and each
+    broader than the standard's own pattern: brucite's by σ ≈ 0.12°), and each
     line gets its own scale (within :data:`_LINE_SPREAD` of the least): one
     scale for all would leave much of the residue where it is strongest."""
     x = np.asarray(two_theta, dtype=np.float64)
