@@ -121,6 +121,7 @@ class Outcome:
     failures: list[Failure] = field(default_factory=list)
     already_present: int = 0
     standard_residues: dict[str, float] = field(default_factory=dict)  # as Report's, by column
+    standard_missing: bool = False  # a table without the --standard column
 
 
 @dataclass
@@ -136,6 +137,8 @@ class Report:
     # The internal standard's residue removed from table columns: path#column →
     # the most removed at one angle, as a share of the column's strongest point.
     standard_residues: dict[str, float] = field(default_factory=dict)
+    # Tables without the --standard column: stored with nothing removed.
+    standard_missing: list[str] = field(default_factory=list)
     library_size: int = 0
     finished_at: str | None = None
     interrupted: bool = False
@@ -231,7 +234,10 @@ def _prepare_table(task: Task, data: bytes) -> Outcome | None:
         return None
     outcome = Outcome(task)
     if task.standard is not None:
-        table, outcome.standard_residues = table_without_standard(table, task.standard)
+        if task.standard in table:
+            table, outcome.standard_residues = table_without_standard(table, task.standard)
+        else:
+            outcome.standard_missing = True
     for column in _header_columns(data)[1:]:
         if column in table:
             continue
@@ -408,6 +414,8 @@ def build(
             report.already_present += outcome.already_present
             for column, share in outcome.standard_residues.items():
                 report.standard_residues[f"{outcome.task.path}#{column}"] = round(share, 4)
+            if outcome.standard_missing:
+                report.standard_missing.append(str(outcome.task.path))
             for failure in outcome.failures:
                 report.failed.append(
                     {"path": failure.path, "item": failure.item, "reason": failure.reason}
@@ -446,6 +454,10 @@ def _summary(report: Report, report_path: Path, shown: int = 20) -> str:
         lines.append(f"  FAILED {failure['path']}{item}: {failure['reason']}")
     if len(report.failed) > shown:
         lines.append(f"  … and {len(report.failed) - shown} more")
+    if report.standard_missing:
+        lines.append(
+            "  no --standard column, its residue not removed: " + ", ".join(report.standard_missing)
+        )
     lines.append(f"report: {report_path}")
     if report.interrupted:
         lines.append(

@@ -197,6 +197,16 @@ def test_a_tables_internal_standard_residue_is_removed_from_its_other_columns(
         )
 
 
+def test_a_standard_column_the_table_lacks_is_reported_not_ignored(
+    tmp_path: Path, checkpoint: Path, sources: Path
+) -> None:
+    """``--standard`` naming no column of a table: its references are stored
+    as they are, and the report names the table."""
+    code, report = run_build(tmp_path, checkpoint, sources, "--workers", "0", "--standard", "STD")
+    assert code == 0 and report["added"] == 6 and report["standard_residues"] == {}
+    assert report["standard_missing"] == [str(sources / "measured" / "table.csv")]
+
+
 def test_source_keys(tmp_path: Path) -> None:
     root = tmp_path / "structures"
     (root / "cod").mkdir(parents=True)
