@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import logging
 import re
@@ -156,7 +157,7 @@ def rank_shifted_pearson(lib: Library, qs: Queries) -> tuple[list[list[int]], fl
 
 def with_phase_search(method: Method) -> Method:
     """The same method inside the find–subtract–search-again loop
-    (:func:`xrdid.ranking.phases.analyse_phases`); one material is never listed twice."""
+    (:func:`indexer.classical_phases.search_phases`); one material is never listed twice."""
 
     def run(lib: Library, qs: Queries) -> tuple[list[list[int]], float]:
         def rank(x: np.ndarray) -> list[int]:
@@ -211,11 +212,22 @@ def _cached(path: Path, make: Callable[..., np.ndarray], *args: object) -> np.nd
 Draw = tuple[StickPattern, StickPattern | None, int]
 
 
+def split_digest(data: TrainingSet) -> str:
+    """A short digest of the split (each class's key and files, in order):
+    caches computed from one split are never read for another of its size."""
+    text = "\n".join(
+        f"{part}|{c.key}|{','.join(c.sources)}"
+        for part, classes in (("train", data.train), ("held out", data.held_out))
+        for c in classes
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def evaluation_library(data: TrainingSet, cache_dir: Path) -> Library:
     """References of every training and held-out class, cached in ``cache_dir``."""
     classes = data.train + data.held_out
     references = [c.sticks[0] for c in classes]
-    lib_path = cache_dir / f"eval_library_{len(classes)}.npz"
+    lib_path = cache_dir / f"eval_library_{len(classes)}_{split_digest(data)}.npz"
     lib = _cached(lib_path, _parallel, _reference_job, references, "library")
     return Library(
         lib, [c.key for c in classes], references, [c.space_group_number for c in classes]
@@ -259,7 +271,10 @@ def synthetic_rows(
     sets = {}
     for name, cfg in QUERY_SETS.items():
         size = f"{len(closed_idx)}x{per_held_out}"
-        path = cache_dir / f"eval_queries_{seed}_{size}_{name.replace(' ', '_')}.npz"
+        path = (
+            cache_dir
+            / f"eval_queries_{seed}_{size}_{split_digest(data)}_{name.replace(' ', '_')}.npz"
+        )
         queries = _cached(path, augmented_queries, draws, cfg, f"queries, {name}")
         closed = Queries(queries[: len(closed_idx)], [{labels[int(i)]} for i in closed_idx])
         open_set = Queries(queries[len(closed_idx) :], [{labels[int(i)]} for i in open_idx])
@@ -630,13 +645,15 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
     if args.card:
-        args.card.write_text(model_card(embedder, results, notes_all))
+        args.card.write_text(model_card(embedder, data, results, notes_all))
 
 
-def model_card(embedder: Embedder, results: list[dict], notes: list[str]) -> str:
-    """The model card: what the checkpoint is, what it was trained on, how it scores."""
+def model_card(embedder: Embedder, data: TrainingSet, results: list[dict], notes: list[str]) -> str:
+    """The model card: what the checkpoint is, what it was trained on, how it
+    scores (``data``: the training set the synthetic rows were drawn from)."""
     card = embedder.card
     training = card.get("training", {})
+    generated = sum(c.generated for c in data.train)
     lines = [
         "# Model card: xrdid RegNet1D + AdaCos",
         "",
@@ -665,6 +682,14 @@ def model_card(embedder: Embedder, results: list[dict], notes: list[str]) -> str
         "",
         "## Evaluation (`python -m indexer evaluate`)",
         "",
+        "The synthetic rows' library holds every material of the training set as today's "
+        f"readers rebuild it: {len(data.train) - generated} real training materials, "
+        f"{len(data.held_out)} held out (each material `held_out.json` names, or holding a "
+        f"file it lists) and {generated} generated ones; {len(data.rejected)} files rejected "
+        f"(training: {training.get('rejected_files')}). Readers that accept another file or "
+        "read a file's symmetry otherwise move those counts from training's; the held-out "
+        "files stay held out.",
+        "",
         "| row | method | queries | library | top-1 % | top-5 % | ms/query |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -686,7 +711,7 @@ def model_card(embedder: Embedder, results: list[dict], notes: list[str]) -> str
         "other synthetic queries, `RERANK.md`). "
         "Mixtures: top-1 = the best candidate is one of the sample's phases; top-5 = the "
         "share of its phases found in the top 5. 'Phase search': each method inside the "
-        "find–subtract–search-again loop of `xrdid/phases.py` (up to 3 phases). "
+        "find–subtract–search-again loop of `indexer/classical_phases.py` (up to 3 phases). "
         "'Low strain': the same synthetic queries, but only one in five strained anywhere "
         "within ±3% (isotropic) and ±1% (per strain-tensor component), as the full "
         "augmentation does to every query; the rest by a few tenths of a percent. "

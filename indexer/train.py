@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from indexer.sample_pool import SamplePool
-from indexer.training_set import TrainingSet, build_training_set, shipped_held_out_keys
+from indexer.training_set import TrainingSet, build_training_set, shipped_held_out
 from xrdid.augment import FULL_AUGMENTATION, augmented_input, reference_input
 from xrdid.data_paths import PROJECT_ROOT
 from xrdid.embedder import model_input, save_checkpoint
@@ -120,8 +120,8 @@ def _training_set(cfg: TrainConfig) -> TrainingSet:
         return data
     # The shipped model's held-out materials stay held out, so every model
     # and evaluation is measured on the same open set.
-    held_out = shipped_held_out_keys(MODEL_STORE / "held_out.json")
-    data = build_training_set(cfg.n_generated, cfg.seed, workers=2, held_out_keys=held_out)
+    held_out = shipped_held_out(MODEL_STORE / "held_out.json")
+    data = build_training_set(cfg.n_generated, cfg.seed, workers=2, held_out_list=held_out)
     data.save(path)
     return data
 

@@ -20,7 +20,7 @@ import pickle
 import re
 import signal
 import warnings
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,26 +114,45 @@ def real_classes(root: Path, workers: int = 2) -> tuple[list[TrainingClass], dic
     return sorted(by_key.values(), key=lambda c: c.key), rejected
 
 
+@dataclass(frozen=True)
+class HeldOutList:
+    """A shipped model's held-out materials (``held_out.json``): their keys
+    and every file of them."""
+
+    keys: frozenset[str]
+    sources: frozenset[str]
+
+    @property
+    def formulas(self) -> set[str]:
+        """The formulas its keys were made of (:func:`material_key`)."""
+        return {key.rsplit("|", 1)[0] for key in self.keys}
+
+
 def split_held_out(
     classes: list[TrainingClass],
     seed: int,
     fraction: float = HELD_OUT_FRACTION,
-    held_out_keys: Collection[str] | None = None,
+    held_out: HeldOutList | None = None,
 ) -> tuple[list[TrainingClass], list[TrainingClass]]:
     """(train, held_out): a seeded fraction of the materials, all files of each;
-    or, given ``held_out_keys`` (a shipped model's ``held_out.json``), exactly
-    those materials. A seeded split moves whenever the readers accept another
-    file, and the open set must be what the model never saw."""
-    if held_out_keys is not None:
-        keys = set(held_out_keys)
-        held = {i for i, c in enumerate(classes) if c.key in keys}
+    or, given a shipped model's ``held_out`` list, the materials it names or
+    holding a file it lists. A seeded split moves whenever the readers accept
+    another file, and a key moves when they read a file's symmetry otherwise
+    (files once read as P1 now carry their space group): the open set must be
+    what the model never saw, so a listed file keeps its material held out."""
+    if held_out is not None:
+        held = {
+            i
+            for i, c in enumerate(classes)
+            if c.key in held_out.keys or not held_out.sources.isdisjoint(c.sources)
+        }
     else:
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(classes))
         held = {int(i) for i in order[: int(round(fraction * len(classes)))]}
     train = [c for i, c in enumerate(classes) if i not in held]
-    held_out = [c for i, c in enumerate(classes) if i in held]
-    return train, held_out
+    held_list = [c for i, c in enumerate(classes) if i in held]
+    return train, held_list
 
 
 _INTEGER_FORMULA = re.compile(r"^([A-Z][a-z]?\d*)+$")
@@ -274,22 +293,32 @@ class TrainingSet:
         return loaded
 
 
-def shipped_held_out_keys(path: Path) -> list[str] | None:
+def shipped_held_out(path: Path) -> HeldOutList | None:
     """The held-out materials a shipped model was trained without, if recorded."""
     if not path.is_file():
         return None
-    return [entry["key"] for entry in json.loads(path.read_text())]
+    entries = json.loads(path.read_text())
+    return HeldOutList(
+        frozenset(entry["key"] for entry in entries),
+        frozenset(source for entry in entries for source in entry["sources"]),
+    )
 
 
 def build_training_set(
-    n_generated: int, seed: int, workers: int = 2, held_out_keys: Collection[str] | None = None
+    n_generated: int, seed: int, workers: int = 2, held_out_list: HeldOutList | None = None
 ) -> TrainingSet:
-    """Real classes split (by ``held_out_keys`` when given, else by seed) plus
+    """Real classes split (by ``held_out_list`` when given, else by seed) plus
     ``n_generated`` pyxtal classes whose formulas are not held out."""
     root = shared_data_dir() / "structures"
     classes, rejected = real_classes(root, workers)
-    train, held_out = split_held_out(classes, seed, held_out_keys=held_out_keys)
+    train, held_out = split_held_out(classes, seed, held_out=held_out_list)
+    # The generated classes follow from the formulas left out (a seeded
+    # permutation of the rest), so a shipped list's own formulas are left out
+    # too: today's readers may make another formula of a listed file, and the
+    # classes that model trained on were drawn without the list's.
     excluded = {c.formula for c in held_out}
+    if held_out_list is not None:
+        excluded |= held_out_list.formulas
     log.info(
         "real materials: %d train, %d held out, %d files rejected",
         len(train),

@@ -32,6 +32,23 @@ def test_query_sets_are_paired_and_cached(data, tmp_path):
     np.testing.assert_array_equal(again["low strain"][0].inputs, closed_low.inputs)
 
 
+def test_another_split_of_the_same_size_does_not_read_the_first_ones_caches(
+    data, rock_salt_classes, tmp_path
+):
+    lib, _ = synthetic_rows(data, n_closed=3, per_held_out=2, seed=5, cache_dir=tmp_path)
+    moved = TrainingSet(
+        train=[*rock_salt_classes[:3], rock_salt_classes[4]],
+        held_out=[rock_salt_classes[3]],
+        rejected={},
+        seed=0,
+    )
+    other, sets = synthetic_rows(moved, n_closed=3, per_held_out=2, seed=5, cache_dir=tmp_path)
+    assert other.labels == ["c0", "c1", "c2", "c4", "c3"]
+    np.testing.assert_array_equal(other.inputs[3], lib.inputs[4])  # c4's reference
+    np.testing.assert_array_equal(other.inputs[4], lib.inputs[3])
+    assert sets["low strain"][1].truths == [{"c3"}, {"c3"}]
+
+
 def test_score_single_phase_and_mixtures():
     ranked = [["a", "b", "c"], ["x", "a", "y"]]
     assert score(ranked, [{"a"}, {"a"}], mixture=False) == (0.5, 1.0)

@@ -1,6 +1,9 @@
-"""The training loop's parts: the sample pool and the mixture targets."""
+"""The training loop's parts: the sample pool, the mixture targets and the held-out split."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +13,7 @@ import torch.nn.functional as F
 from indexer.ablate import VARIANTS
 from indexer.sample_pool import MAX_PHASES, SamplePool
 from indexer.train import mixture_targets
-from indexer.training_set import TrainingClass
+from indexer.training_set import TrainingClass, shipped_held_out, split_held_out
 from xrdid.grid import MODEL_GRID
 from xrdid.model import AdaCos, RegNet1D
 
@@ -70,3 +73,29 @@ def test_every_ablation_variant_embeds_the_model_grid(variant):
         out = model(torch.rand(2, 2, MODEL_GRID.n_points))
     assert out.shape == (2, VARIANTS[variant].embedding_dim)
     assert torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-5)
+
+
+def test_a_shipped_models_held_out_file_stays_held_out_under_another_key(tmp_path: Path):
+    """held_out.json names a material by the key the readers gave it then
+    (a CIF once read as P1); read today with its space group, its file
+    still keeps it out of training."""
+    (tmp_path / "held_out.json").write_text(
+        json.dumps([{"key": "MnO2|1", "name": "MnO2", "sources": ["a/MnO2_136.cif"]}])
+    )
+
+    def material(key: str, *sources: str) -> TrainingClass:
+        return TrainingClass(
+            key, key, key.split("|")[0], int(key.split("|")[1]), False, list(sources)
+        )
+
+    classes = [
+        material("MnO2|136", "a/MnO2_136.cif"),
+        material("MnO2|1", "b/other.cif"),
+        material("TiO2|136", "a/TiO2_136.cif"),
+    ]
+    held_out = shipped_held_out(tmp_path / "held_out.json")
+    train, held = split_held_out(classes, seed=0, held_out=held_out)
+    assert [c.key for c in held] == ["MnO2|136", "MnO2|1"]
+    assert [c.key for c in train] == ["TiO2|136"]
+    assert held_out is not None and held_out.formulas == {"MnO2"}
+    assert shipped_held_out(tmp_path / "missing.json") is None
