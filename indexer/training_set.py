@@ -135,8 +135,8 @@ def split_held_out(
     held_out: HeldOutList | None = None,
 ) -> tuple[list[TrainingClass], list[TrainingClass]]:
     """(train, held_out): a seeded fraction of the materials, all files of each;
-    or, given a shipped model's ``held_out`` list, the materials it names or
-    holding a file it lists. A seeded split moves whenever the readers accept
+    or, given a shipped model's ``held_out`` list, the materials it names and
+    those that hold a file it lists. A seeded split moves whenever the readers accept
     another file, and a key moves when they read a file's symmetry otherwise
     (files once read as P1 now carry their space group): the open set must be
     what the model never saw, so a listed file keeps its material held out."""
