@@ -235,11 +235,11 @@ def padded_embeddings(
 def recall(args: argparse.Namespace) -> dict[str, object]:
     """Top-5 of the served ranking with exact and approximate search structures."""
     from indexer.evaluate import evaluation_library, synthetic_rows
-    from indexer.training_set import TrainingSet
+    from indexer.training_set import training_set_at
     from xrdid.embedder import Embedder
 
     embedder = Embedder.load(args.model, device="cpu")
-    data = TrainingSet.load(args.training_set)
+    data = training_set_at(args.training_set)
     cache_dir = args.training_set.parent
     lib = evaluation_library(data, cache_dir)
     _, sets = synthetic_rows(data, 1000, 3, 7, cache_dir)

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from indexer.train import TrainConfig, train
-from indexer.training_set import TrainingSet
+from indexer.training_set import training_set_at
 from xrdid.model import RegNet1D, RegNetConfig, count_parameters
 
 SHIPPED = TrainConfig().model
@@ -44,7 +44,7 @@ VARIANTS: dict[str, RegNetConfig] = {
 
 def _subset(training_set: Path, n_classes: int, out: Path) -> None:
     """The first ``n_classes`` real materials, as a training set of its own."""
-    data = TrainingSet.load(training_set)
+    data = training_set_at(training_set)
     data.train = [c for c in data.train if not c.generated][:n_classes]
     data.save(out / "training_set.pkl")
 

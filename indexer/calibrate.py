@@ -48,7 +48,7 @@ from indexer.evaluate import (
 )
 from indexer.evaluate_phases import LibraryArrays, MixturePools, reliability_table
 from indexer.mixtures import calculated_mixture, random_weights
-from indexer.training_set import TrainingSet
+from indexer.training_set import TrainingSet, training_set_at
 from xrdid.augment import AugmentConfig
 from xrdid.data_paths import PROJECT_ROOT
 from xrdid.embedder import Embedder, model_input
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     embedder = Embedder.load(args.model)
-    data = TrainingSet.load(args.training_set)
+    data = training_set_at(args.training_set)
     saved = args.training_set.parent / f"calibration_features_{args.seed}_{args.queries}.json"
     if args.reuse and saved.is_file():
         gathered = Labelled(**json.loads(saved.read_text()))

@@ -49,7 +49,7 @@ import numpy as np
 from tqdm import tqdm
 
 from indexer.classical_phases import phase_ranking, search_phases
-from indexer.training_set import TrainingClass, TrainingSet
+from indexer.training_set import TrainingClass, TrainingSet, training_set_at
 from xrdid.augment import FULL_AUGMENTATION, AugmentConfig, augmented_input, reference_input
 from xrdid.data_paths import PROJECT_ROOT, shared_data_dir
 from xrdid.embedder import Embedder, model_input
@@ -576,7 +576,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     embedder = Embedder.load(args.model)
-    data = TrainingSet.load(args.training_set)
+    data = training_set_at(args.training_set)
     cache_dir = args.training_set.parent
     lib, query_sets = synthetic_rows(data, args.closed, args.per_held_out, args.seed, cache_dir)
     aa_lib, single, mixtures, notes = autoanalyzer_rows(data)

@@ -67,7 +67,7 @@ from indexer.evaluate import (
     synthetic_rows,
 )
 from indexer.mixtures import Mixture, calculated_mixture, measured_mixture, random_weights
-from indexer.training_set import TrainingSet
+from indexer.training_set import TrainingSet, training_set_at
 from xrdid.data_paths import PROJECT_ROOT, shared_data_dir
 from xrdid.embedder import Embedder
 from xrdid.identify import IdentifyOptions, identify, identify_pattern
@@ -1063,7 +1063,7 @@ def main(argv: list[str] | None = None) -> None:
     calibration = Calibration.load(args.calibration) if args.calibration.is_file() else None
     if calibration is not None and calibration.model_version != embedder.version:
         calibration = None
-    data = TrainingSet.load(args.training_set)
+    data = training_set_at(args.training_set)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "library.sqlite"

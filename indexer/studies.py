@@ -9,7 +9,7 @@ import json
 import logging
 from pathlib import Path
 
-from indexer.training_set import TrainingSet
+from indexer.training_set import TrainingSet, training_set_at
 from xrdid.data_paths import PROJECT_ROOT
 from xrdid.embedder import Embedder
 
@@ -29,7 +29,7 @@ def load_study(args: argparse.Namespace) -> tuple[Embedder, TrainingSet, int]:
     """The model, the training set and the query count (at most one per training material)."""
     logging.basicConfig(level=logging.WARNING)
     embedder = Embedder.load(args.model)
-    data = TrainingSet.load(args.training_set)
+    data = training_set_at(args.training_set)
     return embedder, data, min(args.queries, len(data.train))
 
 

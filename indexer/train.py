@@ -26,7 +26,12 @@ import torch
 from tqdm import tqdm
 
 from indexer.sample_pool import SamplePool
-from indexer.training_set import TrainingSet, build_training_set, shipped_held_out
+from indexer.training_set import (
+    SHIPPED_GENERATED,
+    SHIPPED_SEED,
+    TrainingSet,
+    training_set_at,
+)
 from xrdid.augment import FULL_AUGMENTATION, augmented_input, reference_input
 from xrdid.data_paths import PROJECT_ROOT
 from xrdid.embedder import model_input, save_checkpoint
@@ -43,8 +48,8 @@ MODEL_STORE = PROJECT_ROOT / "model_store"
 class TrainConfig:
     out: Path = Path("runs/main")
     ship_to: Path = MODEL_STORE
-    seed: int = 20261121
-    n_generated: int = 1000  # pyxtal classes added to the real ones
+    seed: int = SHIPPED_SEED
+    n_generated: int = SHIPPED_GENERATED  # pyxtal classes added to the real ones
     steps: int = 12000
     minutes: float | None = None  # wall-clock budget; the schedule follows elapsed time
     steps_per_epoch: int = 400
@@ -120,10 +125,7 @@ def _training_set(cfg: TrainConfig) -> TrainingSet:
         return data
     # The shipped model's held-out materials stay held out, so every model
     # and evaluation is measured on the same open set.
-    held_out = shipped_held_out(MODEL_STORE / "held_out.json")
-    data = build_training_set(cfg.n_generated, cfg.seed, workers=2, held_out_list=held_out)
-    data.save(path)
-    return data
+    return training_set_at(path, cfg.n_generated, cfg.seed)
 
 
 def _validation_arrays(

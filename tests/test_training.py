@@ -99,3 +99,27 @@ def test_a_shipped_models_held_out_file_stays_held_out_under_another_key(tmp_pat
     assert [c.key for c in train] == ["TiO2|136"]
     assert held_out is not None and held_out.formulas == {"MnO2"}
     assert shipped_held_out(tmp_path / "missing.json") is None
+
+
+def test_a_missing_training_set_is_built_once_with_the_shipped_held_out_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rock_salt_classes
+):
+    """The evaluation on a fresh clone: no saved training set, so it is built
+    (with the shipped model's held-out list), saved, and read back after."""
+    import indexer.training_set as training_set
+
+    calls = []
+
+    def build(n_generated, seed, workers=2, held_out_list=None):
+        calls.append((n_generated, seed, held_out_list))
+        return training_set.TrainingSet(rock_salt_classes[:4], rock_salt_classes[4:], {}, seed)
+
+    monkeypatch.setattr(training_set, "build_training_set", build)
+    path = tmp_path / "runs" / "training_set.pkl"
+    first = training_set.training_set_at(path)
+    again = training_set.training_set_at(path)
+    assert len(calls) == 1 and path.is_file()
+    n_generated, seed, held_out = calls[0]
+    assert (n_generated, seed) == (training_set.SHIPPED_GENERATED, training_set.SHIPPED_SEED)
+    assert held_out is not None and len(held_out.keys) == 299  # model_store/held_out.json
+    assert [c.key for c in again.train] == [c.key for c in first.train] == ["c0", "c1", "c2", "c3"]
