@@ -269,12 +269,9 @@ def synthetic_rows(
     draws = query_draws(classes, np.concatenate([closed_idx, open_idx]), rng)
     labels = lib.labels
     sets = {}
+    size, digest = f"{len(closed_idx)}x{per_held_out}", split_digest(data)
     for name, cfg in QUERY_SETS.items():
-        size = f"{len(closed_idx)}x{per_held_out}"
-        path = (
-            cache_dir
-            / f"eval_queries_{seed}_{size}_{split_digest(data)}_{name.replace(' ', '_')}.npz"
-        )
+        path = cache_dir / f"eval_queries_{seed}_{size}_{digest}_{name.replace(' ', '_')}.npz"
         queries = _cached(path, augmented_queries, draws, cfg, f"queries, {name}")
         closed = Queries(queries[: len(closed_idx)], [{labels[int(i)]} for i in closed_idx])
         open_set = Queries(queries[len(closed_idx) :], [{labels[int(i)]} for i in open_idx])

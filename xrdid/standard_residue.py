@@ -127,8 +127,14 @@ def standard_residue(
     line gets its own scale (within :data:`_LINE_SPREAD` of the least): one
     scale for all would leave much of the residue where it is strongest."""
     x = np.asarray(two_theta, dtype=np.float64)
+    return _residue(x, intensity, _peaks_only(x, np.asarray(standard, dtype=np.float64)))
+
+
+def _residue(
+    x: NDArray[np.float64], intensity: NDArray[np.floating], s: NDArray[np.float64]
+) -> Residue:
+    """:func:`standard_residue`, given the standard's peaks ``s`` on ``x``."""
     y = np.asarray(intensity, dtype=np.float64)
-    s = _peaks_only(x, np.asarray(standard, dtype=np.float64))
     if s.max() <= 0:
         return NONE
     peaks, _ = find_peaks(s, prominence=_MIN_LINE_HEIGHT * s.max())
@@ -139,7 +145,8 @@ def standard_residue(
     # own peak fits none, and must not choose.
     best: tuple[float, float, list[tuple[float, float, float] | None]] | None = None
     for sigma in _BROADENINGS_DEG:
-        fits = [_line_fit(x, y, _broadened(x, s, sigma), c) for c in centers]
+        broad = _broadened(x, s, sigma)
+        fits = [_line_fit(x, y, broad, c) for c in centers]
         misfit = float(np.median([f[2] if f is not None else np.inf for f in fits]))
         if best is None or misfit < best[0]:
             best = (misfit, sigma, fits)
@@ -162,10 +169,11 @@ def without_standard(pattern: Pattern, standard: Pattern) -> tuple[Pattern, Resi
     pattern's angles), and that residue (:data:`NONE`: unchanged)."""
     x = np.asarray(pattern.two_theta_deg, dtype=np.float64)
     s = np.interp(x, standard.two_theta_deg, standard.intensity, left=0.0, right=0.0)
-    residue = standard_residue(x, pattern.intensity, s)
+    peaks = _peaks_only(x, s)
+    residue = _residue(x, pattern.intensity, peaks)
     if residue is NONE:
         return pattern, residue
-    template = _broadened(x, _peaks_only(x, s), residue.broadening_deg)
+    template = _broadened(x, peaks, residue.broadening_deg)
     cleaned = np.asarray(pattern.intensity, dtype=np.float64) - residue.profile(x) * template
     return replace(pattern, intensity=cleaned), residue
 
