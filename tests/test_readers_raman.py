@@ -120,6 +120,18 @@ def test_column_text_axes_convert_to_shift(header, axis, laser) -> None:
     assert spectrum.shift_cm1[np.argmax(spectrum.intensity)] == pytest.approx(1086.0, abs=1.5)
 
 
+def test_a_fixed_width_raman_export_with_rows_run_together_reads_with_a_warning() -> None:
+    lines = ["Raman shift (cm-1) Intensity"] + [
+        f"{150 + 1.25 * i:.2f} {200 + i:5d}" for i in range(1200)
+    ]
+    lines[501] = "775.00123456"  # 150 + 1.25 × 500 and a count that filled its field
+    spectrum = read_measurement("\n".join(lines).encode(), "s.txt")
+    assert isinstance(spectrum, RamanSpectrum)
+    assert spectrum.shift_cm1[500] == pytest.approx(775.0)
+    assert spectrum.intensity[500] == 123456
+    assert spectrum.metadata["reader_warning"].startswith("line 502: the axis value")
+
+
 def test_absolute_wavenumbers_without_a_header_are_recognised() -> None:
     data = rows(1e7 / 532.0 - SHIFT, BANDS, " ").encode()
     with pytest.raises(PatternReadError, match="states no laser wavelength"):

@@ -245,6 +245,47 @@ def test_a_bad_row_far_into_a_plain_block_is_still_named_by_line() -> None:
         assert caught.value.line == 450
 
 
+def _fixed_width(rows: dict[int, str]) -> bytes:
+    """60 rows of an evenly stepped (0.0496°) fixed-width export, some replaced."""
+    lines = [f"{10 + 0.0496 * i:.4f} {100 + i:4d}" for i in range(60)]
+    for index, row in rows.items():
+        lines[index] = row
+    return "\n".join(lines).encode()
+
+
+def test_run_together_rows_are_split_where_the_step_puts_the_next_angle() -> None:
+    # Row 41 is 11.9840°: a 5-digit count fills its field; row 46 is
+    # 12.2320° written without its trailing zero, the count 9 touching it.
+    pattern = read_pattern(_fixed_width({40: "11.984010228", 45: " 12.2329"}), "film.xy")
+    assert pattern.two_theta_deg[40] == pytest.approx(11.984)
+    assert pattern.intensity[40] == 10228
+    assert pattern.two_theta_deg[45] == pytest.approx(12.232)
+    assert pattern.intensity[45] == 9
+    assert pattern.metadata["reader_warning"].startswith("lines 41, 46: the axis value")
+
+
+@pytest.mark.parametrize(
+    ("rows", "line"),
+    [
+        ({40: "11.98"}, 41),  # a row cut off: no split lands on 11.9840
+        ({45: "12.2320"}, 46),  # cut off after a 0: 12.232 and "0", or 12.23 and "20"?
+        ({40: "12.0336140"}, 41),  # a step on: not this row's angle
+        ({1: "10.04961234"}, 2),  # no step known yet
+    ],
+)
+def test_rows_no_split_explains_are_still_refused(rows: dict[int, str], line: int) -> None:
+    with pytest.raises(PatternReadError, match="1 value where the data has 2 columns") as caught:
+        read_pattern(_fixed_width(rows), "film.xy")
+    assert caught.value.line == line
+
+
+def test_run_together_rows_are_only_split_in_two_column_files() -> None:
+    lines = [f"{10 + 0.05 * i:.2f} {100 + i} {10 + i}" for i in range(60)]
+    lines[40] = "12.00140 52"
+    with pytest.raises(PatternReadError, match="2 values where the data has 3 columns"):
+        read_pattern("\n".join(lines).encode(), "scan.xye")
+
+
 # ----------------------------------------------------------- properties
 
 _SEPARATORS = st.sampled_from([" ", "  ", "\t", ",", ", ", ";", " ; "])

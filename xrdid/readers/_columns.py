@@ -138,6 +138,9 @@ class ColumnTable:
     dialect: Dialect
     first_data_line: int
     header: tuple[str, ...]
+    # Lines whose axis value and intensity had run together (a fixed-width
+    # export's full field), read split where the axis step puts them.
+    split_lines: tuple[int, ...] = ()
 
     @property
     def n_columns(self) -> int:
@@ -189,6 +192,7 @@ def parse_columns(text: str, source: str | None, *, first_line: int = 1) -> Colu
     if fast is None:
         rows = sample + [(lineno, line) for lineno, line, is_comment in lines if not is_comment]
         fast = _fast_columns(rows, dialect, n_columns)
+    split_lines: tuple[int, ...] = ()
     if fast is not None:
         columns = fast
     else:
@@ -199,6 +203,7 @@ def parse_columns(text: str, source: str | None, *, first_line: int = 1) -> Colu
         if reader.n_rows == 0:
             raise _no_data(header_lines, comments, source)
         columns, first_data_line = reader.columns(), reader.first_line
+        split_lines = tuple(reader.split_lines)
 
     names = _column_names(header_lines, dialect, n_columns)
     header = tuple(comments + [line for _, line in header_lines.kept])[:_MAX_HEADER_LINES]
@@ -208,6 +213,21 @@ def parse_columns(text: str, source: str | None, *, first_line: int = 1) -> Colu
         dialect=dialect,
         first_data_line=first_data_line,
         header=header,
+        split_lines=split_lines,
+    )
+
+
+def run_together_note(table: ColumnTable) -> str | None:
+    """What a reader tells the user about :attr:`ColumnTable.split_lines`."""
+    lines = table.split_lines
+    if not lines:
+        return None
+    shown = ", ".join(str(n) for n in lines[:_SPLIT_LINES_SHOWN])
+    more = f" and {len(lines) - _SPLIT_LINES_SHOWN} more" if len(lines) > _SPLIT_LINES_SHOWN else ""
+    return (
+        f"line{'s' if len(lines) > 1 else ''} {shown}{more}: the axis value and the intensity "
+        "ran together (a fixed-width export whose intensity filled its field); read split "
+        "where the axis step puts the boundary"
     )
 
 
@@ -276,6 +296,15 @@ def _fast_columns(
     return tuple(table[:, i].copy() for i in range(n_columns))
 
 
+# How many repaired line numbers a note names before "and N more".
+_SPLIT_LINES_SHOWN = 5
+# A run-together value: the axis value's digits straight into the intensity's.
+_RUN_TOGETHER = re.compile(r"([0-9]+)\.([0-9]+)")
+# The intensity part: a whole number. Not a lone 0: "14.50" is as likely a row
+# whose intensity was cut off as 14.5 followed by 0.
+_INTENSITY = re.compile(r"[1-9][0-9]*")
+
+
 class _RowReader:
     """Accumulates rows under one dialect, failing on the first bad line."""
 
@@ -289,6 +318,9 @@ class _RowReader:
         self.n_rows = 0
         self.first_line = 0
         self.max_rows = min(MAX_POINTS, MAX_TABLE_VALUES // n_columns)
+        # The most decimals an axis value was written with so far.
+        self.axis_decimals = 0
+        self.split_lines: list[int] = []
 
     def add(self, lineno: int, line: str, header_lines: _HeaderLines) -> None:
         if self.row.fullmatch(line) is None:
@@ -296,10 +328,17 @@ class _RowReader:
                 # Text before the first good row is header ("2 Theta Counts").
                 header_lines.add(lineno, line)
                 return
-            raise self._diagnose(lineno, line)
-        fields = self.dialect.split(line)
+            split = self._run_together(line)
+            if split is None:
+                raise self._diagnose(lineno, line)
+            self.split_lines.append(lineno)
+            fields = list(split)
+        else:
+            fields = self.dialect.split(line)
         if self.dialect.decimal == ",":
             fields = [field.replace(",", ".") for field in fields]
+        if "." in fields[0]:
+            self.axis_decimals = max(self.axis_decimals, len(fields[0]) - fields[0].index(".") - 1)
         for column, field in zip(self.values, fields, strict=False):
             column.append(float(field))
         if self.n_rows == 0:
@@ -313,6 +352,36 @@ class _RowReader:
                 source=self.source,
                 line=lineno,
             )
+
+    def _run_together(self, line: str) -> tuple[str, str] | None:
+        """The axis value and intensity of a fixed-width row whose fields ran
+        together ("14.168110228" after "14.1185 1697", or " 39.1279" for
+        39.127 and 9 when the export drops trailing zeros), or None. The split
+        is the one that puts the axis value where the rows so far, evenly
+        stepped, put the next one (to within the last decimal they were
+        written with, and with no more decimals), followed by a whole positive
+        count."""
+        match = _RUN_TOGETHER.fullmatch(line)
+        if match is None or self.n_columns != 2 or self.n_rows < 2 or self.dialect.decimal != ".":
+            return None
+        first, previous = self.values[0][0], self.values[0][-1]
+        step = (previous - first) / (self.n_rows - 1)
+        if step <= 0:
+            return None
+        expected = previous + step
+        # The values are rounded to their last decimal, and so is the expectation.
+        tolerance = 1.5 * 10.0**-self.axis_decimals
+        whole, fraction = match.groups()
+        splits = []
+        for decimals in range(1, min(len(fraction) - 1, self.axis_decimals) + 1):
+            axis, intensity = f"{whole}.{fraction[:decimals]}", fraction[decimals:]
+            error = abs(float(axis) - expected)
+            if error <= tolerance and _INTENSITY.fullmatch(intensity):
+                splits.append((error, axis, intensity))
+        if not splits:
+            return None
+        _, axis, intensity = min(splits)
+        return axis, intensity
 
     def columns(self) -> tuple[NDArray[np.float64], ...]:
         """The columns; a value that overflowed ("1e999") is reported by line."""

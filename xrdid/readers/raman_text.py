@@ -23,7 +23,7 @@ from xrdid.raman.spectrum import (
     axis_to_shift,
     make_raman_spectrum,
 )
-from xrdid.readers._columns import ColumnTable, parse_columns
+from xrdid.readers._columns import ColumnTable, parse_columns, run_together_note
 from xrdid.readers._textdecode import decode_text
 from xrdid.readers.text import READER_WARNING, _split_columns
 
@@ -81,6 +81,9 @@ def read_rruff(data: bytes, source: str | None = None) -> RamanSpectrum:
                 source=source,
             )
         columns = (table.columns[0], table.columns[1])
+        split = run_together_note(table)
+        if split:
+            metadata[READER_WARNING] = split
     laser = None
     found = _RRUFF_LASER.search(source or "")
     if found:
@@ -152,6 +155,9 @@ def spectrum_from_table(
                 "shift; save the shift and a single intensity column",
                 source=source,
             )
+    split = run_together_note(table)
+    if split:
+        metadata[READER_WARNING] = "; ".join(filter(None, [split, metadata.get(READER_WARNING)]))
     x = table.columns[0]
     chosen = axis or guess_axis(table)
     metadata["axis"] = chosen.value

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from xrdid.errors import PatternReadError
 from xrdid.pattern import Pattern, make_pattern
-from xrdid.readers._columns import ColumnTable, parse_columns
+from xrdid.readers._columns import ColumnTable, parse_columns, run_together_note
 from xrdid.readers._textdecode import decode_text
 
 logger = logging.getLogger(__name__)
@@ -48,11 +48,12 @@ def read_text(data: bytes, source: str | None = None) -> Pattern:
 def pattern_from_table(table: ColumnTable, source: str | None = None) -> Pattern:
     """The pattern of parsed columns (2θ, intensity, optional σ)."""
     intensity_columns, sigma = _split_columns(table)
-    metadata_note = None
+    split = run_together_note(table)
+    notes = [split] if split else []
     if len(intensity_columns) == 2 and table.n_columns == 3:
         # Exports often append a fitted background or a second scan as column 3;
         # the measured intensity is column 2 by convention. Say so, don't fail.
-        metadata_note = (
+        notes.append(
             f"{intensity_columns[1][0]} ignored: it is not an uncertainty "
             "(negative or as large as the intensity); column 2 read as the intensity"
         )
@@ -69,8 +70,8 @@ def pattern_from_table(table: ColumnTable, source: str | None = None) -> Pattern
         )
     name, intensity = intensity_columns[0]
     metadata = _metadata(table, name, sigma is not None)
-    if metadata_note:
-        metadata[READER_WARNING] = metadata_note
+    if notes:
+        metadata[READER_WARNING] = "; ".join(notes)
     return make_pattern(
         table.columns[0],
         intensity,
