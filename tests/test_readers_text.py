@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from xrdid.data_paths import shared_data_dir
 from xrdid.errors import PatternReadError, UnsupportedFormatError
-from xrdid.readers import _columns, read_pattern, read_pattern_table
+from xrdid.readers import _columns, _numbers, read_pattern, read_pattern_table
 from xrdid.readers._columns import parse_columns
 from xrdid.readers._textdecode import decode_text
 
@@ -377,3 +377,24 @@ def test_random_text_only_ever_raises_pattern_read_error(text: str) -> None:
 def test_binary_garbage_is_unsupported() -> None:
     with pytest.raises(UnsupportedFormatError, match="binary"):
         read_pattern(bytes(range(256)) * 4, "scan.xy")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.from_regex(_numbers.FLOAT, fullmatch=True),
+            st.sampled_from(["nan", "-inf", "1e999", "1_000", "0x10", "1.5.2", "−1"]),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_many_numbers_at_once_read_as_one_at_a_time(tokens: list[str]) -> None:
+    one_by_one = [_numbers.parse_float(token) for token in tokens]
+    at_once = _numbers.parse_floats(tokens)
+    if any(value is None for value in one_by_one):
+        assert at_once is None
+    else:
+        assert at_once is not None
+        np.testing.assert_array_equal(at_once, np.array(one_by_one, dtype=np.float64))

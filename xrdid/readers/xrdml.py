@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from xrdid.errors import PatternReadError
 from xrdid.pattern import Pattern, make_pattern
 from xrdid.readers._common import build_wavelength
-from xrdid.readers._numbers import is_not_finite, parse_float
+from xrdid.readers._numbers import is_not_finite, parse_float, parse_floats
 from xrdid.readers._xml import (
     attribute,
     child,
@@ -189,6 +189,9 @@ def _two_theta(points: Element, n_points: int, source: str | None) -> NDArray[np
 
 def _numbers(element: Element, source: str | None) -> NDArray[np.float64]:
     tokens = text_of(element).split()
+    fast = parse_floats(tokens)
+    if fast is not None:
+        return fast
     name = local_name(element.tag)
     values = np.empty(len(tokens), dtype=np.float64)
     for index, token in enumerate(tokens):
