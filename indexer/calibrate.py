@@ -18,9 +18,11 @@ is in the scan, and a logistic model is fitted
 1–6 references of the shipped library (calculated ones simulated, RockJock's
 measured ones summed; seed 8 as well), analysed against it: the library lab
 scans are analysed against, measured references and all, not the evaluation
-library crowded with look-alikes of the training materials. The ``no_match``
-threshold is the entry confidence below which at most 5% of the in-library
-scans fall.
+library crowded with look-alikes of the training materials. Whether a
+scan's material is in the library at all is a logistic model of its first
+answer's and its strongest phase's features (and one of the first answer's
+alone, for ``phases=false``); each ``no_match`` threshold is the probability
+below which at most 5% of the in-library scans fall.
 """
 
 from __future__ import annotations
@@ -55,11 +57,13 @@ from xrdid.embedder import Embedder, model_input
 from xrdid.identify import embed_like
 from xrdid.library import Library as ShippedLibrary
 from xrdid.ranking import SERVED, ArraySource, Query, RankingConfig, rank
-from xrdid.ranking.answer import answer, phase_features
+from xrdid.ranking.answer import answer, match_features, phase_features
 from xrdid.ranking.confidence import (
     CANDIDATE_FEATURES,
+    MATCH_FEATURES,
     PHASE_FEATURES,
     Calibration,
+    LogisticModel,
     expected_calibration_error,
     fit_logistic,
 )
@@ -97,7 +101,10 @@ class Labelled:
     candidate_labels: list[bool]
     phase_rows: list[list[float]]
     phase_labels: list[bool]
-    top_confidence_features: list[tuple[str, list[float]]]  # (kind of query, top entry's features)
+    # Per scan: its kind of query, what the match model reads (MATCH_FEATURES)
+    # and what it reads with phases=false (the first entry's, no analysis).
+    match_rows: list[tuple[str, list[float]]]
+    match_rows_without_phases: list[list[float]]
 
 
 @dataclass(frozen=True)
@@ -164,7 +171,7 @@ def labelled(
 ) -> Labelled:
     """Answer every query as the service does (no calibration yet) and label
     each top entry by whether its material is in the scan."""
-    out = Labelled([], [], [], [], [])
+    out = Labelled([], [], [], [], [], [])
     n_refs = source.profile_rows(config.profile_search_resolution).ids.size
     for query_set in sets:
         embeddings = embedder.embed_array(query_set.inputs)
@@ -187,11 +194,14 @@ def labelled(
             result = answer(query, ranking, analysis, view_source, ENTRIES, None, None, config)
             if on_answer is not None:
                 on_answer(query_set, truth, result)
-            for index, entry in enumerate(result.entries):
+            for entry in result.entries:
                 out.candidate_rows.append(list(entry.features))
                 out.candidate_labels.append(entry.lead.reference_id in truth)
-                if index == 0:
-                    out.top_confidence_features.append((query_set.kind, list(entry.features)))
+            if result.entries:
+                first = list(result.entries[0].features)
+                out.match_rows.append((query_set.kind, match_features(first, result.phases)))
+                flat = answer(query, ranking, None, view_source, ENTRIES, None, None, config)
+                out.match_rows_without_phases.append(list(flat.entries[0].features))
     return out
 
 
@@ -236,17 +246,30 @@ def shipped_phases(
 
 
 def calibrate(data: Labelled, model_version: str) -> Calibration:
-    """Fit the three models; the no_match threshold lets at most
-    FALSE_NO_MATCH of the scans whose materials are in the library fall below."""
+    """Fit the models: entries, phases, and whether the scan's material is in
+    the library with and without the phase analysis; each no_match threshold
+    lets at most FALSE_NO_MATCH of the scans whose materials are in the
+    library fall below."""
     candidate = fit_logistic(
         np.array(data.candidate_rows), np.array(data.candidate_labels), CANDIDATE_FEATURES
     )
     phase = fit_logistic(np.array(data.phase_rows), np.array(data.phase_labels), PHASE_FEATURES)
-    top = np.array([f for _, f in data.top_confidence_features])
-    in_library = np.array([kind != "not in library" for kind, _ in data.top_confidence_features])
-    match = fit_logistic(top, in_library, CANDIDATE_FEATURES)
-    threshold = float(np.quantile(match.probability(top[in_library]), FALSE_NO_MATCH))
-    return Calibration(model_version, candidate, phase, match, threshold)
+    in_library = np.array([kind != "not in library" for kind, _ in data.match_rows])
+    match, threshold = _match_model(
+        np.array([f for _, f in data.match_rows]), in_library, MATCH_FEATURES
+    )
+    flat, flat_threshold = _match_model(
+        np.array(data.match_rows_without_phases), in_library, CANDIDATE_FEATURES
+    )
+    return Calibration(model_version, candidate, phase, match, threshold, flat, flat_threshold)
+
+
+def _match_model(
+    rows: np.ndarray, in_library: np.ndarray, features: tuple[str, ...]
+) -> tuple[LogisticModel, float]:
+    """The match model and the threshold FALSE_NO_MATCH of the in-library scans fall below."""
+    match = fit_logistic(rows, in_library, features)
+    return match, float(np.quantile(match.probability(rows[in_library]), FALSE_NO_MATCH))
 
 
 def report(calibration: Calibration, data: Labelled, n: int, seed: int) -> str:
@@ -273,16 +296,33 @@ def report(calibration: Calibration, data: Labelled, n: int, seed: int) -> str:
         f"- phases: {len(p_phase)}, ECE "
         f"{expected_calibration_error(p_phase, np.array(data.phase_labels)):.3f}",
         f"- no_match when the probability that the scan's material is in the library (a "
-        f"logistic model of its first answer's features) is below "
+        f"logistic model of its first answer's and its strongest phase's features) is below "
         f"{calibration.no_match_below:.3f}: at most {100 * FALSE_NO_MATCH:.0f}% of the scans "
         "of materials in the library fall below it",
     ]
-    for kind in ("in library", "not in library", "mixtures"):
-        rows = [f for k, f in data.top_confidence_features if k == kind]
-        if rows:
-            p_match = calibration.match.probability(np.array(rows))
-            share = np.mean(p_match < calibration.no_match_below)
-            lines.append(f"- {kind}: {100 * share:.1f}% of scans below it (no_match)")
+    kinds = [kind for kind, _ in data.match_rows]
+    for label, model, threshold, rows in (
+        (
+            "",
+            calibration.match,
+            calibration.no_match_below,
+            np.array([f for _, f in data.match_rows]),
+        ),
+        (
+            " (with `phases=false`: the first answer's features without the analysis, "
+            f"threshold {calibration.no_match_below_without_phases:.3f})",
+            calibration.match_without_phases,
+            calibration.no_match_below_without_phases,
+            np.array(data.match_rows_without_phases),
+        ),
+    ):
+        below = model.probability(rows) < threshold
+        shares = ", ".join(
+            f"{kind} {100 * np.mean(below[np.array(kinds) == kind]):.1f}%"
+            for kind in ("in library", "not in library", "mixtures")
+            if kind in kinds
+        )
+        lines.append(f"- scans below it (no_match){label}: {shares}")
     for name, p, y in (
         ("entries", p_candidate, data.candidate_labels),
         ("phases", p_phase, data.phase_labels),
@@ -316,7 +356,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
     embedder = Embedder.load(args.model)
     data = training_set_at(args.training_set)
-    saved = args.training_set.parent / f"calibration_features_{args.seed}_{args.queries}.json"
+    saved = args.training_set.parent / f"calibration_answers_{args.seed}_{args.queries}.json"
     if args.reuse and saved.is_file():
         gathered = Labelled(**json.loads(saved.read_text()))
     else:

@@ -23,7 +23,13 @@ from xrdid.library import Library
 from xrdid.pattern import make_pattern
 from xrdid.ranking import ArraySource, Query, RankedReference, phases, rank
 from xrdid.ranking.answer import answer
-from xrdid.ranking.confidence import CANDIDATE_FEATURES, PHASE_FEATURES, Calibration, LogisticModel
+from xrdid.ranking.confidence import (
+    CANDIDATE_FEATURES,
+    MATCH_FEATURES,
+    PHASE_FEATURES,
+    Calibration,
+    LogisticModel,
+)
 from xrdid.ranking.config import SERVED, RankingConfig
 from xrdid.ranking.correlation import rerank_correlation
 from xrdid.ranking.phases import (
@@ -494,8 +500,10 @@ def _by_explained(threshold: float) -> Calibration:
         model_version="test",
         candidate=model(CANDIDATE_FEATURES, neutral, 0.0),
         phase=model(PHASE_FEATURES, explained, -40.0 * threshold),
-        match=model(CANDIDATE_FEATURES, neutral, 0.0),
+        match=model(MATCH_FEATURES, [0.0] * len(MATCH_FEATURES), 0.0),
         no_match_below=0.0,
+        match_without_phases=model(CANDIDATE_FEATURES, neutral, 0.0),
+        no_match_below_without_phases=0.0,
     )
 
 
@@ -521,6 +529,48 @@ def test_unlikely_phases_after_the_strongest_are_not_reported(setting) -> None:
     # Both credible: both reported.
     result = answer(query, ranking, analysis, source, 5, _by_explained(-1.0))
     assert len(result.phases) == 2 and result.verdict == "mixture"
+
+
+def test_the_verdict_reads_the_strongest_phase_and_without_phases_the_ranking_alone(
+    setting,
+) -> None:
+    embedder, source, _, _ = setting
+    profiles = source.profiles(np.arange(8))
+    query, ranking, analysis = _analyse(embedder, source, transformed(profiles[0], PhaseShape()))
+    (phase,) = analysis.phases
+    presence = phase.evidence.peak_presence
+
+    def calibration(threshold: float, flat_bias: float) -> Calibration:
+        weights = [40.0 if f == "strongest_phase_peak_presence" else 0.0 for f in MATCH_FEATURES]
+        n, m = len(MATCH_FEATURES), len(CANDIDATE_FEATURES)
+        return replace(
+            _by_explained(-1.0),
+            match=LogisticModel(
+                MATCH_FEATURES, (0.0,) * n, (1.0,) * n, tuple(weights), -40 * threshold
+            ),
+            no_match_below=0.5,
+            match_without_phases=LogisticModel(
+                CANDIDATE_FEATURES, (0.0,) * m, (1.0,) * m, (0.0,) * m, flat_bias
+            ),
+            no_match_below_without_phases=0.5,
+        )
+
+    assert (
+        answer(query, ranking, analysis, source, 5, calibration(presence - 0.1, -5)).verdict
+        == "match"
+    )
+    assert (
+        answer(query, ranking, analysis, source, 5, calibration(presence + 0.1, 5)).verdict
+        == "no_match"
+    )
+    # phases=false: the ranking's own model decides.
+    assert (
+        answer(query, ranking, None, source, 5, calibration(presence + 0.1, 5)).verdict == "match"
+    )
+    assert (
+        answer(query, ranking, None, source, 5, calibration(presence - 0.1, -5)).verdict
+        == "no_match"
+    )
 
 
 def test_weight_percents_of_a_texture_free_simulated_mixture(setting) -> None:

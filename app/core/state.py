@@ -97,6 +97,15 @@ def load_calibration(path: Path, model_version: str) -> Calibration | None:
         logger.warning("no calibration at %s: confidences will be omitted", path)
         return None
     calibration = Calibration.load(path)
+    stale = calibration.stale_models()
+    if stale:
+        logger.warning(
+            "%s was fitted on other features than this version computes (%s): confidences "
+            "will be omitted (run `python -m indexer calibrate`)",
+            path,
+            ", ".join(stale),
+        )
+        return None
     if calibration.model_version != model_version:
         logger.warning(
             "%s calibrates model %s, not %s: confidences will be omitted (run "

@@ -15,6 +15,7 @@ answers here, over any :class:`~xrdid.ranking.pipeline.ReferenceSource`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -287,6 +288,14 @@ def phase_features(phase: FoundPhase) -> list[float]:
     return [values[name] for name in PHASE_FEATURES]
 
 
+def match_features(first_entry: Sequence[float], phases: Sequence[AnswerPhase]) -> list[float]:
+    """The features of whether the scan's material is in the library
+    (:data:`MATCH_FEATURES`): the first entry's and the strongest phase's
+    (zeros when none was found)."""
+    strongest = phase_features(phases[0].found) if phases else [0.0] * len(PHASE_FEATURES)
+    return [*first_entry, *strongest, 1.0 if phases else 0.0]
+
+
 def candidate_features(
     lead: RankedReference,
     next_score: float | None,
@@ -421,13 +430,22 @@ def _verdict(
 ) -> Verdict:
     """``no_match`` when nothing is credible: no phase kept (when the phase
     analysis ran), or the calibrated probability that the scan's material is
-    in the library at all below its threshold; ``mixture`` when several phases
-    are probably present."""
+    in the library at all below its threshold (from the first entry's
+    features and the strongest phase's, or without the analysis from the
+    first entry's alone); ``mixture`` when several phases are probably present."""
     if not entries or (analysis is not None and not phases):
         return "no_match"
     if calibration is not None and top_features is not None:
-        in_library = float(calibration.match.probability(np.array([top_features]))[0])
-        if in_library < calibration.no_match_below:
+        if analysis is None:
+            model, below = (
+                calibration.match_without_phases,
+                calibration.no_match_below_without_phases,
+            )
+            features = top_features
+        else:
+            model, below = calibration.match, calibration.no_match_below
+            features = match_features(top_features, phases)
+        if float(model.probability(np.array([features]))[0]) < below:
             return "no_match"
     present = [p for p in phases if p.confidence is None or p.confidence >= _PHASE_PRESENT]
     return "mixture" if len(present) >= 2 else "match"

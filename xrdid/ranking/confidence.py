@@ -4,10 +4,11 @@ The ranking's scores (cosine + 2 × profile correlation, about 1.4–2.3) say
 nothing a person reads as "how sure". A logistic model on features the
 ranking already has turns them into the probability that a material (an
 answer of the ranked list) or a phase (of the phase analysis) is in the
-sample. ``python -m indexer calibrate`` fits both on synthetic queries
-(single phases of materials in the library and of materials absent from it,
-and mixtures) drawn apart from the evaluation's, and writes them, with the
-threshold below which the answer is ``no_match``, to
+sample, and a third the probability that the scan's material is in the
+library at all. ``python -m indexer calibrate`` fits them on synthetic
+queries (single phases of materials in the library and of materials absent
+from it, and mixtures) drawn apart from the evaluation's, and writes them,
+with the thresholds below which the answer is ``no_match``, to
 ``model_store/calibration.json``; the evaluation reports their reliability
 and expected calibration error on its own queries.
 """
@@ -27,6 +28,7 @@ from xrdid.errors import InputError
 
 __all__ = [
     "CANDIDATE_FEATURES",
+    "MATCH_FEATURES",
     "PHASE_FEATURES",
     "Calibration",
     "LogisticModel",
@@ -59,6 +61,15 @@ PHASE_FEATURES = (
     "explained",
     "correlation",
     "similarity",
+)
+# Whether the scan's material is in the library: its first answer's features
+# and the strongest phase's evidence (zeros when no phase was found): an
+# absent material's stand-in often ranks well but passes that evidence only
+# narrowly (measured in docs/evaluation.md, "no_match").
+MATCH_FEATURES = (
+    *CANDIDATE_FEATURES,
+    *(f"strongest_phase_{name}" for name in PHASE_FEATURES),
+    "phase_found",
 )
 
 # L2 penalty on the weights (not the bias): a few features, thousands of
@@ -147,15 +158,19 @@ def expected_calibration_error(
 @dataclass(frozen=True)
 class Calibration:
     """The shipped calibration of one model: material and phase confidences,
-    the probability that a scan's material is in the library at all (from its
-    first answer's features), and the probability below which the answer is
-    ``no_match``."""
+    the probability that a scan's material is in the library at all, and the
+    probability below which the answer is ``no_match``; each of the last two
+    once from the phase analysis's answer (:data:`MATCH_FEATURES`) and once
+    from the ranking's alone (``phases=false``: :data:`CANDIDATE_FEATURES`
+    of an answer without phases)."""
 
     model_version: str
     candidate: LogisticModel
     phase: LogisticModel
     match: LogisticModel
     no_match_below: float
+    match_without_phases: LogisticModel
+    no_match_below_without_phases: float
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=1) + "\n")
@@ -164,15 +179,29 @@ class Calibration:
     def load(cls, path: Path) -> Calibration:
         try:
             data = json.loads(Path(path).read_text())
-            return cls(
+            calibration = cls(
                 model_version=data["model_version"],
                 candidate=_model(data["candidate"]),
                 phase=_model(data["phase"]),
                 match=_model(data["match"]),
                 no_match_below=float(data["no_match_below"]),
+                match_without_phases=_model(data["match_without_phases"]),
+                no_match_below_without_phases=float(data["no_match_below_without_phases"]),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{path} is not a readable calibration: {exc}") from exc
+        return calibration
+
+    def stale_models(self) -> list[str]:
+        """The models fitted on other features than this version computes (a
+        calibration from an older version: run ``indexer calibrate`` again)."""
+        expected = {
+            "candidate": CANDIDATE_FEATURES,
+            "phase": PHASE_FEATURES,
+            "match": MATCH_FEATURES,
+            "match_without_phases": CANDIDATE_FEATURES,
+        }
+        return [name for name, want in expected.items() if getattr(self, name).features != want]
 
 
 def _model(values: dict) -> LogisticModel:
