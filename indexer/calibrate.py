@@ -169,8 +169,9 @@ def labelled(
     config: RankingConfig = SERVED,
     on_answer: Callable[..., None] | None = None,
 ) -> Labelled:
-    """Answer every query as the service does (no calibration yet) and label
-    each top entry by whether its material is in the scan."""
+    """Answer every query as the service does (no calibration yet), label
+    each top entry by whether its material is in the scan, and keep what the
+    match models read of each scan (its answer with and without the analysis)."""
     out = Labelled([], [], [], [], [], [])
     n_refs = source.profile_rows(config.profile_search_resolution).ids.size
     for query_set in sets:

@@ -179,7 +179,7 @@ class Calibration:
     def load(cls, path: Path) -> Calibration:
         try:
             data = json.loads(Path(path).read_text())
-            calibration = cls(
+            return cls(
                 model_version=data["model_version"],
                 candidate=_model(data["candidate"]),
                 phase=_model(data["phase"]),
@@ -190,7 +190,6 @@ class Calibration:
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{path} is not a readable calibration: {exc}") from exc
-        return calibration
 
     def stale_models(self) -> list[str]:
         """The models fitted on other features than this version computes (a
