@@ -18,7 +18,7 @@ from xrdid.augment import reference_input
 from xrdid.data_paths import PROJECT_ROOT
 from xrdid.embedder import Embedder, model_input
 from xrdid.grid import MODEL_GRID
-from xrdid.identify import identify_pattern
+from xrdid.identify import IdentifyOptions, identify_pattern
 from xrdid.library import Library
 from xrdid.pattern import make_pattern
 from xrdid.ranking import ArraySource, Query, RankedReference, phases, rank
@@ -46,6 +46,7 @@ from xrdid.ranking.strain_tensor import largest_strain
 from xrdid.readers import read_pattern
 from xrdid.rir import calculated_rir
 from xrdid.sticks import simulate
+from xrdid.wavelengths import parse_wavelength
 
 EVERYWHERE = np.ones(MODEL_GRID.n_points, dtype=bool)
 MODEL_STORE = PROJECT_ROOT / "model_store"
@@ -173,7 +174,7 @@ def test_the_fitted_region_leaves_out_the_ends_of_the_coverage() -> None:
     assert fitted_region(short, 1.0).sum() == 150
 
 
-def _identify_shipped(scan, tmp_path: Path):
+def _identify_shipped(scan, tmp_path: Path, options: IdentifyOptions | None = None):
     """``scan`` answered as served: shipped model, calibration and a copy of the shipped library."""
     for name in ("library.sqlite", "library.sqlite-wal", "library.sqlite-shm"):
         if (MODEL_STORE / name).exists():
@@ -181,7 +182,25 @@ def _identify_shipped(scan, tmp_path: Path):
     embedder = Embedder.load(SHIPPED_MODEL, device="cpu")
     calibration = Calibration.load(MODEL_STORE / "calibration.json")
     with Library.open(tmp_path / "library.sqlite", embedder) as library:
-        return identify_pattern(scan, embedder, library, calibration=calibration)
+        return identify_pattern(
+            scan, embedder, library, options or IdentifyOptions(), calibration=calibration
+        )
+
+
+def test_no_match_under_an_assumed_cu_tube_says_to_send_the_wavelength(
+    patterns_dir: Path, tmp_path: Path
+) -> None:
+    """A real Co Kα scan exported as headerless .xy (Bruker D5000, powdR):
+    read as the Cu Kα assumed, nothing matches, and the answer says why it
+    may not; with its wavelength, quartz and plagioclase are found."""
+    scan = read_pattern(patterns_dir / "bruker_d5000" / "xy" / "D5000_1.xy")
+    assumed = _identify_shipped(scan, tmp_path)
+    assert assumed.verdict == "no_match"
+    assert any("states no wavelength" in note for note in assumed.notes)
+    cobalt = _identify_shipped(scan, tmp_path, IdentifyOptions(wavelength=parse_wavelength("Co")))
+    assert cobalt.verdict != "no_match"
+    assert "Quartz" in [p.match.entry.info.name for p in cobalt.phases]
+    assert not any("states no wavelength" in note for note in cobalt.notes)
 
 
 def _cut(path: Path, lo: float, hi: float):

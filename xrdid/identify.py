@@ -393,12 +393,24 @@ def _identification(
         verdict=result.verdict,
         fit=fit,
         amorphous_percent=result.amorphous_percent,
-        notes=result.notes,
+        notes=result.notes + _assumed_radiation(result.verdict, prepared.info),
         evidence=evidence,
         query=prepared.info,
         library=library.status(),
         model_version=model_version,
         timings=timings,
+    )
+
+
+def _assumed_radiation(verdict: str, info: QueryInfo) -> tuple[str, ...]:
+    """A note when nothing matched a scan read at the Cu Kα it was assumed to
+    be: a scan from another tube, read as Cu, has every peak at the wrong d."""
+    if verdict != "no_match" or info.wavelength_origin != "default":
+        return ()
+    return (
+        "nothing in the library matches this scan read as Cu Kα, which was assumed "
+        "because the file states no wavelength: if it was measured with another tube, "
+        "send its wavelength (e.g. wavelength=Co, Mo or 1.78897)",
     )
 
 
