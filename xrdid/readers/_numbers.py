@@ -42,7 +42,8 @@ def parse_float(token: str) -> float | None:
 def parse_floats(tokens: list[str]) -> NDArray[np.float64] | None:
     """The values of many tokens at once (as :func:`parse_float` each), or
     None when any is not a strict finite decimal: the caller then finds and
-    names it token by token. The check runs in C, ~5× faster than the loop."""
+    names it token by token. The check and conversion run in C: about 1.5×
+    faster than the loop on an .xrdml's 8,000 counts."""
     if not all(map(FLOAT.fullmatch, tokens)):
         return None
     values = np.array(tokens, dtype=np.float64)
