@@ -1061,10 +1061,11 @@ def main(argv: list[str] | None = None) -> None:
     warnings.simplefilter("ignore")
     embedder = Embedder.load(args.model)
     calibration = Calibration.load(args.calibration) if args.calibration.is_file() else None
-    if calibration is not None and calibration.stale_models():
+    stale = calibration.stale_models() if calibration is not None else []
+    if stale:
         raise SystemExit(
             f"{args.calibration} was fitted on other features than this version computes "
-            f"({', '.join(calibration.stale_models())}): run `python -m indexer calibrate`"
+            f"({', '.join(stale)}): run `python -m indexer calibrate`"
         )
     if calibration is not None and calibration.model_version != embedder.version:
         calibration = None

@@ -114,18 +114,16 @@ def closed_set_topk(
 
 def _training_set(cfg: TrainConfig) -> TrainingSet:
     path = cfg.out / "training_set.pkl"
-    if path.exists():
-        data = TrainingSet.load(path)
-        # A cached set may hold more generated classes than asked for: keep
-        # the first n (generation order is seeded, so this is reproducible).
-        generated = [c for c in data.train if c.generated]
-        if len(generated) > cfg.n_generated:
-            data.train = [c for c in data.train if not c.generated] + generated[: cfg.n_generated]
-            data.save(path)  # the cached set is then exactly the set trained on
-        return data
-    # The shipped model's held-out materials stay held out, so every model
-    # and evaluation is measured on the same open set.
-    return training_set_at(path, cfg.n_generated, cfg.seed)
+    # Built with the shipped model's held-out materials held out, so every
+    # model and evaluation is measured on the same open set.
+    data = training_set_at(path, cfg.n_generated, cfg.seed)
+    # A cached set may hold more generated classes than asked for: keep
+    # the first n (generation order is seeded, so this is reproducible).
+    generated = [c for c in data.train if c.generated]
+    if len(generated) > cfg.n_generated:
+        data.train = [c for c in data.train if not c.generated] + generated[: cfg.n_generated]
+        data.save(path)  # the cached set is then exactly the set trained on
+    return data
 
 
 def _validation_arrays(
