@@ -138,6 +138,20 @@ def test_held_phases_keep_their_shapes_and_the_rest_is_refined(profiles) -> None
     assert joint.misfit < fit.misfit
 
 
+def test_held_phases_keep_their_shapes_outside_narrower_limits(profiles) -> None:
+    """A phase tried under narrower limits beside phases refined under the
+    full ones: those keep their shapes, the tried one stays within."""
+    broad = PhaseShape(0.02, 0.001, 0.3)
+    scan = transformed(0.8 * profiles[0], broad) + transformed(
+        0.5 * profiles[1], PhaseShape(0.02, 0.0, 0.02)
+    )
+    limits = ShapeLimits(broadening_deg=0.1)
+    fit = refine(scan, EVERYWHERE, profiles[:2], [broad, PhaseShape()], limits, held=1)
+    assert fit.shapes[0] == broad
+    assert fit.shapes[1].broadening_deg <= limits.broadening_deg + 1e-9
+    assert fit.scales[0] == pytest.approx(0.8, rel=0.01)
+
+
 def test_scales_stay_non_negative_and_shapes_in_bounds(profiles) -> None:
     scan = transformed(profiles[0], PhaseShape(0.9, 0.0))  # shifted beyond the bound
     fit = refine(scan, EVERYWHERE, profiles[:2], [PhaseShape(), PhaseShape()])

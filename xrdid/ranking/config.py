@@ -130,6 +130,21 @@ class RankingConfig:
     # less: the true phases of the 43 real mixtures were fitted within 0.9%,
     # the look-alikes standing in for a phase the library lacks with 2.3–3.9%.
     phase_strain_max: float = 0.02
+    # A candidate refined broader than this (σ, °) that fails its evidence is
+    # refined again with peaks no broader (xrdid.ranking.phases._sharp): a
+    # granite soil's K-feldspar, free to widen, settled 0.35° broad, 1%
+    # strained and 0.5° off the quartz's shift (its own peaks then look
+    # absent), a worse fit than the one with its peaks lined up, and a
+    # plagioclase smeared the same way stood in for both feldspars.
+    # Crystalline phases in lab scans broaden by a few hundredths of a
+    # degree; clays are stored as broad as they are measured.
+    sharp_broadening_deg: float = 0.1
+    # ... and taken only lined up with the phases found: zero offset and
+    # displacement shift every phase of a scan alike (the granite's three
+    # phases within 0.03° of each other; a halloysite refined sharp beside a
+    # kaolinite scan's kaolinite, 0.22° away and strained 0.8%, stood in for
+    # the heights the kaolinite reference misses).
+    phase_shift_agreement_deg: float = 0.1
     # Where no phase passes over the scan's whole range, the search is run
     # again without this much (°) at each end, where background removal
     # pinned the scan to zero (a peak cut by the edge is missing there).

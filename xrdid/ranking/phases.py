@@ -200,48 +200,93 @@ def _search(
     # misses often ranked there.
     rankings = [*_peaks_ranking(y, covered, rank_residual), first]
     ranked: dict[int, RankedReference] = {}  # every candidate seen, in ranked order
-    for round_ in range(config.max_phases):
-        for ranking in rankings:
-            for r in ranking.best:
-                ranked.setdefault(r.reference_id, r)
-        ids = [f[0] for f in found]
-        trials = _trials(rankings, source, ids, lookalikes, config)
-        passing: list[tuple[JointFit, int, PhaseEvidence]] = []
-        screened = _screened(y, mask, noise, source, fit, ids, trials, config)
-        for index, (trial_, _) in enumerate(screened):
-            reference_id = trial_.reference.reference_id
-            trial, evidence = _trial_fit(y, mask, noise, source, fit, ids, trial_, config)
-            if _passes(evidence, trial.shapes[-1], config):
-                passing.append((trial, reference_id, evidence))
-                # The rest are refined only if their screen showed a gain the
-                # best passing one's would not match within the tie.
-                best = max(p[2].gain for p in passing)
-                if all(gain * config.phase_gain_tie <= best for _, gain in screened[index + 1 :]):
-                    break
-        if not passing:
-            break
-        fit, reference_id, evidence = _chosen(passing, config)
-        found.append((reference_id, evidence, round_))
-        # The cells of the phases found refined, so that what they leave
-        # unexplained is the next phase's, not their uneven strain.
-        fit = _refined(y, mask, source, [f[0] for f in found], fit.shapes, tensors=True)
-        fit, found = _pruned(y, mask, source, fit, found, config)
-        left = np.clip(fit.residual, 0.0, None)
-        if round_ + 1 == config.max_phases or left.max() <= 3.0 * noise:
-            break
-        residual = np.where(mask, left, 0.0)
-        rankings = [
-            *_peaks_ranking(residual, covered, rank_residual),
-            rank_residual(residual),
-            first,
-        ]
     undecided: list[tuple[LookAlike, ...]] = []  # each phase's look-alikes
-    if fit is not None:
+    round_ = 0
+    # Search, then swap; once more where a swap replaced a phase: what only
+    # the phase replaced explained is left to another round.
+    for _ in range(2):
+        while round_ < config.max_phases:
+            for ranking in rankings:
+                for r in ranking.best:
+                    ranked.setdefault(r.reference_id, r)
+            chosen = _next_phase(y, mask, noise, source, fit, found, rankings, lookalikes, config)
+            if chosen is None:
+                break
+            fit, reference_id, evidence = chosen
+            found.append((reference_id, evidence, round_))
+            round_ += 1
+            # The cells of the phases found refined, so that what they leave
+            # unexplained is the next phase's, not their uneven strain.
+            fit = _refined(y, mask, source, [f[0] for f in found], fit.shapes, tensors=True)
+            fit, found = _pruned(y, mask, source, fit, found, config)
+            if round_ == config.max_phases:
+                break
+            rankings = _residual_rankings(fit, y, mask, noise, covered, first, rank_residual)
+            if not rankings:
+                break
+        if fit is None:
+            break
+        before = [f[0] for f in found]
         fit, found, undecided = _swapped(
             y, mask, noise, source, fit, found, list(ranked.values()), config
         )
+        if [f[0] for f in found] == before or round_ == config.max_phases:
+            break
+        rankings = _residual_rankings(fit, y, mask, noise, covered, first, rank_residual)
+        if not rankings:
+            break
     analysis = _analysis(found, fit, noise, y, mask, total, hump_share, undecided)
     return _within_bounds(analysis, source, config)
+
+
+def _next_phase(
+    y: NDArray[np.float64],
+    mask: NDArray[np.bool_],
+    noise: float,
+    source: ReferenceSource,
+    fit: JointFit | None,
+    found: list[tuple[int, PhaseEvidence, int]],
+    rankings: list[Ranking],
+    lookalikes: _LookAlikes,
+    config: RankingConfig,
+) -> tuple[JointFit, int, PhaseEvidence] | None:
+    """The phase a round adds beside those ``found`` (as ``fit`` has them):
+    of the candidates ``rankings`` offer that pass their screen, refined in
+    turn, the one :func:`_chosen` takes of those with the evidence; None
+    when none has it."""
+    ids = [f[0] for f in found]
+    trials = _trials(rankings, source, ids, lookalikes, config)
+    passing: list[tuple[JointFit, int, PhaseEvidence]] = []
+    screened = _screened(y, mask, noise, source, fit, ids, trials, config)
+    for index, (trial_, _) in enumerate(screened):
+        trial, evidence = _trial_fit(y, mask, noise, source, fit, ids, trial_, config)
+        if _passes(evidence, trial.shapes[-1], config):
+            passing.append((trial, trial_.reference.reference_id, evidence))
+            # The rest are refined only if their screen showed a gain the
+            # best passing one's would not match within the tie.
+            best = max(p[2].gain for p in passing)
+            if all(gain * config.phase_gain_tie <= best for _, gain in screened[index + 1 :]):
+                break
+    return _chosen(passing, config) if passing else None
+
+
+def _residual_rankings(
+    fit: JointFit,
+    y: NDArray[np.float64],
+    mask: NDArray[np.bool_],
+    noise: float,
+    covered: NDArray[np.bool_],
+    first: Ranking,
+    rank_residual: Callable[[NDArray[np.float64]], Ranking],
+) -> list[Ranking]:
+    """What the next round searches: the rankings of what ``fit`` leaves
+    (its peaks', where a broad part hides them, its own) and the scan's;
+    none when it leaves nothing above three times the noise."""
+    left = np.clip(fit.residual, 0.0, None)
+    if left.max() <= 3.0 * noise:
+        return []
+    residual = np.where(mask, left, 0.0)
+    return [*_peaks_ranking(residual, covered, rank_residual), rank_residual(residual), first]
 
 
 def _trial_fit(
@@ -259,9 +304,10 @@ def _trial_fit(
     candidate costs one phase's refinement, and its gain is its own, not the
     others reshaped; the one taken is refined with them all after.
 
-    Its strain is isotropic first. A calculated candidate that, strained
-    evenly, removes a clear share of the misfit but fails the rest of the
-    evidence is refined again with its strain as a tensor: a cell strained unevenly
+    Its strain is isotropic first. A candidate that removes a clear share of
+    the misfit but fails the rest of the evidence, broadened, is refined
+    again with sharp peaks (:func:`_sharp`). A calculated one that still
+    fails is refined again with its strain as a tensor: a cell strained unevenly
     leaves its peaks off by more than the peak search's window, so its own
     peaks look absent, while a look-alike's (another cell, strained evenly)
     line up (zincite with a shorter a axis read as magnesium). That fit is
@@ -276,6 +322,11 @@ def _trial_fit(
     evidence = _evidence(y, mask, noise, fit, refined, trial.reference, config)
     if _passes(evidence, refined.shapes[-1], config) or evidence.gain < config.min_phase_gain:
         return refined, evidence
+    sharp = _sharp(y, mask, source, ids, start, refined, config)
+    if sharp is not None:
+        sharp_evidence = _evidence(y, mask, noise, fit, sharp, trial.reference, config)
+        if _passes(sharp_evidence, sharp.shapes[-1], config):
+            return sharp, sharp_evidence
     (basis,) = source.strain_bases(np.array([reference_id], dtype=np.int64))
     if basis is None:
         return refined, evidence
@@ -284,6 +335,39 @@ def _trial_fit(
     if tensor is None or largest_strain(basis, tensor) >= config.phase_strain_max:
         return refined, evidence
     return uneven, _evidence(y, mask, noise, fit, uneven, trial.reference, config)
+
+
+def _sharp(
+    y: NDArray[np.float64],
+    mask: NDArray[np.bool_],
+    source: ReferenceSource,
+    ids: list[int],
+    start: list[PhaseShape],
+    fit: JointFit,
+    config: RankingConfig,
+) -> JointFit | None:
+    """Where the last phase of ``fit`` (``ids`` refined from ``start``, all
+    but the last held) came out broader than ``config.sharp_broadening_deg``:
+    that phase refined with its peaks no broader, when that fits better and
+    lines it up with the phases held (their median shift, within
+    ``config.phase_shift_agreement_deg``); else None. Free to widen, a
+    candidate can settle smeared over two phases' peaks, shifted and
+    strained to cover both: a worse fit than its own peaks lined up, with
+    its own peaks looking absent. Zero offset and displacement shift every
+    phase of a scan alike, so a sharp fit elsewhere is a stand-in bending
+    its peaks onto another's misfit. (Let free again from the sharp fit, the
+    smoothed first level of the refinement smears it back.)"""
+    if fit.shapes[-1].broadening_deg <= config.sharp_broadening_deg:
+        return None
+    sharp = _refined(
+        y, mask, source, ids, start, held=len(ids) - 1,
+        limits=ShapeLimits(broadening_deg=config.sharp_broadening_deg),
+    )  # fmt: skip
+    held = [s.shift_deg for s in sharp.shapes[:-1]]
+    offset = abs(sharp.shapes[-1].shift_deg - float(np.median(held))) if held else 0.0
+    if sharp.misfit >= fit.misfit or offset > config.phase_shift_agreement_deg:
+        return None
+    return sharp
 
 
 def fitted_region(covered: NDArray[np.bool_], margin_deg: float) -> NDArray[np.bool_]:
@@ -738,13 +822,17 @@ def _refined(
     start: Sequence[PhaseShape],
     tensors: bool = False,
     held: int = 0,
+    limits: ShapeLimits | None = None,
 ) -> JointFit:
-    """These references refined together against the scan; with ``tensors``
-    (or a start that has one), a calculated one's strain as a tensor through
-    its strain basis; the first ``held`` at their start shapes (scales refined)."""
+    """These references refined together against the scan within ``limits``
+    (None: the full ones); with ``tensors`` (or a start that has one), a
+    calculated one's strain as a tensor through its strain basis; the first
+    ``held`` at their start shapes (scales refined)."""
     array = np.array(ids, dtype=np.int64)
     bases = _bases(source, array, start, tensors)
-    return refine(y, mask, source.profiles(array), start, bases=bases, held=held)
+    return refine(
+        y, mask, source.profiles(array), start, limits or ShapeLimits(), bases=bases, held=held
+    )
 
 
 def _columns(

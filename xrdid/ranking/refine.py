@@ -249,9 +249,9 @@ def refine(
     held: int = 0,
 ) -> JointFit:
     """Fit ``profiles`` (n, L) to the scan (``intensity`` over ``mask``),
-    starting from the shapes ``start``: first with scan and references
-    smoothed alike, so that peaks a few widths apart still pull each other,
-    then as they are. A phase with a strain basis (``bases``, None for a
+    starting from the shapes ``start``, within ``limits``: first with scan
+    and references smoothed alike, so that peaks a few widths apart still
+    pull each other, then as they are. A phase with a strain basis (``bases``, None for a
     measured reference) refines a strain tensor, the others an isotropic
     strain. The first ``held`` phases keep their start shapes, only their
     scales refined: one phase fitted among others already refined, at the
@@ -263,8 +263,15 @@ def refine(
     scan = np.where(covered, np.asarray(intensity, dtype=np.float64), 0.0)
     refs = np.asarray(profiles, dtype=np.float64).reshape(n, covered.size)
     lower, upper = _bounds(limits, with_basis)
-    starts = [_parameters(s, b) for s, b in zip(start, with_basis, strict=True)]
-    shapes = np.clip(np.concatenate(starts) if n else np.zeros(0), lower, upper)
+    starts = np.zeros(0)
+    if n:
+        starts = np.concatenate([_parameters(s, b) for s, b in zip(start, with_basis, strict=True)])
+    # Held phases keep their shapes, within the limits or not (a phase tried
+    # under narrower limits beside others refined under the full ones).
+    kept = slice(0, held * _PER_PHASE)
+    lower[kept] = np.minimum(lower[kept], starts[kept])
+    upper[kept] = np.maximum(upper[kept], starts[kept])
+    shapes = np.clip(starts, lower, upper)
     fixed = np.zeros(n * (1 + _PER_PHASE), dtype=bool)
     fixed[n : n + held * _PER_PHASE] = True
     # A parameter whose bounds meet (a measured reference's tensor beyond its
