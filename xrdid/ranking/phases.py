@@ -204,7 +204,7 @@ def _search(
     round_ = 0
     # Search, then swap; once more where a swap replaced a phase: what only
     # the phase replaced explained is left to another round.
-    for _ in range(2):
+    for last_pass in (False, True):
         while round_ < config.max_phases:
             for ranking in rankings:
                 for r in ranking.best:
@@ -230,7 +230,7 @@ def _search(
         fit, found, undecided = _swapped(
             y, mask, noise, source, fit, found, list(ranked.values()), config
         )
-        if [f[0] for f in found] == before or round_ == config.max_phases:
+        if last_pass or [f[0] for f in found] == before or round_ == config.max_phases:
             break
         rankings = _residual_rankings(fit, y, mask, noise, covered, first, rank_residual)
         if not rankings:
