@@ -1,6 +1,7 @@
 """``python -m indexer COMMAND …``: the offline jobs, one module each.
 
     build     build or update a reference library      (indexer/build.py)
+    update-library  add this version's default library to a working one (indexer/update_library.py)
     train     train the embedding model                (indexer/train.py)
     evaluate  evaluate a checkpoint against baselines  (indexer/evaluate.py)
     ablate    compare architecture variants            (indexer/ablate.py)
@@ -28,6 +29,10 @@ from collections.abc import Sequence
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("indexer.build", "build or update a reference library"),
+    "update-library": (
+        "indexer.update_library",
+        "add this version's default library to a working library",
+    ),
     "train": ("indexer.train", "train the embedding model"),
     "evaluate": ("indexer.evaluate", "evaluate a checkpoint"),
     "ablate": ("indexer.ablate", "compare architecture variants at equal training time"),

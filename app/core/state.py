@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import shutil
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -36,6 +37,7 @@ from app.core.identify_file import identify_file
 from app.core.metrics import Metrics
 from app.core.writes import WritePool
 from xrdid.embedder import Embedder
+from xrdid.errors import InputError
 from xrdid.identify_files import FileResult, XrdModel
 from xrdid.library import (
     DatabaseEncodingError,
@@ -44,9 +46,11 @@ from xrdid.library import (
     SearchSettings,
     index_path_for,
 )
+from xrdid.library.defaults import compare, open_default
 from xrdid.library.follow import LibraryFollower
 from xrdid.raman.search import RamanSearch
 from xrdid.ranking.confidence import Calibration
+from xrdid.technique import Technique
 
 if TYPE_CHECKING:
     from app.core.background import Background
@@ -88,6 +92,35 @@ def copy_default_library(target: Path, source: Path, build_command: str) -> None
     os.replace(tmp, target)
     index_path_for(target).unlink(missing_ok=True)  # a stale index of an older library
     logger.info("copied the default library %s to %s", source, target)
+
+
+def warn_if_behind_default(library: Library, default_path: Path, technique: Technique) -> None:
+    """Log a warning when ``library`` lacks references of the default library
+    this version ships (copied from an earlier version's, it is never replaced)."""
+    if not default_path.is_file():
+        return
+    try:
+        default = open_default(default_path)
+        try:
+            comparison = compare(library, default)
+        finally:
+            default.close()
+    except (InputError, sqlite3.Error) as exc:
+        logger.warning("could not compare the library with %s: %s", default_path, exc)
+        return
+    if comparison.up_to_date:
+        return
+    option = "" if technique is Technique.XRD else " --technique raman"
+    logger.warning(
+        "%s: %s %s. The service serves it as it is; to take this version's references, stop "
+        "the service and run `python -m indexer update-library%s --library %s` (README, "
+        '"Upgrading")',
+        library.location,
+        comparison.describe(),
+        f"({default_path})",
+        option,
+        library.location,
+    )
 
 
 def load_calibration(path: Path, model_version: str) -> Calibration | None:
@@ -229,6 +262,7 @@ class ServiceState:
                 status.size,
                 status.version,
             )
+            warn_if_behind_default(library, settings.default_library_path, Technique.XRD)
             if settings.database_url is not None:
                 # Other replicas write to the same database: follow them.
                 self._follow(library)
@@ -283,6 +317,9 @@ class ServiceState:
                 search.library.location,
                 status.size,
                 status.version,
+            )
+            warn_if_behind_default(
+                search.library, settings.default_raman_library_path, Technique.RAMAN
             )
             if settings.database_url is not None:
                 self._follow(search.library)

@@ -97,6 +97,7 @@ from xrdid.library.records import (
     ReferenceNotFoundError,
     ReferencePage,
     ReferencePattern,
+    ReferenceVersion,
     technique_of,
 )
 from xrdid.library.store import MAX_PAGE_SIZE, LibraryStore, SqliteStore, chunks
@@ -141,6 +142,7 @@ __all__ = [
     "ReferenceNotFoundError",
     "ReferencePage",
     "ReferencePattern",
+    "ReferenceVersion",
     "SearchSettings",
     "Technique",
     "decode_pattern",
@@ -750,7 +752,15 @@ class Library:
 
     def source_keys(self) -> set[tuple[str, str]]:
         """Every (source, source id) in the library (for resuming builds)."""
-        return self._store.source_keys()
+        return set(self._store.source_ids())
+
+    def source_ids(self) -> dict[tuple[str, str], int]:
+        """Every reference's id, by (source, source id)."""
+        return self._store.source_ids()
+
+    def versions(self, ids: Sequence[int]) -> dict[int, ReferenceVersion]:
+        """What identification sees of each reference (to tell versions apart)."""
+        return self._store.versions(ids)
 
     def content_hashes(self) -> set[str]:
         return self._store.content_hashes()

@@ -55,18 +55,21 @@ from xrdid.library.records import (
     ReferenceNotFoundError,
     ReferencePage,
     ReferencePattern,
+    ReferenceVersion,
 )
 from xrdid.library.store import (
     CHANGE_LOG_GENERATIONS,
     DEFAULT_PAGE_SIZE,
     ENTRY_COLUMNS,
     MAX_PAGE_SIZE,
+    VERSION_COLUMNS,
     LibraryChanges,
     StoredRow,
     _cursor,
     _stored_id,
     entry_of,
     net_changes,
+    version_of,
 )
 from xrdid.sticks import StickPattern
 from xrdid.technique import Technique
@@ -698,8 +701,21 @@ class PostgresStore:
         )
         return entry_of(rows[0]) if rows else None
 
-    def source_keys(self) -> set[tuple[str, str]]:
-        return {(s, i) for s, i in self._rows("SELECT source, source_id FROM reference")}
+    def source_ids(self) -> dict[tuple[str, str], int]:
+        return {
+            (source, source_id): int(rid)
+            for rid, source, source_id in self._rows("SELECT id, source, source_id FROM reference")
+        }
+
+    def versions(self, ids: Sequence[int]) -> dict[int, ReferenceVersion]:
+        return {
+            int(row[0]): version_of(row)
+            for row in self._rows(
+                f"SELECT {VERSION_COLUMNS} FROM reference r LEFT JOIN reference_profile p "
+                "ON p.reference_id = r.id WHERE r.id = ANY(%s)",
+                ([int(i) for i in ids],),
+            )
+        }
 
     def content_hashes(self) -> set[str]:
         return {

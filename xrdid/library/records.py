@@ -206,6 +206,35 @@ class ReferenceEntry:
     technique: Technique = Technique.XRD
 
 
+@dataclass(frozen=True, eq=False)
+class ReferenceVersion:
+    """What identification sees of a stored reference: its metadata and
+    its model-grid profile (None if it has none). Two builds of one
+    reference from one file differ by floating-point noise: a last digit of
+    a reference intensity ratio, a profile point a level apart."""
+
+    metadata: tuple[Any, ...]
+    profile: NDArray[np.float32] | None
+
+    def same_as(self, other: ReferenceVersion) -> bool:
+        if _rounded(self.metadata) != _rounded(other.metadata):
+            return False
+        if self.profile is None or other.profile is None:
+            return self.profile is None and other.profile is None
+        # Profiles are stored as 255 levels of √intensity: two levels is noise.
+        return bool(
+            np.max(np.abs(np.sqrt(self.profile) - np.sqrt(other.profile)))
+            <= _PROFILE_NOISE_LEVELS / 255
+        )
+
+
+_PROFILE_NOISE_LEVELS = 2.5
+
+
+def _rounded(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(float(f"{v:.6g}") if isinstance(v, float) else v for v in values)
+
+
 @dataclass(frozen=True)
 class Match:
     """One result for a query: rank 1 is the best."""

@@ -52,6 +52,7 @@ from xrdid.library.records import (
     ReferenceNotFoundError,
     ReferencePage,
     ReferencePattern,
+    ReferenceVersion,
 )
 from xrdid.sticks import StickPattern
 from xrdid.technique import Technique
@@ -161,6 +162,21 @@ EXPORT_COLUMNS = (
     "r.crystal_system, r.source, r.source_id, r.kind, r.pattern, r.embedding, "
     "r.model_version, r.created_at, r.notes, r.content_hash, r.rir, r.technique"
 )
+
+# A reference's id, then what identification sees of it (ReferenceVersion).
+VERSION_COLUMNS = (
+    "r.id, r.name, r.formula, r.elements, r.space_group_symbol, r.space_group_number, "
+    "r.crystal_system, r.kind, r.notes, r.rir, r.technique, p.profile"
+)
+
+
+def version_of(row: Sequence[Any]) -> ReferenceVersion:
+    """A reference's version from a row of :data:`VERSION_COLUMNS`."""
+    blob = row[-1]
+    return ReferenceVersion(
+        tuple(row[1:-1]), decode_profile(bytes(blob)) if blob is not None else None
+    )
+
 
 # Rows whose embedding another model made, or that have no profile (schema 1).
 _STALE = "(model_version != ? OR id NOT IN (SELECT reference_id FROM reference_profile))"
@@ -320,7 +336,12 @@ class LibraryStore(Protocol):
     def entries(self, ids: Sequence[int]) -> dict[int, ReferenceEntry]: ...
     def find(self, source: str, source_id: str) -> ReferenceEntry | None: ...
     def find_content(self, content_hash: str) -> ReferenceEntry | None: ...
-    def source_keys(self) -> set[tuple[str, str]]: ...
+    def source_ids(self) -> dict[tuple[str, str], int]:
+        """Every reference's id, by (source, source id)."""
+        ...
+
+    def versions(self, ids: Sequence[int]) -> dict[int, ReferenceVersion]: ...
+
     def content_hashes(self) -> set[str]: ...
     def page(
         self,
@@ -336,11 +357,19 @@ class LibraryStore(Protocol):
 class SqliteStore:
     """The library's SQLite file: schema, migrations, reads and writes."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """``read_only``: never write the file nor beside it (a shipped
+        default library, perhaps on a read-only image); it must exist."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        if read_only:
+            if not self.path.is_file():
+                raise InputError(f"no library at {self.path}")
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = self._connect()
-        self._writer.execute("PRAGMA journal_mode = WAL")
+        if not read_only:
+            self._writer.execute("PRAGMA journal_mode = WAL")
         self._writer.execute("PRAGMA foreign_keys = ON")
         self._write_lock = threading.Lock()
         self._local = threading.local()
@@ -356,6 +385,16 @@ class SqliteStore:
     # ------------------------------------------------------------------ connections
 
     def _connect(self) -> sqlite3.Connection:
+        if self.read_only:
+            # immutable: no -wal or -shm files beside it (the file is never written).
+            connection = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro&immutable=1",
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,
+            )
+            connection.execute("PRAGMA query_only = ON")
+            return connection
         connection = sqlite3.connect(
             self.path, check_same_thread=False, isolation_level=None, timeout=30.0
         )
@@ -397,10 +436,11 @@ class SqliteStore:
             for connection in self._reader_connections:
                 connection.close()
             self._reader_connections.clear()
-        try:
-            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error:
-            pass
+        if not self.read_only:
+            try:
+                self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass
         self._writer.close()
 
     # ------------------------------------------------------------------ schema
@@ -870,10 +910,26 @@ class SqliteStore:
         )
         return None if row is None else entry_of(row)
 
-    def source_keys(self) -> set[tuple[str, str]]:
+    def source_ids(self) -> dict[tuple[str, str], int]:
         return {
-            (s, i) for s, i in self._reader().execute("SELECT source, source_id FROM reference")
+            (source, source_id): int(rid)
+            for rid, source, source_id in self._reader().execute(
+                "SELECT id, source, source_id FROM reference"
+            )
         }
+
+    def versions(self, ids: Sequence[int]) -> dict[int, ReferenceVersion]:
+        reader = self._reader()
+        out: dict[int, ReferenceVersion] = {}
+        for chunk in chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for row in reader.execute(
+                f"SELECT {VERSION_COLUMNS} FROM reference r LEFT JOIN reference_profile p "
+                f"ON p.reference_id = r.id WHERE r.id IN ({marks})",
+                list(chunk),
+            ):
+                out[int(row[0])] = version_of(row)
+        return out
 
     def content_hashes(self) -> set[str]:
         return {
