@@ -9,7 +9,7 @@ The service copies the shipped default library once, on its first start,
 and serves that copy from then on; a later version's default library does
 not replace it. This adds the default references the library lacks and
 replaces those it holds in an earlier version (same source and source id,
-other content), under new ids; references the default does not hold (added
+other metadata or profile), under new ids; references the default does not hold (added
 through the API) are kept (:mod:`xrdid.library.defaults`). Stop a service
 on a SQLite library first (it would not see the change until restarted);
 replicas on PostgreSQL follow the writes as they follow each other's.
@@ -30,9 +30,11 @@ from xrdid.data_paths import PROJECT_ROOT
 from xrdid.errors import InputError
 from xrdid.library import Library, PatternEmbedder, is_database_url
 from xrdid.library.defaults import compare, open_default, update
+from xrdid.library.store import SqliteStore
 from xrdid.technique import Technique
 
 MODEL_STORE = PROJECT_ROOT / "model_store"
+LISTED = 20  # references named per kind of change (the counts are always given)
 DEFAULTS = {
     Technique.XRD: (MODEL_STORE / "library.sqlite", MODEL_STORE / "regnet1d.pt"),
     Technique.RAMAN: (MODEL_STORE / "raman_library.sqlite", MODEL_STORE / "raman_regnet1d.pt"),
@@ -78,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with Library.open(library_location, embedder) as library:
             before = compare(library, default)
             print(f"{library.location}: {before.describe()}")
+            _list(default, "missing", before.missing)
+            _list(default, "earlier version", [d for _, d in before.outdated])
             if args.check:
                 return 0 if before.up_to_date else 1
             if before.up_to_date:
@@ -92,6 +96,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0 if after.up_to_date else 1
     except InputError as exc:
         raise SystemExit(str(exc)) from exc
+
+
+def _list(default: SqliteStore, what: str, ids: Sequence[int]) -> None:
+    """The first references of ``ids`` (of the default library), by name and source."""
+    entries = default.entries(ids[:LISTED])
+    for i in ids[:LISTED]:
+        info = entries[i].info
+        print(f"  {what}: {info.name} ({info.source} {info.source_id})")
+    if len(ids) > LISTED:
+        print(f"  … and {len(ids) - LISTED} more {what}")
 
 
 if __name__ == "__main__":

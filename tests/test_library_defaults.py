@@ -144,7 +144,9 @@ def test_the_command_checks_updates_and_is_idempotent(
     default, working, _ = behind
     argv = ["--library", str(working), "--default", str(default)]
     assert main([*argv, "--check"]) == 1
-    assert "holds an earlier version of 1" in capsys.readouterr().out
+    report = capsys.readouterr().out
+    assert "holds an earlier version of 1" in report
+    assert report.count("  missing: ") == 2 and report.count("  earlier version: ") == 1
     assert main(argv) == 0
     assert "added 2, replaced 1" in capsys.readouterr().out
     assert main([*argv, "--check"]) == 0
@@ -244,5 +246,18 @@ def test_a_library_on_postgresql_is_updated_from_a_sqlite_default(
             assert comparison.missing == (first,) and len(comparison.outdated) == 1
             update(library, default)
             assert compare(library, default).up_to_date and library.status().size == 4
+    finally:
+        default.close()
+
+
+def test_a_default_library_of_another_technique_is_refused(tmp_path: Path) -> None:
+    raman_default = PROJECT_ROOT / "model_store" / "raman_library.sqlite"
+    if not raman_default.is_file():
+        pytest.skip("no shipped Raman library (make install builds it)")
+    default = open_default(raman_default)
+    try:
+        with Library.open(tmp_path / "working.sqlite", FakeEmbedder()) as library:
+            with pytest.raises(InputError, match="is a Raman library; this is the XRD library"):
+                update(library, default)
     finally:
         default.close()

@@ -21,6 +21,7 @@ from xrdid.errors import InputError
 from xrdid.library import Library
 from xrdid.library.records import NewReference
 from xrdid.library.store import SqliteStore
+from xrdid.technique import Technique
 
 __all__ = ["DefaultComparison", "compare", "open_default", "update"]
 
@@ -83,14 +84,15 @@ def update(
     """Add to ``library`` the references of ``default`` it lacks and replace
     those it holds in an earlier version; what it lacked. The stored patterns,
     embeddings and profiles are copied, so both must come from the model the
-    library is open with. Each batch is one transaction; a replaced
-    reference is deleted just before its new version is added, so an
-    interruption leaves at most that one missing, and running again
-    finishes the job. ``progress(done, total)`` is called after each batch."""
+    library is open with. Each batch's additions are one transaction, after
+    the references they replace are deleted: an interruption leaves at most
+    one batch of those missing, and running again finishes the job.
+    ``progress(done, total)`` is called after each batch."""
     meta = default.meta()
-    if meta.get("technique", "xrd") != str(library.technique):
+    technique = Technique(meta.get("technique", Technique.XRD))
+    if technique is not library.technique:
         raise InputError(
-            f"{default.path} is a {meta.get('technique', 'xrd')} library; "
+            f"{default.path} is {technique.a_label} library; "
             f"this is the {library.technique.label} library"
         )
     if meta.get("model_version") != library.model_version:
