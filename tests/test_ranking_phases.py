@@ -221,6 +221,9 @@ def test_a_granite_soils_two_feldspars_are_both_found_lined_up_with_its_quartz(
     assert max(shifts) - min(shifts) < 0.05
     assert all(p.shape.broadening_deg <= SERVED.sharp_broadening_deg for p in result.phases)
     assert result.fit is not None and result.fit.rwp < 0.1
+    # RockJock's measured feldspars beside a calculated quartz: two RIR scales.
+    (scales,) = [note for note in result.notes if "two scales" in note]
+    assert "measured (K-feldspar, Plagioclase)" in scales and "structures (Quartz)" in scales
 
 
 def test_after_a_swap_the_search_goes_on_for_what_the_phase_replaced_explained(
@@ -258,6 +261,7 @@ def test_a_scan_whose_range_cuts_its_strongest_peaks_still_gets_its_phase(
     )
     assert [p.match.entry.info.name for p in result.phases] == ["Anatase"]
     assert result.verdict == "match"
+    assert not any("two scales" in note for note in result.notes)
     assert abs(result.phases[0].shape.shift_deg) < 0.2
 
 

@@ -122,6 +122,7 @@ def answer(
         phase_facts = source.facts(ids)
     if analysis is not None:
         phases, amorphous = _phases(analysis, phase_facts, calibration, standard, notes)
+        notes += _two_rir_scales(phases, phase_facts)
         notes += _strained(phases, config)
         notes += _strained_out(analysis, source)
         if analysis.hump_share > 0:
@@ -235,6 +236,25 @@ def _phases(
         for i, (p, f) in enumerate(zip(found, facts, strict=True))
     )
     return phases, amounts.amorphous_percent
+
+
+def _two_rir_scales(phases: tuple[AnswerPhase, ...], facts: Sequence[ReferenceFacts]) -> list[str]:
+    """A note when the weight percents rest on RIRs of both sources: for one
+    mineral a calculated RIR is a median 2.1 times RockJock's measured one
+    (docs/how-it-works.md, Weight percents), so the split between phases
+    of measured and of calculated references is uncertain."""
+    kinds: dict[bool, list[str]] = {True: [], False: []}
+    for phase, fact in zip(phases, facts, strict=True):
+        if phase.weight_percent is not None:
+            kinds[fact.material.measured].append(phase.name)
+    if not kinds[True] or not kinds[False]:
+        return []
+    return [
+        "the weight percents rest on reference intensity ratios of two scales, measured "
+        f"({', '.join(kinds[True])}) and calculated from structures "
+        f"({', '.join(kinds[False])}), which differ for one mineral by a median factor of 2: "
+        "the split between the two groups is uncertain"
+    ]
 
 
 def _strained(phases: tuple[AnswerPhase, ...], config: RankingConfig) -> list[str]:
