@@ -7,8 +7,8 @@ data) does not replace it on its own: :func:`compare` says what the library
 lacks of it, and :func:`update` adds that. A default reference the library
 lacks (by source and source id) is added; one it holds in another version
 (the same source and source id, other metadata or profile: rebuilt since)
-is replaced, under a new id. References the default does not hold (a lab's own, or ones
-a later default dropped) are kept.
+is replaced, under a new id. References the default does not hold (a
+lab's own, or ones a later default dropped) are kept.
 """
 
 from __future__ import annotations
