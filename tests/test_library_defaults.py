@@ -22,7 +22,6 @@ from xrdid.errors import InputError
 from xrdid.library import Library, NewReference
 from xrdid.library.defaults import compare, open_default, update
 from xrdid.library.store import SqliteStore
-from xrdid.technique import Technique
 
 MODEL = PROJECT_ROOT / "model_store" / "regnet1d.pt"
 SHIPPED = PROJECT_ROOT / "model_store" / "library.sqlite"
@@ -160,13 +159,13 @@ def test_the_service_warns_at_start_when_behind(
 ) -> None:
     default, working, _ = behind
     with Library.open(working, embedder) as library, caplog.at_level(logging.WARNING):
-        warn_if_behind_default(library, default, Technique.XRD)
+        warn_if_behind_default(library, default)
         assert "python -m indexer update-library --library" in caplog.text
         assert "lacks 2 of the default library's 2067 references" in caplog.text
         caplog.clear()
-        warn_if_behind_default(library, default.with_name("none.sqlite"), Technique.XRD)
+        warn_if_behind_default(library, default.with_name("none.sqlite"))
         update_quietly(library, default)
-        warn_if_behind_default(library, default, Technique.XRD)
+        warn_if_behind_default(library, default)
     assert caplog.text == ""
 
 

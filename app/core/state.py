@@ -94,7 +94,7 @@ def copy_default_library(target: Path, source: Path, build_command: str) -> None
     logger.info("copied the default library %s to %s", source, target)
 
 
-def warn_if_behind_default(library: Library, default_path: Path, technique: Technique) -> None:
+def warn_if_behind_default(library: Library, default_path: Path) -> None:
     """Log a warning when ``library`` lacks references of the default library
     this version ships (copied from an earlier version's, it is never replaced)."""
     if not default_path.is_file():
@@ -110,7 +110,7 @@ def warn_if_behind_default(library: Library, default_path: Path, technique: Tech
         return
     if comparison.up_to_date:
         return
-    option = "" if technique is Technique.XRD else " --technique raman"
+    option = "" if library.technique is Technique.XRD else " --technique raman"
     logger.warning(
         "%s: %s %s. The service serves it as it is; to take this version's references, stop "
         "the service and run `python -m indexer update-library%s --library %s` (README, "
@@ -262,7 +262,7 @@ class ServiceState:
                 status.size,
                 status.version,
             )
-            warn_if_behind_default(library, settings.default_library_path, Technique.XRD)
+            warn_if_behind_default(library, settings.default_library_path)
             if settings.database_url is not None:
                 # Other replicas write to the same database: follow them.
                 self._follow(library)
@@ -318,9 +318,7 @@ class ServiceState:
                 status.size,
                 status.version,
             )
-            warn_if_behind_default(
-                search.library, settings.default_raman_library_path, Technique.RAMAN
-            )
+            warn_if_behind_default(search.library, settings.default_raman_library_path)
             if settings.database_url is not None:
                 self._follow(search.library)
             with self._lock:
