@@ -1,4 +1,4 @@
-"""evaluate-raman's measures: ROC AUC, top-k and the re-rank's ordering."""
+"""evaluate-raman's measures: ROC AUC, top-k, the re-rank's ordering and mixtures."""
 
 from __future__ import annotations
 
@@ -14,11 +14,15 @@ from indexer.evaluate_raman import (
     element_aucs,
     fused_ranking,
     match_rows,
+    mixture_answers,
     profile_limits,
     roc_auc,
     topk,
 )
-from xrdid.raman.identify import RamanReferences
+from xrdid.data_paths import PROJECT_ROOT
+from xrdid.raman.checkpoint import RamanEmbedder, model_inputs
+from xrdid.raman.grid import RAMAN_GRID
+from xrdid.raman.identify import RamanRanking, RamanReferences
 from xrdid.raman.split import Role
 
 
@@ -103,3 +107,31 @@ def test_profile_limits_count_samples_another_mineral_fits_better() -> None:
     assert limits["validation_other_mineral_closer"] == 0.0
     assert (limits["test_top1_misses"], limits["test_top1_misses_other_closer"]) == (1, 1)
     assert limits["unseen_test_above_floor"] == 0.5
+
+
+def test_mixture_answers_find_both_minerals_of_distinct_spectra() -> None:
+    """Twelve minerals of two bands each, none shared, on the real grid and
+    embedded by the shipped Raman model: an even mixture of two held-out
+    samples puts one of them first and both in the top 5; one of 85% puts
+    the major one first (so the share goes to the right spectrum)."""
+    embedder = RamanEmbedder.load(PROJECT_ROOT / "model_store" / "raman_regnet1d.pt")
+    points = RAMAN_GRID.shift_cm1.size
+    centres = [(150 + 60 * k, 1000 + 60 * k) for k in range(12)]
+    library = np.stack([_bands(a, b, points=points) for a, b in centres])
+    held_out = np.stack([_bands(a + 1, b - 1, points=points) for a, b in centres])
+    mask = np.ones(library.shape, dtype=bool)
+    refs = RamanReferences(
+        embeddings=embedder.embed_array(model_inputs(library, mask)),
+        intensity=library,
+        class_index=np.arange(12),
+        class_names=[f"m{k}" for k in range(12)],
+        class_elements=np.zeros((12, 1), dtype=np.uint8),
+        element_symbols=["O"],
+    )
+    data = SimpleNamespace(intensity=held_out, mask=mask)
+    queries = QuerySet(np.arange(12), np.zeros((12, refs.embeddings.shape[1])), np.arange(12))
+    answers = mixture_answers(data, queries, embedder, refs, RamanRanking())  # type: ignore[arg-type]
+    assert answers["0.50"]["first_either"] == 1.0
+    assert answers["0.50"]["both_top5"] == 1.0
+    assert answers["0.85"]["first_major"] == 1.0
+    assert all(row["no_match"] == 0.0 for row in answers.values())  # no threshold set

@@ -185,7 +185,8 @@ def _result(
         notes.append(
             f"{score}, {found.top_score:.3f}, is below the no-match threshold "
             f"{ranking.no_match_below:.3f}: the mineral is most likely not in "
-            "the library; the candidates are the nearest minerals, and `elements` the "
+            "the library, or the spectrum is of several minerals (the Raman ranking looks "
+            "for one); the candidates are the nearest minerals, and `elements` the "
             "sample's probable chemistry"
         )
     if not search.settings_match_model:
