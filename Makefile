@@ -15,10 +15,10 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 # The default Raman library (docs/raman.md): built from the RRUFF archive in
-# the shared data (~1 min on 2 cores; 17.5 MB, so not kept in git). Without
+# the shared data (~1 min on 2 cores; 24.5 MB, so not kept in git). Without
 # the archive the service starts with an empty Raman library.
 RAMAN_LIBRARY = model_store/raman_library.sqlite
-$(RAMAN_LIBRARY): model_store/raman_regnet1d.pt model_store/raman_split.json | $(BIN)/.installed
+$(RAMAN_LIBRARY): model_store/raman_regnet1d.pt model_store/raman_split.json indexer/build_raman.py | $(BIN)/.installed
 	nice -n 10 $(BIN)/python -m indexer build-raman --library $@ --skip-without-archive
 
 install: $(BIN)/.installed $(RAMAN_LIBRARY)

@@ -5,8 +5,9 @@ over HTTP, next to the classical hit quality index search, in one run.
         [--library model_store/raman_library.sqlite]
 
 A real uvicorn process serves a private copy of the built Raman library
-(``make install``: 3,259 references) beside an empty XRD library; the split's
-held-out test spectra are sent one at a time after a few warm-up requests.
+(``make install``: 4,540 references) beside an empty XRD library; the split's
+held-out test spectra (in that library too: the time does not depend on
+it) are sent one at a time after a few warm-up requests.
 Reported: client-side p50/p95 (upload included) and the server's stage
 medians. The baseline, on the same files in this process: read, preprocess
 and the classical hit quality index (cos² of the preprocessed spectra over

@@ -1,25 +1,30 @@
-"""Build the default Raman library from the RRUFF archive's library split.
+"""Build the default Raman library from the RRUFF archive.
 
     python -m indexer build-raman [--library model_store/raman_library.sqlite]
         [--model model_store/raman_regnet1d.pt] [--split model_store/raman_split.json]
-        [--minerals Calcite,Quartz] [--skip-without-archive]
+        [--minerals Calcite,Quartz] [--split-only] [--skip-without-archive]
 
-Every spectrum the split (``model_store/raman_split.json``) puts in the
-library becomes a measured Raman reference: named after its class (the
-mineral, or the names RRUFF gives one sample, ``"Albite / Anorthoclase"``),
-its formula and elements from RRUFF's ideal chemistry, its laser, and source
+Every spectrum of a named mineral becomes a measured Raman reference: named
+after its class (the mineral, or the names RRUFF gives one sample,
+``"Albite / Anorthoclase"``, from ``model_store/raman_split.json``), its
+formula and elements from RRUFF's ideal chemistry, its laser, and source
 ``rruff`` with the archive file's name as source id. The spectrum is kept
 despiked and binned to 1 cm⁻¹ over its measured range (16-bit,
 :func:`xrdid.raman.preprocess.compact_spectrum`): what the model sees of it
 is what it sees of the original, in a quarter of the bytes; the originals
-are at rruff.info under the id in ``notes``. Held-out samples and unseen
-minerals stay out, so the evaluation's queries are absent from the library.
+are at rruff.info under the id in ``notes``.
+
+The shipped library holds them all: a lab's sample is best compared with
+every sample of its mineral, and the minerals the split keeps from the model
+are identified once in the library (docs/raman.md). ``--split-only`` builds
+the evaluation's library instead, of the spectra the split puts in the
+library, so its held-out samples and unseen minerals stay out.
 
 The library is written next to the target and moved into place when done
 (it is always built whole); a JSON report (counts, size, time, model
 version) goes next to it. ``--minerals`` builds a small library of a few
 minerals (for trials and tests). ``make install`` runs this job (about a
-minute on 2 cores; the 17.5 MB library is not kept in git), with
+minute on 2 cores; the library is not kept in git), with
 ``--skip-without-archive``: without the RRUFF archive the service starts with
 an empty Raman library.
 """
@@ -66,19 +71,25 @@ def reference_of(record: RruffRecord, split: RamanSplit) -> PreparedReference:
 
 
 def build(
-    library_path: Path, model: Path, split_path: Path, minerals: Collection[str] | None = None
+    library_path: Path,
+    model: Path,
+    split_path: Path,
+    minerals: Collection[str] | None = None,
+    *,
+    split_only: bool = False,
 ) -> dict[str, object]:
-    """Build the library of the split's library spectra (of ``minerals``
-    only, RRUFF names, when given) at ``library_path``; returns the report."""
+    """Build the library of every spectrum of a named mineral (``split_only``:
+    of the split's library spectra; of ``minerals`` only, RRUFF names, when
+    given) at ``library_path``; returns the report."""
     started = time.perf_counter()
     embedder = RamanEmbedder.load(model)
     records = load_records()
     split = load_split(split_path, records)
+    kept = {Role.LIBRARY} if split_only else set(Role) - {Role.EXCLUDED}
     chosen = [
         r
         for r in records
-        if split.role(r.mineral, r.rruff_id) is Role.LIBRARY
-        and (minerals is None or r.mineral in minerals)
+        if split.role(r.mineral, r.rruff_id) in kept and (minerals is None or r.mineral in minerals)
     ]
     if not chosen:
         raise SystemExit(f"no library spectra of the minerals {sorted(minerals or ())}")
@@ -96,6 +107,7 @@ def build(
         "library": str(library_path),
         "model_version": embedder.version,
         "split": str(split_path),
+        "spectra": "the split's library spectra" if split_only else "all",
         "references": status.size,
         "minerals": len({split.classes[r.mineral] for r in chosen}),
         "bytes": library_path.stat().st_size,
@@ -115,6 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--minerals", help="comma-separated RRUFF mineral names: a small library of those only"
     )
     parser.add_argument(
+        "--split-only",
+        action="store_true",
+        help="only the spectra the split puts in the library (the evaluation's library)",
+    )
+    parser.add_argument(
         "--skip-without-archive",
         action="store_true",
         help="exit quietly (0) when the RRUFF archive is not in the shared data",
@@ -129,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     minerals = [m.strip() for m in args.minerals.split(",")] if args.minerals else None
-    report = build(args.library, args.model, args.split, minerals)
+    report = build(args.library, args.model, args.split, minerals, split_only=args.split_only)
     report_path = args.library.with_name(args.library.stem + ".build-report.json")
     report_path.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))

@@ -102,9 +102,9 @@ def test_local_mode_identifies_raman_spectra_and_xrd_patterns(
     small_library: tuple[Path, Path],  # noqa: F811
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """A real RRUFF spectrum (a held-out sample) and an XRD scan in one local
-    run: each read as the service reads it, the spectrum searched in the
-    Raman library (a copy of the default one)."""
+    """A real RRUFF spectrum and an XRD scan in one local run: each read as
+    the service reads it, the spectrum searched in the Raman library (a copy
+    of the default one)."""
     model, library = small_library
     spectrum = tmp_path / CALCITE
     spectrum.write_bytes((unpacked_archive() / CALCITE).read_bytes())

@@ -18,6 +18,7 @@ from indexer.evaluate_raman import (
     profile_limits,
     roc_auc,
     topk,
+    unseen_minerals_added,
 )
 from xrdid.data_paths import PROJECT_ROOT
 from xrdid.raman.checkpoint import RamanEmbedder, model_inputs
@@ -135,3 +136,39 @@ def test_mixture_answers_find_both_minerals_of_distinct_spectra() -> None:
     assert answers["0.50"]["both_top5"] == 1.0
     assert answers["0.85"]["first_major"] == 1.0
     assert all(row["no_match"] == 0.0 for row in answers.values())  # no threshold set
+
+
+def test_unseen_minerals_are_ranked_against_their_other_samples() -> None:
+    """Two minerals absent from the library, each with two samples, and one
+    with a single sample: each of the four is ranked against the library and
+    the other samples, and found; the single one has nothing to find."""
+    points = RAMAN_GRID.shift_cm1.size
+    library = np.stack([_bands(200, 900, points=points), _bands(400, 1100, points=points)])
+    spectra = np.stack(
+        [
+            _bands(600, 1300, points=points),  # mineral u0, sample A
+            _bands(601, 1301, points=points),  # mineral u0, sample B
+            _bands(700, 1500, points=points),  # mineral u1, sample C
+            _bands(699, 1499, points=points),  # mineral u1, sample D
+            _bands(300, 1600, points=points),  # mineral u2, its only sample
+        ]
+    )
+    minerals, samples = ["u0", "u0", "u1", "u1", "u2"], ["A", "B", "C", "D", "E"]
+    data = SimpleNamespace(
+        intensity=spectra,
+        mask=np.ones(spectra.shape, dtype=bool),
+        records=[SimpleNamespace(rruff_id=s) for s in samples],
+        class_of=lambda i: minerals[i],
+    )
+    embeddings = np.eye(8, dtype=np.float32)
+    refs = RamanReferences(
+        embeddings=embeddings[:2],
+        intensity=library,
+        class_index=np.arange(2),
+        class_names=["a", "b"],
+        class_elements=np.zeros((2, 1), dtype=np.uint8),
+        element_symbols=["O"],
+    )
+    unseen = QuerySet(np.arange(5), embeddings[[2, 2, 3, 3, 4]], np.full(5, -1))
+    found = unseen_minerals_added(data, unseen, refs, RamanRanking())  # type: ignore[arg-type]
+    assert found == {"spectra": 4, "top1": 1.0, "top5": 1.0, "no_match": 0.0}

@@ -1,6 +1,6 @@
 """Files of either technique identified together (xrdid.identify_files), on
 the real models: a small XRD library and a copy of the default Raman
-library, with real RRUFF spectra of held-out samples."""
+library, with real RRUFF spectra."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         hover_tick(tab, strongest_reflection(tab, 1))
         save(tab, args.out / "page-identify.png")
 
-        # A Raman spectrum (a held-out RRUFF sample): the best two minerals drawn.
+        # A real RRUFF spectrum: the best two minerals drawn.
         tab.locator("#server-status", has_text="Raman spectra").wait_for(timeout=120_000)
         tab.set_input_files("#files", str(unpacked_archive() / SPECTRUM))
         tab.locator(".queue-item[data-status=done]").nth(1).wait_for(timeout=120_000)

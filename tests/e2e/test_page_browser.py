@@ -459,7 +459,7 @@ def test_the_raman_library_lists_minerals_and_draws_a_spectrum(page: Any) -> Non
 
 # --------------------------------------------------------------------------- Raman
 
-# A real RRUFF spectrum of a held-out sample (never in the Raman library).
+# A real RRUFF spectrum (in the default Raman library, which holds every archive spectrum).
 RAMAN_SPECTRUM = "Calcite__R050130__Raman__532__0__unoriented__Raman_Data_Processed__27273.txt"
 SPECTRUM_RGB = (0x1D, 0x1D, 0x1F)
 

@@ -66,7 +66,11 @@ def raman_library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
     """The small Raman library, built by the indexer job, and its report."""
     default = tmp_path_factory.mktemp("raman-library") / "raman_default.sqlite"
     report = build(
-        default, MODEL_STORE / "raman_regnet1d.pt", MODEL_STORE / "raman_split.json", MINERALS
+        default,
+        MODEL_STORE / "raman_regnet1d.pt",
+        MODEL_STORE / "raman_split.json",
+        MINERALS,
+        split_only=True,
     )
     assert report["minerals"] == len(MINERALS)
     return default, report

@@ -62,7 +62,13 @@ def replicas(
 def small_raman_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The e2e Raman library (six minerals of the split), built by the indexer job."""
     path = tmp_path_factory.mktemp("raman-replicas") / "raman_library.sqlite"
-    build(path, MODEL_STORE / "raman_regnet1d.pt", MODEL_STORE / "raman_split.json", MINERALS)
+    build(
+        path,
+        MODEL_STORE / "raman_regnet1d.pt",
+        MODEL_STORE / "raman_split.json",
+        MINERALS,
+        split_only=True,
+    )
     return path
 
 

@@ -8,7 +8,7 @@ bits and each reference's whole profile in memory. Per library generation
 (every add or delete makes a new one) its references are gathered once into
 a :class:`RamanReferences` snapshot: the embeddings, the profiles, a class
 per mineral name and each class's elements. A write costs the next query
-that gathering (60 ms for the 3,259 default references on 2 busy cores),
+that gathering (60 ms for 3,259 references on 2 busy cores),
 never a stale answer.
 """
 

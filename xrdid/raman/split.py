@@ -4,16 +4,19 @@ never seen: fixed by a seed and written to ``model_store/raman_split.json``.
 - A *class* is a mineral. Names that RRUFF gives to the same physical sample
   (``ApophylliteKF`` and ``FluorapophylliteK`` share R050084) cannot be told
   apart by their spectra: they form one class, named ``"A / B"``.
-- *Unseen minerals*: a share of the classes is never in the library and never
-  trained on, half for validation (calibrating "no match"), half for test
-  (no-match rate, per-element AUC on minerals the model never saw).
+- *Unseen minerals*: a share of the classes is never in the evaluation's
+  library and never trained on, half for validation (calibrating "no
+  match"), half for test (no-match rate, per-element AUC on minerals the
+  model never saw).
 - *Held-out samples*: of every other class with two or more samples, a share
-  of its samples (at least one, never all) leaves the library; a mineral's
-  other sample is what a user's measurement looks like. Whole classes go to
-  validation or to test, so the two never share a mineral.
+  of its samples (at least one, never all) leaves the evaluation's library;
+  a mineral's other sample is what a user's measurement looks like. Whole
+  classes go to validation or to test, so the two never share a mineral.
 - Samples RRUFF names ``unknown`` are left out: no mineral to learn.
 
-All spectra of one sample (several lasers) share its role. numpy-free.
+All spectra of one sample (several lasers) share its role. The shipped
+library takes back the held-out samples and unseen minerals
+(``indexer build-raman``; ``--split-only`` builds the evaluation's). numpy-free.
 """
 
 from __future__ import annotations
