@@ -3,7 +3,10 @@
     python -m tests.e2e.screenshots --url http://127.0.0.1:8000 --out docs/images
 
 Drives Debian's Chromium (as the browser tests do) at a laptop's size
-(1366×768), and stores 256-colour PNGs (small enough for the README).
+(1366×768), and stores 256-colour PNGs (small enough for the README). The
+Raman screenshot's calcite spectrum is in the shipped Raman library; serve
+the evaluation's (``python -m indexer build-raman --split-only``, as
+``XRDID_DEFAULT_RAMAN_LIBRARY_PATH``) to show a sample the library lacks.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         hover_tick(tab, strongest_reflection(tab, 1))
         save(tab, args.out / "page-identify.png")
 
-        # A real RRUFF spectrum: the best two minerals drawn.
+        # A real RRUFF spectrum (see the docstring): the best two minerals drawn.
         tab.locator("#server-status", has_text="Raman spectra").wait_for(timeout=120_000)
         tab.set_input_files("#files", str(unpacked_archive() / SPECTRUM))
         tab.locator(".queue-item[data-status=done]").nth(1).wait_for(timeout=120_000)
