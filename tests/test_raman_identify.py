@@ -53,6 +53,29 @@ def library(rruff_records):
     return references, [(name, preprocess_spectrum(r.spectrum)) for name, r in queries]
 
 
+def test_squared_norms_sum_over_any_mask() -> None:
+    """The references' sums of squares over a query's range, from per-block
+    sums and the two ends, equal the direct sum: ranges within one block,
+    across blocks, on block edges, the whole grid, one with gaps, none."""
+    rng = np.random.default_rng(3)
+    intensity = rng.random((7, 1701)).astype(np.float32)
+    references = RamanReferences(
+        embeddings=np.eye(7, dtype=np.float32),
+        intensity=intensity,
+        class_index=np.arange(7),
+        class_names=[str(k) for k in range(7)],
+        class_elements=np.zeros((7, 1), dtype=np.uint8),
+        element_symbols=["O"],
+    )
+    grid = np.arange(1701)
+    masks = [(grid >= lo) & (grid < hi) for lo, hi in [(3, 40), (64, 128), (50, 1700), (0, 1701)]]
+    masks.append(masks[2] & (grid % 7 != 0))
+    masks.append(np.zeros(1701, dtype=bool))
+    for mask in masks:
+        direct = np.square(intensity.astype(np.float64) * mask).sum(axis=1)
+        assert references.squared_norms(mask) == pytest.approx(direct, rel=1e-12, abs=1e-12)
+
+
 def test_shifted_correlation_recovers_a_calibration_offset() -> None:
     index = np.arange(1701)
     query = np.exp(-0.5 * ((index - 900) / 1.5) ** 2) + np.exp(-0.5 * ((index - 1000) / 2.0) ** 2)

@@ -50,10 +50,46 @@ class RamanReferences:
         return len(self.class_names)
 
     @cached_property
-    def intensity_squared(self) -> NDArray[np.float32]:
-        """Squares of the intensities: the hit quality index's norms over any
-        query's range in one matrix product."""
-        return np.square(self.intensity)
+    def _block_squares(self) -> NDArray[np.float64]:
+        """(N, B) each reference's sum of squared intensities per block of
+        ``_NORM_BLOCK`` grid points."""
+        length = self.intensity.shape[1]
+        return np.stack(
+            [
+                _squares(self.intensity, start, min(start + _NORM_BLOCK, length))
+                for start in range(0, length, _NORM_BLOCK)
+            ],
+            axis=1,
+        )
+
+    def squared_norms(self, mask: NDArray[np.bool_]) -> NDArray[np.float64]:
+        """(N,) each reference's sum of squared intensities where ``mask`` is
+        set: a query's covered range is one run of grid points, so the blocks
+        inside it are summed already and only its two ends are added up."""
+        covered = np.flatnonzero(mask)
+        if covered.size == 0:
+            return np.zeros(len(self.intensity))
+        lo, hi = int(covered[0]), int(covered[-1]) + 1
+        if covered.size != hi - lo:  # gaps: sum what is covered
+            return np.square(self.intensity[:, mask], dtype=np.float64).sum(axis=1)
+        first, last = -(-lo // _NORM_BLOCK), hi // _NORM_BLOCK  # whole blocks inside
+        if first >= last:
+            return _squares(self.intensity, lo, hi)
+        return (
+            self._block_squares[:, first:last].sum(axis=1)
+            + _squares(self.intensity, lo, first * _NORM_BLOCK)
+            + _squares(self.intensity, last * _NORM_BLOCK, hi)
+        )
+
+
+# Grid points per block of the references' precomputed sums of squares:
+# small blocks leave little to add at a query's ends, and the sums stay small.
+_NORM_BLOCK = 64
+
+
+def _squares(intensity: NDArray[np.floating], start: int, stop: int) -> NDArray[np.float64]:
+    """(N,) sums of the squared intensities of grid points ``start:stop``."""
+    return np.square(intensity[:, start:stop], dtype=np.float64).sum(axis=1)
 
 
 @dataclass(frozen=True)
@@ -174,8 +210,8 @@ def reference_hit_quality(
     reference: cos² of the two over the query's covered range."""
     q = np.where(mask, intensity, 0.0).astype(np.float32)
     dot = references.intensity @ q
-    norms = (references.intensity_squared @ mask.astype(np.float32)) * float(q @ q) + 1e-12
-    return dot * dot / norms
+    norms = references.squared_norms(mask) * float(q @ q) + 1e-12
+    return (dot * dot / norms).astype(np.float32)
 
 
 def hit_quality_index(
