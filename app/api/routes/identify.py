@@ -50,8 +50,9 @@ async def identify(
     A Raman spectrum (told from the file, or sent with ``technique=raman``)
     is searched in the Raman library instead (docs/raman.md): ``candidates``
     and ``materials`` list one reference per mineral, ``verdict`` is match or
-    no_match, ``phases`` is empty, and ``elements`` gives the probability of
-    each element in the sample.
+    no_match (the ranking looks for one mineral: a spectrum of several often
+    gets no_match), ``phases`` is empty, and ``elements`` gives the
+    probability of each element in the sample.
 
     - ``phases``: the phases found by search–match with joint refinement
       (scales, 2θ shift, strain and peak width of all phases refined
