@@ -15,6 +15,7 @@ from indexer.evaluate_raman import (
     fused_ranking,
     match_rows,
     mixture_answers,
+    no_match_with_more_minerals,
     profile_limits,
     roc_auc,
     topk,
@@ -23,7 +24,7 @@ from indexer.evaluate_raman import (
 from xrdid.data_paths import PROJECT_ROOT
 from xrdid.raman.checkpoint import RamanEmbedder, model_inputs
 from xrdid.raman.grid import RAMAN_GRID
-from xrdid.raman.identify import RamanRanking, RamanReferences
+from xrdid.raman.identify import RamanRanking, RamanReferences, identify
 from xrdid.raman.split import Role
 
 
@@ -172,3 +173,42 @@ def test_unseen_minerals_are_ranked_against_their_other_samples() -> None:
     unseen = QuerySet(np.arange(5), embeddings[[2, 2, 3, 3, 4]], np.full(5, -1))
     found = unseen_minerals_added(data, unseen, refs, RamanRanking())  # type: ignore[arg-type]
     assert found == {"spectra": 4, "top1": 1.0, "top5": 1.0, "no_match": 0.0}
+
+
+def test_more_minerals_can_make_an_absent_one_look_present() -> None:
+    """An unseen test spectrum like an unseen validation mineral is no_match
+    against the library alone (its correlation below the threshold) and is
+    matched once that mineral is added; the held-out sample stays a match."""
+    points = RAMAN_GRID.shift_cm1.size
+    library = np.stack([_bands(200, 900, points=points), _bands(400, 1100, points=points)])
+    spectra = np.stack(
+        [
+            _bands(201, 899, points=points),  # held-out test sample of mineral 0
+            _bands(600, 1300, points=points),  # unseen validation mineral
+            _bands(601, 1301, points=points),  # unseen test mineral, like it
+        ]
+    )
+    minerals = ["a", "v", "t"]
+    data = SimpleNamespace(
+        intensity=spectra, mask=np.ones(spectra.shape, dtype=bool), class_of=lambda i: minerals[i]
+    )
+    embeddings = np.eye(8, dtype=np.float32)
+    refs = RamanReferences(
+        embeddings=embeddings[:2],
+        intensity=library,
+        class_index=np.arange(2),
+        class_names=["a", "b"],
+        class_elements=np.zeros((2, 1), dtype=np.uint8),
+        element_symbols=["O"],
+    )
+    sets = {
+        Role.TEST: QuerySet(np.array([0]), embeddings[[0]], np.array([0])),
+        Role.UNSEEN_VALIDATION: QuerySet(np.array([1]), embeddings[[2]], np.array([-1])),
+        Role.UNSEEN_TEST: QuerySet(np.array([2]), embeddings[[2]], np.array([-1])),
+    }
+    ranking = RamanRanking(no_match_on="correlation", no_match_below=0.5)
+    found = no_match_with_more_minerals(data, sets, refs, ranking)  # type: ignore[arg-type]
+    assert found == {"minerals_added": 1.0, "absent": 0.0, "held_out": 0.0}
+    # Against the library alone, the absent spectrum is no_match.
+    alone = identify(embeddings[2], spectra[2], data.mask[2], refs, ranking)
+    assert alone.no_match
