@@ -141,6 +141,13 @@ def test_other_anodes_map_back_to_the_grid(silicon):
         assert _peak_position(sample, 28, 29) == pytest.approx(28.44, abs=0.05)
 
 
+def test_other_anodes_are_drawn_from_the_ones_named(silicon):
+    cfg = replace(NONE, other_anode_probability=1.0, other_anodes=("Ag",))
+    rng = np.random.default_rng(8)
+    anodes = {simulate_measurement(silicon, rng, cfg)[1].anode for _ in range(5)}
+    assert anodes == {"Ag"}
+
+
 def test_phase_fractions_cover_pure_impure_and_comparable_mixtures():
     rng = np.random.default_rng(3)
     draws = [phase_fractions(2, rng) for _ in range(2000)]

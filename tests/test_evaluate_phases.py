@@ -1,8 +1,10 @@
 """The evaluation's single-phase counts (one phase, exactly its phase, a
-spurious second one, its material first) and its reliability tables and diagrams."""
+spurious second one, its material first), its reliability tables and
+diagrams, and the conditions its mixtures are simulated under."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,6 +12,8 @@ import numpy as np
 from PIL import Image
 
 from indexer.evaluate_phases import (
+    CONDITIONS,
+    MIXTURE_AUGMENTATION,
     _count_single,
     calibrated_ece_range,
     reliability_figure,
@@ -63,3 +67,30 @@ def test_reliability_figure_draws_one_diagram_per_set(tmp_path: Path) -> None:
     reliability_figure(sets, tmp_path / "reliability.png")
     with Image.open(tmp_path / "reliability.png") as image:
         assert image.format == "PNG" and image.size == (800, 420)
+
+
+def test_each_condition_changes_one_thing_of_the_clean_scans() -> None:
+    clean = CONDITIONS["clean"]
+
+    def changed(label: str) -> set[str]:
+        cfg = CONDITIONS[label]
+        return {f.name for f in fields(cfg) if getattr(cfg, f.name) != getattr(clean, f.name)}
+
+    anodes = [label for label in CONDITIONS if label.startswith("another anode")]
+    singles = [
+        label
+        for label in CONDITIONS
+        if label != "clean" and not label.startswith("all") and label not in anodes
+    ]
+    assert not changed("clean")
+    assert all(len(changed(label)) == 1 for label in singles)
+    assert all(changed(label) == {"other_anode_probability", "other_anodes"} for label in anodes)
+    assert [CONDITIONS[label].other_anodes for label in anodes] == [
+        (symbol,) for symbol in MIXTURE_AUGMENTATION.other_anodes
+    ]
+    # Each changes another setting, and together they are the synthetic section's conditions.
+    assert len(set.union(*(changed(label) for label in singles))) == len(singles)
+    assert CONDITIONS["all of them (the synthetic section's)"] == MIXTURE_AUGMENTATION
+    assert changed("all of them (the synthetic section's)") == set.union(
+        *(changed(label) for label in singles), {"other_anode_probability"}
+    )

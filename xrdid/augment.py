@@ -36,7 +36,7 @@ from xrdid.profiles import (
     tch_pseudo_voigt_params,
 )
 from xrdid.sticks import StickPattern
-from xrdid.wavelengths import ANODE_LINES_ANGSTROM, CU_KALPHA, Wavelength, anode
+from xrdid.wavelengths import CU_KALPHA, Wavelength, anode
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,8 @@ class AugmentConfig:
     size_nm_range: tuple[float, float] = (8.0, 300.0)  # log-uniform
     instrument_jitter: tuple[float, float] = (0.5, 2.5)  # × Caglioti U and W
     kalpha2_probability: float = 0.8
-    other_anode_probability: float = 0.1  # Mo, Co, Cr, Fe, Ag instead of Cu
+    other_anode_probability: float = 0.1  # one of other_anodes instead of Cu
+    other_anodes: tuple[str, ...] = ("Mo", "Co", "Cr", "Fe", "Ag")
     step_choices_deg: tuple[float, ...] = (0.01, 0.015, 0.02, 0.03, 0.05)
     background_range: tuple[float, float] = (0.01, 0.5)  # mean level / strongest peak
     peak_counts_range: tuple[float, float] = (30.0, 1e5)  # log-uniform
@@ -131,7 +132,7 @@ def _texture(
 
 def _radiation(rng: np.random.Generator, cfg: AugmentConfig) -> Wavelength:
     if rng.random() < cfg.other_anode_probability:
-        symbol = str(rng.choice([a for a in ANODE_LINES_ANGSTROM if a != "Cu"]))
+        symbol = str(rng.choice(list(cfg.other_anodes)))
     else:
         symbol = "Cu"
     return anode(symbol, with_kalpha2=rng.random() < cfg.kalpha2_probability)
