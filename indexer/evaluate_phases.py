@@ -21,9 +21,10 @@ One run, methods side by side where there are several:
   weight-percent MAE by number of phases;
 - **conditions**: calculated mixtures of 2–4 phases simulated clean (as the
   quantification benchmark's) and with each of the synthetic section's
-  conditions alone (counting noise, broad peaks, texture, missing
-  reflections, a truncated range, another anode, large strains), then all
-  together: what each costs the phase analysis;
+  conditions alone (counting noise, broad peaks, preferred orientation,
+  intensities scattered per reflection, missing reflections, a truncated
+  range, each other anode, large strains), then all together: what each
+  costs the phase analysis;
 - **quantification benchmark**: three-phase mixtures of the IUCr CPD round
   robin's phases (corundum, zincite, fluorite; brucite, magnetite, zircon)
   made from the library's structures, texture-free as the round robin's
@@ -664,8 +665,8 @@ def conditions(
         "low strain), then with one of the synthetic mixtures' conditions at a time as that "
         "section draws it (preferred orientation and each other anode for every scan, where "
         "it draws them for half and a tenth), then all of them as it draws them. Served, a "
-        "look-alike the answer lists for a "
-        "phase counted right: recall %, precision %, weight % MAE.",
+        "look-alike the answer lists for a phase counted right: recall %, precision %, "
+        "weight % MAE.",
         "",
         "| condition | "
         + " | ".join(f"{n} phases: recall | precision | MAE" for n in CONDITION_PHASES)
@@ -1219,9 +1220,6 @@ def main(argv: list[str] | None = None) -> None:
                     rng("synthetic"),
                     phase_labels["synthetic mixtures"],
                 ),
-                "conditions": lambda: conditions(
-                    embedder, library, arrays, calibration, rng("conditions")
-                ),
                 "quantification": lambda: quantification(
                     embedder, library, arrays, calibration, rng("quantification")
                 ),
@@ -1230,6 +1228,9 @@ def main(argv: list[str] | None = None) -> None:
                 ),
                 "families": lambda: families_and_confidence(
                     embedder, data, args.training_set.parent, calibration, phase_labels, args.figure
+                ),
+                "conditions": lambda: conditions(
+                    embedder, library, arrays, calibration, rng("conditions")
                 ),
             }
             sections = [runs[name]() for name in SECTIONS if name in args.sections]
