@@ -74,6 +74,7 @@ from indexer.evaluate import (
 )
 from indexer.mixtures import Mixture, calculated_mixture, measured_mixture, random_weights
 from indexer.training_set import TrainingSet, training_set_at
+from xrdid.augment import AugmentConfig
 from xrdid.data_paths import PROJECT_ROOT, shared_data_dir
 from xrdid.embedder import Embedder
 from xrdid.identify import IdentifyOptions, identify, identify_pattern
@@ -496,6 +497,25 @@ class MixturePools:
         sticks = library.stick_patterns([int(arrays.ids[k]) for k in calculated])
         return cls(calculated, measured, sticks)
 
+    def simulated(
+        self,
+        pick: list[int],
+        weights: np.ndarray,
+        arrays: LibraryArrays,
+        rng: np.random.Generator,
+        augmentation: AugmentConfig,
+    ) -> Mixture:
+        """The calculated references ``pick`` (rows) at ``weights``, simulated
+        as a lab measurement under ``augmentation``."""
+        return calculated_mixture(
+            pick,
+            [self.sticks[int(arrays.ids[k])] for k in pick],
+            [float(arrays.rirs[k] or 1.0) for k in pick],
+            weights,
+            rng,
+            augmentation,
+        )
+
     def mixture(
         self, kind: str, weights: np.ndarray, arrays: LibraryArrays, rng: np.random.Generator
     ) -> Mixture:
@@ -505,14 +525,7 @@ class MixturePools:
         n = len(weights)
         if kind == "calculated":
             pick = [int(k) for k in rng.choice(self.calculated, size=n, replace=False)]
-            return calculated_mixture(
-                pick,
-                [self.sticks[int(arrays.ids[k])] for k in pick],
-                [float(arrays.rirs[k] or 1.0) for k in pick],
-                weights,
-                rng,
-                MIXTURE_AUGMENTATION,
-            )
+            return self.simulated(pick, weights, arrays, rng, MIXTURE_AUGMENTATION)
         pick = [int(k) for k in rng.choice(self.measured, size=n, replace=False)]
         return measured_mixture(
             pick, arrays.profiles[pick], [float(arrays.rirs[k] or 1.0) for k in pick], weights, rng
@@ -688,14 +701,7 @@ def conditions(
             simulate = np.random.default_rng([SEED, SECTIONS.index("conditions"), n])
             served, lookalike = PhaseTally(), PhaseTally()
             for pick, weights in tqdm(draws[n], desc=f"{label}, {n} phases"):
-                mixture = calculated_mixture(
-                    pick,
-                    [pools.sticks[int(arrays.ids[k])] for k in pick],
-                    [float(arrays.rirs[k] or 1.0) for k in pick],
-                    weights,
-                    simulate,
-                    augmentation,
-                )
+                mixture = pools.simulated(pick, weights, arrays, simulate, augmentation)
                 _score_mixture(
                     embedder,
                     library,
@@ -735,6 +741,7 @@ def quantification(
 ) -> tuple[list[str], list[dict]]:
     entries = {int(i): library.get(int(i)) for i in arrays.ids}
     row_of = {int(i): k for k, i in enumerate(arrays.ids)}
+    pools = MixturePools.of(library, arrays)
     lines = [
         "## Quantification benchmark (IUCr CPD round-robin phases)",
         "",
@@ -768,21 +775,13 @@ def quantification(
         if len(pick) < len(names):
             lines.append(f"| {', '.join(names)} | not all in the library | | | | |")
             continue
-        sticks = library.stick_patterns([int(arrays.ids[k]) for k in pick])
         served, classical, lookalike = PhaseTally(), PhaseTally(), PhaseTally()
         for _ in range(QUANTIFICATION_SCANS):
             while True:
                 weights = rng.dirichlet(np.ones(3))
                 if weights.min() >= 0.1:
                     break
-            mixture = calculated_mixture(
-                pick,
-                [sticks[int(arrays.ids[k])] for k in pick],
-                [float(arrays.rirs[k] or 1.0) for k in pick],
-                weights,
-                rng,
-                CPD_AUGMENTATION,
-            )
+            mixture = pools.simulated(pick, weights, arrays, rng, CPD_AUGMENTATION)
             _score_mixture(
                 embedder,
                 library,
