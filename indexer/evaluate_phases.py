@@ -19,12 +19,6 @@ One run, methods side by side where there are several:
   calculated references and of RockJock's measured ones (the shipped
   library's, with their RIRs; :mod:`indexer.mixtures`): recall, precision,
   weight-percent MAE by number of phases;
-- **conditions**: calculated mixtures of 2–4 phases simulated clean (as the
-  quantification benchmark's) and with each of the synthetic section's
-  conditions alone (counting noise, broad peaks, preferred orientation,
-  intensities scattered per reflection, missing reflections, a truncated
-  range, each other anode, large strains), then all together: what each
-  costs the phase analysis;
 - **quantification benchmark**: three-phase mixtures of the IUCr CPD round
   robin's phases (corundum, zincite, fluorite; brucite, magnetite, zircon)
   made from the library's structures, texture-free as the round robin's
@@ -43,7 +37,13 @@ One run, methods side by side where there are several:
   calibration error of the answers' confidences and the phases' (on the
   synthetic and on the real mixtures, with their reliability tables), and the
   share of ``no_match`` verdicts for materials taken out of the library and
-  for materials in it.
+  for materials in it;
+- **conditions**: calculated mixtures of 2–4 phases simulated clean (as the
+  quantification benchmark's) and with each of the synthetic section's
+  conditions alone (counting noise, broad peaks, preferred orientation,
+  intensities scattered per reflection, missing reflections, a truncated
+  range, each other anode, large strains), then all together: what each
+  costs the phase analysis.
 """
 
 from __future__ import annotations
