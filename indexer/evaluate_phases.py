@@ -91,7 +91,6 @@ from xrdid.ranking.quantify import weight_percents
 from xrdid.readers import read_pattern, read_pattern_table
 from xrdid.results import Identification
 from xrdid.sticks import StickPattern
-from xrdid.wavelengths import Wavelength
 
 log = logging.getLogger("indexer.evaluate_phases")
 
@@ -579,10 +578,7 @@ def synthetic_mixtures(
                     library,
                     arrays,
                     calibration,
-                    mixture.pattern,
-                    mixture.wavelength,
-                    list(mixture.members),
-                    mixture.weight_percent,
+                    mixture,
                     tallies[served],
                     tallies[classical],
                     phase_labels,
@@ -619,22 +615,25 @@ def _score_mixture(
     library: Library,
     arrays: LibraryArrays,
     calibration: Calibration | None,
-    pattern: Pattern,
-    wavelength: Wavelength,
-    members: list[int],
-    weight_percent: Sequence[float],
+    mixture: Mixture,
     served: PhaseTally,
     classical: PhaseTally | None,
     phase_labels: list[tuple[float, bool]],
     lookalike: PhaseTally | None = None,
 ) -> None:
-    """Scores the served answer (in ``served``; in ``lookalike`` with a phase
-    right when it or a look-alike listed for it is in the scan) and, given
-    its tally, the classical search's."""
+    """Scores the served answer to ``mixture`` (in ``served``; in
+    ``lookalike`` with a phase right when it or a look-alike listed for it is
+    in the scan) and, given its tally, the classical search's."""
     result = identify_pattern(
-        pattern, embedder, library, IdentifyOptions(wavelength=wavelength), calibration=calibration
+        mixture.pattern,
+        embedder,
+        library,
+        IdentifyOptions(wavelength=mixture.wavelength),
+        calibration=calibration,
     )  # type: ignore[arg-type]
-    truth = {str(arrays.ids[k]): w for k, w in zip(members, weight_percent, strict=True)}
+    truth = {
+        str(arrays.ids[k]): w for k, w in zip(mixture.members, mixture.weight_percent, strict=True)
+    }
     row_of = {int(i): k for k, i in enumerate(arrays.ids)}
     found = {str(p.match.entry.id): p.weight_percent for p in result.phases}
 
@@ -653,7 +652,7 @@ def _score_mixture(
             phase_labels.append((p.confidence, any(same(str(p.match.entry.id), t) for t in truth)))
     if classical is None:
         return
-    view = preprocess(pattern, wavelength=wavelength)
+    view = preprocess(mixture.pattern, wavelength=mixture.wavelength)
     fits = classical_phases(arrays, view.intensity, view.mask)
     amounts = classical_weights(arrays, fits)
     classical.add(truth, {str(arrays.ids[i]): amounts[i] for i, _ in fits}, same)
@@ -707,10 +706,7 @@ def conditions(
                     library,
                     arrays,
                     calibration,
-                    mixture.pattern,
-                    mixture.wavelength,
-                    pick,
-                    mixture.weight_percent,
+                    mixture,
                     served,
                     None,
                     [],
@@ -787,10 +783,7 @@ def quantification(
                 library,
                 arrays,
                 calibration,
-                mixture.pattern,
-                mixture.wavelength,
-                pick,
-                mixture.weight_percent,
+                mixture,
                 served,
                 classical,
                 [],

@@ -28,6 +28,18 @@ from xrdid.raman.identify import RamanRanking, RamanReferences, identify
 from xrdid.raman.split import Role
 
 
+def _references(embeddings: np.ndarray, intensity: np.ndarray, names: list[str]) -> RamanReferences:
+    """One reference per mineral ``names``, without chemistry (oxygen only)."""
+    return RamanReferences(
+        embeddings=embeddings,
+        intensity=intensity,
+        class_index=np.arange(len(names)),
+        class_names=names,
+        class_elements=np.zeros((len(names), 1), dtype=np.uint8),
+        element_symbols=["O"],
+    )
+
+
 def test_roc_auc_counts_ordered_pairs() -> None:
     rng = np.random.default_rng(0)
     scores = rng.integers(0, 5, 60).astype(float)  # ties on purpose
@@ -86,14 +98,7 @@ def test_profile_limits_count_samples_another_mineral_fits_better() -> None:
         ]
     )
     data = SimpleNamespace(intensity=spectra, mask=np.ones(spectra.shape, dtype=bool))
-    refs = RamanReferences(
-        embeddings=np.eye(3, dtype=np.float32),
-        intensity=library,
-        class_index=np.arange(3),
-        class_names=["a", "b", "c"],
-        class_elements=np.zeros((3, 1), dtype=np.uint8),
-        element_symbols=["O"],
-    )
+    refs = _references(np.eye(3, dtype=np.float32), library, ["a", "b", "c"])
 
     def queries(indices: list[int], truth: list[int]) -> QuerySet:
         return QuerySet(np.array(indices), np.zeros((len(indices), 3), np.float32), np.array(truth))
@@ -122,13 +127,8 @@ def test_mixture_answers_find_both_minerals_of_distinct_spectra() -> None:
     library = np.stack([_bands(a, b, points=points) for a, b in centres])
     held_out = np.stack([_bands(a + 1, b - 1, points=points) for a, b in centres])
     mask = np.ones(library.shape, dtype=bool)
-    refs = RamanReferences(
-        embeddings=embedder.embed_array(model_inputs(library, mask)),
-        intensity=library,
-        class_index=np.arange(12),
-        class_names=[f"m{k}" for k in range(12)],
-        class_elements=np.zeros((12, 1), dtype=np.uint8),
-        element_symbols=["O"],
+    refs = _references(
+        embedder.embed_array(model_inputs(library, mask)), library, [f"m{k}" for k in range(12)]
     )
     data = SimpleNamespace(intensity=held_out, mask=mask)
     queries = QuerySet(np.arange(12), np.zeros((12, refs.embeddings.shape[1])), np.arange(12))
@@ -162,14 +162,7 @@ def test_unseen_minerals_are_ranked_against_their_other_samples() -> None:
         class_of=lambda i: minerals[i],
     )
     embeddings = np.eye(8, dtype=np.float32)
-    refs = RamanReferences(
-        embeddings=embeddings[:2],
-        intensity=library,
-        class_index=np.arange(2),
-        class_names=["a", "b"],
-        class_elements=np.zeros((2, 1), dtype=np.uint8),
-        element_symbols=["O"],
-    )
+    refs = _references(embeddings[:2], library, ["a", "b"])
     unseen = QuerySet(np.arange(5), embeddings[[2, 2, 3, 3, 4]], np.full(5, -1))
     found = unseen_minerals_added(data, unseen, refs, RamanRanking())  # type: ignore[arg-type]
     assert found == {"spectra": 4, "top1": 1.0, "top5": 1.0, "no_match": 0.0}
@@ -193,14 +186,7 @@ def test_more_minerals_can_make_an_absent_one_look_present() -> None:
         intensity=spectra, mask=np.ones(spectra.shape, dtype=bool), class_of=lambda i: minerals[i]
     )
     embeddings = np.eye(8, dtype=np.float32)
-    refs = RamanReferences(
-        embeddings=embeddings[:2],
-        intensity=library,
-        class_index=np.arange(2),
-        class_names=["a", "b"],
-        class_elements=np.zeros((2, 1), dtype=np.uint8),
-        element_symbols=["O"],
-    )
+    refs = _references(embeddings[:2], library, ["a", "b"])
     sets = {
         Role.TEST: QuerySet(np.array([0]), embeddings[[0]], np.array([0])),
         Role.UNSEEN_VALIDATION: QuerySet(np.array([1]), embeddings[[2]], np.array([-1])),
