@@ -211,7 +211,10 @@ class PhasePublic(BaseModel):
         description="Fitted scale of the reference's profile (its strongest point = 1)"
     )
     scale_sd: float
-    shift_deg: float = Field(description="Fitted 2θ shift (zero offset, displacement), degrees")
+    shift_deg: float = Field(
+        description="Fitted 2θ shift (zero offset, displacement), in degrees of the scan's own "
+        "2θ (at its wavelength, not the model grid's)"
+    )
     strain: float = Field(
         description="Fitted lattice strain: d-spacings × (1 + strain). For a calculated "
         "reference, the isotropic part of the fitted strain tensor (each reflection moves by "

@@ -32,6 +32,7 @@ from xrdid.ranking.confidence import (
 )
 from xrdid.ranking.config import SERVED, RankingConfig
 from xrdid.ranking.correlation import rerank_correlation
+from xrdid.ranking.doublet import as_measured
 from xrdid.ranking.phases import (
     _NO_PRIOR,
     _LookAlikes,
@@ -404,6 +405,24 @@ def test_a_mixture_gives_each_phase_once_with_its_amount(setting) -> None:
     assert scales[0] / scales[6] == pytest.approx(1.5 * scan.max() / scan.max(), rel=0.05)
     result = answer(query, ranking, analysis, source, 5)
     assert result.verdict == "mixture" and result.rwp is not None and result.rwp < 0.05
+
+
+def test_the_phases_of_an_ag_scan_share_the_zero_offset_of_its_own_two_theta(setting) -> None:
+    """Ag Kα: a zero offset of 0.1° of the scan's 2θ, which the model grid
+    shows 2.8–3.8 times larger and uneven, is fitted as the one offset both
+    phases share, and the analysis says whose 2θ its shifts are of."""
+    embedder, source, _, _ = setting
+    silver = parse_wavelength("Ag")
+    measured = as_measured(source, silver)
+    ratio = silver.kalpha1_angstrom / MODEL_GRID.wavelength_angstrom
+    profiles = measured.profiles(np.array([0, 6]))
+    scan = 0.6 * transformed(profiles[0], PhaseShape(0.1, 0.002), wavelength_ratio=ratio)
+    scan += 0.4 * transformed(profiles[1], PhaseShape(0.1, -0.001), wavelength_ratio=ratio)
+    reach = ratio * np.sin(np.radians(MODEL_GRID.two_theta_deg) / 2.0) < 0.99
+    _, _, analysis = _analyse(embedder, measured, scan, reach)
+    assert sorted(p.reference_id for p in analysis.phases) == [0, 6]
+    assert [p.shape.shift_deg for p in analysis.phases] == [pytest.approx(0.1, abs=0.01)] * 2
+    assert analysis.wavelength_ratio == ratio
 
 
 @pytest.mark.parametrize(

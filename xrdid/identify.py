@@ -515,7 +515,9 @@ def _evidence(
             name=p.name,
             profile=analysis.fit.components[i][mask] if analysis.fit is not None else np.zeros(0),
             reflections=(
-                reflections(sticks[p.found.reference_id], p.found.shape, covered)
+                reflections(
+                    sticks[p.found.reference_id], p.found.shape, covered, analysis.wavelength_ratio
+                )
                 if p.found.reference_id in sticks
                 else ()
             ),

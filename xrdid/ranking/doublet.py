@@ -13,6 +13,9 @@ halving the error) and the scan's own Kα2 added back.
 
 Only calculated references are converted: a measured one carries whatever
 doublet its instrument had, which the library does not record.
+
+The source also tells the refinement the scan's wavelength
+(:func:`wavelength_ratio`): a phase's 2θ shift is refined in the scan's own 2θ.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from xrdid.ranking.pipeline import EmbeddingHits, ProfileRows, ReferenceFacts, R
 from xrdid.ranking.strain_tensor import StrainBasis
 from xrdid.wavelengths import CU_KALPHA, Wavelength
 
-__all__ = ["DoubletSource", "as_measured", "same_doublet", "with_doublet"]
+__all__ = ["DoubletSource", "as_measured", "same_doublet", "wavelength_ratio", "with_doublet"]
 
 _GRID = MODEL_GRID.two_theta_deg
 # Fixed-point steps of the stripping: the error halves each (R = 0.5), to
@@ -71,6 +74,12 @@ def as_measured(source: ReferenceSource, radiation: Wavelength) -> ReferenceSour
     """``source`` as a scan of ``radiation`` shows its references (itself
     when that is the library's doublet)."""
     return source if same_doublet(radiation) else DoubletSource(source, radiation)
+
+
+def wavelength_ratio(source: ReferenceSource) -> float:
+    """The wavelength of the scan ``source`` shows its references for (from
+    :func:`as_measured`) over the model grid's: 1 for the library's own."""
+    return source.wavelength_ratio if isinstance(source, DoubletSource) else 1.0
 
 
 def _line_ratio(radiation: Wavelength) -> float | None:
@@ -122,6 +131,7 @@ class DoubletSource:
     def __init__(self, source: ReferenceSource, radiation: Wavelength) -> None:
         self.stored = source  # the references as the library holds them
         self._source, self._radiation = source, radiation
+        self.wavelength_ratio = radiation.kalpha1_angstrom / MODEL_GRID.wavelength_angstrom
         # Converted profiles by id: the analysis reads the same few many times.
         self._converted: dict[int, NDArray[np.float32]] = {}
         self.correlation_rows = CorrelationRows(self.profiles)

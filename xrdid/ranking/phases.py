@@ -48,10 +48,17 @@ from xrdid.grid import MODEL_GRID
 from xrdid.noise import noise_sigma
 from xrdid.ranking.config import SERVED, RankingConfig
 from xrdid.ranking.correlation import StoredReferences, isotropic_fit, rerank_correlation
-from xrdid.ranking.doublet import DoubletSource
+from xrdid.ranking.doublet import DoubletSource, wavelength_ratio
 from xrdid.ranking.materials import Material
 from xrdid.ranking.pipeline import Query, RankedReference, Ranking, ReferenceSource, rank
-from xrdid.ranking.refine import JointFit, PhaseShape, ShapeLimits, refine, transformed
+from xrdid.ranking.refine import (
+    JointFit,
+    PhaseShape,
+    ShapeLimits,
+    instrument_shift,
+    refine,
+    transformed,
+)
 from xrdid.ranking.strain_tensor import ISOTROPIC, StrainBasis, largest_strain
 
 __all__ = [
@@ -137,6 +144,9 @@ class PhaseAnalysis:
     # Calculated phases not reported because they fitted only with their cell
     # strained by ``phase_strain_max`` or more: (reference id, strain).
     strained_out: tuple[tuple[int, float], ...] = ()
+    # The scan's wavelength over the model grid's: the phases' shifts are of
+    # the 2θ of that radiation.
+    wavelength_ratio: float = 1.0
 
 
 def noise_level(intensity: NDArray[np.floating], mask: NDArray[np.bool_]) -> float:
@@ -159,14 +169,12 @@ def analyse_phases(
     evidence of peaks near them."""
     covered = np.asarray(query.mask, dtype=bool)
     analysis = _search(query, covered, first, source, embed, config)
-    if analysis.phases:
-        return analysis
     inner = fitted_region(covered, config.phase_edge_margin_deg)
-    if inner.sum() == covered.sum():
-        return analysis
-    # The analysis (and the overlay drawn from it) then covers the range fitted.
-    retried = _search(query, inner, first, source, embed, config)
-    return retried if retried.phases else analysis
+    if not analysis.phases and inner.sum() < covered.sum():
+        # The analysis (and the overlay drawn from it) then covers the range fitted.
+        retried = _search(query, inner, first, source, embed, config)
+        analysis = retried if retried.phases else analysis
+    return replace(analysis, wavelength_ratio=wavelength_ratio(source))
 
 
 def _search(
@@ -395,7 +403,14 @@ def keep_phases(
     y, mask = analysis.intensity, analysis.mask
     if not kept:
         return PhaseAnalysis(
-            (), None, analysis.noise, y, mask, analysis.hump_share, analysis.strained_out
+            (),
+            None,
+            analysis.noise,
+            y,
+            mask,
+            analysis.hump_share,
+            analysis.strained_out,
+            analysis.wavelength_ratio,
         )
     fit = _refined(y, mask, source, [p.reference_id for p in kept], [p.shape for p in kept])
     found = [(p.reference_id, p.evidence, p.round) for p in kept]
@@ -410,7 +425,9 @@ def keep_phases(
         analysis.hump_share,
         [p.lookalikes for p in kept],
     )
-    return replace(refitted, strained_out=analysis.strained_out)
+    return replace(
+        refitted, strained_out=analysis.strained_out, wavelength_ratio=analysis.wavelength_ratio
+    )
 
 
 def _residual_ranker(
@@ -490,6 +507,7 @@ def _trials(
     alike = lookalikes.of(
         found, np.array([c.reference_id for r in ranked for c in r.best], dtype=np.int64)
     )
+    ratio = wavelength_ratio(source)
     queues = []
     for ranking in ranked:
         ids = np.array([r.reference_id for r in ranking.best], dtype=np.int64)
@@ -508,7 +526,7 @@ def _trials(
         if any(fact.material.same_as(m) for m in seen):
             continue
         seen.append(fact.material)
-        out.append(_Trial(candidate, _start(ranking, candidate.reference_id)))
+        out.append(_Trial(candidate, _start(ranking, candidate.reference_id, ratio)))
         if len(out) == config.phase_trials:
             break
     return out
@@ -674,6 +692,7 @@ def _swapped(
     ranked_ids = np.array([r.reference_id for r in ranked], dtype=np.int64)
     materials = [f.material for f in source.facts(ranked_ids)]
     candidates = StoredReferences(source, ranked_ids)
+    ratio = wavelength_ratio(source)
     for index in range(len(found)):
         ids = [f[0] for f in found]
         others = [k for k in range(len(found)) if k != index]
@@ -694,7 +713,7 @@ def _swapped(
                 continue
             tried.append(material)
             start = PhaseShape(
-                float(lined_up.shift_deg[k]),
+                instrument_shift(float(lined_up.shift_deg[k]), ratio),
                 float(lined_up.strain[k]),
                 fit.shapes[index].broadening_deg,
             )
@@ -831,7 +850,14 @@ def _refined(
     array = np.array(ids, dtype=np.int64)
     bases = _bases(source, array, start, tensors)
     return refine(
-        y, mask, source.profiles(array), start, limits or ShapeLimits(), bases=bases, held=held
+        y,
+        mask,
+        source.profiles(array),
+        start,
+        limits or ShapeLimits(),
+        bases=bases,
+        held=held,
+        wavelength_ratio=wavelength_ratio(source),
     )
 
 
@@ -842,9 +868,10 @@ def _columns(
     if not ids:
         return np.zeros((0, MODEL_GRID.n_points))
     array = np.array(ids, dtype=np.int64)
+    ratio = wavelength_ratio(source)
     return np.stack(
         [
-            transformed(profile, shape, basis)
+            transformed(profile, shape, basis, ratio)
             for profile, shape, basis in zip(
                 source.profiles(array), shapes, _bases(source, array, shapes, False), strict=True
             )
@@ -868,12 +895,15 @@ def _bases(
     ]
 
 
-def _start(ranking: Ranking, reference_id: int) -> PhaseShape:
-    """A candidate's isotropic fit in the ranking, as the refinement's start."""
+def _start(ranking: Ranking, reference_id: int, ratio: float) -> PhaseShape:
+    """A candidate's isotropic fit in the ranking (its shift on the model
+    grid, as one of the 2θ of a scan at ``ratio`` × its wavelength), as the
+    refinement's start."""
     assert ranking.fits is not None
     (index,) = np.flatnonzero(ranking.ids == reference_id)[:1]
     fit = ranking.fits.isotropic
-    return PhaseShape(float(fit.shift_deg[index]), float(fit.strain[index]), 0.0)
+    shift = instrument_shift(float(fit.shift_deg[index]), ratio)
+    return PhaseShape(shift, float(fit.strain[index]), 0.0)
 
 
 def _evidence(

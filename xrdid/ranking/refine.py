@@ -10,7 +10,10 @@ exactly as a real cell change does; given a calculated reference's strain
 basis, :mod:`xrdid.ranking.strain_tensor`, ε per reflection from a strain
 tensor: a sample's cell rarely strains evenly, and a look-alike of another
 c/a fits an unevenly strained phase better than the right reference strained
-evenly) and shifted by δ in 2θ (zero offset, displacement). The scan is
+evenly) and shifted by δ in the instrument's own 2θ (zero offset,
+displacement: a few hundredths of a degree at any wavelength, which the
+model grid shows ×2.2–3.8 for Mo or Ag and ×0.2–0.7 for Cr, uneven with
+angle). The scan is
 modelled as Σ s_j · phase_j with s_j ≥ 0, all parameters refined together
 by bounded least squares (damped Gauss–Newton steps projected onto the
 bounds, a parameter held at a bound it would cross); the Jacobian is
@@ -23,6 +26,7 @@ fractions (:mod:`xrdid.ranking.quantify`).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -37,7 +41,7 @@ from xrdid.ranking.config import SERVED
 from xrdid.ranking.rows import grid_segments
 from xrdid.ranking.strain_tensor import ISOTROPIC, StrainBasis, basis_bins
 
-__all__ = ["JointFit", "PhaseShape", "ShapeLimits", "refine", "transformed"]
+__all__ = ["JointFit", "PhaseShape", "ShapeLimits", "instrument_shift", "refine", "transformed"]
 
 _GRID = MODEL_GRID.two_theta_deg
 _STEP = MODEL_GRID.step_deg
@@ -55,7 +59,9 @@ _DAMPING_AFTER_FAILURE = 0.3
 class PhaseShape:
     """How a reference is moved and broadened to fit the scan."""
 
-    shift_deg: float = 0.0  # δ: the scan shows the reference this much higher in 2θ
+    # δ: the scan shows the reference this much higher in the instrument's 2θ
+    # (its own radiation's, not the model grid's).
+    shift_deg: float = 0.0
     # ε: the scan's d-spacings are the reference's × (1 + ε); with a tensor,
     # its isotropic part (the mean of xx, yy, zz).
     strain: float = 0.0
@@ -87,13 +93,18 @@ _LOG_TRANSFER_PER_DEG2 = -2.0 * np.pi**2 * scipy.fft.rfftfreq(_PAD, d=_STEP) ** 
 
 
 def transformed(
-    profile: NDArray[np.floating], shape: PhaseShape, basis: StrainBasis | None = None
+    profile: NDArray[np.floating],
+    shape: PhaseShape,
+    basis: StrainBasis | None = None,
+    wavelength_ratio: float = 1.0,
 ) -> NDArray[np.float64]:
     """``profile`` (L,) on the model grid once broadened, strained (through
     ``basis``, the reference's strain basis, when the shape has a tensor) and
-    shifted."""
+    shifted, as a scan at ``wavelength_ratio`` × the model grid's wavelength
+    shows it."""
     parameters = _parameters(shape, basis is not None)
-    angles = _reading_angles(parameters, basis, _SIN_HALF, _COS_HALF, _GRID).angles
+    sin_half, cos_half = _half_angles(wavelength_ratio)
+    angles = _reading_angles(parameters, basis, sin_half, cos_half, _GRID, wavelength_ratio).angles
     return np.interp(angles, _GRID, _broadened(profile, shape.broadening_deg), left=0.0, right=0.0)
 
 
@@ -162,6 +173,23 @@ _SIN_HALF = np.sin(np.radians(_GRID) / 2.0)
 _COS_HALF = np.cos(np.radians(_GRID) / 2.0)
 
 
+@functools.lru_cache(maxsize=8)
+def _half_angles(wavelength_ratio: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """sin and cos of half of each grid angle as a scan at ``wavelength_ratio``
+    × the grid's wavelength measured it: sin(X/2) = ratio · sin(x/2) (Bragg's
+    law at one d). Angles beyond that radiation's reach read as 180°."""
+    if wavelength_ratio == 1.0:
+        return _SIN_HALF, _COS_HALF
+    sin_half = np.minimum(wavelength_ratio * _SIN_HALF, 1.0)
+    return sin_half, np.sqrt(1.0 - sin_half * sin_half)
+
+
+def instrument_shift(model_grid_shift_deg: float, wavelength_ratio: float) -> float:
+    """A 2θ shift on the model grid as a shift of the instrument's 2θ, to first
+    order at low angle (where dX/dx = the ratio): a start for the refinement."""
+    return model_grid_shift_deg * wavelength_ratio
+
+
 @dataclass(frozen=True)
 class _Angles:
     """Where a reference is read for each scan angle (:func:`_reading_angles`),
@@ -170,7 +198,7 @@ class _Angles:
 
     angles: NDArray[np.float64]
     bins: NDArray[np.intp] | None  # each angle's strain basis bin (None: isotropic)
-    sin0: NDArray[np.float64]  # sin and cos of (x − δ) / 2
+    sin0: NDArray[np.float64]  # sin and cos of (X − δ) / 2, over the wavelength ratio
     cos0: NDArray[np.float64]
     k: NDArray[np.float64] | float  # 1 + ε
     sin_strained: NDArray[np.float64]
@@ -187,22 +215,33 @@ def _reading_angles(
     sin_half: NDArray[np.float64],
     cos_half: NDArray[np.float64],
     two_theta_deg: NDArray[np.float64],
+    wavelength_ratio: float = 1.0,
 ) -> _Angles:
-    """Where the reference is read for each scan angle x (``two_theta_deg``,
-    the sines and cosines of their halves given): its d = the scan's d /
-    (1 + ε), after the zero shift δ. ε is the isotropic strain, or with a
-    basis the tensor's strain where the isotropic strain reads the reference
-    (to first order: the basis's bins are 0.06° wide and vary slowly)."""
+    """Where the reference is read for each scan angle x (``two_theta_deg``;
+    the sines and cosines of the halves of the angles X the instrument
+    measured them at, :func:`_half_angles`): its d = the scan's d / (1 + ε),
+    after the zero shift δ of X. ε is the isotropic strain, or with a basis
+    the tensor's strain where the isotropic strain reads the reference (to
+    first order: the basis's bins are 0.06° wide and vary slowly)."""
     shift = float(parameters[0])
     tensor = parameters[_TENSOR]
     s, c = np.sin(np.radians(shift) / 2.0), np.cos(np.radians(shift) / 2.0)
-    sin0 = sin_half * c - cos_half * s  # sin and cos of (x − δ) / 2
+    # sin and cos of (X − δ) / 2, over the ratio: the first is the sine of
+    # half the model-grid angle the unstrained reference is read at.
+    sin0 = sin_half * c - cos_half * s
     cos0 = cos_half * c + sin_half * s
+    if wavelength_ratio != 1.0:
+        sin0, cos0 = sin0 / wavelength_ratio, cos0 / wavelength_ratio
     bins: NDArray[np.intp] | None = None
     strain: NDArray[np.float64] | float = float(tensor[0])
     if basis is not None:
         isotropic = float(np.mean(tensor[:3]))
-        bins = basis_bins(two_theta_deg - shift + isotropic * _DEG_PER_HALF_RAD * sin0 / cos0)
+        if wavelength_ratio == 1.0:
+            unstrained, cos_unstrained = two_theta_deg - shift, cos0
+        else:
+            unstrained = _DEG_PER_HALF_RAD * np.arcsin(np.clip(sin0, -1.0, 1.0))
+            cos_unstrained = np.sqrt(np.maximum(1.0 - sin0 * sin0, 1e-12))
+        bins = basis_bins(unstrained + isotropic * _DEG_PER_HALF_RAD * sin0 / cos_unstrained)
         strain = (np.asarray(basis, dtype=np.float64) @ tensor)[bins]
     k = 1.0 + strain
     sin_strained = np.minimum(sin0 * k, 1.0)
@@ -247,6 +286,7 @@ def refine(
     max_iterations: int = 10,
     bases: Sequence[StrainBasis | None] | None = None,
     held: int = 0,
+    wavelength_ratio: float = 1.0,
 ) -> JointFit:
     """Fit ``profiles`` (n, L) to the scan (``intensity`` over ``mask``),
     starting from the shapes ``start``, within ``limits``: first with scan
@@ -255,7 +295,8 @@ def refine(
     measured reference) refines a strain tensor, the others an isotropic
     strain. The first ``held`` phases keep their start shapes, only their
     scales refined: one phase fitted among others already refined, at the
-    cost of one."""
+    cost of one. Shifts are of the 2θ of the scan's radiation, at
+    ``wavelength_ratio`` × the model grid's wavelength."""
     n = len(start)
     bases = list(bases) if bases is not None else [None] * n
     with_basis = [b is not None for b in bases]
@@ -281,7 +322,7 @@ def refine(
     for smoothing in _SMOOTHING_DEG:
         y = _broadened(scan, smoothing)[covered]
         smoothed = np.stack([_broadened(r, smoothing) for r in refs]) if n else refs
-        problem = _Problem(y, smoothed, covered, bases, held)
+        problem = _Problem(y, smoothed, covered, bases, held, wavelength_ratio)
         if x is None:
             scales = nnls(problem.models(shapes).T, y)[0] if n else np.zeros(0)
             x = np.concatenate([scales, shapes])
@@ -356,13 +397,16 @@ class _Problem:
         covered: NDArray[np.bool_],
         bases: Sequence[StrainBasis | None],
         held: int = 0,
+        wavelength_ratio: float = 1.0,
     ) -> None:
         self.y, self.refs, self.covered = y, refs, covered
         self.n = refs.shape[0]
         self.held = held  # the first phases, whose shapes stay (no shape derivatives)
         self._spectra = _spectra(refs)
         self._angles = _GRID[covered]
-        self._sin, self._cos = _SIN_HALF[covered], _COS_HALF[covered]
+        sin_half, cos_half = _half_angles(wavelength_ratio)
+        self._sin, self._cos = sin_half[covered], cos_half[covered]
+        self._ratio = wavelength_ratio
         self._bases = [None if b is None else np.asarray(b, dtype=np.float64) for b in bases]
         # A phase's reading angles and broadened profile at its last shape:
         # the Jacobian is taken where the residual was just evaluated.
@@ -373,7 +417,9 @@ class _Problem:
         if key not in self._cache:
             if len(self._cache) > 4 * self.n:
                 self._cache.clear()
-            read = _reading_angles(parameters, self._bases[j], self._sin, self._cos, self._angles)
+            read = _reading_angles(
+                parameters, self._bases[j], self._sin, self._cos, self._angles, self._ratio
+            )
             variance = float(parameters[7])
             broad = _from_spectrum(self._spectra[j], variance) if variance > 1e-12 else self.refs[j]
             model = np.interp(read.angles, _GRID, broad, left=0.0, right=0.0)
