@@ -22,7 +22,7 @@ from xrdid.ranking.refine import (
 from xrdid.ranking.strain_tensor import strain_basis
 from xrdid.results import fitted_cell, reflections
 from xrdid.sticks import simulate_sticks
-from xrdid.wavelengths import anode
+from xrdid.wavelengths import MAX_WAVELENGTH_ANGSTROM, MIN_WAVELENGTH_ANGSTROM, anode
 
 EVERYWHERE = np.ones(MODEL_GRID.n_points, dtype=bool)
 # A scan's wavelength over the model grid's: Cu, Ag (shorter), Co (longer).
@@ -150,6 +150,19 @@ def test_a_shift_of_the_scans_own_two_theta_is_refined_as_that_shift(profiles, r
         assert found.strain == pytest.approx(true.strain, abs=0.0002)
     on_the_grid = refine(scan, covered, profiles[:2], start)
     assert fit.misfit < 0.05 * on_the_grid.misfit
+
+
+@pytest.mark.parametrize("wavelength", [MIN_WAVELENGTH_ANGSTROM, MAX_WAVELENGTH_ANGSTROM])
+def test_any_wavelength_accepted_reads_finite_profiles(profiles, wavelength) -> None:
+    """At the shortest and longest wavelengths a scan may state, grid angles
+    the radiation cannot reach still read finite values (never fitted: a
+    scan has no points there), and the reachable part refines."""
+    ratio = wavelength / MODEL_GRID.wavelength_angstrom
+    moved = transformed(profiles[0], PhaseShape(0.1, 0.01, 0.05), wavelength_ratio=ratio)
+    assert np.isfinite(moved).all()
+    covered = ratio * np.sin(np.radians(MODEL_GRID.two_theta_deg) / 2.0) < 0.99
+    fit = refine(moved, covered, profiles[:1], [PhaseShape()], wavelength_ratio=ratio)
+    assert np.isfinite(fit.misfit) and fit.scales[0] > 0
 
 
 @pytest.mark.parametrize("ratio", [CU, AG, CO])
