@@ -85,6 +85,7 @@ from xrdid.ranking import SERVED, ArraySource, Query, rank
 from xrdid.ranking.answer import answer
 from xrdid.ranking.confidence import Calibration, expected_calibration_error, reliability
 from xrdid.ranking.correlation import profile_correlation
+from xrdid.ranking.grouping import are_lookalikes
 from xrdid.ranking.materials import Material
 from xrdid.ranking.phases import analyse_phases
 from xrdid.ranking.quantify import weight_percents
@@ -1008,6 +1009,8 @@ def families_and_confidence(
     entry_p: list[float] = []
     entry_y: list[bool] = []
     verdicts: dict[str, list[bool]] = {"in library": [], "not in library": []}
+    # Of the taken-out scans: whether a look-alike of their material stays in the library.
+    lookalike_stays: list[bool] = []
     for kind, queries in (("in library", closed), ("not in library", open_set)):
         count = min(CONFIDENCE_SCANS, len(queries.truths))
         embeddings = embedder.embed_array(queries.inputs[:count])
@@ -1017,9 +1020,15 @@ def families_and_confidence(
         ):
             label = next(iter(truth))
             view = source
-            if kind == "not in library":
-                view = source.restricted(np.array([lab != label for lab in lib.labels]))
             query = Query(x[0], x[1] > 0.5, e)
+            if kind == "not in library":
+                others = np.array([lab != label for lab in lib.labels])
+                view = source.restricted(others)
+                assert lib.space_groups is not None
+                own = lib.labels.index(label)
+                lookalike_stays.append(
+                    _lookalike_stays(own, others, lib.inputs[:, 0], lib.space_groups, query.mask)
+                )
             (ranking,) = rank([query], view, 30)
 
             def embed(intensity: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -1053,6 +1062,12 @@ def families_and_confidence(
     entry_calibrated = calibrated_ece_range(np.array(entry_p), noise_rng)
     no_match_absent = float(np.mean(verdicts["not in library"]))
     no_match_present = float(np.mean(verdicts["in library"]))
+    absent = np.array(verdicts["not in library"])
+    stays = np.array(lookalike_stays)
+    no_match_split = {
+        "no_match_absent_lookalike_stays": float(absent[stays].mean()) if stays.any() else None,
+        "no_match_absent_no_lookalike": float(absent[~stays].mean()) if (~stays).any() else None,
+    }
     lines += [
         f"- answers' confidence (top 5 of {len(verdicts['in library'])} in-library and "
         f"{len(verdicts['not in library'])} taken-out low-strain scans): expected calibration "
@@ -1066,6 +1081,12 @@ def families_and_confidence(
         ),
         f"- no_match for materials taken out of the library: {100 * no_match_absent:.1f}%; "
         f"false no_match for materials in it: {100 * no_match_present:.1f}%",
+        f"- of the taken-out scans, the {int(stays.sum())} whose material has a look-alike "
+        "left in the library (same space group, profile correlation ≥ "
+        f"{SERVED.lookalike_correlation} with strain and shift fitted: the answer can name "
+        f"its family) got no_match for {_percent(no_match_split['no_match_absent_lookalike_stays'])}"
+        f"; the other {int((~stays).sum())} for "
+        f"{_percent(no_match_split['no_match_absent_no_lookalike'])}",
     ]
     rows.append(
         {
@@ -1074,6 +1095,7 @@ def families_and_confidence(
             **{f"phase_ece, {scans}": ece for scans, ece in phase_ece.items()},
             "no_match_absent": no_match_absent,
             "no_match_present": no_match_present,
+            **no_match_split,
         }
     )
     diagrams = {"answers, low-strain scans": (np.array(entry_p), np.array(entry_y))}
@@ -1085,6 +1107,27 @@ def families_and_confidence(
         reliability_figure(diagrams, figure)
         lines += ["", f"The same as reliability diagrams: `{figure.name}`."]
     return lines, rows
+
+
+def _lookalike_stays(
+    own: int,
+    others: np.ndarray,
+    profiles: np.ndarray,
+    space_groups: Sequence[int | None],
+    mask: np.ndarray,
+) -> bool:
+    """Whether a reference ``others`` admits is of reference ``own``'s space
+    group and a look-alike of it, as the answer groups them into one family
+    (:func:`~xrdid.ranking.grouping.are_lookalikes`)."""
+    group = space_groups[own]
+    same = [
+        k for k in np.flatnonzero(others) if group is not None and space_groups[int(k)] == group
+    ]
+    return bool(same) and bool(are_lookalikes(profiles[own], profiles[same], mask).any())
+
+
+def _percent(share: float | None) -> str:
+    return "–" if share is None else f"{100 * share:.1f}%"
 
 
 def reliability_figure(diagrams: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:

@@ -10,15 +10,20 @@ from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
+from pymatgen.core import Lattice, Structure
 
 from indexer.evaluate_phases import (
     CONDITIONS,
     MIXTURE_AUGMENTATION,
     _count_single,
+    _lookalike_stays,
     calibrated_ece_range,
     reliability_figure,
     reliability_table,
 )
+from xrdid.augment import reference_input
+from xrdid.grid import MODEL_GRID
+from xrdid.sticks import simulate_sticks
 
 
 def _result(phases: list[str], first: str | None):
@@ -38,6 +43,32 @@ def test_single_phase_counts() -> None:
     _count_single(count, _result(["quartz", "calcite"], "quartz"), is_quartz)  # spurious
     _count_single(count, _result([], None), is_quartz)  # none
     assert count == [1, 1, 3, 2]  # exactly its phase, spurious, its material first, one phase
+
+
+def test_a_taken_out_material_keeps_its_family_only_through_a_look_alike() -> None:
+    """Copper taken out: nickel (the same fcc cell 2.5% smaller) is a
+    look-alike left in the library; aluminium (fcc, 12% larger) and tungsten
+    (bcc) are not."""
+    cells = {"Cu": (3.615, "Fm-3m", 225), "Ni": (3.524, "Fm-3m", 225)}
+    cells |= {"Al": (4.05, "Fm-3m", 225), "W": (3.165, "Im-3m", 229)}
+    profiles = np.stack(
+        [
+            reference_input(
+                simulate_sticks(Structure.from_spacegroup(g, Lattice.cubic(a), [e], [[0, 0, 0]]))
+            ).intensity
+            for e, (a, g, _) in cells.items()
+        ]
+    )
+    groups = [number for _, _, number in cells.values()]
+    everywhere = np.ones(MODEL_GRID.n_points, dtype=bool)
+
+    def stays(*left: int) -> bool:
+        others = np.isin(np.arange(4), left)
+        return _lookalike_stays(0, others, profiles, groups, everywhere)
+
+    assert stays(1, 2, 3)
+    assert not stays(2, 3)
+    assert not stays()
 
 
 def test_reliability_table_lists_each_occupied_tenth() -> None:

@@ -24,7 +24,7 @@ from xrdid.ranking.config import SERVED, RankingConfig
 from xrdid.ranking.correlation import rerank_correlation
 from xrdid.ranking.materials import Material, group_materials
 
-__all__ = ["Entry", "grouped"]
+__all__ = ["Entry", "are_lookalikes", "grouped"]
 
 _NO_PRIOR = replace(SERVED, strain_penalty=0.0)
 
@@ -40,6 +40,20 @@ class Entry:
     @property
     def lead(self) -> int:
         return self.members[0][0]
+
+
+def are_lookalikes(
+    profile: NDArray[np.floating],
+    others: NDArray[np.floating],
+    mask: NDArray[np.bool_],
+    config: RankingConfig = SERVED,
+) -> NDArray[np.bool_]:
+    """Whether each of ``others`` (k, L) is a look-alike of ``profile``: the
+    ranking's strain and shift turn one into the other (profile correlation
+    over ``mask`` ≥ ``config.lookalike_correlation``, without the prior for
+    small strains). Matching space groups is the caller's."""
+    r = rerank_correlation(profile, mask, others, _NO_PRIOR)
+    return np.asarray(r >= config.lookalike_correlation)
 
 
 def grouped(
@@ -74,10 +88,9 @@ def grouped(
         if not same_group:
             continue
         others = np.stack([profiles[leads[j]] for j in same_group])
-        r = rerank_correlation(profiles[a], mask, others, _NO_PRIOR)
-        for j, value in zip(same_group, r, strict=True):
-            if value >= config.lookalike_correlation:
-                family[root(i)] = root(j)
+        alike = are_lookalikes(profiles[a], others, mask, config)
+        for j in np.array(same_group)[alike]:
+            family[root(i)] = root(int(j))
     entries: dict[int, list[tuple[int, ...]]] = {}
     for i, refs in enumerate(by_material.values()):
         entries.setdefault(root(i), []).append(tuple(refs))
