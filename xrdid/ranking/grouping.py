@@ -26,8 +26,6 @@ from xrdid.ranking.materials import Material, group_materials
 
 __all__ = ["Entry", "are_lookalikes", "grouped"]
 
-_NO_PRIOR = replace(SERVED, strain_penalty=0.0)
-
 
 @dataclass(frozen=True)
 class Entry:
@@ -52,7 +50,7 @@ def are_lookalikes(
     ranking's strain and shift turn one into the other (profile correlation
     over ``mask`` ≥ ``config.lookalike_correlation``, without the prior for
     small strains). Matching space groups is the caller's."""
-    r = rerank_correlation(profile, mask, others, _NO_PRIOR)
+    r = rerank_correlation(profile, mask, others, replace(config, strain_penalty=0.0))
     return np.asarray(r >= config.lookalike_correlation)
 
 
