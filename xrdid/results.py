@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pymatgen.core import Lattice
 
-from xrdid.grid import MODEL_GRID, two_theta_to_d
+from xrdid.grid import MODEL_GRID, convert_two_theta, d_to_two_theta, two_theta_to_d
 from xrdid.library import LibraryStatus, Match, ReferenceEntry
 from xrdid.preprocess import BaselineMethod
 from xrdid.ranking.answer import Verdict
@@ -77,20 +77,6 @@ def fitted_cell(sticks: StickPattern, strain: float | Sequence[float]) -> Cell:
     return Cell(float(a), float(b), float(c), float(alpha), float(beta), float(gamma))
 
 
-def _shifted(
-    two_theta_deg: NDArray[np.float64], shift_deg: float, wavelength_ratio: float
-) -> NDArray[np.float64]:
-    """Model-grid angles moved by a shift of the 2θ of a scan at
-    ``wavelength_ratio`` × the grid's wavelength (NaN where that radiation
-    cannot reach them)."""
-    if wavelength_ratio == 1.0:
-        return two_theta_deg + shift_deg
-    with np.errstate(invalid="ignore"):
-        measured = 2.0 * np.arcsin(wavelength_ratio * np.sin(np.radians(two_theta_deg) / 2.0))
-        moved = np.sin((measured + np.radians(shift_deg)) / 2.0) / wavelength_ratio
-        return 2.0 * np.degrees(np.arcsin(moved))
-
-
 @dataclass(frozen=True)
 class Reflection:
     two_theta_deg: float  # where the fitted phase puts it on the model grid (Cu Kα1)
@@ -111,14 +97,12 @@ def reflections(
     wavelength = MODEL_GRID.wavelength_angstrom
     strain = reflection_strains(sticks, shape.tensor) if shape.tensor is not None else shape.strain
     d = sticks.d_angstrom * (1.0 + strain)
-    ratio = wavelength / (2.0 * d)
-    reachable = ratio < 1.0
-    two_theta = np.full(d.shape, np.nan)
-    two_theta[reachable] = _shifted(
-        2.0 * np.degrees(np.arcsin(ratio[reachable])), shape.shift_deg, wavelength_ratio
-    )
+    # Where the scan's radiation puts them, shifted there, on the model grid
+    # (NaN where either wavelength cannot reach them).
+    scan = wavelength_ratio * wavelength
+    two_theta = convert_two_theta(d_to_two_theta(d, scan) + shape.shift_deg, scan, wavelength)
     intensity = sticks.intensities(wavelength)
-    inside = reachable & (two_theta >= covered[0]) & (two_theta <= covered[1]) & (intensity > 0)
+    inside = (two_theta >= covered[0]) & (two_theta <= covered[1]) & (intensity > 0)
     if not inside.any():
         return ()
     peak = float(intensity[inside].max())
