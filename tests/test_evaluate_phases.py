@@ -18,11 +18,13 @@ from indexer.evaluate_phases import (
     _count_single,
     _lookalike_stays,
     calibrated_ece_range,
+    isostructural_pairs,
     reliability_figure,
     reliability_table,
 )
 from xrdid.augment import reference_input
 from xrdid.grid import MODEL_GRID
+from xrdid.ranking.materials import Material
 from xrdid.sticks import simulate_sticks
 
 
@@ -45,10 +47,9 @@ def test_single_phase_counts() -> None:
     assert count == [1, 1, 3, 2]  # exactly its phase, spurious, its material first, one phase
 
 
-def test_a_taken_out_material_keeps_its_family_only_through_a_look_alike() -> None:
-    """Copper taken out: nickel (the same fcc cell 2.5% smaller) is a
-    look-alike left in the library; aluminium (fcc, 12% larger) and tungsten
-    (bcc) are not."""
+def _cubic_metals() -> tuple[np.ndarray, list[int]]:
+    """Profiles and space groups of copper, nickel (the same fcc cell 2.5%
+    smaller), aluminium (fcc, 12% larger) and tungsten (bcc)."""
     cells = {"Cu": (3.615, "Fm-3m", 225), "Ni": (3.524, "Fm-3m", 225)}
     cells |= {"Al": (4.05, "Fm-3m", 225), "W": (3.165, "Im-3m", 229)}
     profiles = np.stack(
@@ -59,7 +60,13 @@ def test_a_taken_out_material_keeps_its_family_only_through_a_look_alike() -> No
             for e, (a, g, _) in cells.items()
         ]
     )
-    groups = [number for _, _, number in cells.values()]
+    return profiles, [number for _, _, number in cells.values()]
+
+
+def test_a_taken_out_material_keeps_its_family_only_through_a_look_alike() -> None:
+    """Copper taken out: nickel is a look-alike left in the library;
+    aluminium and tungsten are not."""
+    profiles, groups = _cubic_metals()
     everywhere = np.ones(MODEL_GRID.n_points, dtype=bool)
 
     def stays(*left: int) -> bool:
@@ -69,6 +76,18 @@ def test_a_taken_out_material_keeps_its_family_only_through_a_look_alike() -> No
     assert stays(1, 2, 3)
     assert not stays(2, 3)
     assert not stays()
+
+
+def test_isostructural_pairs_are_look_alikes_of_one_space_group_and_other_materials() -> None:
+    profiles, groups = _cubic_metals()
+    materials = [Material.of(name, name, g, False) for name, g in zip("ABCD", groups, strict=True)]
+    pairs = isostructural_pairs(profiles, materials, dict(enumerate(groups)))
+    assert [(a, b) for a, b, _ in pairs] == [(0, 1)]
+    assert 0.02 < pairs[0][2] < 0.03
+    # One material's two references are no pair; a row without a space group is left out.
+    same = [materials[0], materials[0], *materials[2:]]
+    assert isostructural_pairs(profiles, same, dict(enumerate(groups))) == []
+    assert isostructural_pairs(profiles, materials, {0: 225, 1: None, 2: 225}) == []
 
 
 def test_reliability_table_lists_each_occupied_tenth() -> None:

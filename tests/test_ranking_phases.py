@@ -33,6 +33,7 @@ from xrdid.ranking.confidence import (
 from xrdid.ranking.config import SERVED, RankingConfig
 from xrdid.ranking.correlation import rerank_correlation
 from xrdid.ranking.doublet import as_measured
+from xrdid.ranking.grouping import lookalike_fit
 from xrdid.ranking.phases import (
     _NO_PRIOR,
     _LookAlikes,
@@ -104,15 +105,15 @@ def test_look_alikes_are_fitted_once_per_pair(setting, monkeypatch) -> None:
     _, source, _, _ = setting
     calls: list[int] = []
 
-    def counted(intensity, mask, references, config):
-        calls.append(len(references))
-        return rerank_correlation(intensity, mask, references, config)
+    def counted(profile, others, mask, config):
+        calls.append(len(others))
+        return lookalike_fit(profile, others, mask, config)
 
-    monkeypatch.setattr(phases, "rerank_correlation", counted)
+    monkeypatch.setattr(phases, "lookalike_fit", counted)
     lookalikes = _LookAlikes(source, EVERYWHERE, SERVED)
     candidates = np.arange(8, dtype=np.int64)
-    first = lookalikes.of([1, 3], candidates)
-    again = lookalikes.of([1, 3], candidates[::-1])
+    first = lookalikes.of([1, 3], [0.0, 0.0], candidates)
+    again = lookalikes.of([1, 3], [0.001, -0.002], candidates[::-1])
     assert list(np.flatnonzero(first)) == [1, 3, 6]
     np.testing.assert_array_equal(again, first[::-1])
     assert calls == [8, 8]  # once per phase, the second call from the memory
@@ -120,7 +121,58 @@ def test_look_alikes_are_fitted_once_per_pair(setting, monkeypatch) -> None:
         source.profiles(np.array([1]))[0], EVERYWHERE, source.profiles(candidates), _NO_PRIOR
     )
     assert list(np.flatnonzero(expected >= SERVED.lookalike_correlation)) == [1, 6]
-    assert not lookalikes.of([], candidates).any()
+    assert not lookalikes.of([], [], candidates).any()
+
+
+@pytest.fixture(scope="module")
+def copper_and_nickel():
+    """(embedder, source) of copper and nickel (fcc, cells 2.5% apart: the
+    same pattern strained) among rutile, halite and tungsten."""
+    structures = [
+        _cubic("Cu", 3.615),
+        _cubic("Ni", 3.524),
+        Structure.from_spacegroup(
+            "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+        ),
+        _cubic("W", 3.165, "Im-3m"),
+    ]
+    sticks = [simulate(s)[0] for s in structures]
+    inputs = model_input([reference_input(s) for s in sticks])
+    embedder = Embedder.load(SHIPPED_MODEL, device="cpu")
+    labels = ["copper", "nickel", "halite", "tungsten"]
+    return embedder, ArraySource(inputs[:, 0], embedder.embed_array(inputs), sticks, None, labels)
+
+
+def test_a_look_alike_is_one_only_where_its_own_cell_lines_it_up_on_the_phase(
+    copper_and_nickel,
+) -> None:
+    """Nickel is copper's pattern 2.5% strained: a look-alike of copper
+    fitted with a cell shrunk onto nickel's, not of copper at its own cell
+    (nickel's peaks then stand beside copper's, beyond the strain a phase may
+    take); once fitted, a look-alike where its strain put it."""
+    _, source = copper_and_nickel
+    nickel = np.array([1], dtype=np.int64)
+    lookalikes = _LookAlikes(source, EVERYWHERE, SERVED)
+    assert not lookalikes.of([0], [0.0], nickel)[0]
+    assert lookalikes.of([0], [-0.024], nickel)[0]
+    assert lookalikes.of([0], [-0.01], nickel)[0]  # within phase_strain_max of nickel's cell
+    assert not lookalikes.of([0], [0.01], nickel)[0]
+    # Fitted: nickel strained 2.5% sits on copper's peaks, at its own cell beside them.
+    tolerance = SERVED.lookalike_cell_tolerance
+    assert lookalikes.of([0], [0.0], nickel, 0.025, tolerance)[0]
+    assert not lookalikes.of([0], [0.0], nickel, 0.0, tolerance)[0]
+    assert not lookalikes.of([0], [0.0], nickel, 0.015, tolerance)[0]
+
+
+def test_two_isostructural_phases_of_other_cells_are_both_found(copper_and_nickel) -> None:
+    """A copper + nickel scan: nickel is not set aside as copper's look-alike."""
+    embedder, source = copper_and_nickel
+    profiles = source.profiles(np.arange(4))
+    scan = 0.6 * transformed(profiles[0], PhaseShape(0.02, 0.001, 0.03))
+    scan += 0.4 * transformed(profiles[1], PhaseShape(0.02, -0.001, 0.03))
+    _, _, analysis = _analyse(embedder, source, scan)
+    assert sorted(p.reference_id for p in analysis.phases) == [0, 1]
+    assert all(abs(p.shape.strain) < 0.005 for p in analysis.phases)
 
 
 def test_the_broad_part_is_the_hump_without_the_peaks() -> None:

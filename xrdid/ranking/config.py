@@ -112,6 +112,10 @@ class RankingConfig:
     # to a phase found is not another phase, and materials of one space group
     # this close are reported as one family.
     lookalike_correlation: float = 0.8
+    # A look-alike of a phase found, fitted with a cell this close to the
+    # strain that maps it onto that phase, sits on its peaks (0.2° apart at
+    # 40° 2θ, about a peak's width): it reshapes the phase, it is not another.
+    lookalike_cell_tolerance: float = 0.005
     # Evidence a new phase must give: the share of the remaining misfit it
     # removes, and of that where its own peaks stand out; the share of its
     # strongest own peaks the scan shows.

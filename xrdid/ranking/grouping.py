@@ -21,10 +21,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xrdid.ranking.config import SERVED, RankingConfig
-from xrdid.ranking.correlation import rerank_correlation
+from xrdid.ranking.correlation import References, isotropic_fit
 from xrdid.ranking.materials import Material, group_materials
 
-__all__ = ["Entry", "are_lookalikes", "grouped"]
+__all__ = ["Entry", "are_lookalikes", "grouped", "lookalike_fit"]
 
 
 @dataclass(frozen=True)
@@ -40,18 +40,29 @@ class Entry:
         return self.members[0][0]
 
 
+def lookalike_fit(
+    profile: NDArray[np.floating],
+    others: References,
+    mask: NDArray[np.bool_],
+    config: RankingConfig = SERVED,
+) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """Whether each of ``others`` (k, L) is a look-alike of ``profile``: the
+    ranking's strain and shift turn one into the other (profile correlation
+    over ``mask`` ≥ ``config.lookalike_correlation``, without the prior for
+    small strains); and the strain ε that lines each up (``profile``'s
+    d-spacings = its × (1 + ε)). Matching space groups is the caller's."""
+    fit = isotropic_fit(profile, mask, others, replace(config, strain_penalty=0.0))
+    return np.asarray(fit.correlation >= config.lookalike_correlation), fit.strain
+
+
 def are_lookalikes(
     profile: NDArray[np.floating],
     others: NDArray[np.floating],
     mask: NDArray[np.bool_],
     config: RankingConfig = SERVED,
 ) -> NDArray[np.bool_]:
-    """Whether each of ``others`` (k, L) is a look-alike of ``profile``: the
-    ranking's strain and shift turn one into the other (profile correlation
-    over ``mask`` ≥ ``config.lookalike_correlation``, without the prior for
-    small strains). Matching space groups is the caller's."""
-    r = rerank_correlation(profile, mask, others, replace(config, strain_penalty=0.0))
-    return np.asarray(r >= config.lookalike_correlation)
+    """Whether each of ``others`` is a look-alike of ``profile`` (:func:`lookalike_fit`)."""
+    return lookalike_fit(profile, others, mask, config)[0]
 
 
 def grouped(

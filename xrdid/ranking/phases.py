@@ -47,8 +47,9 @@ from scipy.signal import find_peaks
 from xrdid.grid import MODEL_GRID
 from xrdid.noise import noise_sigma
 from xrdid.ranking.config import SERVED, RankingConfig
-from xrdid.ranking.correlation import StoredReferences, isotropic_fit, rerank_correlation
+from xrdid.ranking.correlation import StoredReferences, isotropic_fit
 from xrdid.ranking.doublet import DoubletSource, wavelength_ratio
+from xrdid.ranking.grouping import lookalike_fit
 from xrdid.ranking.materials import Material
 from xrdid.ranking.pipeline import Query, RankedReference, Ranking, ReferenceSource, rank
 from xrdid.ranking.refine import (
@@ -263,12 +264,18 @@ def _next_phase(
     turn, the one :func:`_chosen` takes of those with the evidence; None
     when none has it."""
     ids = [f[0] for f in found]
-    trials = _trials(rankings, source, ids, lookalikes, config)
+    strains = [s.strain for s in fit.shapes] if fit is not None else []
+    trials = _trials(rankings, source, ids, strains, lookalikes, config)
     passing: list[tuple[JointFit, int, PhaseEvidence]] = []
     screened = _screened(y, mask, noise, source, fit, ids, trials, config)
     for index, (trial_, _) in enumerate(screened):
         trial, evidence = _trial_fit(y, mask, noise, source, fit, ids, trial_, config)
-        if _passes(evidence, trial.shapes[-1], config):
+        candidate = np.array([trial_.reference.reference_id], dtype=np.int64)
+        # A look-alike strained onto a phase found only reshapes that phase.
+        onto_found = lookalikes.of(
+            ids, strains, candidate, trial.shapes[-1].strain, config.lookalike_cell_tolerance
+        )[0]
+        if _passes(evidence, trial.shapes[-1], config) and not onto_found:
             passing.append((trial, trial_.reference.reference_id, evidence))
             # The rest are refined only if their screen showed a gain the
             # best passing one's would not match within the tie.
@@ -493,19 +500,20 @@ def _trials(
     rankings: list[Ranking],
     source: ReferenceSource,
     found: list[int],
+    strains: list[float],
     lookalikes: _LookAlikes,
     config: RankingConfig,
 ) -> list[_Trial]:
     """Up to ``config.phase_trials`` candidates taken in turn from ``rankings``,
     one per material, that are neither a material found already nor its
-    look-alike (a pattern the found phase's strain and shift could turn into
-    this one's: the scan cannot tell them apart, and fitting both only bends
-    one's peaks)."""
+    look-alike at the found phase's fitted ``strains`` (a pattern whose own
+    cell, strained as a phase may be, lies on the phase's peaks: the scan
+    cannot tell them apart, and fitting both only bends one's peaks)."""
     out: list[_Trial] = []
     seen = [f.material for f in source.facts(np.array(found, dtype=np.int64))] if found else []
     ranked = [r for r in rankings if r.best]
     alike = lookalikes.of(
-        found, np.array([c.reference_id for r in ranked for c in r.best], dtype=np.int64)
+        found, strains, np.array([c.reference_id for r in ranked for c in r.best], dtype=np.int64)
     )
     ratio = wavelength_ratio(source)
     queues = []
@@ -533,8 +541,12 @@ def _trials(
 
 
 class _LookAlikes:
-    """Whether candidates are look-alikes of phases found: profile correlation
-    (strain and shift fitted, no prior) ≥ ``config.lookalike_correlation``.
+    """Whether candidates are look-alikes of phases found, where the scan has
+    them: profile correlation (strain and shift fitted, no prior) ≥
+    ``config.lookalike_correlation``, at a strain that puts the candidate's
+    peaks on the phase's as fitted. An isostructural material whose own cell
+    sits further off (a second spinel, garnet or rock salt of another cell)
+    shows peaks of its own beside the phase's: a phase the scan can hold.
     One analysis meets the same pairs round after round (its scan's ranking
     is searched every round), so each pair is fitted once."""
 
@@ -542,25 +554,47 @@ class _LookAlikes:
         self, source: ReferenceSource, mask: NDArray[np.bool_], config: RankingConfig
     ) -> None:
         self._source, self._mask, self._config = source, mask, config
-        self._known: dict[int, dict[int, bool]] = {}  # phase → candidate → look-alike
+        # phase → candidate → (whether alike, the strain that lines it up on the phase)
+        self._known: dict[int, dict[int, tuple[bool, float]]] = {}
 
-    def of(self, found: list[int], candidates: NDArray[np.int64]) -> NDArray[np.bool_]:
-        """For each candidate, whether it is a look-alike of any phase in ``found``."""
+    def of(
+        self,
+        found: list[int],
+        strains: list[float],
+        candidates: NDArray[np.int64],
+        candidate_strain: float = 0.0,
+        within: float | None = None,
+    ) -> NDArray[np.bool_]:
+        """For each candidate at ``candidate_strain`` (its own cell by
+        default), whether it is a look-alike of a phase in ``found`` (fitted
+        to the scan with ``strains``) that a strain below ``within`` (by
+        default ``config.phase_strain_max``, what a phase may take) would
+        put on that phase's peaks."""
+        within = self._config.phase_strain_max if within is None else within
         out = np.zeros(candidates.size, dtype=bool)
-        for phase in found:
-            known = self._known.setdefault(phase, {})
-            new = np.array(
-                [c for c in dict.fromkeys(candidates.tolist()) if c not in known], dtype=np.int64
-            )
-            if new.size:
-                (profile,) = self._source.profiles(np.array([phase], dtype=np.int64))
-                r = rerank_correlation(
-                    profile, self._mask, StoredReferences(self._source, new), _NO_PRIOR
-                )
-                near = r >= self._config.lookalike_correlation
-                known.update(zip(new.tolist(), near.tolist(), strict=True))
-            out |= np.array([known[c] for c in candidates.tolist()], dtype=bool)
+        for phase, strain in zip(found, strains, strict=True):
+            known = self._pairs(phase, candidates)
+            near = np.array([known[c][0] for c in candidates.tolist()], dtype=bool)
+            between = np.array([known[c][1] for c in candidates.tolist()], dtype=np.float64)
+            # The phase's d = the candidate's × (1 + between); in the scan, × (1 + strain).
+            onto = (1.0 + between) * (1.0 + strain) / (1.0 + candidate_strain) - 1.0
+            out |= near & (np.abs(onto) < within)
         return out
+
+    def _pairs(self, phase: int, candidates: NDArray[np.int64]) -> dict[int, tuple[bool, float]]:
+        known = self._known.setdefault(phase, {})
+        new = np.array(
+            [c for c in dict.fromkeys(candidates.tolist()) if c not in known], dtype=np.int64
+        )
+        if new.size:
+            (profile,) = self._source.profiles(np.array([phase], dtype=np.int64))
+            near, strain = lookalike_fit(
+                profile, StoredReferences(self._source, new), self._mask, self._config
+            )
+            known.update(
+                zip(new.tolist(), zip(near.tolist(), strain.tolist(), strict=True), strict=True)
+            )
+        return known
 
 
 def _screened(
