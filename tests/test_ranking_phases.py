@@ -31,7 +31,7 @@ from xrdid.ranking.confidence import (
     LogisticModel,
 )
 from xrdid.ranking.config import SERVED, RankingConfig
-from xrdid.ranking.correlation import rerank_correlation
+from xrdid.ranking.correlation import StoredReferences, isotropic_fit, rerank_correlation
 from xrdid.ranking.doublet import as_measured
 from xrdid.ranking.grouping import lookalike_fit
 from xrdid.ranking.phases import (
@@ -419,6 +419,30 @@ def test_of_the_look_alikes_that_beat_a_phase_the_one_least_strained_replaces_it
     assert new_fit.misfit < 0.5 * fit.misfit
     # The stand-in fits about as well, strained: listed as the fluorite's look-alike.
     assert [a.reference_id for a in lookalikes[0]] == [8]
+    # Without the fluorite among the candidates, the stand-in fits far better
+    # than the silicon but only strained by 2.9%, which a structure in a
+    # mixture is not (the analysis would drop it, and the phase with it):
+    # listed, it does not replace the silicon.
+    _, _, kept, lookalikes = _swap_fluorite_and_copper(source, profiles, 1, (1, 3, 8, 7))
+    assert [k[0] for k in kept] == [1, 3]
+    assert [a.reference_id for a in lookalikes[0]] == [8]
+
+
+def test_look_alikes_are_lined_up_where_a_phase_stands_not_with_its_tensor(setting) -> None:
+    """Rutile fitted with an uneven strain tensor: its peaks spread from any
+    isotropic reading, so that as fitted it looks unlike its own reference;
+    at its shift and isotropic strain it is that reference, and the strain
+    to start a look-alike from is the fitted one."""
+    _, source, _, _ = setting
+    (basis,) = source.strain_bases(np.array([0]))
+    shape = PhaseShape(0.05, 0.002, 0.03, tensor=(0.02, -0.015, 0.001, 0.012, 0.0, 0.0))
+    as_fitted = transformed(source.profiles(np.array([0]))[0], shape, basis)
+    candidates = StoredReferences(source, np.array([0, 3]))
+    unlike = isotropic_fit(as_fitted, EVERYWHERE, candidates, _NO_PRIOR)
+    lined_up = phases._lined_up(source, EVERYWHERE, 0, shape, candidates)
+    assert unlike.correlation[0] < SERVED.lookalike_correlation < lined_up.correlation[0]
+    assert lined_up.correlation[1] < SERVED.lookalike_correlation  # copper is not rutile
+    assert lined_up.strain[0] == pytest.approx(0.002, abs=SERVED.strain_step)
 
 
 def test_a_look_alike_the_scan_cannot_tell_from_a_phase_is_listed_with_it(setting) -> None:

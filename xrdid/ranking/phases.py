@@ -47,7 +47,7 @@ from scipy.signal import find_peaks
 from xrdid.grid import MODEL_GRID
 from xrdid.noise import noise_sigma
 from xrdid.ranking.config import SERVED, RankingConfig
-from xrdid.ranking.correlation import StoredReferences, isotropic_fit
+from xrdid.ranking.correlation import IsotropicFit, StoredReferences, isotropic_fit
 from xrdid.ranking.doublet import DoubletSource, wavelength_ratio
 from xrdid.ranking.grouping import lookalike_fit
 from xrdid.ranking.materials import Material
@@ -697,6 +697,23 @@ def _prior(shape: PhaseShape, config: RankingConfig) -> float:
     return prior
 
 
+def _lined_up(
+    source: ReferenceSource,
+    mask: NDArray[np.bool_],
+    reference_id: int,
+    shape: PhaseShape,
+    candidates: StoredReferences,
+) -> IsotropicFit:
+    """The ``candidates`` lined up with a phase where the scan has it (its
+    shift and isotropic strain, at the width references are stored at): how
+    alike each is, and the strain and shift that put it there. Not the phase
+    as fitted: a strain tensor spreads its peaks from any isotropic reading,
+    so that even its own reference would look unlike it."""
+    isotropic = PhaseShape(shape.shift_deg, shape.strain)
+    (phase,) = _columns(source, [reference_id], [isotropic])
+    return isotropic_fit(phase, mask, candidates, _NO_PRIOR)
+
+
 def _swapped(
     y: NDArray[np.float64],
     mask: NDArray[np.bool_],
@@ -711,10 +728,12 @@ def _swapped(
     clearly better in its place, and each phase's look-alikes the scan cannot
     tell from it. Tried: the first ``config.phase_swap_trials``
     materials among the candidates ranked (``ranked``, best first) whose
-    pattern is a look-alike of the phase as fitted (another reference of its
-    own material too). Taken: of those whose joint fit, all refined together,
-    leaves at least ``config.min_swap_gain`` less misfit than the phase's,
-    with no lower merit and the evidence a new phase needs, the one of highest
+    pattern is a look-alike of the phase where the scan has it
+    (:func:`_lined_up`; another reference of its own material too). Taken:
+    of those whose joint fit, all refined together, leaves at least
+    ``config.min_swap_gain`` less misfit than the phase's, with no lower
+    merit, the evidence a new phase needs and, for a structure, a strain
+    below ``config.phase_strain_max``, the one of highest
     merit (as :func:`_chosen` weighs it: the gain over the others alone, less
     the strain prior; look-alikes that beat the phase fit about alike, and the
     prior tells the material from one strained into its place). Kept as look-alikes:
@@ -732,9 +751,7 @@ def _swapped(
         others = [k for k in range(len(found)) if k != index]
         taken = [f.material for f in source.facts(np.array(ids, dtype=np.int64))]
         own = taken[index]
-        # Each candidate lined up with the phase as fitted: how alike, and
-        # the strain and shift that put it there in the scan (its start).
-        lined_up = isotropic_fit(fit.components[index], mask, candidates, _NO_PRIOR)
+        lined_up = _lined_up(source, mask, ids[index], fit.shapes[index], candidates)
         tried: list[Material] = []
         pool = []
         for k, (reference, material) in enumerate(zip(ranked, materials, strict=True)):
@@ -782,9 +799,15 @@ def _swapped(
             if not material.same_as(own):
                 credible.append((trial.misfit, candidate.reference_id))
             trial_merit = merit(trial.misfit, trial.shapes[-1])
+            # A structure strained this far is a stand-in :func:`_within_bounds`
+            # would drop: it may be listed, not take the phase's place.
+            stand_in = (
+                not material.measured and abs(trial.shapes[-1].strain) >= config.phase_strain_max
+            )
             if (
                 trial.misfit <= (1.0 - config.min_swap_gain) * fit.misfit
                 and trial_merit >= best_merit
+                and not stand_in
             ):
                 best, best_merit = (trial, candidate), trial_merit
         # The phase's look-alikes: those whose misfit is within the band of
