@@ -582,6 +582,7 @@ class _LookAlikes:
         return out
 
     def _pairs(self, phase: int, candidates: NDArray[np.int64]) -> dict[int, tuple[bool, float]]:
+        """The phase's memory, with every one of ``candidates`` fitted to it."""
         known = self._known.setdefault(phase, {})
         new = np.array(
             [c for c in dict.fromkeys(candidates.tolist()) if c not in known], dtype=np.int64
