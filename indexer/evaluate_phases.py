@@ -250,6 +250,7 @@ class LibraryArrays:
     formulas: list[str | None]
     materials: list[Material]
     rirs: list[float | None]
+    space_groups: list[int | None]
 
     @classmethod
     def of(cls, library: Library) -> LibraryArrays:
@@ -264,6 +265,7 @@ class LibraryArrays:
             [entries[int(i)].info.formula for i in ids],
             [f.material for f in facts],
             [f.rir for f in facts],
+            [f.space_group_number for f in facts],
         )
 
 
@@ -778,11 +780,8 @@ def isostructural(
     cells differ by 1–3.5% (two spinels, garnets or rock salts of other
     cells), simulated clean: is each found beside the other?"""
     pools = MixturePools.of(library, arrays)
-    space_groups = [
-        library.get(int(arrays.ids[k])).info.space_group_number for k in pools.calculated
-    ]
     pairs = isostructural_pairs(
-        arrays.profiles, arrays.materials, dict(zip(pools.calculated, space_groups, strict=True))
+        arrays.profiles, arrays.materials, {k: arrays.space_groups[k] for k in pools.calculated}
     )
     lines = [
         "## Isostructural pairs",

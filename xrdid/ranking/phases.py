@@ -270,12 +270,11 @@ def _next_phase(
     screened = _screened(y, mask, noise, source, fit, ids, trials, config)
     for index, (trial_, _) in enumerate(screened):
         trial, evidence = _trial_fit(y, mask, noise, source, fit, ids, trial_, config)
-        candidate = np.array([trial_.reference.reference_id], dtype=np.int64)
+        shape = trial.shapes[-1]
         # A look-alike strained onto a phase found only reshapes that phase.
-        onto_found = lookalikes.of(
-            ids, strains, candidate, trial.shapes[-1].strain, config.lookalike_cell_tolerance
-        )[0]
-        if _passes(evidence, trial.shapes[-1], config) and not onto_found:
+        if _passes(evidence, shape, config) and not lookalikes.sits_on(
+            ids, strains, trial_.reference.reference_id, shape.strain
+        ):
             passing.append((trial, trial_.reference.reference_id, evidence))
             # The rest are refined only if their screen showed a gain the
             # best passing one's would not match within the tie.
@@ -580,6 +579,14 @@ class _LookAlikes:
             onto = (1.0 + between) * (1.0 + strain) / (1.0 + candidate_strain) - 1.0
             out |= near & (np.abs(onto) < within)
         return out
+
+    def sits_on(
+        self, found: list[int], strains: list[float], candidate: int, strain: float
+    ) -> bool:
+        """Whether ``candidate``, fitted with ``strain``, is a look-alike sitting
+        on a found phase's peaks (cells within ``config.lookalike_cell_tolerance``)."""
+        at = np.array([candidate], dtype=np.int64)
+        return bool(self.of(found, strains, at, strain, self._config.lookalike_cell_tolerance)[0])
 
     def _pairs(self, phase: int, candidates: NDArray[np.int64]) -> dict[int, tuple[bool, float]]:
         """The phase's memory, with every one of ``candidates`` fitted to it."""
