@@ -469,6 +469,60 @@ def test_a_look_alike_the_scan_cannot_tell_from_a_phase_is_listed_with_it(settin
     assert lookalikes[1] == ()
 
 
+def test_a_look_alike_material_is_tried_as_its_reference_that_fits_the_scan(setting) -> None:
+    """Silicon taken for the fluorite of a fluorite + copper scan, and
+    fluorite's own material ranked first as a broad reference (another
+    source's, broadened by σ 0.12° where the scan's by 0.03°), then as one
+    that fits: the swap tries fluorite as the reference that fits the phase's
+    part of the scan best, not as the first ranked, and takes it."""
+    _, base, sticks, _ = setting
+    profiles = base.profiles(np.arange(8))
+    broad = transformed(profiles[6], PhaseShape(0.0, 0.0, 0.12))
+    labels = ["rutile", "silicon", "halite", "copper", "iron", "tungsten", "fluorite", "aluminium"]
+    source = ArraySource(
+        np.concatenate([profiles, broad[None] / broad.max(), profiles[6:7]]).astype(np.float32),
+        np.zeros((10, 4), dtype=np.float32),  # the swaps compare profiles alone
+        [*sticks, sticks[6], sticks[6]],
+        None,
+        [*labels, "fluorite", "fluorite"],
+    )
+    fit, new_fit, kept, _ = _swap_fluorite_and_copper(source, profiles, 1, (1, 3, 8, 9, 7))
+    assert [k[0] for k in kept] == [9, 3]
+    assert new_fit.misfit < 0.5 * fit.misfit
+
+
+def test_the_look_alikes_tried_are_those_that_fit_the_phase_part_of_the_scan(setting) -> None:
+    """Silicon taken for the fluorite of a fluorite + copper scan, and five
+    other materials with fluorite's pattern but cells 2.5–3.4% larger ranked
+    before fluorite: more look-alikes than the swap tries. Fluorite fits the
+    phase's part of the scan best, so it is among those tried, and replaces
+    the silicon."""
+    _, base, sticks, _ = setting
+    profiles = base.profiles(np.arange(8))
+    wide = [
+        simulate(
+            Structure.from_spacegroup(
+                "Fm-3m", Lattice.cubic(5.4626 * f), ["Ca", "F"], [[0, 0, 0], [0.25, 0.25, 0.25]]
+            )
+        )[0]
+        for f in (1.025, 1.027, 1.03, 1.032, 1.034)
+    ]
+    labels = ["rutile", "silicon", "halite", "copper", "iron", "tungsten", "fluorite", "aluminium"]
+    source = ArraySource(
+        np.concatenate([profiles, model_input([reference_input(w) for w in wide])[:, 0]]),
+        np.zeros((13, 4), dtype=np.float32),  # the swaps compare profiles alone
+        [*sticks, *wide],
+        None,
+        [*labels, *(f"stand-in {k}" for k in range(5))],
+    )
+    assert SERVED.phase_swap_trials < 6
+    fit, new_fit, kept, _ = _swap_fluorite_and_copper(
+        source, profiles, 1, (1, 3, 8, 9, 10, 11, 12, 6, 7)
+    )
+    assert [k[0] for k in kept] == [6, 3]
+    assert new_fit.misfit < 0.5 * fit.misfit
+
+
 def test_a_mixture_gives_each_phase_once_with_its_amount(setting) -> None:
     embedder, source, _, _ = setting
     profiles = source.profiles(np.arange(8))

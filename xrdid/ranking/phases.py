@@ -734,11 +734,15 @@ def _swapped(
 ) -> tuple[JointFit, list[tuple[int, PhaseEvidence, int]], list[tuple[LookAlike, ...]]]:
     """The phases with each replaced by a look-alike that fits the scan
     clearly better in its place, and each phase's look-alikes the scan cannot
-    tell from it. Tried: the first ``config.phase_swap_trials``
-    materials among the candidates ranked (``ranked``, best first) whose
-    pattern is a look-alike of the phase where the scan has it
-    (:func:`_lined_up`; another reference of its own material too). Taken:
-    of those whose joint fit, all refined together, leaves at least
+    tell from it. Tried: of the candidates ranked (``ranked``) whose pattern
+    is a look-alike of the phase where the scan has it (:func:`_lined_up`;
+    another reference of its own material too), the
+    ``config.phase_swap_trials`` materials that fit the phase's part of the
+    scan best (what the others leave, fitted at
+    ``config.swap_fit_resolution``), each as its reference that fits it
+    best: the right material may be ranked behind more look-alikes than are
+    tried, or first as another source's broader reference. Taken: of those
+    whose joint fit, all refined together, leaves at least
     ``config.min_swap_gain`` less misfit than the phase's, with no lower
     merit, the evidence a new phase needs and, for a structure, a strain
     below ``config.phase_strain_max``, the one of highest
@@ -760,28 +764,47 @@ def _swapped(
         taken = [f.material for f in source.facts(np.array(ids, dtype=np.int64))]
         own = taken[index]
         lined_up = _lined_up(source, mask, ids[index], fit.shapes[index], candidates)
-        tried: list[Material] = []
-        pool = []
-        for k, (reference, material) in enumerate(zip(ranked, materials, strict=True)):
-            if (
-                reference.reference_id == ids[index]
-                or lined_up.correlation[k] < config.lookalike_correlation
-                or any(material.same_as(t) for t in taken if not t.same_as(own))
-                or any(material.same_as(t) for t in tried)
-            ):
+        alike = [
+            k
+            for k, (reference, material) in enumerate(zip(ranked, materials, strict=True))
+            if reference.reference_id != ids[index]
+            and lined_up.correlation[k] >= config.lookalike_correlation
+            and not any(material.same_as(t) for t in taken if not t.same_as(own))
+        ]
+        if not alike:
+            continue
+        held = _held(y, mask, source, fit, ids, others)
+        # The look-alikes fitted to the phase's part of the scan (what the
+        # others leave), within the strain a structure may take to replace
+        # it: the best fitting materials tried, each as its reference that
+        # fits it best.
+        part = y - held.model if held is not None else y
+        resolution = config.swap_fit_resolution
+        on_scan = isotropic_fit(
+            np.where(mask, np.clip(part, 0.0, None), 0.0),
+            mask,
+            StoredReferences(source, ranked_ids[alike]),
+            replace(
+                config,
+                bin_steps=resolution.bin_steps,
+                strain_step=resolution.strain_step,
+                strain_max=config.phase_strain_max,
+                sqrt_intensity=False,
+            ),
+        )
+        pool: list[tuple[RankedReference, PhaseShape, Material]] = []
+        for j in np.argsort(-on_scan.correlation, kind="stable").tolist():
+            reference, material = ranked[alike[j]], materials[alike[j]]
+            if any(material.same_as(m) for _, _, m in pool):
                 continue
-            tried.append(material)
             start = PhaseShape(
-                instrument_shift(float(lined_up.shift_deg[k]), ratio),
-                float(lined_up.strain[k]),
+                instrument_shift(float(on_scan.shift_deg[j]), ratio),
+                float(on_scan.strain[j]),
                 fit.shapes[index].broadening_deg,
             )
             pool.append((reference, start, material))
             if len(pool) == config.phase_swap_trials:
                 break
-        if not pool:
-            continue
-        held = _held(y, mask, source, fit, ids, others)
         # Each other material's fit that has the evidence a phase needs: (misfit, reference).
         credible: list[tuple[float, int]] = []
         before = held.misfit if held is not None else float(np.sum(y[mask] ** 2))
