@@ -57,7 +57,8 @@ __all__ = [
 # Gives the strain bases of candidates by their positions (None: measured reference).
 BasesOf = Callable[[NDArray[np.int64]], Sequence[StrainBasis | None]]
 
-# Rows a view of a library keeps (about 5.7 kB each at the re-rank's bins: 23 MB).
+# Rows a view of a library keeps (about 5.7 kB each at the re-rank's bins:
+# 23 MB; a swap's look-alikes, at the grid's own steps, take 17 kB each).
 _CACHED_ROWS = 4096
 
 
