@@ -675,6 +675,16 @@ def _score_mixture(
     classical.add(truth, {str(arrays.ids[i]): amounts[i] for i, _ in fits}, same)
 
 
+def _lookalike_counted(served: PhaseTally, lookalike: PhaseTally) -> dict[str, float | None]:
+    """A row's scores with a listed look-alike counted right, and the exact recall."""
+    return {
+        "recall": lookalike.recall,
+        "precision": lookalike.precision,
+        "mae": lookalike.mae,
+        "recall_exact": served.recall,
+    }
+
+
 def conditions(
     embedder: Embedder,
     library: Library,
@@ -735,10 +745,7 @@ def conditions(
                     "section": "conditions",
                     "condition": label,
                     "phases": n,
-                    "recall": lookalike.recall,
-                    "precision": lookalike.precision,
-                    "mae": lookalike.mae,
-                    "recall_exact": served.recall,
+                    **_lookalike_counted(served, lookalike),
                 }
             )
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
@@ -815,10 +822,7 @@ def isostructural(
                 "section": "isostructural",
                 "strain": [lo, hi],
                 "pairs": len(chosen),
-                "recall": lookalike.recall,
-                "precision": lookalike.precision,
-                "mae": lookalike.mae,
-                "recall_exact": served.recall,
+                **_lookalike_counted(served, lookalike),
             }
         )
     return lines, rows_out

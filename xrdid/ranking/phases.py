@@ -711,15 +711,17 @@ def _lined_up(
     reference_id: int,
     shape: PhaseShape,
     candidates: StoredReferences,
+    config: RankingConfig = SERVED,
 ) -> IsotropicFit:
     """The ``candidates`` lined up with a phase where the scan has it (its
     shift and isotropic strain, at the width references are stored at): how
-    alike each is, and the strain and shift that put it there. Not the phase
-    as fitted: a strain tensor spreads its peaks from any isotropic reading,
-    so that even its own reference would look unlike it."""
+    alike each is (as :func:`~xrdid.ranking.grouping.lookalike_fit` judges,
+    without the prior for small strains), and the strain and shift that put
+    it there. Not the phase as fitted: a strain tensor spreads its peaks from
+    any isotropic reading, so that even its own reference would look unlike it."""
     isotropic = PhaseShape(shape.shift_deg, shape.strain)
     (phase,) = _columns(source, [reference_id], [isotropic])
-    return isotropic_fit(phase, mask, candidates, _NO_PRIOR)
+    return isotropic_fit(phase, mask, candidates, replace(config, strain_penalty=0.0))
 
 
 def _swapped(
@@ -763,7 +765,7 @@ def _swapped(
         others = [k for k in range(len(found)) if k != index]
         taken = [f.material for f in source.facts(np.array(ids, dtype=np.int64))]
         own = taken[index]
-        lined_up = _lined_up(source, mask, ids[index], fit.shapes[index], candidates)
+        lined_up = _lined_up(source, mask, ids[index], fit.shapes[index], candidates, config)
         alike = [
             k
             for k, (reference, material) in enumerate(zip(ranked, materials, strict=True))
