@@ -31,6 +31,14 @@ def test_one_material_is_formula_and_space_group_or_a_measured_name() -> None:
         Material.of("Kaolinite1A", "Al2Si2H4O9", 1, False)
     )
     assert not lawsonite.same_as(Material.of("Lawsonite", "CaAl2Si2(H2O5)2", 33, False))
+    # Left- and right-handed quartz (an enantiomorphic pair of space groups)
+    # diffract alike: one material.
+    left_quartz = Material.of("Quartz", "SiO2", 152, measured=False)
+    assert left_quartz.same_as(bgmn_quartz) and left_quartz.same_as(cod_quartz)
+    assert Material.of("Quartz", "SiO2", 152, False).same_as(
+        Material.of("Quartz", "SiO2", 154, False)
+    )
+    assert not left_quartz.same_as(Material.of("Quartz", "SiO2", 153, measured=False))
     labels = group_materials([cod_quartz, cristobalite, rockjock_quartz, bgmn_quartz, tridymite])
     # bgmn joins cod (formula) and rockjock (name): one group of three.
     assert labels == [0, 1, 0, 0, 2]

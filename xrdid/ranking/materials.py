@@ -1,7 +1,9 @@
 """Which references are one material.
 
 One material is the same reduced formula and space group (quartz from COD,
-AMCSD and BGMN), the same mineral where one side is a measured pattern
+AMCSD and BGMN; the two space groups of an enantiomorphic pair count as one,
+as left- and right-handed quartz, P3₁21 and P3₂21, give one powder pattern), the
+same mineral where one side is a measured pattern
 (RockJock's "Quartz" and a calculated quartz: measured patterns carry no
 space group), or the same mineral species in the same space group (two
 sources' lawsonite, one with some Fe for Al; a kaolinite whose source left
@@ -69,6 +71,11 @@ MINERAL_GROUPS: dict[str, frozenset[str]] = {
     "mica tri": frozenset({"biotite", "phlogopite", "annite"}),
 }
 _GROUP_OF = {species: group for group, members in MINERAL_GROUPS.items() for species in members}
+# The eleven enantiomorphic space-group pairs (International Tables numbers),
+# each to its first: a structure and its mirror image give one powder pattern
+# (a powder sums each reflection with its inverse), so no scan tells them apart.
+_ENANTIOMORPH_OF = {78: 76, 95: 91, 96: 92, 145: 144, 153: 151, 154: 152, 170: 169, 172: 171,
+                    179: 178, 181: 180, 213: 212}  # fmt: skip
 # A species name with a polytype or structure-type suffix: kaolinite1a, illite 2m1.
 _POLYTYPE = re.compile(r"^([a-z]{4,}?) ?(\d[a-z]{1,2}\d?)$")
 
@@ -99,6 +106,8 @@ class Material:
     def of(
         cls, name: str, formula: str | None, space_group_number: int | None, measured: bool
     ) -> Material:
+        if space_group_number is not None:
+            space_group_number = _ENANTIOMORPH_OF.get(space_group_number, space_group_number)
         key = f"{formula}|{space_group_number}" if formula and space_group_number else None
         return cls(_normalised(name), key, measured, species_of(name))
 
