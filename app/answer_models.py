@@ -20,6 +20,17 @@ CONFIDENCE_HELP = (
     "lacks, so for a lab whose samples are all in the library it reads low); null when the "
     "server has no calibration for its model"
 )
+MATERIAL_CONFIDENCE_HELP = (
+    f"{CONFIDENCE_HELP}. A material found as a phase: the phase's confidence times the "
+    "probability that the scan's material is in the library at all (the one the verdict reads)"
+)
+PHASE_CONFIDENCE_HELP = (
+    "Probability (0–1) that this phase is in the sample if the sample's materials are in the "
+    "library (the verdict judges whether they are; its material's entry in `materials` carries "
+    "this times that probability), calibrated on synthetic scans of the library's own "
+    "references apart from the evaluation's; null when the server has no calibration for its "
+    "model"
+)
 
 
 def _round(value: float | None, digits: int = 6) -> float | None:
@@ -116,7 +127,7 @@ class MaterialPublic(BaseModel):
     formula: str | None
     space_group: str | None
     score: float
-    confidence: float | None = Field(description=CONFIDENCE_HELP)
+    confidence: float | None = Field(description=MATERIAL_CONFIDENCE_HELP)
     fitted_cell: CellPublic | None = Field(
         description="Its reference's cell strained to fit the scan (calculated references)"
     )
@@ -227,7 +238,7 @@ class PhasePublic(BaseModel):
         description="Fitted cell (calculated references), as symmetric as the reference's lattice"
     )
     explained: float = Field(description="Share of the scan's intensity this phase accounts for")
-    confidence: float | None = Field(description=CONFIDENCE_HELP)
+    confidence: float | None = Field(description=PHASE_CONFIDENCE_HELP)
     # Defaulted: job results stored before it was added are served as stored, without it.
     lookalikes: list[PhaseLookAlikePublic] = Field(
         default_factory=list,

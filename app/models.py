@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.answer_models import (
-    CONFIDENCE_HELP,
+    MATERIAL_CONFIDENCE_HELP,
     ElementProbabilityPublic,
     FitPublic,
     MaterialPublic,
@@ -386,7 +386,7 @@ class CandidatePublic(BaseModel):
     )
 
     confidence: float | None = Field(
-        default=None, description=f"Of its material: {CONFIDENCE_HELP}"
+        default=None, description=f"Of its material: {MATERIAL_CONFIDENCE_HELP}"
     )
 
     @classmethod

@@ -308,7 +308,12 @@ def real_mixtures(
     arrays: LibraryArrays,
     calibration: Calibration | None,
     phase_labels: list[tuple[float, bool]],
+    answer_labels: list[tuple[float, bool]],
 ) -> tuple[list[str], list[dict]]:
+    """Phases, amounts and the flat list on the real mixtures; each phase's
+    (confidence, right) added to ``phase_labels`` and, for the scans whose
+    every phase is in the library, each of the first five answers' to
+    ``answer_labels``."""
     root = shared_data_dir() / "patterns"
     scans = sorted((root / "xrd_autoanalyzer").glob("*+*.xy"))
     scans += sorted((root / "dara" / "precursor_mixtures").glob("*.xrdml"))
@@ -360,6 +365,12 @@ def real_mixtures(
             for key, p in zip(keys, result.phases, strict=True)
             if p.confidence is not None
         ]
+        if set(formulas) <= known:
+            answer_labels += [
+                (m.confidence, _formula_key(m.match.entry, arrays) in formulas)
+                for m in result.materials[:5]
+                if m.confidence is not None
+            ]
         flat = _by_formula(
             [(_formula_key(m.entry, arrays), None) for m in result.matches[:5]], keep_none=True
         )
@@ -913,7 +924,11 @@ def single_phases(
     arrays: LibraryArrays,
     calibration: Calibration | None,
     rng: np.random.Generator,
+    answer_labels: list[tuple[float, bool]],
 ) -> tuple[list[str], list[dict]]:
+    """One phase and no spurious second: synthetic and real single-phase
+    scans; each of the first five answers' (confidence, right) to the real
+    scans (over their whole range) added to ``answer_labels``."""
     entries = [library.get(int(i)) for i in arrays.ids]
     calculated = [k for k, e in enumerate(entries) if e.kind is ReferenceKind.CALCULATED]
     pick = [int(k) for k in rng.choice(calculated, size=SINGLE_SCANS, replace=False)]
@@ -942,6 +957,12 @@ def single_phases(
                 scan, embedder, library, IdentifyOptions(), calibration=calibration, filename=name
             )
             _count_single(counts[label], result, wanted)
+            if label == "real":
+                answer_labels += [
+                    (m.confidence, wanted(m.match.entry))
+                    for m in result.materials[:5]
+                    if m.confidence is not None
+                ]
     lines = [
         "## Single phases",
         "",
@@ -1047,11 +1068,13 @@ def families_and_confidence(
     cache_dir: Path,
     calibration: Calibration | None,
     phase_labels: dict[str, list[tuple[float, bool]]],
+    real_answers: list[tuple[float, bool]],
     figure: Path | None = None,
 ) -> tuple[list[str], list[dict]]:
     """Exact and family top-5 on the evaluation's rows; ECE and no_match
     (``phase_labels``: the phases' (confidence, right) by the mixtures they
-    were found in), with the reliability diagrams drawn to ``figure``."""
+    were found in; ``real_answers``: the real scans' answers'), with the
+    reliability diagrams drawn to ``figure``."""
     lib, query_sets = synthetic_rows(data, 1000, 3, SEED, cache_dir)
     references = embedder.embed_array(lib.inputs)
     source = ArraySource(
@@ -1159,6 +1182,20 @@ def families_and_confidence(
         scans: calibrated_ece_range(arrays[0], noise_rng) for scans, arrays in phase_arrays.items()
     }
     entry_calibrated = calibrated_ece_range(np.array(entry_p), noise_rng)
+    real_p = np.array([p for p, _ in real_answers])
+    real_y = np.array([y for _, y in real_answers], dtype=bool)
+    real_lines = []
+    if real_answers:
+        real_ece = expected_calibration_error(real_p, real_y)
+        real_lines.append(
+            f"- answers' confidence on real scans (top 5 of the real mixtures whose every phase "
+            f"is in the library and of the real single-phase scans): ECE {real_ece:.3f} over "
+            f"{real_p.size} answers (a perfectly calibrated model: "
+            "{:.3f}–{:.3f}); its right answers' median confidence {:.2f}".format(
+                *calibrated_ece_range(real_p, noise_rng),
+                float(np.median(real_p[real_y])) if real_y.any() else float("nan"),
+            )
+        )
     no_match_absent = float(np.mean(verdicts["not in library"]))
     no_match_present = float(np.mean(verdicts["in library"]))
     absent = np.array(verdicts["not in library"])
@@ -1172,6 +1209,7 @@ def families_and_confidence(
         f"{len(verdicts['not in library'])} taken-out low-strain scans): expected calibration "
         f"error {entry_ece:.3f} over {len(entry_p)} answers (a perfectly calibrated model: "
         "{:.3f}–{:.3f})".format(*entry_calibrated),
+        *real_lines,
         *(
             f"- phases' confidence ({scans} above): ECE {ece:.3f} over "
             f"{len(phase_labels[scans])} phases (a perfectly calibrated model: "
@@ -1191,6 +1229,7 @@ def families_and_confidence(
         {
             "section": "confidence",
             "entry_ece": entry_ece,
+            "entry_ece_real": expected_calibration_error(real_p, real_y) if real_answers else None,
             **{f"phase_ece, {scans}": ece for scans, ece in phase_ece.items()},
             "no_match_absent": no_match_absent,
             "no_match_present": no_match_present,
@@ -1198,6 +1237,8 @@ def families_and_confidence(
         }
     )
     diagrams = {"answers, low-strain scans": (np.array(entry_p), np.array(entry_y))}
+    if real_answers:
+        diagrams["answers, real scans"] = (real_p, real_y)
     diagrams |= {f"phases, {scans}": arrays for scans, arrays in phase_arrays.items()}
     for name, arrays in diagrams.items():
         lines += ["", f"Reliability of the confidence: {name}", ""]
@@ -1338,13 +1379,19 @@ def main(argv: list[str] | None = None) -> None:
                 "real mixtures": [],
                 "synthetic mixtures": [],
             }
+            real_answers: list[tuple[float, bool]] = []
 
             def rng(section: str) -> np.random.Generator:
                 return np.random.default_rng([SEED, SECTIONS.index(section)])
 
             runs = {
                 "real": lambda: real_mixtures(
-                    embedder, library, arrays, calibration, phase_labels["real mixtures"]
+                    embedder,
+                    library,
+                    arrays,
+                    calibration,
+                    phase_labels["real mixtures"],
+                    real_answers,
                 ),
                 "synthetic": lambda: synthetic_mixtures(
                     embedder,
@@ -1358,10 +1405,16 @@ def main(argv: list[str] | None = None) -> None:
                     embedder, library, arrays, calibration, rng("quantification")
                 ),
                 "single": lambda: single_phases(
-                    embedder, library, arrays, calibration, rng("single")
+                    embedder, library, arrays, calibration, rng("single"), real_answers
                 ),
                 "families": lambda: families_and_confidence(
-                    embedder, data, args.training_set.parent, calibration, phase_labels, args.figure
+                    embedder,
+                    data,
+                    args.training_set.parent,
+                    calibration,
+                    phase_labels,
+                    real_answers,
+                    args.figure,
                 ),
                 "conditions": lambda: conditions(
                     embedder, library, arrays, calibration, rng("conditions")

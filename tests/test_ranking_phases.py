@@ -22,7 +22,7 @@ from xrdid.identify import IdentifyOptions, identify_pattern
 from xrdid.library import Library
 from xrdid.pattern import make_pattern
 from xrdid.ranking import ArraySource, Query, RankedReference, phases, rank
-from xrdid.ranking.answer import answer
+from xrdid.ranking.answer import answer, phase_features
 from xrdid.ranking.confidence import (
     CANDIDATE_FEATURES,
     MATCH_FEATURES,
@@ -778,6 +778,34 @@ def test_the_verdict_reads_the_strongest_phase_and_without_phases_the_ranking_al
         answer(query, ranking, None, source, 5, calibration(presence - 0.1, -5)).verdict
         == "no_match"
     )
+
+
+def test_a_phase_and_its_material_carry_one_probability(setting) -> None:
+    """The phases' model says how likely a phase is present if the scan's
+    material is in the library at all, the match model how likely that is: the
+    phase carries the first, the answer entry of its material the product; the
+    other entries keep the candidate model's probability."""
+    embedder, source, _, _ = setting
+    profiles = source.profiles(np.arange(8))
+    query, ranking, analysis = _analyse(embedder, source, transformed(profiles[0], PhaseShape()))
+    n = len(MATCH_FEATURES)
+    in_library = 0.6
+    calibration = replace(
+        _by_explained(-1.0),
+        match=LogisticModel(
+            MATCH_FEATURES, (0.0,) * n, (1.0,) * n, (0.0,) * n, float(np.log(0.6 / 0.4))
+        ),
+        no_match_below=0.5,
+    )
+    result = answer(query, ranking, analysis, source, 5, calibration)
+    (phase,) = result.phases
+    row = np.array([phase_features(phase.found)])
+    present = float(calibration.phase.probability(row)[0])
+    assert phase.confidence == pytest.approx(present)
+    assert result.confidence_of(phase.found.reference_id) == pytest.approx(in_library * present)
+    others = [e for e in result.entries if e.lead.reference_id != phase.found.reference_id]
+    assert others and all(e.confidence == pytest.approx(0.5) for e in others)
+    assert result.verdict == "match"
 
 
 def test_weight_percents_of_a_texture_free_simulated_mixture(setting) -> None:

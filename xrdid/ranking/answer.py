@@ -4,7 +4,12 @@
   look-alikes (:mod:`xrdid.ranking.grouping`), each with the calibrated
   probability that it is in the sample;
 - **phases**: the phases found, with weight percents
-  (:mod:`xrdid.ranking.quantify`) and their own confidence;
+  (:mod:`xrdid.ranking.quantify`) and the probability that each is in the
+  sample if the scan's materials are in the library (the phases' model is
+  fitted on scans of the library's own references); the entry of a phase's
+  material carries that times the probability that the scan's material is
+  in the library at all (the match model's, which the verdict reads), not
+  the entries' own model's, which would contradict it;
 - **fit**: how much of the scan the phases leave unexplained, and where;
 - **verdict**: ``match`` (one phase), ``mixture`` (several) or ``no_match``
   (nothing in the library is credible).
@@ -16,7 +21,7 @@ answers here, over any :class:`~xrdid.ranking.pipeline.ReferenceSource`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -146,13 +151,25 @@ def answer(
         fit_rwp if fit_rwp is not None else 1.0,
         fit_unexplained if fit_unexplained is not None else 1.0,
     )
-    entries, top_features = _entries(
+    entries, top_features, entry_phases = _entries(
         query, ranking, source, calibration, phases, phase_facts, k, fit, config
     )
+    in_library = _in_library(phases, analysis, calibration, top_features)
+    verdict = _verdict(entries, phases, analysis, calibration, in_library)
+    if in_library is not None:
+        # A phase's confidence assumes the scan's materials are in the
+        # library; its material's answer does not.
+        present = [p.confidence for p in phases]
+        entries = tuple(
+            replace(e, confidence=confidence * in_library)
+            if phase is not None and (confidence := present[phase]) is not None
+            else e
+            for e, phase in zip(entries, entry_phases, strict=True)
+        )
     return Answer(
         entries=entries,
         phases=phases,
-        verdict=_verdict(entries, phases, analysis, calibration, top_features),
+        verdict=verdict,
         rwp=fit_rwp,
         unexplained=fit_unexplained,
         unexplained_peaks=unexplained_peaks,
@@ -349,12 +366,13 @@ def _entries(
     k: int,
     fit: tuple[float, float],
     config: RankingConfig,
-) -> tuple[tuple[AnswerEntry, ...], list[float] | None]:
-    """The grouped entries with their confidences, and the first one's
-    features (``phase_facts``: the phases', in order)."""
+) -> tuple[tuple[AnswerEntry, ...], list[float] | None, list[int | None]]:
+    """The grouped entries with their confidences, the first one's features,
+    and which of the phases each entry is, if any (``phase_facts``: the
+    phases', in order)."""
     best = ranking.best
     if not best:
-        return (), None
+        return (), None, []
     ids = np.array([r.reference_id for r in best], dtype=np.int64)
     facts = source.facts(ids)
     groups = grouped(
@@ -365,20 +383,23 @@ def _entries(
         config,
     )[:k]
     # A member is a phase found when one of its references is, or one of its material's.
-    phase_of: dict[int, FoundPhase] = {}
-    for p, f in zip(phases, phase_facts, strict=True):
+    phase_of: dict[int, int] = {}
+    for index, f in enumerate(phase_facts):
         for position, fact in enumerate(facts):
             if fact.material.same_as(f.material):
-                phase_of.setdefault(position, p.found)
+                phase_of.setdefault(position, index)
     entries = []
     for rank_, group in enumerate(groups, start=1):
         members = tuple(tuple(best[i] for i in refs) for refs in group.members)
         entries.append((group, members, rank_))
     rows = []
+    entry_phases: list[int | None] = []
     for index, (group, members, rank_) in enumerate(entries):
         following = entries[index + 1][1][0][0].score if index + 1 < len(entries) else None
         phase = next((phase_of[i] for refs in group.members for i in refs if i in phase_of), None)
-        rows.append(candidate_features(members[0][0], following, rank_, phase, fit))
+        entry_phases.append(phase)
+        found = phases[phase].found if phase is not None else None
+        rows.append(candidate_features(members[0][0], following, rank_, found, fit))
     confidence: list[float | None] = [None] * len(entries)
     if calibration is not None and rows:
         confidence = [float(c) for c in calibration.candidate.probability(np.array(rows))]
@@ -386,7 +407,7 @@ def _entries(
         AnswerEntry(members, confidence[i], tuple(rows[i]))
         for i, (_, members, _) in enumerate(entries)
     )
-    return answers, (rows[0] if rows else None)
+    return answers, (rows[0] if rows else None), entry_phases
 
 
 def _assessed(
@@ -441,31 +462,44 @@ def _unexplained_peaks(left: NDArray[np.float64], noise: float) -> tuple[Unexpla
     )
 
 
+def _in_library(
+    phases: tuple[AnswerPhase, ...],
+    analysis: PhaseAnalysis | None,
+    calibration: Calibration | None,
+    top_features: list[float] | None,
+) -> float | None:
+    """The calibrated probability that the scan's material is in the library
+    at all: from the first entry's features and the strongest phase's, or
+    without the analysis from the first entry's alone (None: no calibration)."""
+    if calibration is None or top_features is None:
+        return None
+    if analysis is None:
+        model, features = calibration.match_without_phases, top_features
+    else:
+        model, features = calibration.match, match_features(top_features, phases)
+    return float(model.probability(np.array([features]))[0])
+
+
 def _verdict(
     entries: tuple[AnswerEntry, ...],
     phases: tuple[AnswerPhase, ...],
     analysis: PhaseAnalysis | None,
     calibration: Calibration | None,
-    top_features: list[float] | None,
+    in_library: float | None,
 ) -> Verdict:
     """``no_match`` when nothing is credible: no phase kept (when the phase
-    analysis ran), or the calibrated probability that the scan's material is
-    in the library at all below its threshold (from the first entry's
-    features and the strongest phase's, or without the analysis from the
-    first entry's alone); ``mixture`` when several phases are probably present."""
+    analysis ran), or the probability that the scan's material is in the
+    library (:func:`_in_library`) below its threshold; ``mixture`` when
+    several phases are probably present (the phases' model's probabilities)."""
     if not entries or (analysis is not None and not phases):
         return "no_match"
-    if calibration is not None and top_features is not None:
-        if analysis is None:
-            model, below = (
-                calibration.match_without_phases,
-                calibration.no_match_below_without_phases,
-            )
-            features = top_features
-        else:
-            model, below = calibration.match, calibration.no_match_below
-            features = match_features(top_features, phases)
-        if float(model.probability(np.array([features]))[0]) < below:
+    if calibration is not None and in_library is not None:
+        below = (
+            calibration.no_match_below_without_phases
+            if analysis is None
+            else calibration.no_match_below
+        )
+        if in_library < below:
             return "no_match"
     present = [p for p in phases if p.confidence is None or p.confidence >= _PHASE_PRESENT]
     return "mixture" if len(present) >= 2 else "match"
