@@ -275,6 +275,13 @@ class UnexplainedPeakPublic(BaseModel):
     two_theta_deg: float = Field(description="On the model grid (Cu Kα1)")
     d_angstrom: float
     height: float = Field(description="Residual height, the scan's strongest point being 1")
+    # Defaulted: job results stored before it was added are served as stored, without it.
+    on_phase: str | None = Field(
+        default=None,
+        description="The phase (its `reference.name` in `phases`) whose fitted profile here is "
+        "at least as high as this residual peak: a misfit of that phase's peak (its shape, "
+        "position or height) more likely than a phase missing; null where no phase's peak is",
+    )
 
 
 class FitPublic(BaseModel):
@@ -287,7 +294,8 @@ class FitPublic(BaseModel):
     )
     unexplained: float = Field(description="Share of the scan's intensity left unexplained")
     unexplained_peaks: list[UnexplainedPeakPublic] = Field(
-        description="Peaks of the residual above noise: what is still missing, highest first"
+        description="Peaks of the residual above noise, highest first: what is still missing "
+        "where no phase's fitted peak is (`on_phase` null)"
     )
 
     @classmethod
@@ -300,6 +308,7 @@ class FitPublic(BaseModel):
                     two_theta_deg=round(p.two_theta_deg, 3),
                     d_angstrom=round(p.d_angstrom, 4),
                     height=round(p.height, 4),
+                    on_phase=p.on_phase,
                 )
                 for p in fit.unexplained_peaks
             ],

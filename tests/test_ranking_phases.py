@@ -22,7 +22,7 @@ from xrdid.identify import IdentifyOptions, identify_pattern
 from xrdid.library import Library
 from xrdid.pattern import make_pattern
 from xrdid.ranking import ArraySource, Query, RankedReference, phases, rank
-from xrdid.ranking.answer import answer, phase_features
+from xrdid.ranking.answer import _unexplained_peaks, answer, phase_features
 from xrdid.ranking.confidence import (
     CANDIDATE_FEATURES,
     MATCH_FEATURES,
@@ -777,6 +777,26 @@ def test_the_verdict_reads_the_strongest_phase_and_without_phases_the_ranking_al
     assert (
         answer(query, ranking, None, source, 5, calibration(presence - 0.1, -5)).verdict
         == "no_match"
+    )
+
+
+def test_an_unexplained_peak_on_a_phase_s_own_peak_names_that_phase() -> None:
+    """A residual peak where a phase's fitted profile stands at least as high
+    is that peak's misfit (a flank its width does not follow, a height its
+    reference gets wrong), not a phase missing: it names the phase."""
+    grid = MODEL_GRID.two_theta_deg
+
+    def peak(at_deg: float, height: float, sigma_deg: float = 0.05) -> np.ndarray:
+        return height * np.exp(-0.5 * ((grid - at_deg) / sigma_deg) ** 2)
+
+    left = peak(26.5, 0.06) + peak(32.7, 0.05)
+    components = np.stack([peak(26.64, 1.0, 0.1), peak(40.0, 0.5)])
+    flank, alone = _unexplained_peaks(left, 0.001, components)
+    assert flank.two_theta_deg == pytest.approx(26.5, abs=0.03) and flank.on_phase == 0
+    assert alone.two_theta_deg == pytest.approx(32.7, abs=0.03) and alone.on_phase is None
+    # No phase found: nothing to sit on.
+    assert all(
+        p.on_phase is None for p in _unexplained_peaks(left, 0.001, np.zeros((0, grid.size)))
     )
 
 

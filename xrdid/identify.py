@@ -376,7 +376,14 @@ def _identification(
         FitSummary.of(
             result.rwp,
             result.unexplained or 0.0,
-            tuple((p.two_theta_deg, p.height) for p in result.unexplained_peaks),
+            tuple(
+                (
+                    p.two_theta_deg,
+                    p.height,
+                    None if p.on_phase is None else result.phases[p.on_phase].name,
+                )
+                for p in result.unexplained_peaks
+            ),
         )
         if result.rwp is not None
         else None

@@ -171,6 +171,7 @@ class UnexplainedPeakAt:
     two_theta_deg: float
     d_angstrom: float
     height: float
+    on_phase: str | None = None  # the phase whose fitted peak it sits on
 
 
 @dataclass(frozen=True)
@@ -181,14 +182,20 @@ class FitSummary:
 
     @classmethod
     def of(
-        cls, rwp: float, unexplained: float, peaks: tuple[tuple[float, float], ...]
+        cls,
+        rwp: float,
+        unexplained: float,
+        peaks: tuple[tuple[float, float, str | None], ...],
     ) -> FitSummary:
+        """``peaks``: (2θ, height, the phase whose peak it sits on) each."""
         return cls(
             rwp,
             unexplained,
             tuple(
-                UnexplainedPeakAt(t, float(two_theta_to_d(t, MODEL_GRID.wavelength_angstrom)), h)
-                for t, h in peaks
+                UnexplainedPeakAt(
+                    t, float(two_theta_to_d(t, MODEL_GRID.wavelength_angstrom)), h, phase
+                )
+                for t, h, phase in peaks
             ),
         )
 

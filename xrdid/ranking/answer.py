@@ -79,6 +79,10 @@ class AnswerPhase:
 class UnexplainedPeak:
     two_theta_deg: float  # on the model grid (Cu Kα1)
     height: float  # of the residual, the scan's maximum being 1
+    # The phase (its place in the answer's phases) whose fitted profile there
+    # is at least as high as the residual: a misfit of that phase's peak
+    # (shape, position, height) more likely than a phase missing; None: none.
+    on_phase: int | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,7 @@ def answer(
         fit_rwp = float(np.sqrt(float(residual @ residual) / max(float(y @ y), 1e-300)))
         left = np.where(assessed, np.clip(analysis.fit.residual, 0.0, None), 0.0)
         fit_unexplained = float(left.sum() / max(float(y.sum()), 1e-300))
-        unexplained_peaks = _unexplained_peaks(left, analysis.noise)
+        unexplained_peaks = _unexplained_peaks(left, analysis.noise, analysis.fit.components)
     fit = (
         fit_rwp if fit_rwp is not None else 1.0,
         fit_unexplained if fit_unexplained is not None else 1.0,
@@ -452,14 +456,26 @@ def _assessed(
     return assessed
 
 
-def _unexplained_peaks(left: NDArray[np.float64], noise: float) -> tuple[UnexplainedPeak, ...]:
+def _unexplained_peaks(
+    left: NDArray[np.float64], noise: float, components: NDArray[np.float64]
+) -> tuple[UnexplainedPeak, ...]:
+    """The residual's highest peaks above noise (``left``: the residual,
+    negative parts clipped), each with the phase whose fitted component
+    (``components``, one row per phase) there is at least its height."""
     floor = max(_UNEXPLAINED_SIGMA * noise, _UNEXPLAINED_MIN)
     peaks, props = find_peaks(left, height=floor, prominence=floor)
     order = np.argsort(-props["peak_heights"])[:_UNEXPLAINED_PEAKS]
-    return tuple(
-        UnexplainedPeak(float(MODEL_GRID.two_theta_deg[peaks[i]]), float(props["peak_heights"][i]))
-        for i in order
-    )
+    out = []
+    for i in order:
+        at, height = int(peaks[i]), float(props["peak_heights"][i])
+        strongest = int(np.argmax(components[:, at])) if len(components) else 0
+        under = len(components) > 0 and float(components[strongest, at]) >= height
+        out.append(
+            UnexplainedPeak(
+                float(MODEL_GRID.two_theta_deg[at]), height, strongest if under else None
+            )
+        )
+    return tuple(out)
 
 
 def _in_library(

@@ -208,9 +208,13 @@ function phaseTable(result) {
 function fitLine(result) {
   const fit = result.fit;
   if (!fit) return null;
-  const peaks = fit.unexplained_peaks
-    .slice(0, 6)
-    .map((p) => `${p.two_theta_deg.toFixed(2)}° (d ${p.d_angstrom.toFixed(3)} Å)`);
+  const at = (p) => `${p.two_theta_deg.toFixed(2)}° (d ${p.d_angstrom.toFixed(3)} Å)`;
+  // A residual on a phase's own fitted peak is that peak's misfit, not a phase missing.
+  const peaks = fit.unexplained_peaks.filter((p) => !p.on_phase).slice(0, 6).map(at);
+  const misfits = fit.unexplained_peaks
+    .filter((p) => p.on_phase)
+    .slice(0, 4)
+    .map((p) => `${at(p)} on ${p.on_phase}`);
   return h(
     "p",
     { class: "fit" },
@@ -223,6 +227,7 @@ function fitLine(result) {
     peaks.length
       ? ` · strongest unexplained peaks at 2θ ${peaks.join(", ")}`
       : " · no unexplained peak above the noise",
+    misfits.length ? ` · fitted peaks' misfit at 2θ ${misfits.join(", ")}` : null,
     result.amorphous_percent !== null
       ? ` · amorphous or unidentified ${fmt(result.amorphous_percent, 1)} %`
       : null,
