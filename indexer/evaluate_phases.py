@@ -1184,9 +1184,9 @@ def families_and_confidence(
     entry_calibrated = calibrated_ece_range(np.array(entry_p), noise_rng)
     real_p = np.array([p for p, _ in real_answers])
     real_y = np.array([y for _, y in real_answers], dtype=bool)
+    real_ece = expected_calibration_error(real_p, real_y) if real_answers else None
     real_lines = []
-    if real_answers:
-        real_ece = expected_calibration_error(real_p, real_y)
+    if real_ece is not None:
         real_lines.append(
             f"- answers' confidence on real scans (top 5 of the real mixtures whose every phase "
             f"is in the library and of the real single-phase scans): ECE {real_ece:.3f} over "
@@ -1229,7 +1229,7 @@ def families_and_confidence(
         {
             "section": "confidence",
             "entry_ece": entry_ece,
-            "entry_ece_real": expected_calibration_error(real_p, real_y) if real_answers else None,
+            "entry_ece_real": real_ece,
             **{f"phase_ece, {scans}": ece for scans, ece in phase_ece.items()},
             "no_match_absent": no_match_absent,
             "no_match_present": no_match_present,

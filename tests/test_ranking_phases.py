@@ -35,7 +35,6 @@ from xrdid.ranking.correlation import StoredReferences, isotropic_fit, rerank_co
 from xrdid.ranking.doublet import as_measured
 from xrdid.ranking.grouping import lookalike_fit
 from xrdid.ranking.phases import (
-    _NO_PRIOR,
     _LookAlikes,
     analyse_phases,
     broad_part,
@@ -51,6 +50,8 @@ from xrdid.sticks import simulate
 from xrdid.wavelengths import parse_wavelength
 
 EVERYWHERE = np.ones(MODEL_GRID.n_points, dtype=bool)
+# The ranking's correlation without its prior for small strains, as look-alikes are judged.
+NO_PRIOR = replace(SERVED, strain_penalty=0.0)
 MODEL_STORE = PROJECT_ROOT / "model_store"
 
 
@@ -118,7 +119,7 @@ def test_look_alikes_are_fitted_once_per_pair(setting, monkeypatch) -> None:
     np.testing.assert_array_equal(again, first[::-1])
     assert calls == [8, 8]  # once per phase, the second call from the memory
     expected = rerank_correlation(
-        source.profiles(np.array([1]))[0], EVERYWHERE, source.profiles(candidates), _NO_PRIOR
+        source.profiles(np.array([1]))[0], EVERYWHERE, source.profiles(candidates), NO_PRIOR
     )
     assert list(np.flatnonzero(expected >= SERVED.lookalike_correlation)) == [1, 6]
     assert not lookalikes.of([], [], candidates).any()
@@ -438,7 +439,7 @@ def test_look_alikes_are_lined_up_where_a_phase_stands_not_with_its_tensor(setti
     shape = PhaseShape(0.05, 0.002, 0.03, tensor=(0.02, -0.015, 0.001, 0.012, 0.0, 0.0))
     as_fitted = transformed(source.profiles(np.array([0]))[0], shape, basis)
     candidates = StoredReferences(source, np.array([0, 3]))
-    unlike = isotropic_fit(as_fitted, EVERYWHERE, candidates, _NO_PRIOR)
+    unlike = isotropic_fit(as_fitted, EVERYWHERE, candidates, NO_PRIOR)
     lined_up = phases._lined_up(source, EVERYWHERE, 0, shape, candidates)
     assert unlike.correlation[0] < SERVED.lookalike_correlation < lined_up.correlation[0]
     assert lined_up.correlation[1] < SERVED.lookalike_correlation  # copper is not rutile

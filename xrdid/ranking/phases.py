@@ -81,8 +81,6 @@ _FOOTPRINT = 0.05
 _PEAK_SEARCH_STEPS = 3
 # A refined shape within this share of a bound counts as at the bound.
 _AT_BOUND = 0.98
-# Look-alikes are compared without the ranking's prior for small strains.
-_NO_PRIOR = replace(SERVED, strain_penalty=0.0)
 # Features wider than this are broad (humps, background); peaks are far narrower.
 _BROAD_DEG = 2.0
 # The peaks alone are ranked too when the broad part holds this share of the intensity.
