@@ -45,7 +45,10 @@ One run, methods side by side where there are several:
   range, each other anode, large strains), then all together: what each
   costs the phase analysis;
 - **isostructural pairs**: two-phase mixtures of look-alike materials whose
-  cells differ by 1–3.5%: is each found beside the other.
+  cells differ by 1–3.5%: is each found beside the other;
+- **no_match on real scans**: of materials the library lacks (autoXRD's
+  thin films of halide perovskites), and of materials it holds (the real
+  mixtures' and single phases' verdicts).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -79,8 +83,9 @@ from indexer.training_set import TrainingSet, training_set_at
 from xrdid.augment import AugmentConfig
 from xrdid.data_paths import PROJECT_ROOT, shared_data_dir
 from xrdid.embedder import Embedder
+from xrdid.errors import InputError
 from xrdid.identify import IdentifyOptions, identify, identify_pattern
-from xrdid.library import Library, ReferenceEntry, ReferenceKind, facts_of
+from xrdid.library import Library, ReferenceEntry, ReferenceInfo, ReferenceKind, facts_of
 from xrdid.pattern import Pattern, make_pattern
 from xrdid.preprocess import preprocess
 from xrdid.ranking import SERVED, ArraySource, Query, rank
@@ -113,6 +118,7 @@ SECTIONS = (
     "families",
     "conditions",
     "isostructural",
+    "absent",
 )
 # The IUCr CPD quantitative phase analysis round robin's sample phases.
 CPD_SETS = (
@@ -230,6 +236,16 @@ class PhaseTally:
         return f"{100 * self.recall:.1f} | {100 * self.precision:.1f} | {mae}"
 
 
+@dataclass
+class RealScans:
+    """What the real scans of materials in the library tell the confidence
+    and no_match sections: each of their first five answers' (confidence,
+    right), and whether each scan was answered ``no_match``."""
+
+    answers: list[tuple[float, bool]] = field(default_factory=list)
+    no_match: list[bool] = field(default_factory=list)
+
+
 def _weights_from_name(stem: str) -> dict[str, float]:
     """'Li2CO3_0p9001-ZrO2_0p1000--8min' → {'Li2CO3': 90.01, 'ZrO2': 10.0} ({} without fractions)."""
     out = {}
@@ -308,12 +324,11 @@ def real_mixtures(
     arrays: LibraryArrays,
     calibration: Calibration | None,
     phase_labels: list[tuple[float, bool]],
-    answer_labels: list[tuple[float, bool]],
+    real: RealScans,
 ) -> tuple[list[str], list[dict]]:
     """Phases, amounts and the flat list on the real mixtures; each phase's
     (confidence, right) added to ``phase_labels`` and, for the scans whose
-    every phase is in the library, each of the first five answers' to
-    ``answer_labels``."""
+    every phase is in the library, their answers and verdicts to ``real``."""
     root = shared_data_dir() / "patterns"
     scans = sorted((root / "xrd_autoanalyzer").glob("*+*.xy"))
     scans += sorted((root / "dara" / "precursor_mixtures").glob("*.xrdml"))
@@ -366,11 +381,12 @@ def real_mixtures(
             if p.confidence is not None
         ]
         if set(formulas) <= known:
-            answer_labels += [
+            real.answers += [
                 (m.confidence, _formula_key(m.match.entry, arrays) in formulas)
                 for m in result.materials[:5]
                 if m.confidence is not None
             ]
+            real.no_match.append(result.verdict == "no_match")
         flat = _by_formula(
             [(_formula_key(m.entry, arrays), None) for m in result.matches[:5]], keep_none=True
         )
@@ -924,11 +940,11 @@ def single_phases(
     arrays: LibraryArrays,
     calibration: Calibration | None,
     rng: np.random.Generator,
-    answer_labels: list[tuple[float, bool]],
+    real: RealScans,
 ) -> tuple[list[str], list[dict]]:
     """One phase and no spurious second: synthetic and real single-phase
-    scans; each of the first five answers' (confidence, right) to the real
-    scans (over their whole range) added to ``answer_labels``."""
+    scans; the real scans' answers and verdicts (over their whole range)
+    added to ``real``."""
     entries = [library.get(int(i)) for i in arrays.ids]
     calculated = [k for k, e in enumerate(entries) if e.kind is ReferenceKind.CALCULATED]
     pick = [int(k) for k in rng.choice(calculated, size=SINGLE_SCANS, replace=False)]
@@ -958,11 +974,12 @@ def single_phases(
             )
             _count_single(counts[label], result, wanted)
             if label == "real":
-                answer_labels += [
+                real.answers += [
                     (m.confidence, wanted(m.match.entry))
                     for m in result.materials[:5]
                     if m.confidence is not None
                 ]
+                real.no_match.append(result.verdict == "no_match")
     lines = [
         "## Single phases",
         "",
@@ -1270,6 +1287,121 @@ def _percent(share: float | None) -> str:
     return "–" if share is None else f"{100 * share:.1f}%"
 
 
+# Real scans of materials the library lacks: autoXRD's thin films of halide
+# perovskites and their relatives (Cs/Rb/K/organic cations with Pb, Sn, Bi,
+# Sb or Ag, and Br or I), named by their folders' space groups.
+ABSENT_SCANS = "thinfilm_perovskite"
+_HALIDES = {"Br", "I"}
+_HALIDE_METALS = {"Pb", "Sn", "Bi", "Sb", "Ag"}
+# The films' cations besides the metal: an organic one brings C and N.
+_FILM_CATIONS = {"Cs", "Rb", "K", "N"}
+
+
+def halide_kin(infos: Sequence[ReferenceInfo]) -> list[ReferenceInfo]:
+    """The references that are bromides or iodides of the films' metals."""
+    return [
+        info
+        for info in infos
+        if _HALIDES & set(info.elements) and _HALIDE_METALS & set(info.elements)
+    ]
+
+
+def film_materials(infos: Sequence[ReferenceInfo]) -> list[ReferenceInfo]:
+    """Of :func:`halide_kin`, those with one of the films' other cations:
+    references that might be a film's material."""
+    return [info for info in halide_kin(infos) if _FILM_CATIONS & set(info.elements)]
+
+
+def absent_materials(
+    embedder: Embedder,
+    library: Library,
+    arrays: LibraryArrays,
+    calibration: Calibration | None,
+    real: RealScans,
+) -> tuple[list[str], list[dict]]:
+    """``no_match`` on real scans: of materials the library lacks (the
+    thin films), and, beside it, of materials it holds (``real``'s verdicts,
+    from the real mixtures and single phases that ran before)."""
+    paths = sorted((shared_data_dir() / "patterns" / ABSENT_SCANS).glob("*/*.xy"))
+    infos = [library.get(int(i)).info for i in arrays.ids]
+    kin, films = halide_kin(infos), film_materials(infos)
+    if films:
+        raise SystemExit(
+            "the library holds halides like the thin films' materials "
+            f"({', '.join(str(info.formula) for info in films)}): they are no test of no_match"
+        )
+    verdicts: Counter[str] = Counter()
+    named: Counter[str] = Counter()
+    first_confidence: list[float] = []
+    refused: Counter[str] = Counter()
+    for path in tqdm(paths, desc="absent materials"):
+        try:
+            result = identify(
+                path.read_bytes(), path.name, embedder, library, calibration=calibration
+            )
+        except InputError as error:
+            refused[str(error).split(";")[0]] += 1
+            continue
+        verdicts[result.verdict] += 1
+        if result.verdict != "no_match":
+            named.update({p.match.entry.info.name for p in result.phases})
+        if result.materials and result.materials[0].confidence is not None:
+            first_confidence.append(result.materials[0].confidence)
+    answered = sum(verdicts.values())
+    no_match = verdicts["no_match"] / answered if answered else None
+    confidence = np.array(first_confidence)
+    present = float(np.mean(real.no_match)) if real.no_match else None
+    lines = [
+        "## No match on real scans",
+        "",
+        f"Materials the library lacks: the {len(paths)} thin-film scans of autoXRD "
+        "(halide perovskites and their relatives: caesium, rubidium, potassium or "
+        "organic cations with lead, tin, bismuth, antimony or silver, and bromine or iodine; "
+        "the library's only bromide or iodide of those metals: "
+        f"{', '.join(sorted({str(info.formula) for info in kin})) or 'none'}). A film may show its substrate (FTO glass is "
+        "cassiterite, SnO₂, which the library holds), so a phase named is not always wrong; "
+        "the no_match share counts only no_match.",
+        "",
+        f"- answered: {answered}; refused with a 4xx error: {refused.total()}"
+        + (
+            " (" + "; ".join(f"{reason}: {count}" for reason, count in refused.items()) + ")"
+            if refused
+            else ""
+        ),
+        f"- no_match: {_percent(no_match)} ({verdicts['no_match']}); match: "
+        f"{verdicts['match']}; mixture: {verdicts['mixture']}",
+    ]
+    if confidence.size:
+        lines.append(
+            f"- the first answer's confidence: median {np.median(confidence):.2f}, "
+            f"≥ 0.5 for {100 * np.mean(confidence >= 0.5):.1f}% of the scans"
+        )
+    if named:
+        lines.append(
+            "- phases named where the verdict was not no_match: "
+            + ", ".join(f"{name} ({count})" for name, count in named.most_common(8))
+        )
+    lines.append(
+        f"- materials the library holds (the real mixtures whose every phase is in it and the "
+        f"real single-phase scans, {len(real.no_match)} scans): false no_match "
+        f"{_percent(present)}"
+        if real.no_match
+        else "- materials the library holds: run the real and single sections with this one"
+    )
+    rows = [
+        {
+            "section": "no_match, real scans",
+            "absent_scans": answered,
+            "absent_refused": refused.total(),
+            "no_match_absent_real": no_match,
+            "first_confidence_median": float(np.median(confidence)) if confidence.size else None,
+            "present_scans": len(real.no_match),
+            "no_match_present_real": present,
+        }
+    ]
+    return lines, rows
+
+
 def reliability_figure(diagrams: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
     """One reliability diagram per set of (confidence, right): the share
     right against the mean confidence per tenth, dot area by count, beside
@@ -1379,7 +1511,7 @@ def main(argv: list[str] | None = None) -> None:
                 "real mixtures": [],
                 "synthetic mixtures": [],
             }
-            real_answers: list[tuple[float, bool]] = []
+            real = RealScans()
 
             def rng(section: str) -> np.random.Generator:
                 return np.random.default_rng([SEED, SECTIONS.index(section)])
@@ -1391,7 +1523,7 @@ def main(argv: list[str] | None = None) -> None:
                     arrays,
                     calibration,
                     phase_labels["real mixtures"],
-                    real_answers,
+                    real,
                 ),
                 "synthetic": lambda: synthetic_mixtures(
                     embedder,
@@ -1405,7 +1537,7 @@ def main(argv: list[str] | None = None) -> None:
                     embedder, library, arrays, calibration, rng("quantification")
                 ),
                 "single": lambda: single_phases(
-                    embedder, library, arrays, calibration, rng("single"), real_answers
+                    embedder, library, arrays, calibration, rng("single"), real
                 ),
                 "families": lambda: families_and_confidence(
                     embedder,
@@ -1413,7 +1545,7 @@ def main(argv: list[str] | None = None) -> None:
                     args.training_set.parent,
                     calibration,
                     phase_labels,
-                    real_answers,
+                    real.answers,
                     args.figure,
                 ),
                 "conditions": lambda: conditions(
@@ -1422,6 +1554,7 @@ def main(argv: list[str] | None = None) -> None:
                 "isostructural": lambda: isostructural(
                     embedder, library, arrays, calibration, rng("isostructural")
                 ),
+                "absent": lambda: absent_materials(embedder, library, arrays, calibration, real),
             }
             sections = [runs[name]() for name in SECTIONS if name in args.sections]
         finally:

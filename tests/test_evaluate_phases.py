@@ -4,6 +4,8 @@ diagrams, and the conditions its mixtures are simulated under."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from dataclasses import fields
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,12 +20,16 @@ from indexer.evaluate_phases import (
     _count_single,
     _lookalike_stays,
     calibrated_ece_range,
+    film_materials,
+    halide_kin,
     isostructural_pairs,
     reliability_figure,
     reliability_table,
 )
 from xrdid.augment import reference_input
+from xrdid.data_paths import PROJECT_ROOT
 from xrdid.grid import MODEL_GRID
+from xrdid.library import ReferenceInfo
 from xrdid.ranking.materials import Material
 from xrdid.sticks import simulate_sticks
 
@@ -144,3 +150,23 @@ def test_each_condition_changes_one_thing_of_the_clean_scans() -> None:
     assert changed("all of them (the synthetic section's)") == set.union(
         *(changed(label) for label in singles), {"other_anode_probability"}
     )
+
+
+def _shipped_infos() -> list[ReferenceInfo]:
+    path = PROJECT_ROOT / "model_store" / "library.sqlite"
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        rows = db.execute(
+            "SELECT id, name, formula, elements FROM reference WHERE technique = 'xrd'"
+        ).fetchall()
+    return [ReferenceInfo(n, "shipped", str(i), f, tuple(e.split())) for i, n, f, e in rows]
+
+
+def test_the_shipped_library_lacks_the_thin_films_materials() -> None:
+    """The no_match section's premise: no reference of the shipped library
+    is a bromide or iodide of the films' metals with their cations; a
+    caesium lead bromide would be."""
+    assert film_materials(_shipped_infos()) == []
+    film = ReferenceInfo("CsPbBr3", "test", "1", "CsPbBr3", ("Br", "Cs", "Pb"))
+    salt = ReferenceInfo("PbCl2", "test", "2", "PbCl2", ("Cl", "Pb"))
+    assert film_materials([film, salt]) == [film]
+    assert halide_kin([film, salt]) == [film]
