@@ -17,9 +17,11 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import NDArray
 from pybaselines import misc, smooth
+from scipy.ndimage import median_filter, uniform_filter1d
 
 from xrdid.edges import without_cut_peaks
 from xrdid.grid import MODEL_GRID, Grid
+from xrdid.noise import noise_sigma
 from xrdid.pattern import Pattern
 from xrdid.resample import to_grid
 from xrdid.wavelengths import CU_KALPHA, Wavelength
@@ -59,6 +61,11 @@ class BeadsSettings:
     max_iter: int = 50
     tol: float = 1e-2
     decimation: int = 2  # BEADS runs on means of this many points
+    # The overshoot check (:func:`without_overshoot`): the window over which
+    # what lies above the baseline should centre on zero, and how many noise
+    # σ below zero it may centre before the baseline is lowered there.
+    overshoot_window_deg: float = 2.0
+    overshoot_noise_sigmas: float = 3.0
 
 
 DEFAULT_BEADS = BeadsSettings()
@@ -120,7 +127,31 @@ def remove_background(
     index = np.arange(values.size, dtype=np.float64)
     centers = np.arange(coarse.size) * beads.decimation + (beads.decimation - 1) / 2.0
     baseline = np.interp(index, centers, np.asarray(coarse_baseline))
+    baseline = without_overshoot(values, baseline, step_deg, beads)
     return values - baseline, baseline
+
+
+def without_overshoot(
+    values: NDArray[np.float64],
+    baseline: NDArray[np.float64],
+    step_deg: float,
+    beads: BeadsSettings = DEFAULT_BEADS,
+) -> NDArray[np.float64]:
+    """``baseline`` lowered where it runs above the background. BEADS' baseline
+    varies over no less than its cutoff's period (8°), so a steeper fall (air
+    scatter and the direct beam's tail below ~10°, a decay over 1–2°) leaves
+    it above the scan for degrees after, where weak peaks are cut away (a
+    layered phase's first reflection, a clay's 001). Off the peaks, what lies
+    above a right baseline is noise centred on zero: where its running median
+    (over a window wider than peaks) sits more than a few noise σ below zero,
+    the baseline is lowered by that much, smoothed over the same window. It
+    is never raised, and a baseline within the noise is left as it is."""
+    window = max(int(round(beads.overshoot_window_deg / step_deg)), 3)
+    tolerance = beads.overshoot_noise_sigmas * noise_sigma(values)
+    centre = median_filter(values - baseline, size=window, mode="nearest")
+    excess = np.minimum(centre + tolerance, 0.0)
+    lowered: NDArray[np.float64] = baseline + uniform_filter1d(excess, size=window, mode="nearest")
+    return lowered
 
 
 def normalised_on_grid(
