@@ -1351,15 +1351,16 @@ def absent_materials(
     no_match = verdicts["no_match"] / answered if answered else None
     confidence = np.array(first_confidence)
     present = float(np.mean(real.no_match)) if real.no_match else None
+    kin_names = ", ".join(sorted({str(info.formula) for info in kin})) or "none"
     lines = [
         "## No match on real scans",
         "",
         f"Materials the library lacks: the {len(paths)} thin-film scans of autoXRD "
         "(halide perovskites and their relatives: caesium, rubidium, potassium or "
         "organic cations with lead, tin, bismuth, antimony or silver, and bromine or iodine; "
-        "the library's only bromide or iodide of those metals: "
-        f"{', '.join(sorted({str(info.formula) for info in kin})) or 'none'}). A film may show its substrate (FTO glass is "
-        "cassiterite, SnO₂, which the library holds), so a phase named is not always wrong; "
+        f"the library's bromides and iodides of those metals: {kin_names}). A film may show "
+        "its substrate (FTO glass is cassiterite, SnO₂, which the library holds), so a "
+        "phase named is not always wrong; "
         "the no_match share counts only no_match.",
         "",
         f"- answered: {answered}; refused with a 4xx error: {refused.total()}"
