@@ -22,6 +22,27 @@ __all__ = ["overlay_png"]
 
 # Colour-blind-safe qualitative colours (Okabe & Ito).
 _COLOURS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442")
+# Round d-spacings (Å) offered as ticks, large to small; d falls as 1/sin θ,
+# so evenly spaced d values crowd at low angle.
+_D_TICKS = (30, 20, 15, 10, 8, 6, 5, 4, 3.5, 3, 2.5, 2.2, 2, 1.8, 1.6, 1.5, 1.4, 1.3, 1.2, 1.1, 1)
+# The least gap between two d ticks, as a share of the 2θ axis.
+_D_TICK_GAP = 0.045
+
+
+def d_ticks(lo_deg: float, hi_deg: float, wavelength: float) -> list[float]:
+    """The round d-spacings to label along a 2θ axis from ``lo_deg`` to
+    ``hi_deg``: those within it, each at least ``_D_TICK_GAP`` of the axis
+    past the last one kept, from low angle up."""
+    kept: list[float] = []
+    last = -np.inf
+    for d in _D_TICKS:
+        if d <= wavelength / 2.0:
+            break
+        angle = float(d_to_two_theta(d, wavelength))
+        if lo_deg <= angle <= hi_deg and angle - last >= _D_TICK_GAP * (hi_deg - lo_deg):
+            kept.append(d)
+            last = angle
+    return kept
 
 
 def overlay_png(result: Identification, title: str | None = None) -> bytes:
@@ -65,6 +86,8 @@ def overlay_png(result: Identification, title: str | None = None) -> bytes:
     secondary.set_xlabel("d (Å)")
     if x.size:
         top.set_xlim(float(x[0]), float(x[-1]))
+        ticks = d_ticks(float(x[0]), float(x[-1]), wavelength)
+        secondary.set_xticks(ticks, [f"{d:g}" for d in ticks])
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
