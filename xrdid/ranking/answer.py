@@ -163,10 +163,10 @@ def answer(
     if in_library is not None:
         # A phase's confidence assumes the scan's materials are in the
         # library; its material's answer does not.
-        present = [p.confidence for p in phases]
+        phase_confidence = [p.confidence for p in phases]
         entries = tuple(
             replace(e, confidence=confidence * in_library)
-            if phase is not None and (confidence := present[phase]) is not None
+            if phase is not None and (confidence := phase_confidence[phase]) is not None
             else e
             for e, phase in zip(entries, entry_phases, strict=True)
         )
@@ -468,13 +468,12 @@ def _unexplained_peaks(
     out = []
     for i in order:
         at, height = int(peaks[i]), float(props["peak_heights"][i])
-        strongest = int(np.argmax(components[:, at])) if len(components) else 0
-        under = len(components) > 0 and float(components[strongest, at]) >= height
-        out.append(
-            UnexplainedPeak(
-                float(MODEL_GRID.two_theta_deg[at]), height, strongest if under else None
-            )
-        )
+        on_phase = None
+        if len(components):
+            strongest = int(np.argmax(components[:, at]))
+            if components[strongest, at] >= height:
+                on_phase = strongest
+        out.append(UnexplainedPeak(float(MODEL_GRID.two_theta_deg[at]), height, on_phase))
     return tuple(out)
 
 
