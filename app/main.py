@@ -29,8 +29,8 @@ DESCRIPTION = """
 Identify the crystalline material in a sample from its X-ray powder diffraction pattern.
 
 * **POST /identify** — upload a measured pattern (.xy, .xye, .dat, .txt, .csv, .xrdml,
-  Bruker .raw/.brml, Rigaku .ras/.rasx, GSAS .gsa/.fxye, pdCIF); get the most similar
-  reference materials with cosine similarities.
+  Bruker .raw/.uxd/.brml, Rigaku .ras/.rasx, GSAS .gsa/.fxye, pdCIF, pyFAI q or 2θ text);
+  get the most similar reference materials with cosine similarities.
 * **/references** — the reference library: add a structure (CIF, BGMN .str) or a measured
   pattern, list, read, delete. Writes need an API key (header `X-API-Key`).
 * **POST /jobs** — many scans (or a zip) at once: 202 and a job to poll (GET /jobs/{id}, JSON

@@ -53,6 +53,7 @@ EVERYWHERE = np.ones(MODEL_GRID.n_points, dtype=bool)
 # The ranking's correlation without its prior for small strains, as look-alikes are judged.
 NO_PRIOR = replace(SERVED, strain_penalty=0.0)
 MODEL_STORE = PROJECT_ROOT / "model_store"
+FILES_DIR = Path(__file__).resolve().parent / "files" / "patterns"
 
 
 def _cubic(symbol: str, a: float, group: str = "Fm-3m") -> Structure:
@@ -255,6 +256,23 @@ def test_no_match_under_an_assumed_cu_tube_says_to_send_the_wavelength(
     assert cobalt.verdict != "no_match"
     assert "Quartz" in [p.match.entry.info.name for p in cobalt.phases]
     assert not any("states no wavelength" in note for note in cobalt.notes)
+
+
+def test_a_q_axis_export_is_identified_at_the_radiation_its_header_states(
+    tmp_path: Path,
+) -> None:
+    """The same Co Kα scan integrated to q (pyFAI's text output): its header's
+    wavelength converts it, so quartz is found with nothing sent; a wavelength
+    sent with it would misread a q axis, so it is not used, and the answer
+    says so."""
+    scan = read_pattern(FILES_DIR / "d5000_1_pyfai_q.dat")
+    stated = _identify_shipped(scan, tmp_path)
+    assert stated.verdict != "no_match"
+    assert "Quartz" in [p.match.entry.info.name for p in stated.phases]
+    sent = _identify_shipped(scan, tmp_path, IdentifyOptions(wavelength=parse_wavelength("Cu")))
+    assert [p.match.entry.id for p in sent.phases] == [p.match.entry.id for p in stated.phases]
+    assert sent.query.wavelength_origin == "file"
+    assert any("the wavelength sent was not used" in w for w in sent.query.warnings)
 
 
 def test_a_granite_soils_two_feldspars_are_both_found_lined_up_with_its_quartz(

@@ -20,6 +20,7 @@ COMMITTED = sorted(make.FILES)
 # Format each committed file is detected as.
 FORMAT_OF = {
     ".raw": "bruker_raw",
+    ".uxd": "bruker_uxd",
     ".xrdml": "xrdml",
     ".brml": "brml",
     ".ras": "rigaku_ras",
@@ -28,6 +29,7 @@ FORMAT_OF = {
     ".fxye": "gsas",
     ".cif": "pdcif",
     ".csv": "text",
+    ".dat": "text",
     ".txt": "text",
     ".xye": "text",
 }

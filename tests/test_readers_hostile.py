@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zipfile
 from collections.abc import Callable
@@ -100,6 +101,43 @@ BAD_FILES: list[tuple[str, Callable[[], bytes], str | None, type[Exception], str
         "a.xy",
         PatternReadError,
         "single column",
+    ),
+    (
+        "UXD rocking curve",
+        lambda: make.uxd_counts(SCAN).replace(b"_DRIVE='COUPLED'", b"_DRIVE='THETA'"),
+        "a.uxd",
+        PatternReadError,
+        "the scan drive is 'THETA', not 2θ",
+    ),
+    (
+        "UXD intensities without a start",
+        lambda: re.sub(rb"_START=[^\r]*\r\n", b"", make.uxd_counts(SCAN)).replace(
+            b"_2THETA=", b"_2THETAX="
+        ),
+        "a.uxd",
+        PatternReadError,
+        "no _START: its 2θ cannot be known",
+    ),
+    (
+        "UXD NaN count",
+        lambda: make.uxd_counts(SCAN).replace(b"_COUNTS\r\n", b"_COUNTS\r\n      nan", 1),
+        "a.uxd",
+        PatternReadError,
+        "'nan' is NaN or infinite",
+    ),
+    (
+        "pyFAI detector radius",
+        lambda: make.pyfai_q(SCAN).replace(b"q_nm^-1", b"r_mm"),
+        "a.dat",
+        PatternReadError,
+        "the first column is 'r_mm', not 2θ, q or d-spacing",
+    ),
+    (
+        "q with no unit",
+        lambda: make.pyfai_q(SCAN).replace(b"q_nm^-1", b"q"),
+        "a.dat",
+        PatternReadError,
+        "the first column is q ('q') with no unit",
     ),
     (
         "non-numeric cell",
@@ -504,6 +542,9 @@ SMALL_FILES = {
     "cif_scan": make.pdcif_scan(SCAN),
     "csv": make.text_excel_german(SCAN),
     "utf16": make.text_utf16(SCAN),
+    "uxd": make.uxd_counts(SCAN),
+    "uxd_pairs": make.uxd_pairs(SCAN),
+    "pyfai_q": make.pyfai_q(SCAN),
 }
 
 

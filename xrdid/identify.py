@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from xrdid.errors import InputError, PatternReadError, XrdidError
 from xrdid.grid import MODEL_GRID
 from xrdid.library import ElementFilter, Library, Match, PatternEmbedder
-from xrdid.pattern import Pattern
+from xrdid.pattern import CONVERTED_AXIS, Pattern
 from xrdid.preprocess import BaselineMethod, PreprocessedPattern, preprocess
 from xrdid.raman.spectrum import RamanSpectrum
 from xrdid.ranking import SERVED, Query, RankedReference, Ranking, rank
@@ -171,14 +171,20 @@ def _prepare(
     pattern: Pattern, options: IdentifyOptions, filename: str | None, read_ms: float
 ) -> _Prepared:
     start = time.perf_counter()
-    if options.wavelength is not None:
-        radiation, origin = options.wavelength, "request"
+    wavelength = options.wavelength
+    ignored: tuple[str, ...] = ()
+    if wavelength is not None and CONVERTED_AXIS in pattern.metadata:
+        # A q or d axis needs no radiation: the reader converted it to 2θ at
+        # the wavelength the pattern carries, and another would misread it.
+        wavelength, ignored = None, (_ignored_wavelength(pattern),)
+    if wavelength is not None:
+        radiation, origin = wavelength, "request"
     elif pattern.wavelength is not None:
         radiation, origin = pattern.wavelength, "file"
     else:
         radiation, origin = CU_KALPHA, "default"
     with preprocess_guard(pattern):
-        view = preprocess(pattern, wavelength=options.wavelength, method=options.baseline)
+        view = preprocess(pattern, wavelength=wavelength, method=options.baseline)
     info = QueryInfo(
         filename=filename,
         n_points=pattern.n_points,
@@ -187,9 +193,16 @@ def _prepare(
         wavelength=radiation,
         wavelength_origin=origin,
         baseline=options.baseline,
-        warnings=view.warnings,
+        warnings=(*ignored, *view.warnings),
     )
     return _Prepared(pattern, view, info, read_ms, _ms(start))
+
+
+def _ignored_wavelength(pattern: Pattern) -> str:
+    return (
+        f"the file's first column is {pattern.metadata[CONVERTED_AXIS]}, which needs no "
+        "wavelength: the wavelength sent was not used"
+    )
 
 
 def identify_pattern(

@@ -134,6 +134,27 @@ def test_identify_a_real_xrdml_with_its_own_wavelength(server: Server) -> None:
     assert len(body["candidates"]) == 5
 
 
+@pytest.mark.parametrize(
+    ("name", "sent"),
+    [("d5000_1.uxd", None), ("d5000_1_pyfai_q.dat", None), ("d5000_1_pyfai_q.dat", "Cu")],
+)
+def test_uxd_and_pyfai_q_exports_are_read_at_the_radiation_they_state(
+    server: Server, name: str, sent: str | None
+) -> None:
+    """A Bruker .uxd and a pyFAI q-axis export of the same Co Kα scan: both
+    answer at Co Kα from their headers; a wavelength sent with the q axis is
+    not used, and the answer says so."""
+    data = (PROJECT_ROOT / "tests" / "files" / "patterns" / name).read_bytes()
+    form = {"wavelength": sent} if sent else {}
+    with server.client() as client:
+        response = identify(client, name, data, **form)
+    assert response.status_code == 200, response.text
+    query = response.json()["query"]
+    assert query["wavelength"]["origin"] == "file"
+    assert query["wavelength"]["kalpha1_angstrom"] == pytest.approx(1.78897, abs=1e-5)
+    assert any("the wavelength sent was not used" in w for w in query["warnings"]) is bool(sent)
+
+
 def test_element_filters_are_exact(server: Server) -> None:
     with server.client() as client:
         data = rockjock_column_xy("QUARTZ")

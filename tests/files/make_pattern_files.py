@@ -558,6 +558,75 @@ def text_xye(scan: Scan) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+def uxd_counts(scan: Scan) -> bytes:
+    """Bruker .uxd: a file header with the tube, one range of intensities
+    alone, eight a line, at 2θ = _START + i·_STEPSIZE."""
+    lines = [
+        "; D5000_1 exported as UXD for xrdid tests",
+        "_FILEVERSION=1",
+        "_SAMPLE='D5000_1'",
+        "_SITE='xrdid tests'",
+        f"_ANODE='{ANODE}'",
+        f"_WL1={KALPHA1:.6f}",
+        f"_WL2={KALPHA2:.6f}",
+        f"_WLRATIO={RATIO:.6f}",
+        ";",
+        "; (Data for Range number 1)",
+        "_DRIVE='COUPLED'",
+        "_STEPTIME=1.000000",
+        f"_STEPSIZE={scan.step_deg:.6f}",
+        "_STEPMODE='C'",
+        f"_START={scan.start_deg:.6f}",
+        f"_THETA={scan.start_deg / 2:.6f}",
+        f"_2THETA={scan.start_deg:.6f}",
+        f"_STEPS={scan.intensity.size}",
+        "_COUNTS",
+    ]
+    values = [f"{y:9.0f}" for y in scan.intensity]
+    lines += ["".join(values[i : i + 8]) for i in range(0, len(values), 8)]
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def uxd_pairs(scan: Scan) -> bytes:
+    """Bruker .uxd with (2θ, counts per second) pairs, the layout EVA writes."""
+    lines = [
+        "_FILEVERSION=2",
+        f"_WL1={KALPHA1:.6f}",
+        f"_WL2={KALPHA2:.6f}",
+        f"_WLRATIO={RATIO:.6f}",
+        f"_ANODE='{ANODE}'",
+        "_DRIVE='COUPLED'",
+        "_STEPTIME=1.000000",
+        "_2THETACPS",
+    ]
+    lines += [f"{x:10.4f}{y:12.2f}" for x, y in zip(scan.two_theta, scan.intensity, strict=True)]
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+def pyfai_q(scan: Scan) -> bytes:
+    """pyFAI's integrate1d text output in q (nm⁻¹): its header states the
+    wavelength in metres and names the radial unit on the column line."""
+    q = 4e1 * math.pi * np.sin(np.radians(scan.two_theta) / 2.0) / KALPHA1
+    lines = [
+        "# == pyFAI calibration ==",
+        "# Distance Sample to Detector: 0.2 m",
+        "# PONI: 1.000e-01, 1.000e-01 m",
+        "# Rotations: 0.000000 0.000000 0.000000 rad",
+        "#",
+        "# == Fit2d calibration ==",
+        "# Distance Sample-beamCenter: 200.000 mm",
+        "# Center: x=1000.000, y=1000.000 pix",
+        "# Tilt: 0.000 deg  TiltPlanRot: 0.000 deg",
+        "#",
+        f"# Wavelength: {KALPHA1 * 1e-10!r} m",
+        "# Detector: Detector\t PixelSize= 1.000e-04, 1.000e-04 m",
+        "#",
+        "#        q_nm^-1             I ",
+    ]
+    lines += [f"{x:.12e} {y:.6e}" for x, y in zip(q, scan.intensity, strict=True)]
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
 # Committed file name → writer.
 FILES = {
     "d5000_1_v1.raw": raw_v1,
@@ -575,6 +644,9 @@ FILES = {
     "d5000_1_excel_de.csv": text_excel_german,
     "d5000_1_utf16.txt": text_utf16,
     "d5000_1.xye": text_xye,
+    "d5000_1.uxd": uxd_counts,
+    "d5000_1_pairs.uxd": uxd_pairs,
+    "d5000_1_pyfai_q.dat": pyfai_q,
 }
 
 

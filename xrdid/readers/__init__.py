@@ -34,6 +34,7 @@ from xrdid.readers._source import DEFAULT_MAX_BYTES, PatternSource, RawInput, lo
 from xrdid.readers._textdecode import decode_text
 from xrdid.readers.brml import read_brml
 from xrdid.readers.bruker_raw import read_bruker_raw
+from xrdid.readers.bruker_uxd import read_uxd
 from xrdid.readers.gsas import read_gsas
 from xrdid.readers.jcamp_dx import read_jcamp
 from xrdid.readers.pdcif import read_pdcif
@@ -73,6 +74,7 @@ SUPPORTED_FORMATS: tuple[str, ...] = (
     ".csv",
     ".xrdml",
     ".raw",
+    ".uxd",
     ".brml",
     ".ras",
     ".rasx",
@@ -95,6 +97,7 @@ _READERS: dict[str, _Reader] = {
     "text": lambda raw, cap: read_text(raw.data, raw.name),
     "xrdml": lambda raw, cap: read_xrdml(raw.data, raw.name),
     "bruker_raw": lambda raw, cap: read_bruker_raw(raw.data, raw.name),
+    "bruker_uxd": lambda raw, cap: read_uxd(raw.data, raw.name),
     "brml": lambda raw, cap: read_brml(raw.data, raw.name, max_member_bytes=cap),
     "rigaku_ras": lambda raw, cap: read_ras(raw.data, raw.name),
     "rigaku_rasx": lambda raw, cap: read_rasx(raw.data, raw.name, max_member_bytes=cap),

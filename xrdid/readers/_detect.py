@@ -14,6 +14,7 @@ from xrdid.readers import bruker_raw, gsas
 from xrdid.readers._source import RawInput
 from xrdid.readers._textdecode import decode_head, looks_binary
 from xrdid.readers._zip import ZIP_MAGIC, SafeZip
+from xrdid.readers.bruker_uxd import is_uxd
 from xrdid.readers.jcamp_dx import is_jcamp
 from xrdid.readers.raman_text import is_rruff
 from xrdid.readers.rigaku_rasx import PROFILE_MEMBER
@@ -33,6 +34,7 @@ EXTENSION_FORMATS = {
     ".asc": "text",
     ".xrdml": "xrdml",
     ".raw": "bruker_raw",
+    ".uxd": "bruker_uxd",
     ".brml": "brml",
     ".ras": "rigaku_ras",
     ".rasx": "rigaku_rasx",
@@ -57,7 +59,7 @@ _CIF_HINTS = ("_pd_", "_cell_", "_atom_", "_symmetry_", "_space_group", "_diffrn
 
 
 def detect_format(raw: RawInput, *, max_member_bytes: int) -> str:
-    """The reader key for ``raw``: "text", "xrdml", "bruker_raw", "brml",
+    """The reader key for ``raw``: "text", "xrdml", "bruker_raw", "bruker_uxd", "brml",
     "rigaku_ras", "rigaku_rasx", "gsas", "pdcif" (XRD) or "rruff", "jcamp",
     "spc", "wdf" (Raman)."""
     data = raw.data
@@ -96,6 +98,8 @@ def detect_format(raw: RawInput, *, max_member_bytes: int) -> str:
         return "pdcif"
     if _is_gsas(lines):
         return "gsas"
+    if is_uxd(lines):
+        return "bruker_uxd"
     return "text"
 
 

@@ -1,7 +1,12 @@
 """Column text files: .xy, .xye, .dat, .txt, .csv.
 
 Column 1 is 2θ in degrees, column 2 the intensity, an optional column 3 its
-standard uncertainty σ. A third column is taken as σ only when its header
+standard uncertainty σ. A column line that names column 1 2θ in radians,
+q or d-spacing (``2th_rad``, ``q_nm^-1``, ``q_A^-1``, ``d``, as pyFAI and
+other integration software write) is converted to 2θ; a header line that
+states the radiation sets the pattern's wavelength (:mod:`._header`).
+
+A third column is taken as σ only when its header
 says so (``esd``, ``sigma``, ``err``…) or, without a header, when it is
 plausible as one (non-negative and mostly below half the intensity: Poisson
 σ = √I is below I/2 from 4 counts up). Anything else is a second intensity
@@ -13,14 +18,17 @@ one pattern per column.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from xrdid.errors import PatternReadError
-from xrdid.pattern import Pattern, make_pattern
+from xrdid.pattern import CONVERTED_AXIS, Pattern, make_pattern
 from xrdid.readers._columns import ColumnTable, parse_columns, run_together_note
+from xrdid.readers._header import axis_of, conversion_note, stated_radiation, to_two_theta
 from xrdid.readers._textdecode import decode_text
+from xrdid.wavelengths import Wavelength, anode
 
 logger = logging.getLogger(__name__)
 
@@ -70,15 +78,55 @@ def pattern_from_table(table: ColumnTable, source: str | None = None) -> Pattern
         )
     name, intensity = intensity_columns[0]
     metadata = _metadata(table, name, sigma is not None)
+    axis = _Abscissa.of(table, source, metadata)
+    notes += [axis.note] if axis.note else []
     if notes:
         metadata[READER_WARNING] = "; ".join(notes)
     return make_pattern(
-        table.columns[0],
-        intensity,
-        sigma,
+        axis.two_theta,
+        intensity[axis.kept],
+        None if sigma is None else sigma[axis.kept],
+        wavelength=axis.wavelength,
         metadata=metadata,
         source=source,
     )
+
+
+@dataclass(frozen=True)
+class _Abscissa:
+    """A column file's first column as 2θ in degrees, with the radiation its
+    header states (or that a q or d axis was converted at)."""
+
+    two_theta: NDArray[np.float64]
+    # The rows that have a 2θ (a q beyond the radiation's reach has none).
+    kept: NDArray[np.bool_]
+    wavelength: Wavelength | None
+    note: str | None
+
+    @classmethod
+    def of(cls, table: ColumnTable, source: str | None, metadata: dict[str, str]) -> _Abscissa:
+        radiation = stated_radiation(table.header, metadata)
+        axis = axis_of(_axis_name(table), source)
+        x = table.columns[0]
+        if axis.quantity == "2θ":
+            return cls(x * axis.scale, np.ones(x.size, dtype=bool), radiation, None)
+        at = radiation or anode("Cu", with_kalpha2=False)
+        two_theta = to_two_theta(x, axis, at.kalpha1_angstrom)
+        kept = np.isfinite(two_theta)
+        metadata[CONVERTED_AXIS] = axis.label
+        note = conversion_note(axis, at, radiation is not None, int(x.size - kept.sum()))
+        return cls(two_theta[kept], kept, at, note)
+
+
+def _axis_name(table: ColumnTable) -> str | None:
+    """Column 1's name: its header, or the first word of the header's last
+    line when that line has a word per column (``#  q_nm^-1  I``)."""
+    if table.names is not None:
+        return table.names[0]
+    if not table.header:
+        return None
+    words = table.header[-1].lstrip("#;!%*/ \t").split()
+    return words[0] if len(words) == table.n_columns else None
 
 
 def read_text_table(
@@ -93,14 +141,20 @@ def read_text_table(
     table = _parse(data, source)
     intensity_columns, sigma = _split_columns(table)
     patterns: dict[str, Pattern] = {}
+    axis_metadata: dict[str, str] = {}
+    axis = _Abscissa.of(table, source, axis_metadata)
     for name, intensity in intensity_columns:
         key = _unique(name, patterns)
+        metadata = _metadata(table, key, sigma is not None) | axis_metadata
+        if axis.note:
+            metadata[READER_WARNING] = axis.note
         try:
             patterns[key] = make_pattern(
-                table.columns[0],
-                intensity,
-                sigma,
-                metadata=_metadata(table, key, sigma is not None),
+                axis.two_theta,
+                intensity[axis.kept],
+                None if sigma is None else sigma[axis.kept],
+                wavelength=axis.wavelength,
+                metadata=metadata,
                 source=source,
             )
         except PatternReadError as exc:

@@ -1,0 +1,154 @@
+"""What a column file's header states: its radiation, and what its first column is."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.files import make_pattern_files as make
+from xrdid.errors import PatternReadError
+from xrdid.pattern import CONVERTED_AXIS
+from xrdid.readers import read_pattern
+
+FILES_DIR = Path(__file__).resolve().parent / "files" / "patterns"
+X = np.arange(10.0, 80.0, 0.02)
+Y = 100.0 + 900.0 * np.exp(-((X - 26.6) ** 2) / 0.01) + 400.0 * np.exp(-((X - 50.1) ** 2) / 0.01)
+
+
+def _file(header: list[str], x: np.ndarray = X, column_line: str | None = None) -> bytes:
+    lines = [*header, *([column_line] if column_line else [])]
+    lines += [f"{a:.10f} {b:.3f}" for a, b in zip(x, Y, strict=True)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("header", "kalpha1", "kalpha2", "anode"),
+    [
+        (["# Wavelength: 1.5406e-10 m"], 1.5406, 1.54439, "Cu"),  # pyFAI, metres
+        (["# Anode: Mo"], 0.70930, 0.71359, "Mo"),
+        (["Target = Co", "Tube current: 40 mA"], 1.78896, 1.79285, "Co"),
+        (["# Energy: 30 keV"], 12.398419843320026 / 30, None, None),  # a beamline
+        (["wavelength_nm = 0.0709300"], 0.7093, 0.71359, "Mo"),
+        (["! Wavelength (A): 0.4133"], 0.4133, None, None),
+        (
+            ["K-Alpha1 [Å] 1.540598", "K-Alpha2 [Å] 1.544426", "Kα2/Kα1 ratio: 0.5"],
+            1.540598,
+            1.544426,
+            None,
+        ),
+        (
+            ["Anode: Cu", "Wavelength: 1.5418"],
+            1.54056,
+            1.54439,
+            "Cu",
+        ),  # the Kα mean beside its tube
+        (["Wavelength: 1.0332 Å", "Tube: Cu"], 1.0332, None, None),  # a number that is no tube's
+    ],
+)
+def test_a_header_that_states_the_radiation_sets_the_wavelength(
+    header: list[str], kalpha1: float, kalpha2: float | None, anode: str | None
+) -> None:
+    pattern = read_pattern(_file(header), "scan.xy")
+    assert pattern.wavelength is not None
+    assert pattern.wavelength.kalpha1_angstrom == pytest.approx(kalpha1, abs=1e-6)
+    assert pattern.wavelength.kalpha2_angstrom == (
+        None if kalpha2 is None else pytest.approx(kalpha2, abs=1e-6)
+    )
+    assert pattern.wavelength.anode == anode
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        [],
+        ["# sample: quartz 12", "# operator: me"],
+        ["Kα2/Kα1 ratio: 0.5"],
+        ["Tube current: 40 mA", "Tube voltage: 45 kV"],
+        ["Wavelength: 15.406"],  # nm written as Å: not a wavelength to guess at
+    ],
+)
+def test_a_header_that_states_no_usable_radiation_leaves_it_unknown(header: list[str]) -> None:
+    pattern = read_pattern(_file(header), "scan.xy")
+    assert pattern.wavelength is None
+    if header == ["Wavelength: 15.406"]:
+        assert "header wavelength ignored" in pattern.metadata["wavelength_note"]
+
+
+@pytest.mark.parametrize(
+    ("column", "x"),
+    [
+        ("q_nm^-1", lambda t, lam: 40 * math.pi * np.sin(np.radians(t) / 2) / lam),
+        ("q_A^-1", lambda t, lam: 4 * math.pi * np.sin(np.radians(t) / 2) / lam),
+        ("d_A", lambda t, lam: lam / (2 * np.sin(np.radians(t) / 2))),
+        ("2th_rad", lambda t, lam: np.radians(t)),
+    ],
+)
+def test_a_q_d_or_radian_axis_is_read_as_2theta(column: str, x) -> None:
+    """At the stated wavelength, the 2θ the axis was computed from comes back."""
+    header = ["# Wavelength: 0.7093e-10 m"]
+    pattern = read_pattern(_file(header, x(X, 0.7093), f"#  {column}  I"), "scan.dat")
+    np.testing.assert_allclose(pattern.two_theta_deg, X, atol=1e-7)
+    np.testing.assert_allclose(pattern.intensity, Y, atol=1e-3)
+    converted = column != "2th_rad"
+    assert (CONVERTED_AXIS in pattern.metadata) is converted
+    assert (
+        "converted to 2θ at 0.7093 Å" in pattern.metadata.get("reader_warning", "")
+    ) is converted
+
+
+def test_a_q_axis_without_a_wavelength_is_converted_at_cu_kalpha1() -> None:
+    """q needs no radiation: any gives the same d-spacings, and the pattern
+    carries the one used (monochromatic)."""
+    q = 4 * math.pi * np.sin(np.radians(X) / 2) / 1.54056
+    pattern = read_pattern(_file([], q, "Q(1/A) Intensity"), "scan.csv")
+    np.testing.assert_allclose(pattern.two_theta_deg, X, atol=1e-7)
+    assert pattern.wavelength is not None and pattern.wavelength.kalpha1_angstrom == 1.54056
+    assert pattern.wavelength.kalpha2_angstrom is None
+    assert "the file states no wavelength" in pattern.metadata["reader_warning"]
+
+
+def test_q_beyond_the_radiations_reach_is_left_out_and_said() -> None:
+    """At Cu Kα1, q reaches 4π/λ = 8.16 Å⁻¹; a synchrotron's q axis runs past it."""
+    q = np.linspace(0.5, 12.0, 4000)
+    lines = ["#  q_A^-1  I"] + [f"{a:.6f} {1 + (i % 7)}" for i, a in enumerate(q)]
+    pattern = read_pattern(("\n".join(lines) + "\n").encode(), "scan.dat")
+    reach = 4 * math.pi / 1.54056
+    assert pattern.n_points == int(np.sum(q < reach))
+    assert (
+        f"{int(np.sum(q >= reach))} points beyond that radiation's reach left out"
+        in (pattern.metadata["reader_warning"])
+    )
+
+
+def test_a_column_named_like_a_word_is_still_2theta() -> None:
+    """Only a column line with a word per column names the axis: a last
+    comment line of prose (here starting with "d") does not."""
+    pattern = read_pattern(_file(["# data collected overnight"]), "scan.xy")
+    np.testing.assert_allclose(pattern.two_theta_deg, X)
+    assert CONVERTED_AXIS not in pattern.metadata
+
+
+def test_the_pyfai_export_reads_as_the_scan_it_was_integrated_to() -> None:
+    q_file = read_pattern(FILES_DIR / "d5000_1_pyfai_q.dat")
+    uxd = read_pattern(FILES_DIR / "d5000_1.uxd")
+    np.testing.assert_allclose(q_file.two_theta_deg, uxd.two_theta_deg, atol=1e-6)
+    assert q_file.wavelength == uxd.wavelength
+    assert q_file.wavelength is not None and q_file.wavelength.anode == make.ANODE
+
+
+def test_uxd_ranges_after_the_first_are_said_not_read() -> None:
+    data = make.uxd_counts(make.load_source_scan())
+    second = data.split(b"; (Data for Range number 1)")[1].replace(
+        b"_START=2.000000", b"_START=80.0"
+    )
+    pattern = read_pattern(data + b"; (Data for Range number 2)" + second, "two.uxd")
+    assert pattern.metadata["scans"] == "first of 2 ranges read"
+    assert pattern.two_theta_range_deg == pytest.approx((2.0, 75.0))
+
+
+def test_a_uxd_range_without_data_says_so() -> None:
+    with pytest.raises(PatternReadError, match="only 0 data points"):
+        read_pattern(b"_FILEVERSION=1\n_START=10\n_STEPSIZE=0.02\n_COUNTS\n", "empty.uxd")

@@ -1,0 +1,214 @@
+"""What a column file's header states: the radiation, and what its first
+column is.
+
+Exports from integration software (pyFAI, GSAS-II, Dioptas) and many lab
+programs write a header of ``key: value`` lines and a column line such as
+``#  q_nm^-1  I``. Two things there change what the numbers mean:
+
+- the radiation (``Wavelength: 1.5406e-10 m``, ``Anode: Co``,
+  ``Energy: 30 keV``): a scan read at Cu Kα when it was measured with Co
+  puts every d-spacing 16% off;
+- the first column's quantity: 2θ in degrees, in radians, scattering vector
+  q or d-spacing. q and d do not depend on the radiation, so they are
+  converted to 2θ at the stated wavelength, or at Cu Kα1 when none is
+  stated (any wavelength gives the same d-spacings).
+
+Radiation is read conservatively: a number is taken only from a line whose
+key names it, and one outside 0.1–3 Å after its unit is ignored with a
+note. A stated wavelength equal to a lab anode's Kα1 (±0.0005 Å) is that
+tube's Kα doublet, as such instruments measure; any other is monochromatic
+(a synchrotron, or a monochromator), as a bare number in a request is.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from xrdid.errors import InputError, PatternReadError
+from xrdid.readers._common import fmt, normalise_anode
+from xrdid.readers._numbers import parse_float
+from xrdid.wavelengths import ANODE_LINES_ANGSTROM, KALPHA2_RATIO, Wavelength, anode
+
+__all__ = ["Axis", "axis_of", "conversion_note", "stated_radiation", "to_two_theta"]
+
+# hc in keV·Å: λ = 12.398 / E.
+_KEV_ANGSTROM = 12.398419843320026
+# A stated wavelength this close to an anode's Kα1 is that tube's radiation;
+# beside the anode's name, one this close (its Kα mean is 0.0013–0.004 Å up).
+_ANODE_MATCH_ANGSTROM = 5e-4
+_STATED_TUBE_ANGSTROM = 0.01
+# Comment markers and spaces in front of a header line's key.
+_LEAD = re.compile(r"^[\s#;!%*/]+")
+_NUMBER = r"([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?)"
+_WAVELENGTH = re.compile(
+    r"(?i)^(?:x-?ray\s+|incident\s+)?(?:wave\s*length|lambda|λ)(?![a-z])([^0-9+\-.]*)"
+    + _NUMBER
+    + r"(.*)$"
+)
+_KALPHA = re.compile(r"(?i)^k[-_ ]?(?:alpha|α|a)\s*([12])\b([^0-9+\-.]*)" + _NUMBER + r"(.*)$")
+_ENERGY = re.compile(
+    r"(?i)^(?:x-?ray\s+|beam\s+|photon\s+)?energy\b[^0-9+\-.]*" + _NUMBER + r"(.*)$"
+)
+_ANODE = re.compile(
+    r"(?i)^(?:anode|target|tube)(?:\s+(?:material|element|type))?\s*[:=]?\s*['\"]?([A-Za-z]{1,2})\b"
+)
+_UNIT_NM = re.compile(r"(?i)(?<![a-z])nm\b")
+_UNIT_PM = re.compile(r"(?i)(?<![a-z])pm\b")
+
+
+def stated_radiation(header: Sequence[str], metadata: dict[str, str]) -> Wavelength | None:
+    """The radiation a header states, or None. What was read, or ignored and
+    why, goes into ``metadata``."""
+    wavelength: float | None = None
+    kalpha: dict[str, float] = {}
+    energy: float | None = None
+    tube: str | None = None
+    for raw in header:
+        line = _LEAD.sub("", raw).strip()
+        if "ratio" in line.lower() or "/" in line.split(":")[0].split("=")[0]:
+            continue  # "Kα2/Kα1 ratio: 0.5" states no wavelength
+        if match := _KALPHA.match(line):
+            value = _angstrom(match.group(3), match.group(2) + " " + match.group(4))
+            if value is not None:
+                kalpha.setdefault(match.group(1), value)
+        elif match := _WAVELENGTH.match(line):
+            if wavelength is None:
+                wavelength = _angstrom(match.group(2), match.group(1) + " " + match.group(3))
+        elif match := _ENERGY.match(line):
+            value = parse_float(match.group(1))
+            unit = match.group(2).strip().lower()
+            if value and value > 0 and energy is None and unit.startswith(("kev", "ev")):
+                energy = _KEV_ANGSTROM / (value if unit.startswith("kev") else value / 1000.0)
+        elif (match := _ANODE.match(line)) and tube is None:
+            symbol = normalise_anode(match.group(1))
+            tube = symbol if symbol in ANODE_LINES_ANGSTROM else None
+    kalpha1 = kalpha.get("1", wavelength if wavelength is not None else energy)
+    try:
+        if kalpha1 is None:
+            if tube is None:
+                return None
+            radiation = anode(tube)
+        elif "2" in kalpha:
+            radiation = Wavelength(kalpha1, kalpha["2"], KALPHA2_RATIO, tube)
+        else:
+            radiation = _radiation_of(kalpha1, tube)
+    except InputError as exc:
+        metadata["wavelength_note"] = f"header wavelength ignored: {exc}"
+        return None
+    metadata["radiation"] = f"header: {radiation.label}"
+    return radiation
+
+
+def _radiation_of(kalpha1: float, stated: str | None) -> Wavelength:
+    """One stated wavelength as radiation: a lab anode's Kα1 (the number
+    kept) is that tube's doublet, as is the stated anode's Kα mean; any
+    other number is monochromatic."""
+    for name, (line1, line2) in ANODE_LINES_ANGSTROM.items():
+        if abs(line1 - kalpha1) <= _ANODE_MATCH_ANGSTROM and stated in (None, name):
+            return Wavelength(kalpha1, line2, KALPHA2_RATIO, name)
+    if (
+        stated is not None
+        and abs(ANODE_LINES_ANGSTROM[stated][0] - kalpha1) <= _STATED_TUBE_ANGSTROM
+    ):
+        return anode(stated)
+    return Wavelength(kalpha1)
+
+
+def _angstrom(number: str, unit_text: str) -> float | None:
+    """A header's wavelength in Å from its number and the words around it:
+    metres when it is that small (pyFAI writes 1.54e-10 m), nm or pm by
+    their unit, Å otherwise."""
+    value = parse_float(number)
+    if value is None or value <= 0:
+        return None
+    if value < 1e-6:
+        return value * 1e10
+    if _UNIT_NM.search(unit_text):
+        return value * 10.0
+    if _UNIT_PM.search(unit_text):
+        return value / 100.0
+    return value
+
+
+@dataclass(frozen=True)
+class Axis:
+    """What a file's first column holds."""
+
+    quantity: str  # "2θ", "q" or "d"
+    # The column's unit in 2θ's degrees, q's Å⁻¹ or d's Å.
+    scale: float = 1.0
+    label: str = "2θ (°)"
+
+
+TWO_THETA_DEGREES = Axis("2θ")
+_Q_NAME = re.compile(r"(?i)^q(?![a-z])")
+_D_NAME = re.compile(r"(?i)^d(?:[-_ ]?spacing)?(?![a-z*])")
+# Radial axes of azimuthal integration that are no powder axis xrdid reads.
+_NOT_RADIAL = re.compile(r"(?i)^(?:r_m|chi_|d\*2|log|arcsinh|qip|qoop|q[xyz]_|exit_angle)")
+
+
+def axis_of(name: str | None, source: str | None) -> Axis:
+    """The quantity of a first column named ``name`` (a column header, or
+    the first word of the header's last line); 2θ in degrees when the name
+    says nothing else."""
+    if not name:
+        return TWO_THETA_DEGREES
+    token = name.strip()
+    lowered = token.lower().replace("å", "a").replace("⁻¹", "^-1")
+    if _NOT_RADIAL.match(lowered):
+        raise PatternReadError(
+            f"the first column is {token!r}, not 2θ, q or d-spacing; integrate the image "
+            "to 2θ (or q) and export that",
+            source=source,
+            field="axis",
+        )
+    if lowered.startswith(("2th_rad", "2theta_rad", "tth_rad")):
+        return Axis("2θ", math.degrees(1.0), "2θ (rad)")
+    unit = lowered[1:]
+    if _Q_NAME.match(lowered):
+        if "nm" in unit:
+            return Axis("q", 0.1, "q (nm⁻¹)")
+        if "a" in unit:
+            return Axis("q", 1.0, "q (Å⁻¹)")
+        raise PatternReadError(
+            f"the first column is q ({token!r}) with no unit: name it q_A^-1 or q_nm^-1, "
+            "or export 2θ in degrees",
+            source=source,
+            field="axis",
+        )
+    if _D_NAME.match(lowered):
+        return Axis("d", 10.0, "d (nm)") if "nm" in unit else Axis("d", 1.0, "d (Å)")
+    return TWO_THETA_DEGREES
+
+
+def to_two_theta(
+    x: NDArray[np.float64], axis: Axis, wavelength_angstrom: float
+) -> NDArray[np.float64]:
+    """The first column as 2θ in degrees at ``wavelength_angstrom``; values
+    beyond that radiation's reach (sin θ ≥ 1) become NaN."""
+    if axis.quantity == "2θ":
+        return x * axis.scale
+    if axis.quantity == "q":
+        sine = x * axis.scale * wavelength_angstrom / (4.0 * math.pi)
+    else:
+        with np.errstate(divide="ignore"):
+            sine = wavelength_angstrom / (2.0 * x * axis.scale)
+    inside = (sine > 0) & (sine < 1)
+    out = np.full(x.shape, np.nan)
+    out[inside] = np.degrees(2.0 * np.arcsin(sine[inside]))
+    return out
+
+
+def conversion_note(axis: Axis, wavelength: Wavelength, stated: bool, dropped: int) -> str:
+    """What a reader tells the user about a q or d axis it converted."""
+    at = f"{fmt(wavelength.kalpha1_angstrom)} Å" + (
+        "" if stated else " (Cu Kα1: the file states no wavelength; any gives the same d-spacings)"
+    )
+    beyond = f"; {dropped} points beyond that radiation's reach left out" if dropped else ""
+    return f"the first column is {axis.label}: converted to 2θ at {at}{beyond}"
