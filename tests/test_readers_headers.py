@@ -152,3 +152,13 @@ def test_uxd_ranges_after_the_first_are_said_not_read() -> None:
 def test_a_uxd_range_without_data_says_so() -> None:
     with pytest.raises(PatternReadError, match="only 0 data points"):
         read_pattern(b"_FILEVERSION=1\n_START=10\n_STEPSIZE=0.02\n_COUNTS\n", "empty.uxd")
+
+
+def test_uxd_lines_in_nanometres_are_read_in_angstrom() -> None:
+    data = make.uxd_counts(make.load_source_scan())
+    data = data.replace(b"_WL1=1.788970", b"_WL_UNIT='nm'\r\n_WL1=0.1788970")
+    data = data.replace(b"_WL2=1.792850", b"_WL2=0.1792850")
+    wavelength = read_pattern(data, "nm.uxd").wavelength
+    assert wavelength is not None
+    assert wavelength.kalpha1_angstrom == pytest.approx(make.KALPHA1)
+    assert wavelength.kalpha2_angstrom == pytest.approx(make.KALPHA2)

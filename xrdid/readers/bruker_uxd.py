@@ -34,7 +34,7 @@ from xrdid.readers._columns import parse_columns
 from xrdid.readers._common import build_wavelength, normalise_anode, regular_grid
 from xrdid.readers._numbers import NOT_FINITE, parse_float
 from xrdid.readers._textdecode import decode_text
-from xrdid.wavelengths import ANODE_LINES_ANGSTROM, anode
+from xrdid.wavelengths import ANODE_LINES_ANGSTROM, Wavelength, anode
 
 # The data markers: intensities alone, or (angle, intensity) pairs.
 MARKER = re.compile(r"(?i)^_(2THETA)?(COUNTS|CPS)\s*(?:=.*)?$")
@@ -50,6 +50,9 @@ _TWO_THETA_DRIVES = (
     "THETA-2THETA",
     "THETA/2THETA",
 )
+
+# _WL_UNIT's spellings, in Å.
+_ANGSTROM_PER = {"a": 1.0, "å": 1.0, "angstrom": 1.0, "nm": 10.0}
 
 _METADATA_KEYS = {
     "SAMPLE": "sample_id",
@@ -127,16 +130,7 @@ def read_uxd(data: bytes, source: str | None = None) -> Pattern:
             source,
             "_START",
         )
-    tube = normalise_anode(header.get("ANODE"))
-    wavelength = build_wavelength(
-        parse_float(header.get("WL1", "")),
-        parse_float(header.get("WL2", "")),
-        parse_float(header.get("WLRATIO", "")),
-        tube,
-        metadata=metadata,
-    )
-    if wavelength is None and tube in ANODE_LINES_ANGSTROM:
-        wavelength = anode(tube)  # the tube named, its lines not written
+    wavelength = _wavelength(header, metadata)
     return make_pattern(
         two_theta, intensity, wavelength=wavelength, metadata=metadata, source=source
     )
@@ -170,3 +164,29 @@ def _number(header: dict[str, str], keys: tuple[str, ...], source: str | None) -
         source=source,
         field=f"_{keys[0]}",
     )
+
+
+def _wavelength(header: dict[str, str], metadata: dict[str, str]) -> Wavelength | None:
+    """The tube's lines (in ``_WL_UNIT``, Å unless it says nm), or the
+    lines of the anode it names when they are not written."""
+    tube = normalise_anode(header.get("ANODE"))
+    per_unit = _ANGSTROM_PER.get(header.get("WL_UNIT", "A").strip().lower())
+    if per_unit is None:
+        metadata["wavelength_note"] = (
+            f"wavelength unit {header['WL_UNIT']!r} unknown: the lines stated are not used"
+        )
+
+    def stated(key: str) -> float | None:
+        value = parse_float(header.get(key, ""))
+        return None if value is None or per_unit is None else value * per_unit
+
+    wavelength = build_wavelength(
+        stated("WL1"),
+        stated("WL2"),
+        parse_float(header.get("WLRATIO", "")),
+        tube,
+        metadata=metadata,
+    )
+    if wavelength is None and tube in ANODE_LINES_ANGSTROM:
+        return anode(tube)
+    return wavelength
