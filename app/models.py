@@ -179,7 +179,9 @@ class IdentifyForm(ElementFilterFields):
         json_schema_extra=never_null,
         description=(
             "Radiation of the scan: a wavelength in Å (e.g. 1.5406) or an anode symbol "
-            "(Cu, Mo, Co, Cr, Fe, Ag; 'CuKa1' for Kα1 only). Default: the file's, else Cu Kα"
+            "(Cu, Mo, Co, Cr, Fe, Ag; 'CuKa1' for Kα1 only). Default: the file's (a text "
+            "header's included), else Cu Kα. Not used for a file whose axis is q or "
+            "d-spacing, which needs none (the answer's warnings say so)"
         ),
         examples=["Cu"],
     )
