@@ -240,7 +240,7 @@ BAD_FILES: list[tuple[str, Callable[[], bytes], str | None, type[Exception], str
         lambda: b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\x00\x01",
         "a.pdf",
         UnsupportedFormatError,
-        "binary",
+        "the file is a PDF document, not a pattern",
     ),
     ("long line", lambda: b"1 " * 600_000, "a.xy", PatternReadError, "characters long"),
     ("billion laughs", billion_laughs, "a.xrdml", PatternReadError, "DTD"),
@@ -667,6 +667,31 @@ RAMAN_BAD_FILES: list[tuple[str, Callable[[], bytes], str | None, type[Exception
         "states no laser wavelength",
     ),
 ]
+
+
+# Files that are no pattern, by their first bytes: what each is said to be.
+NOT_PATTERNS = {
+    "little-endian TIFF": (b"II*\x00", "a TIFF image"),
+    "big-endian TIFF (its second byte is an SPC version)": (b"MM\x00*", "a TIFF image"),
+    "CBF": (b"###CBF: VERSION 1.5\n", "a CBF detector image"),
+    "EDF": (b"{\nHeaderID = EH:000001:000000:000000 ;\nImage = 1 ;\n}\n", "an ESRF EDF"),
+    "sfrm": (b"FORMAT :        100" + b" " * 62 + b"HDRBLKS:        15", "a Bruker area-detector"),
+    "HDF5": (b"\x89HDF\r\n\x1a\n", "an HDF5/NeXus container"),
+    "PNG": (b"\x89PNG\r\n\x1a\n", "a PNG picture"),
+    "PDF": (b"%PDF-1.7\n", "a PDF document"),
+    "xls": (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "save the sheet of 2θ and intensity as CSV"),
+}
+
+
+@pytest.mark.parametrize("read", [read_pattern, read_measurement])
+@pytest.mark.parametrize("kind", sorted(NOT_PATTERNS))
+def test_a_detector_image_picture_or_document_is_named_for_what_it_is(
+    read: Callable[[bytes, str | None], object], kind: str
+) -> None:
+    magic, phrase = NOT_PATTERNS[kind]
+    with pytest.raises(UnsupportedFormatError, match="not a pattern") as caught:
+        read(magic + bytes(range(256)) * 8, "upload.bin")
+    assert phrase in str(caught.value)
 
 
 @pytest.mark.parametrize(

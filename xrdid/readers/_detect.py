@@ -11,6 +11,7 @@ import re
 
 from xrdid.errors import UnsupportedFormatError
 from xrdid.readers import bruker_raw, gsas
+from xrdid.readers._not_patterns import refuse_non_pattern
 from xrdid.readers._source import RawInput
 from xrdid.readers._textdecode import decode_head, looks_binary
 from xrdid.readers._zip import ZIP_MAGIC, SafeZip
@@ -63,6 +64,7 @@ def detect_format(raw: RawInput, *, max_member_bytes: int) -> str:
     "rigaku_ras", "rigaku_rasx", "gsas", "pdcif" (XRD) or "rruff", "jcamp",
     "spc", "wdf" (Raman)."""
     data = raw.data
+    refuse_non_pattern(data, raw.name)
     if data.startswith(bruker_raw.SIGNATURES):
         return "bruker_raw"
     if data.startswith(WDF_MAGIC):
