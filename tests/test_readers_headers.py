@@ -123,10 +123,13 @@ def test_q_beyond_the_radiations_reach_is_left_out_and_said() -> None:
     )
 
 
-def test_a_column_named_like_a_word_is_still_2theta() -> None:
-    """Only a column line with a word per column names the axis: a last
-    comment line of prose (here starting with "d") does not."""
-    pattern = read_pattern(_file(["# data collected overnight"]), "scan.xy")
+@pytest.mark.parametrize(
+    "last_line", ["# data collected overnight", "# Q-range 0.5", "# Q-range: full", "# date 2024"]
+)
+def test_a_last_header_line_that_names_no_column_leaves_2theta(last_line: str) -> None:
+    """Only a column line (a word, and no number, per column) names the
+    axis; prose that starts like "d" or "q" does not."""
+    pattern = read_pattern(_file([last_line]), "scan.xy")
     np.testing.assert_allclose(pattern.two_theta_deg, X)
     assert CONVERTED_AXIS not in pattern.metadata
 

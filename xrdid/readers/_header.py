@@ -147,7 +147,10 @@ class Axis:
 
 
 TWO_THETA_DEGREES = Axis("2θ")
-_Q_NAME = re.compile(r"(?i)^q(?![a-z])")
+# q, then its unit or nothing ("q_nm^-1", "Q(1/A)", "q (Å⁻¹)", "q"), not a word such as "Q-range".
+_Q_NAME = re.compile(r"(?i)^q(?:[_\s(\[]|$)")
+_PER_NM = re.compile(r"nm\^?-1|1/nm")
+_PER_ANGSTROM = re.compile(r"a\^?-1|1/a\b|angstrom")
 _D_NAME = re.compile(r"(?i)^d(?:[-_ ]?spacing)?(?![a-z*])")
 # Radial axes of azimuthal integration that are no powder axis xrdid reads.
 _NOT_RADIAL = re.compile(r"(?i)^(?:r_m|chi_|d\*2|log|arcsinh|qip|qoop|q[xyz]_|exit_angle)")
@@ -172,12 +175,12 @@ def axis_of(name: str | None, source: str | None) -> Axis:
         return Axis("2θ", math.degrees(1.0), "2θ (rad)")
     unit = lowered[1:]
     if _Q_NAME.match(lowered):
-        if "nm" in unit:
+        if _PER_NM.search(unit):
             return Axis("q", 0.1, "q (nm⁻¹)")
-        if "a" in unit:
+        if _PER_ANGSTROM.search(unit):
             return Axis("q", 1.0, "q (Å⁻¹)")
         raise PatternReadError(
-            f"the first column is q ({token!r}) with no unit: name it q_A^-1 or q_nm^-1, "
+            f"the first column is q ({token!r}) with no unit it states: name it q_A^-1 or q_nm^-1, "
             "or export 2θ in degrees",
             source=source,
             field="axis",

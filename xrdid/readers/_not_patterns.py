@@ -47,12 +47,12 @@ def refuse_non_pattern(data: bytes, source: str | None) -> None:
     # Text headers, then pixels: ESRF EDF (a brace-delimited header naming
     # the frame) and Bruker .sfrm/.gfrm (80-character "KEY    :" records).
     head = data[:1024]
-    kind = None
+    frame: str | None = None
     if data.startswith(b"{") and b"HeaderID" in head:
-        kind = "an ESRF EDF detector image"
+        frame = "an ESRF EDF detector image"
     elif data.startswith(b"FORMAT :") and b"HDRBLKS:" in head:
-        kind = "a Bruker area-detector frame (.sfrm/.gfrm)"
-    if kind is not None:
+        frame = "a Bruker area-detector frame (.sfrm/.gfrm)"
+    if frame is not None:
         raise UnsupportedFormatError(
-            f"the file is {kind}, not a pattern: {_INTEGRATE}", source=source
+            f"the file is {frame}, not a pattern: {_INTEGRATE}", source=source
         )

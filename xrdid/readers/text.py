@@ -27,6 +27,7 @@ from xrdid.errors import PatternReadError
 from xrdid.pattern import CONVERTED_AXIS, Pattern, make_pattern
 from xrdid.readers._columns import ColumnTable, parse_columns, run_together_note
 from xrdid.readers._header import axis_of, conversion_note, stated_radiation, to_two_theta
+from xrdid.readers._numbers import parse_float
 from xrdid.readers._textdecode import decode_text
 from xrdid.wavelengths import Wavelength, anode
 
@@ -120,13 +121,16 @@ class _Abscissa:
 
 def _axis_name(table: ColumnTable) -> str | None:
     """Column 1's name: its header, or the first word of the header's last
-    line when that line has a word per column (``#  q_nm^-1  I``)."""
+    line when that line has a word, and no number, per column
+    (``#  q_nm^-1  I``, not ``# Q-range: 0.5``)."""
     if table.names is not None:
         return table.names[0]
     if not table.header:
         return None
     words = table.header[-1].lstrip("#;!%*/ \t").split()
-    return words[0] if len(words) == table.n_columns else None
+    if len(words) != table.n_columns or any(parse_float(w) is not None for w in words):
+        return None
+    return words[0]
 
 
 def read_text_table(
