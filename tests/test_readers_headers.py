@@ -46,6 +46,7 @@ def _file(header: list[str], x: np.ndarray = X, column_line: str | None = None) 
             "Cu",
         ),  # the Kα mean beside its tube
         (["Wavelength: 1.0332 Å", "Tube: Cu"], 1.0332, None, None),  # a number that is no tube's
+        (["# Kalpha1 = 1.5406, Kalpha2 = 1.5444, ratio = 0.5"], 1.5406, 1.54439, "Cu"),
     ],
 )
 def test_a_header_that_states_the_radiation_sets_the_wavelength(

@@ -71,7 +71,8 @@ def stated_radiation(header: Sequence[str], metadata: dict[str, str]) -> Wavelen
     tube: str | None = None
     for raw in header:
         line = _LEAD.sub("", raw).strip()
-        if "ratio" in line.lower() or "/" in line.split(":")[0].split("=")[0]:
+        key = re.split(r"[:=]", line, maxsplit=1)[0].lower()
+        if "ratio" in key or "/" in key:
             continue  # "Kα2/Kα1 ratio: 0.5" states no wavelength
         if match := _KALPHA.match(line):
             value = _angstrom(match.group(3), match.group(2) + " " + match.group(4))
