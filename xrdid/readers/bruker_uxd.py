@@ -27,9 +27,10 @@ from __future__ import annotations
 import re
 
 import numpy as np
+from numpy.typing import NDArray
 
 from xrdid.errors import PatternReadError
-from xrdid.pattern import Pattern, make_pattern
+from xrdid.pattern import MAX_POINTS, Pattern, make_pattern
 from xrdid.readers._columns import parse_columns
 from xrdid.readers._common import build_wavelength, normalise_anode, regular_grid
 from xrdid.readers._numbers import NOT_FINITE, parse_float
@@ -39,6 +40,8 @@ from xrdid.wavelengths import ANODE_LINES_ANGSTROM, Wavelength, anode
 # The data markers: intensities alone, or (angle, intensity) pairs.
 MARKER = re.compile(r"(?i)^_(2THETA)?(COUNTS|CPS)\s*(?:=.*)?$")
 _KEY = re.compile(r"^_([A-Za-z0-9_]+)\s*=\s*(.*)$")
+# Anything a block of plain decimal counts cannot hold.
+_NOT_COUNTS = re.compile(r"[^0-9eE+\-.\s]")
 # Drives that move the detector in 2θ (a coupled θ–2θ scan or the detector alone).
 _TWO_THETA_DRIVES = (
     "COUPLED",
@@ -76,32 +79,27 @@ def read_uxd(data: bytes, source: str | None = None) -> Pattern:
     """Read the first range of a Bruker .uxd file."""
     lines = decode_text(data, source).lstrip("\ufeff").splitlines()
     header: dict[str, str] = {}
-    ranges = 0
     marker: re.Match[str] | None = None
-    start = end = None
+    start = end = len(lines)
     for index, raw in enumerate(lines):
         line = raw.strip()
         if not line or line.startswith(";"):
             continue
-        found = MARKER.match(line)
-        if found:
-            ranges += 1
-            if marker is None:
+        if marker is None:
+            if found := MARKER.match(line):
                 marker, start = found, index + 1
-            elif end is None:
-                end = index
-            continue
-        key = _KEY.match(line)
-        if key and marker is None:
-            header[key.group(1).upper()] = key.group(2).strip().strip("'\"").strip()
-        elif line.startswith("_") and marker is not None and end is None:
+            elif key := _KEY.match(line):
+                header[key.group(1).upper()] = key.group(2).strip().strip("'\"").strip()
+        elif line.startswith("_"):  # the next range's header or marker
             end = index
-    if marker is None or start is None:
+            break
+    if marker is None:
         raise PatternReadError(
             "no _COUNTS, _CPS, _2THETACOUNTS or _2THETACPS line: the file holds no data range",
             source=source,
         )
-    block = lines[start : end if end is not None else len(lines)]
+    block = lines[start:end]
+    ranges = 1 + sum(1 for line in lines[end:] if MARKER.match(line.strip()))
     metadata = {"format": "bruker_uxd"}
     for name, label in _METADATA_KEYS.items():
         if header.get(name):
@@ -136,21 +134,31 @@ def read_uxd(data: bytes, source: str | None = None) -> Pattern:
     )
 
 
-def _values(block: list[str], source: str | None, first: int) -> np.ndarray:
-    """The intensities of a ``_COUNTS`` block, any number a line."""
-    values: list[float] = []
+def _values(block: list[str], source: str | None, first: int) -> NDArray[np.float64]:
+    """The intensities of a ``_COUNTS`` block, any number a line: converted
+    whole, and line by line only to name what is not a number."""
+    rows = [raw for raw in block if not raw.lstrip().startswith(";")]
+    text = " ".join(rows)
+    if not _NOT_COUNTS.search(text):
+        tokens = text.split()
+        if len(tokens) > MAX_POINTS:
+            raise PatternReadError(
+                f"more than the {MAX_POINTS} points a scan can have", source=source
+            )
+        try:
+            values = np.asarray(tokens, dtype=np.float64)
+        except ValueError:  # "1.2.3", "+-1": named below
+            values = np.full(1, np.nan)
+        if np.all(np.isfinite(values)):
+            return values
     for offset, raw in enumerate(block):
-        if raw.strip().startswith(";"):
-            continue
-        for token in raw.split():
-            value = parse_float(token)
-            if value is None:
+        for token in raw.split() if not raw.lstrip().startswith(";") else ():
+            if parse_float(token) is None:
                 what = "NaN or infinite" if NOT_FINITE.fullmatch(token) else "not a number"
                 raise PatternReadError(
                     f"{token!r} is {what}", source=source, line=first + offset + 1
                 )
-            values.append(value)
-    return np.asarray(values, dtype=np.float64)
+    raise PatternReadError("a count is too large to be a number", source=source)
 
 
 def _number(header: dict[str, str], keys: tuple[str, ...], source: str | None) -> float:
