@@ -142,6 +142,7 @@ def test_supported_formats_cover_every_committed_extension() -> None:
 def test_xrdml_first_of_several_scans_and_start_end_positions(source_scan: make.Scan) -> None:
     pattern = read_pattern(FILES_DIR / "d5000_1.xrdml")
     assert pattern.metadata["scans"] == "first of 2 scans read"
+    assert "the file holds 2 scans; only the first was read" in pattern.metadata["reader_warning"]
     assert pattern.metadata["sample_id"] == "D5000_1"
     assert pattern.metadata["schema"].endswith("/1.0")
     for version in ("1.5", "2.1", "2.3"):
@@ -257,6 +258,7 @@ def test_gsas_first_bank_and_free_format(source_scan: make.Scan) -> None:
     two_banks = make.gsas_std(source_scan) + make.gsas_std(source_scan).split(b"\r\n", 2)[2]
     pattern = read_pattern(two_banks)
     assert pattern.metadata["banks"] == "first of 2 banks read"
+    assert "the file holds 2 banks; only the first was read" in pattern.metadata["reader_warning"]
     free = make.gsas_esd(source_scan).decode().splitlines()
     free = free[:2] + [" ".join(line.split()) for line in free[2:]]
     np.testing.assert_array_equal(

@@ -144,12 +144,14 @@ def test_the_pyfai_export_reads_as_the_scan_it_was_integrated_to() -> None:
 
 
 def test_uxd_ranges_after_the_first_are_said_not_read() -> None:
+    """Said to the user too: the answer's warnings carry the reader's."""
     data = make.uxd_counts(make.load_source_scan())
     second = data.split(b"; (Data for Range number 1)")[1].replace(
         b"_START=2.000000", b"_START=80.0"
     )
     pattern = read_pattern(data + b"; (Data for Range number 2)" + second, "two.uxd")
     assert pattern.metadata["scans"] == "first of 2 ranges read"
+    assert "the file holds 2 ranges; only the first was read" in pattern.metadata["reader_warning"]
     assert pattern.two_theta_range_deg == pytest.approx((2.0, 75.0))
 
 

@@ -25,6 +25,9 @@ MIN_POINTS = 50
 MAX_POINTS = 2_000_000
 
 
+# Metadata key: what a reader tells the user about the file (shown as a warning).
+READER_WARNING = "reader_warning"
+
 # Metadata key: what a reader converted the file's first column to 2θ from
 # ("q (nm⁻¹)", "d (Å)"); the pattern's wavelength is the one it converted at.
 CONVERTED_AXIS = "converted_axis"

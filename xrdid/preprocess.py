@@ -22,7 +22,7 @@ from scipy.ndimage import median_filter, uniform_filter1d
 from xrdid.edges import without_cut_peaks
 from xrdid.grid import MODEL_GRID, Grid
 from xrdid.noise import noise_sigma
-from xrdid.pattern import Pattern
+from xrdid.pattern import READER_WARNING, Pattern
 from xrdid.resample import to_grid
 from xrdid.wavelengths import CU_KALPHA, Wavelength
 
@@ -192,8 +192,8 @@ def preprocess(
     The wavelength is, in order: the one given, the file's, Cu Kα.
     """
     notes: list[str] = []
-    if "reader_warning" in pattern.metadata:
-        notes.append(pattern.metadata["reader_warning"])
+    if READER_WARNING in pattern.metadata:
+        notes.append(pattern.metadata[READER_WARNING])
     radiation = wavelength or pattern.wavelength
     if radiation is None:
         radiation = CU_KALPHA

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pybaselines import Baseline
 
+from xrdid.pattern import READER_WARNING
 from xrdid.preprocess import normalised_on_grid
 from xrdid.raman.despike import remove_spikes
 from xrdid.raman.grid import RAMAN_GRID, RamanGrid, to_raman_grid
@@ -127,8 +128,8 @@ def preprocess_spectrum(
 ) -> PreprocessedSpectrum:
     """Despike, resample, remove the baseline and normalise a Raman spectrum."""
     notes: list[str] = []
-    if "reader_warning" in spectrum.metadata:
-        notes.append(spectrum.metadata["reader_warning"])
+    if READER_WARNING in spectrum.metadata:
+        notes.append(spectrum.metadata[READER_WARNING])
     intensity, spikes = remove_spikes(spectrum.intensity) if despike else (spectrum.intensity, 0)
     gridded = to_raman_grid(spectrum.shift_cm1, intensity, grid)
     covered = gridded.mask

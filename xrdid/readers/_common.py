@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xrdid.errors import InputError, PatternReadError
+from xrdid.pattern import READER_WARNING
 from xrdid.wavelengths import ANODE_LINES_ANGSTROM, Wavelength
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,18 @@ def build_wavelength(
         logger.info("dropping unusable wavelength from header: %s", exc)
         metadata["wavelength_note"] = f"header wavelength ignored: {exc}"
         return None
+
+
+def first_of(metadata: dict[str, str], key: str, count: int, what: str) -> None:
+    """Record, and warn the user, that of the ``count`` ``what`` (scans,
+    ranges, banks…) a file holds only the first was read: the rest of the
+    measurement is not in the answer."""
+    metadata[key] = f"first of {count} {what} read"
+    warning = (
+        f"the file holds {count} {what}; only the first was read (upload the others as "
+        "files of their own)"
+    )
+    metadata[READER_WARNING] = "; ".join(filter(None, [metadata.get(READER_WARNING), warning]))
 
 
 def fmt(value: float) -> str:

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from xrdid.errors import PatternReadError
 from xrdid.pattern import Pattern, make_pattern
-from xrdid.readers._common import build_wavelength, regular_grid
+from xrdid.readers._common import build_wavelength, first_of, regular_grid
 from xrdid.readers._numbers import is_not_finite, parse_float
 from xrdid.readers._xml import (
     attribute,
@@ -59,7 +59,7 @@ def read_brml(data: bytes, source: str | None = None, *, max_member_bytes: int) 
     members = _raw_data_members(archive, source)
     metadata: dict[str, str] = {"format": "brml", "raw_data": members[0]}
     if len(members) > 1:
-        metadata["scans"] = f"first of {len(members)} raw-data members read"
+        first_of(metadata, "scans", len(members), "raw-data members")
     root = parse_xml(archive.read(members[0]), source, what=members[0])
     routes = list(descendants(root, "DataRoute"))
     if not routes:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from xrdid.errors import PatternReadError, UnsupportedFormatError
 from xrdid.pattern import MAX_POINTS, Pattern, make_pattern
 from xrdid.readers._binary import BinaryView
-from xrdid.readers._common import build_wavelength, fmt, regular_grid
+from xrdid.readers._common import build_wavelength, first_of, fmt, regular_grid
 
 SIGNATURES = (b"RAW1.01", b"RAW4.00", b"RAW2", b"RAW ")
 
@@ -88,7 +88,7 @@ def read_bruker_raw(data: bytes, source: str | None = None) -> Pattern:
             source=source,
         )
     if n_ranges > 1:
-        metadata["ranges"] = f"first of {n_ranges} ranges read"
+        first_of(metadata, "ranges", n_ranges, "ranges")
     intensity = view.float32_array(scan.data_offset, scan.n_points, "range 1 counts")
     if n_ranges == 1:
         _check_tail(view, scan)

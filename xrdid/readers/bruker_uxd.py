@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from xrdid.errors import PatternReadError
 from xrdid.pattern import MAX_POINTS, Pattern, make_pattern
 from xrdid.readers._columns import parse_columns
-from xrdid.readers._common import build_wavelength, normalise_anode, regular_grid
+from xrdid.readers._common import build_wavelength, first_of, normalise_anode, regular_grid
 from xrdid.readers._numbers import NOT_FINITE, parse_float
 from xrdid.readers._textdecode import decode_text
 from xrdid.wavelengths import ANODE_LINES_ANGSTROM, Wavelength, anode
@@ -105,7 +105,7 @@ def read_uxd(data: bytes, source: str | None = None) -> Pattern:
         if header.get(name):
             metadata[label] = header[name][:200]
     if ranges > 1:
-        metadata["scans"] = f"first of {ranges} ranges read"
+        first_of(metadata, "scans", ranges, "ranges")
     drive = header.get("DRIVE", "").upper()
     if drive and not drive.startswith(_TWO_THETA_DRIVES):
         raise PatternReadError(

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from xrdid.errors import PatternReadError
 from xrdid.pattern import MAX_POINTS, Pattern, make_pattern
-from xrdid.readers._common import fmt, regular_grid
+from xrdid.readers._common import first_of, fmt, regular_grid
 from xrdid.readers._numbers import is_not_finite, parse_float
 from xrdid.readers._textdecode import decode_text
 
@@ -64,7 +64,7 @@ def read_gsas(data: bytes, source: str | None = None) -> Pattern:
         if line.lower().startswith("instrument parameter"):
             metadata["instrument_parameter_file"] = line.split(None, 3)[-1].strip()[:200]
     if len(bank_indices) > 1:
-        metadata["banks"] = f"first of {len(bank_indices)} banks read"
+        first_of(metadata, "banks", len(bank_indices), "banks")
     first = bank_indices[0]
     end = bank_indices[1] if len(bank_indices) > 1 else len(lines)
     bank = _parse_bank(lines[first], first + 1, source)

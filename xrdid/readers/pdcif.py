@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from xrdid.errors import PatternReadError, UnsupportedFormatError
 from xrdid.pattern import Pattern, make_pattern
 from xrdid.readers._cif import CifBlock, CifValue, parse_cif
-from xrdid.readers._common import build_wavelength, regular_grid
+from xrdid.readers._common import build_wavelength, first_of, regular_grid
 from xrdid.readers._numbers import is_not_finite, parse_float_with_esd
 from xrdid.readers._textdecode import decode_text
 from xrdid.wavelengths import ANODE_LINES_ANGSTROM, Wavelength
@@ -57,7 +57,7 @@ def read_pdcif(data: bytes, source: str | None = None) -> Pattern:
     block, (intensity_tag, intensity_values) = with_data[0]
     metadata: dict[str, str] = {"format": "pdcif", "data_block": block.name}
     if len(with_data) > 1:
-        metadata["blocks"] = f"first of {len(with_data)} data blocks read"
+        first_of(metadata, "blocks", len(with_data), "data blocks")
     metadata["intensity_tag"] = intensity_tag
     intensity, esd = _numbers(intensity_values, intensity_tag, source)
     two_theta = _two_theta(block, intensity.size, source)

@@ -16,6 +16,7 @@ import re
 import numpy as np
 
 from xrdid.errors import PatternReadError
+from xrdid.pattern import READER_WARNING
 from xrdid.raman.spectrum import (
     MAX_SHIFT_CM1,
     RamanAxis,
@@ -25,7 +26,7 @@ from xrdid.raman.spectrum import (
 )
 from xrdid.readers._columns import ColumnTable, parse_columns, run_together_note
 from xrdid.readers._textdecode import decode_text
-from xrdid.readers.text import READER_WARNING, _split_columns
+from xrdid.readers.text import _split_columns
 
 # RRUFF header keys kept as metadata, under these names.
 _RRUFF_KEYS = {

@@ -23,6 +23,7 @@ from __future__ import annotations
 from xrdid.errors import PatternReadError
 from xrdid.pattern import Pattern, make_pattern
 from xrdid.readers._columns import parse_columns
+from xrdid.readers._common import first_of
 from xrdid.readers._rigaku import profile_arrays, rigaku_wavelength, take_header
 from xrdid.readers._textdecode import decode_text
 
@@ -77,7 +78,7 @@ def read_ras(data: bytes, source: str | None = None) -> Pattern:
 
     metadata: dict[str, str] = {"format": "rigaku_ras"}
     if blocks > 1:
-        metadata["scans"] = f"first of {blocks} scans read"
+        first_of(metadata, "scans", blocks, "scans")
     take_header(header, _METADATA_KEYS, "MEAS_SCAN_AXIS_X", metadata, source, "MEAS_SCAN_AXIS_X")
     unit = header.get("MEAS_SCAN_UNIT_X", "deg")
     if unit.lower() not in ("deg", "degree", "°"):

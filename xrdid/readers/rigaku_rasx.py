@@ -14,6 +14,7 @@ from xml.etree.ElementTree import Element
 from xrdid.errors import PatternReadError
 from xrdid.pattern import Pattern, make_pattern
 from xrdid.readers._columns import parse_columns
+from xrdid.readers._common import first_of
 from xrdid.readers._rigaku import profile_arrays, rigaku_wavelength, take_header
 from xrdid.readers._textdecode import decode_text
 from xrdid.readers._xml import local_name, parse_xml
@@ -42,7 +43,7 @@ def read_rasx(data: bytes, source: str | None = None, *, max_member_bytes: int) 
     data_index, profile_index, profile_name = profiles[0]
     metadata: dict[str, str] = {"format": "rigaku_rasx", "profile": profile_name}
     if len(profiles) > 1:
-        metadata["scans"] = f"first of {len(profiles)} profiles read"
+        first_of(metadata, "scans", len(profiles), "profiles")
 
     wavelength = None
     folder = profile_name.replace("\\", "/").rsplit("/", 1)[0]

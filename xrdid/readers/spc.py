@@ -23,7 +23,7 @@ from xrdid.raman.spectrum import (
     make_raman_spectrum,
     plausible_laser,
 )
-from xrdid.readers.text import READER_WARNING
+from xrdid.readers._common import first_of
 
 # Byte 1 of an SPC file is its version: 0x4B new format, 0x4D old format.
 SPC_VERSIONS = (0x4B, 0x4D)
@@ -66,7 +66,7 @@ def read_spc(
     xtype = str(spc.xtype)
     metadata = {"format": "spc", "x_type": xtype}
     if len(spc) > 1:
-        metadata[READER_WARNING] = f"first of {len(spc)} spectra read"
+        first_of(metadata, "spectra", len(spc), "spectra")
     axis = _AXES.get(xtype)
     if axis is None:
         raise PatternReadError(

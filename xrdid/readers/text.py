@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xrdid.errors import PatternReadError
-from xrdid.pattern import CONVERTED_AXIS, Pattern, make_pattern
+from xrdid.pattern import CONVERTED_AXIS, READER_WARNING, Pattern, make_pattern
 from xrdid.readers._columns import ColumnTable, parse_columns, run_together_note
 from xrdid.readers._header import axis_of, conversion_note, stated_radiation, to_two_theta
 from xrdid.readers._numbers import parse_float
@@ -36,8 +36,6 @@ logger = logging.getLogger(__name__)
 # Header names that mark a column as the uncertainty of the one before it:
 # short symbols exactly, longer words anywhere in the name ("I_esd", "Sigma(I)").
 _SIGMA_SYMBOLS = frozenset({"e", "s", "u", "σ", "dy", "di", "de"})
-# Metadata key for what a reader wants the user to know (shown as a warning).
-READER_WARNING = "reader_warning"
 
 _SIGMA_WORDS = ("sig", "σ", "esd", "err", "std", "uncert")
 

@@ -21,7 +21,7 @@ from xrdid.raman.spectrum import (
     make_raman_spectrum,
     plausible_laser,
 )
-from xrdid.readers.text import READER_WARNING
+from xrdid.readers._common import first_of
 
 WDF_MAGIC = b"WDF1"
 
@@ -104,7 +104,7 @@ def read_wdf(
     finally:
         os.unlink(path)
     if spectra.shape[0] > 1:
-        metadata[READER_WARNING] = f"first of {spectra.shape[0]} spectra read"
+        first_of(metadata, "spectra", int(spectra.shape[0]), "spectra")
     axes = {UnitType.RamanShift: RamanAxis.SHIFT, UnitType.Nanometre: RamanAxis.WAVELENGTH}
     axis = axes.get(unit)
     if axis is None:

@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from xrdid.errors import PatternReadError
 from xrdid.pattern import Pattern, make_pattern
-from xrdid.readers._common import build_wavelength
+from xrdid.readers._common import build_wavelength, first_of
 from xrdid.readers._numbers import is_not_finite, parse_float, parse_floats
 from xrdid.readers._xml import (
     attribute,
@@ -68,7 +68,7 @@ def read_xrdml(data: bytes, source: str | None = None) -> Pattern:
     if namespace:
         metadata["schema"] = namespace
     if len(scans) > 1:
-        metadata["scans"] = f"first of {len(scans)} scans read"
+        first_of(metadata, "scans", len(scans), "scans")
     for key in ("scanAxis", "mode"):
         value = scan.get(key)
         if value:
