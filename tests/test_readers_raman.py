@@ -175,3 +175,35 @@ def test_infrared_jcamp_is_not_read_as_raman() -> None:
     )
     with pytest.raises(UnsupportedFormatError, match="infrared spectrum, not a Raman"):
         read_measurement(text.encode(), "x.jdx")
+
+
+@pytest.mark.parametrize(
+    ("header", "laser"),
+    [
+        ("#Laser (nm)=\t532.17", 532.17),  # LabSpec
+        ("laser_wavelength;785.26", 785.26),  # B&W Tek
+        ("# Excitation wavelength 632.8 nm", 632.8),
+        ("# Laser power (mW): 500\n# Laser wavelength: 785 nm", 785.0),
+        ("# Laser: 18796.99 cm-1", 532.0),  # stated as a wavenumber
+    ],
+)
+def test_a_header_that_states_the_laser_converts_an_absolute_axis(
+    header: str, laser: float
+) -> None:
+    data = (header + "\n" + rows(1e7 / laser - SHIFT, BANDS, " ")).encode()
+    spectrum = read_measurement(data, "s.txt")
+    assert isinstance(spectrum, RamanSpectrum)
+    assert spectrum.laser_wavelength_nm == pytest.approx(laser, abs=0.01)
+    assert spectrum.metadata["laser_from"] == "header"
+    np.testing.assert_allclose(spectrum.shift_cm1, SHIFT, atol=0.05)
+    sent = read_measurement(data, "s.txt", laser_wavelength_nm=laser + 1.0)
+    assert sent.laser_wavelength_nm == laser + 1.0  # the request's wins
+
+
+@pytest.mark.parametrize(
+    "header", ["# Laser power (mW): 500", "# Laser on time 532 s", "# Excitation filter 785"]
+)
+def test_a_laser_field_that_is_not_its_wavelength_is_not_read(header: str) -> None:
+    data = (header + "\n" + rows(1e7 / 532.0 - SHIFT, BANDS, " ")).encode()
+    with pytest.raises(PatternReadError, match="states no laser wavelength"):
+        read_measurement(data, "s.txt")

@@ -1,5 +1,5 @@
-"""What a column file's header states: the radiation, and what its first
-column is.
+"""What a column file's header states: the radiation (an X-ray wavelength,
+or a Raman laser), and what its first column is.
 
 Exports from integration software (pyFAI, GSAS-II, Dioptas) and many lab
 programs write a header of ``key: value`` lines and a column line such as
@@ -31,11 +31,21 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xrdid.errors import InputError, PatternReadError
+from xrdid.raman.spectrum import MAX_LASER_NM, NM_PER_CM, plausible_laser
 from xrdid.readers._common import fmt, normalise_anode
 from xrdid.readers._numbers import parse_float
 from xrdid.wavelengths import ANODE_LINES_ANGSTROM, KALPHA2_RATIO, Wavelength, anode
 
-__all__ = ["Axis", "axis_of", "conversion_note", "stated_radiation", "to_two_theta"]
+__all__ = [
+    "Axis",
+    "axis_of",
+    "conversion_note",
+    "laser_nm",
+    "mentions_laser",
+    "stated_laser",
+    "stated_radiation",
+    "to_two_theta",
+]
 
 # hc in keV·Å: λ = 12.398 / E.
 _KEV_ANGSTROM = 12.398419843320026
@@ -216,3 +226,44 @@ def conversion_note(axis: Axis, wavelength: Wavelength, stated: bool, dropped: i
     )
     beyond = f"; {dropped} points beyond that radiation's reach left out" if dropped else ""
     return f"the first column is {axis.label}: converted to 2θ at {at}{beyond}"
+
+
+# A Raman laser's field: a key naming the laser or excitation, not its power,
+# time or optics ("Laser (nm)=532.17", "laser_wavelength;785.26",
+# "Excitation wavelength 532 nm", JCAMP's "$LASER WAVELENGTH").
+_LASER_KEY = re.compile(r"(?i)laser|excitation")
+_NOT_THE_WAVELENGTH = re.compile(
+    r"(?i)power|intensit|mw\b|%|time|spot|filter|shutter|attenuat|grating|objective|focus"
+)
+_KEY_AND_NUMBER = re.compile(r"^([^0-9]*?)" + _NUMBER)
+
+
+def mentions_laser(line: str) -> bool:
+    """Whether a header line is about the laser or excitation."""
+    return _LASER_KEY.search(line) is not None
+
+
+def laser_nm(key: str, value: str) -> float | None:
+    """The laser wavelength a header field states (a wavenumber converted),
+    or None when the field is not one or its number is implausible."""
+    if not _LASER_KEY.search(key) or _NOT_THE_WAVELENGTH.search(key):
+        return None
+    found = _KEY_AND_NUMBER.match(value.strip())
+    if found is None or found.group(1).strip():
+        return None
+    number = parse_float(found.group(2))
+    if number is None or number <= 0:
+        return None
+    return plausible_laser(NM_PER_CM / number if number > MAX_LASER_NM else number)
+
+
+def stated_laser(header: Sequence[str]) -> float | None:
+    """The Raman laser a text header states, or None."""
+    for raw in header:
+        line = _LEAD.sub("", raw).strip()
+        found = _KEY_AND_NUMBER.match(line)
+        if found is not None:
+            laser = laser_nm(found.group(1), line[len(found.group(1)) :])
+            if laser is not None:
+                return laser
+    return None

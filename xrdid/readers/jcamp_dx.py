@@ -11,26 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 from typing import Any
 
 import numpy as np
 
 from xrdid.errors import PatternReadError, UnsupportedFormatError
 from xrdid.raman.spectrum import (
-    MAX_LASER_NM,
     MAX_SHIFT_CM1,
-    NM_PER_CM,
     RamanAxis,
     RamanSpectrum,
     axis_to_shift,
     make_raman_spectrum,
-    plausible_laser,
 )
+from xrdid.readers._header import laser_nm
 from xrdid.readers._textdecode import decode_text
-
-_LASER_KEY = re.compile(r"laser|excitation")
-_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?")
 
 
 def is_jcamp(head: str) -> bool:
@@ -73,7 +67,7 @@ def read_jcamp(
             "data lines are wrong",
             source=source,
         )
-    laser = laser_wavelength_nm or plausible_laser(_laser_nm(block))
+    laser = laser_wavelength_nm or _laser_nm(block)
     metadata = {"format": "jcamp-dx", "title": str(block.get("title", ""))[:200]}
     metadata["x_units"] = str(block.get("xunits", ""))
     axis = _axis(str(block.get("xunits", "")), x, source)
@@ -127,13 +121,10 @@ def _axis(units: str, x: np.ndarray, source: str | None) -> RamanAxis:
 
 def _laser_nm(block: dict[str, Any]) -> float | None:
     """The laser wavelength from a header label naming the laser or excitation
-    (vendor labels such as ``##$LASER WAVELENGTH=785``); cm⁻¹ values converted."""
+    (vendor labels such as ``##$LASER WAVELENGTH=785``)."""
     for key, value in block.items():
-        if isinstance(key, str) and _LASER_KEY.search(key):
-            found = _NUMBER.search(str(value))
-            if found:
-                number = float(found.group())
-                if number > MAX_LASER_NM:  # stated as a wavenumber
-                    number = NM_PER_CM / number
-                return number
+        if isinstance(key, str):
+            laser = laser_nm(key, str(value))
+            if laser is not None:
+                return laser
     return None

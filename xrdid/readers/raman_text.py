@@ -5,7 +5,9 @@ CHEMISTRY, LOCALITY…; latin-1 or UTF-8) and ``shift, intensity`` rows; the
 laser is only in the file name (``…__Raman__532__…``). A generic export has
 optional header lines and two columns. Its first column is the Raman shift in
 cm⁻¹ unless the header says wavelength/nm, or the values are absolute
-wavenumbers (above any Raman shift); both need the laser wavelength.
+wavenumbers (above any Raman shift); both need the laser wavelength, which a
+header line naming the laser or excitation gives ("#Laser (nm)=532.17", as
+LabSpec writes it; a request's overrides it).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from xrdid.raman.spectrum import (
     make_raman_spectrum,
 )
 from xrdid.readers._columns import ColumnTable, parse_columns, run_together_note
+from xrdid.readers._header import mentions_laser, stated_laser
 from xrdid.readers._textdecode import decode_text
 from xrdid.readers.text import _split_columns
 
@@ -160,6 +163,10 @@ def spectrum_from_table(
     if split:
         metadata[READER_WARNING] = "; ".join(filter(None, [split, metadata.get(READER_WARNING)]))
     x = table.columns[0]
+    if laser_wavelength_nm is None:
+        laser_wavelength_nm = stated_laser(table.header)
+        if laser_wavelength_nm is not None:
+            metadata["laser_from"] = "header"
     chosen = axis or guess_axis(table)
     metadata["axis"] = chosen.value
     if table.header:
@@ -174,9 +181,11 @@ def spectrum_from_table(
 
 
 def guess_axis(table: ColumnTable) -> RamanAxis:
-    """The axis of a column file: what the header names, else absolute
-    wavenumbers when the values exceed any Raman shift, else Raman shift."""
-    header = " ".join(table.header) + " " + " ".join(table.names or ())
+    """The axis of a column file: what the header names (lines about the
+    laser aside: its wavelength is no axis), else absolute wavenumbers when
+    the values exceed any Raman shift, else Raman shift."""
+    words = [*table.header, *(table.names or ())]
+    header = " ".join(word for word in words if not mentions_laser(word))
     if _WAVELENGTH_WORDS.search(header):
         return RamanAxis.WAVELENGTH
     if _ABSOLUTE_WORDS.search(header) or float(np.max(table.columns[0])) > MAX_SHIFT_CM1:
