@@ -236,6 +236,7 @@ _NOT_THE_WAVELENGTH = re.compile(
     r"(?i)power|intensit|mw\b|%|time|spot|filter|shutter|attenuat|grating|objective|focus"
 )
 _KEY_AND_NUMBER = re.compile(r"^([^0-9]*?)" + _NUMBER)
+_FIRST_NUMBER = re.compile(_NUMBER)
 
 
 def mentions_laser(line: str) -> bool:
@@ -248,10 +249,10 @@ def laser_nm(key: str, value: str) -> float | None:
     or None when the field is not one or its number is implausible."""
     if not _LASER_KEY.search(key) or _NOT_THE_WAVELENGTH.search(key):
         return None
-    found = _KEY_AND_NUMBER.match(value.strip())
-    if found is None or found.group(1).strip():
+    found = _FIRST_NUMBER.search(value)
+    if found is None:
         return None
-    number = parse_float(found.group(2))
+    number = parse_float(found.group(1))
     if number is None or number <= 0:
         return None
     return plausible_laser(NM_PER_CM / number if number > MAX_LASER_NM else number)
