@@ -398,3 +398,52 @@ def test_many_numbers_at_once_read_as_one_at_a_time(tokens: list[str]) -> None:
     else:
         assert at_once is not None
         np.testing.assert_array_equal(at_once, np.array(one_by_one, dtype=np.float64))
+
+
+OBS_X = np.arange(10.0, 80.0, 0.02)
+OBS_Y = 100.0 + 900.0 * np.exp(-((OBS_X - 26.6) ** 2) / 0.01)
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "read", "ignored"),
+    [
+        (  # GSAS-II's CSV export of a refinement
+            "x,y_obs,weight,y_calc,y_bkg,Q",
+            lambda x, y: f"{x:.4f},{y:.2f},{1 / y:.6f},{0.98 * y:.2f},100.0,{x / 10:.4f}",
+            "y_obs",
+            "weight, y_calc, y_bkg, Q",
+        ),
+        (  # HighScore's profile export
+            "Pos. [°2Th.]\tIobs [cts]\tIcalc [cts]\tIback [cts]",
+            lambda x, y: f"{x:.4f}\t{y:.2f}\t{0.98 * y:.2f}\t100.0",
+            "Iobs [cts]",
+            "Icalc [cts], Iback [cts]",
+        ),
+        (
+            "2Theta;Counts;Background;Net",
+            lambda x, y: f"{x:.4f};{y:.2f};100.0;{y - 100:.2f}",
+            "Counts",
+            "Background, Net",
+        ),
+    ],
+)
+def test_the_observed_intensity_is_read_beside_fitted_and_derived_columns(
+    header: str, row, read: str, ignored: str
+) -> None:
+    lines = [header] + [row(x, y) for x, y in zip(OBS_X, OBS_Y, strict=True)]
+    pattern = read_pattern(("\n".join(lines) + "\n").encode(), "export.csv")
+    assert pattern.metadata["intensity_column"] == read
+    np.testing.assert_allclose(pattern.intensity, OBS_Y, atol=0.01)
+    assert (
+        f"{ignored} ignored: {read} read as the measured intensity"
+        in (pattern.metadata["reader_warning"])
+    )
+
+
+@pytest.mark.parametrize("header", ["2theta,counts_1,counts_2,counts_3", "2theta,a,b,c"])
+def test_columns_no_name_singles_out_stay_a_table(header: str) -> None:
+    lines = [header] + [
+        f"{x:.4f},{y:.1f},{y:.1f},{y:.1f}" for x, y in zip(OBS_X, OBS_Y, strict=True)
+    ]
+    with pytest.raises(PatternReadError, match="table of patterns"):
+        read_pattern(("\n".join(lines) + "\n").encode(), "table.csv")

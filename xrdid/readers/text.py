@@ -18,6 +18,7 @@ one pattern per column.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,16 @@ _SIGMA_WORDS = ("sig", "σ", "esd", "err", "std", "uncert")
 # only below 4 counts, while a background or second scan sits near I.
 _MAX_MEDIAN_SIGMA_RATIO = 0.5
 
+# Column names of a measured intensity ("y_obs", "Iobs [cts]", "Counts"), and
+# of what a program fitted or derived beside it ("y_calc", "Iback", "weight").
+_OBSERVED = re.compile(
+    r"(?i)^[iy]?[_ ]?(?:obs(?:erved)?|meas(?:ured)?)\b|^counts?\b|^cts\b|^cps\b|^intensit|^[iy]$"
+)
+# An export of a fit has a few columns; a library table (RockJock's ~170
+# patterns) is refused as a table even where one name reads as "observed".
+_MAX_EXPORT_COLUMNS = 6
+_DERIVED = re.compile(r"(?i)calc|bkg|back|diff|weight|fit|model|sigma|esd|err|peak|net|^q\b|^d\b")
+
 # How many column names an error message lists before "…".
 _NAMES_SHOWN = 5
 
@@ -65,6 +76,17 @@ def pattern_from_table(table: ColumnTable, source: str | None = None) -> Pattern
             "(negative or as large as the intensity); column 2 read as the intensity"
         )
         intensity_columns = intensity_columns[:1]
+    observed = [column for column in intensity_columns if _is_observed(column[0])]
+    if (
+        1 < len(intensity_columns) <= _MAX_EXPORT_COLUMNS
+        and table.names is not None
+        and len(observed) == 1
+    ):
+        # A refinement's or a processing program's export: the observed
+        # intensity beside what was fitted or derived from it.
+        others = ", ".join(name for name, _ in intensity_columns if name != observed[0][0])
+        notes.append(f"{others} ignored: {observed[0][0]} read as the measured intensity")
+        intensity_columns = observed
     if len(intensity_columns) > 1:
         names = [name for name, _ in intensity_columns]
         shown = ", ".join(names[:_NAMES_SHOWN]) + (", …" if len(names) > _NAMES_SHOWN else "")
@@ -186,6 +208,10 @@ def _split_columns(
     if table.n_columns == 3 and _is_sigma(table, names[2]):
         return columns[:1], table.columns[2]
     return columns, None
+
+
+def _is_observed(name: str) -> bool:
+    return _OBSERVED.search(name) is not None and _DERIVED.search(name) is None
 
 
 def _is_sigma(table: ColumnTable, name: str) -> bool:
