@@ -12,7 +12,10 @@ plausible as one (non-negative and mostly below half the intensity: Poisson
 σ = √I is below I/2 from 4 counts up). Anything else is a second intensity
 column, and a file with several intensity columns is a table: ``read_text``
 refuses it rather than silently picking one, and ``read_text_table`` reads
-one pattern per column.
+one pattern per column. The exception is the export of a fit: of a few
+named columns, the one named as observed (``y_obs``, ``Iobs``) beside
+fitted or derived ones (``y_calc``, ``Iback``) is read, the others named in
+a warning.
 """
 
 from __future__ import annotations
@@ -49,10 +52,10 @@ _MAX_MEDIAN_SIGMA_RATIO = 0.5
 _OBSERVED = re.compile(
     r"(?i)^[iy]?[_ ]?(?:obs(?:erved)?|meas(?:ured)?)\b|^counts?\b|^cts\b|^cps\b|^intensit|^[iy]$"
 )
+_DERIVED = re.compile(r"(?i)calc|bkg|back|diff|weight|fit|model|sigma|esd|err|peak|net|^q\b|^d\b")
 # An export of a fit has a few columns; a library table (RockJock's ~170
 # patterns) is refused as a table even where one name reads as "observed".
 _MAX_EXPORT_COLUMNS = 6
-_DERIVED = re.compile(r"(?i)calc|bkg|back|diff|weight|fit|model|sigma|esd|err|peak|net|^q\b|^d\b")
 
 # How many column names an error message lists before "…".
 _NAMES_SHOWN = 5
