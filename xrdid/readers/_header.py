@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from xrdid.errors import InputError, PatternReadError
+from xrdid.grid import d_to_two_theta
 from xrdid.raman.spectrum import MAX_LASER_NM, NM_PER_CM, plausible_laser
 from xrdid.readers._common import fmt, normalise_anode
 from xrdid.readers._numbers import parse_float
@@ -204,18 +205,15 @@ def axis_of(name: str | None, source: str | None) -> Axis:
 def to_two_theta(
     x: NDArray[np.float64], axis: Axis, wavelength_angstrom: float
 ) -> NDArray[np.float64]:
-    """The first column as 2θ in degrees at ``wavelength_angstrom``; values
-    beyond that radiation's reach (sin θ ≥ 1) become NaN."""
-    if axis.quantity == "2θ":
-        return x * axis.scale
-    if axis.quantity == "q":
-        sine = x * axis.scale * wavelength_angstrom / (4.0 * math.pi)
-    else:
-        with np.errstate(divide="ignore"):
-            sine = wavelength_angstrom / (2.0 * x * axis.scale)
-    inside = (sine > 0) & (sine < 1)
-    out = np.full(x.shape, np.nan)
-    out[inside] = np.degrees(2.0 * np.arcsin(sine[inside]))
+    """A q or d column as 2θ in degrees at ``wavelength_angstrom`` (through
+    d-spacing, :func:`~xrdid.grid.d_to_two_theta`); NaN where none is: beyond
+    that radiation's reach, or not a positive q or d."""
+    scaled = x * axis.scale
+    with np.errstate(divide="ignore"):
+        d = 2.0 * math.pi / scaled if axis.quantity == "q" else scaled
+    two_theta = d_to_two_theta(np.where(d > 0, d, np.nan), wavelength_angstrom)
+    inside = (two_theta > 0) & (two_theta < 180.0)
+    out: NDArray[np.float64] = np.where(inside, two_theta, np.nan)
     return out
 
 
