@@ -132,6 +132,30 @@ def test_a_fixed_width_raman_export_with_rows_run_together_reads_with_a_warning(
     assert spectrum.metadata["reader_warning"].startswith("line 502: the axis value")
 
 
+def test_row_numbers_before_the_axis_do_not_decide_the_technique() -> None:
+    """Column 1 counting 1…600 passes 180 as a Raman axis would; the axis
+    after it decides."""
+    numbers = np.arange(1, SHIFT.size + 1)
+    spectrum = read_measurement(
+        "".join(
+            f"{n} {x:.4f} {y:.3f}\n" for n, x, y in zip(numbers, SHIFT, BANDS, strict=True)
+        ).encode(),
+        "s.txt",
+    )
+    assert isinstance(spectrum, RamanSpectrum)
+    assert spectrum.shift_cm1[np.argmax(spectrum.intensity)] == pytest.approx(1086.0, abs=1.5)
+    assert "numbers the rows" in spectrum.metadata["reader_warning"]
+    two_theta = np.linspace(10.0, 80.0, SHIFT.size)
+    pattern = read_measurement(
+        "".join(
+            f"{n} {x:.4f} {y:.3f}\n" for n, x, y in zip(numbers, two_theta, BANDS, strict=True)
+        ).encode(),
+        "p.txt",
+    )
+    assert isinstance(pattern, Pattern)
+    np.testing.assert_allclose(pattern.two_theta_deg, two_theta, atol=1e-4)
+
+
 def test_absolute_wavenumbers_without_a_header_are_recognised() -> None:
     data = rows(1e7 / 532.0 - SHIFT, BANDS, " ").encode()
     with pytest.raises(PatternReadError, match="states no laser wavelength"):

@@ -134,7 +134,11 @@ def test_third_column_is_sigma_when_plausible_or_named() -> None:
     [
         (None, Y * 0.95, "column 3 ignored: it is not an uncertainty"),
         (None, -np.sqrt(Y), "column 3 ignored: it is not an uncertainty"),
-        ("tth obs background", np.sqrt(Y), "background ignored: it is not an uncertainty"),
+        (
+            "tth obs background",
+            np.sqrt(Y),
+            "background ignored: obs read as the measured intensity",
+        ),
     ],
 )
 def test_second_intensity_column_is_ignored_with_a_warning_or_read_as_table(
@@ -148,6 +152,47 @@ def test_second_intensity_column_is_ignored_with_a_warning_or_read_as_table(
     patterns = read_pattern_table(content)
     assert len(patterns) == 2
     np.testing.assert_array_equal(list(patterns.values())[1].intensity, third)
+
+
+def _rows(*columns: np.ndarray, separator: str = ",") -> list[str]:
+    return [separator.join(repr(float(v)) for v in values) for values in zip(*columns, strict=True)]
+
+
+ROW_NUMBERS = np.arange(1.0, N + 1)
+
+
+@pytest.mark.parametrize(
+    ("lines", "phrase"),
+    [
+        # An export that numbers its rows before the axis, named or not.
+        (["No.,2Theta,Intensity", *_rows(ROW_NUMBERS, X, Y)], "'No.' numbers the rows"),
+        (_rows(ROW_NUMBERS - 1, X, Y, separator=" "), "column 1 numbers the rows"),
+        # The axis named, though not first.
+        (["Intensity,2Theta", *_rows(Y, X)], "'2Theta' read as 2θ, not the first column"),
+        (
+            ["No.;Time;Angle;Counts", *_rows(ROW_NUMBERS, 0.5 * ROW_NUMBERS, X, Y, separator=";")],
+            "'Angle' read as 2θ, not the first column 'Time'; Time ignored: Counts read",
+        ),
+        (["2Theta,Background,Counts", *_rows(X, 0.1 * Y, Y)], "Background ignored: Counts read"),
+    ],
+)
+def test_the_axis_and_intensity_columns_are_found_by_name_or_row_numbers(
+    lines: list[str], phrase: str
+) -> None:
+    pattern = read_pattern("\n".join(lines).encode(), "export.csv")
+    assert_reads_back(pattern)
+    assert phrase in pattern.metadata["reader_warning"]
+
+
+def test_row_numbers_are_an_axis_only_when_nothing_else_can_be() -> None:
+    # Row numbers and one column: no axis at all.
+    content = "\n".join(["Point,Intensity", *_rows(ROW_NUMBERS, Y)]).encode()
+    with pytest.raises(PatternReadError, match="numbers the rows.*holds no axis"):
+        read_pattern(content)
+    # Unnamed whole-degree steps from 1° beside an intensity are a (coarse) 2θ axis.
+    coarse = read_pattern("\n".join(_rows(ROW_NUMBERS, Y, separator=" ")).encode())
+    np.testing.assert_array_equal(coarse.two_theta_deg, ROW_NUMBERS)
+    assert "reader_warning" not in coarse.metadata
 
 
 def test_wide_table_names_and_duplicates() -> None:

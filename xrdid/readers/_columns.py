@@ -20,7 +20,7 @@ import re
 from array import array
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -562,3 +562,47 @@ def _no_data(
 
 def _clip(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# The name of a column that numbers the rows ("No.", "Index", "Point").
+_ROW_NUMBER_NAME = re.compile(r"(?i)^(?:no\.?|nr\.?|n|#|index|idx|point|pt|row)$")
+
+
+def numbers_rows(table: ColumnTable) -> bool:
+    """Whether column 1 only numbers the rows (1, 2, 3…, as some instrument
+    and spreadsheet exports write before the axis). Without a name saying
+    so, only when column 2 is a strictly monotonic axis and a third column
+    follows: a real 2θ axis stepping by whole degrees from 1° beside a
+    monotonic "intensity" is no pattern."""
+    if table.n_columns < 2 or table.n_rows < 2:
+        return False
+    numbers = table.columns[0]
+    if numbers[0] not in (0.0, 1.0) or not bool(np.all(np.diff(numbers) == 1.0)):
+        return False
+    if table.names is not None and _ROW_NUMBER_NAME.match(table.names[0].strip()):
+        return True
+    axis_steps = np.diff(table.columns[1])
+    monotonic = bool(np.all(axis_steps > 0) or np.all(axis_steps < 0))
+    return table.n_columns >= 3 and monotonic
+
+
+def without_row_numbers(table: ColumnTable, source: str | None) -> tuple[ColumnTable, str | None]:
+    """``table`` less a first column that :func:`numbers_rows`, and the note
+    that says so; ``table`` itself when column 1 is not one."""
+    if not numbers_rows(table):
+        return table, None
+    if table.n_columns == 2:
+        raise PatternReadError(
+            "column 1 numbers the rows and column 2 is the only other column, so the file "
+            "holds no axis (2θ or Raman shift); export the axis beside the intensity",
+            source=source,
+        )
+    label = f"{table.names[0]!r} " if table.names is not None else ""
+    return (
+        replace(
+            table,
+            columns=table.columns[1:],
+            names=None if table.names is None else table.names[1:],
+        ),
+        f"column 1 {label}numbers the rows (1, 2, 3…): left out",
+    )

@@ -26,7 +26,13 @@ from xrdid.raman.spectrum import (
     axis_to_shift,
     make_raman_spectrum,
 )
-from xrdid.readers._columns import ColumnTable, parse_columns, run_together_note
+from xrdid.readers._columns import (
+    ColumnTable,
+    numbers_rows,
+    parse_columns,
+    run_together_note,
+    without_row_numbers,
+)
 from xrdid.readers._header import mentions_laser, stated_laser
 from xrdid.readers._textdecode import decode_text
 from xrdid.readers.text import _split_columns
@@ -146,6 +152,7 @@ def spectrum_from_table(
     axis: RamanAxis | None = None,
 ) -> RamanSpectrum:
     """The Raman spectrum of parsed columns (x, intensity)."""
+    table, row_numbers = without_row_numbers(table, source)
     intensity_columns, _ = _split_columns(table)
     metadata = {"format": "text", "layout": table.dialect.label}
     if len(intensity_columns) > 1:
@@ -159,9 +166,9 @@ def spectrum_from_table(
                 "shift; save the shift and a single intensity column",
                 source=source,
             )
-    split = run_together_note(table)
-    if split:
-        metadata[READER_WARNING] = "; ".join(filter(None, [split, metadata.get(READER_WARNING)]))
+    notes = [row_numbers, run_together_note(table), metadata.get(READER_WARNING)]
+    if any(notes):
+        metadata[READER_WARNING] = "; ".join(filter(None, notes))
     x = table.columns[0]
     if laser_wavelength_nm is None:
         laser_wavelength_nm = stated_laser(table.header)
@@ -202,4 +209,5 @@ def text_technique(table: ColumnTable) -> str:
         return "raman"
     if xrd and not raman:
         return "xrd"
-    return "raman" if float(np.max(table.columns[0])) > 180.0 else "xrd"
+    axis = table.columns[1 if numbers_rows(table) else 0]
+    return "raman" if float(np.max(axis)) > 180.0 else "xrd"

@@ -4,7 +4,9 @@ Column 1 is 2θ in degrees, column 2 the intensity, an optional column 3 its
 standard uncertainty σ. A column line that names column 1 2θ in radians,
 q or d-spacing (``2th_rad``, ``q_nm^-1``, ``q_A^-1``, ``d``, as pyFAI and
 other integration software write) is converted to 2θ; a header line that
-states the radiation sets the pattern's wavelength (:mod:`._header`).
+states the radiation sets the pattern's wavelength (:mod:`._header`). A
+column named as the angle is the axis wherever it stands, and a first
+column that only numbers the rows is left out, each said in a warning.
 
 A third column is taken as σ only when its header
 says so (``esd``, ``sigma``, ``err``…) or, without a header, when it is
@@ -22,15 +24,26 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from xrdid.errors import PatternReadError
 from xrdid.pattern import CONVERTED_AXIS, READER_WARNING, Pattern, make_pattern
-from xrdid.readers._columns import ColumnTable, parse_columns, run_together_note
-from xrdid.readers._header import axis_of, conversion_note, stated_radiation, to_two_theta
+from xrdid.readers._columns import (
+    ColumnTable,
+    parse_columns,
+    run_together_note,
+    without_row_numbers,
+)
+from xrdid.readers._header import (
+    TWO_THETA_DEGREES,
+    axis_of,
+    conversion_note,
+    stated_radiation,
+    to_two_theta,
+)
 from xrdid.readers._numbers import parse_float
 from xrdid.readers._textdecode import decode_text
 from xrdid.wavelengths import Wavelength, anode
@@ -57,6 +70,9 @@ _DERIVED = re.compile(r"(?i)calc|bkg|back|diff|weight|fit|model|sigma|esd|err|pe
 # patterns) is refused as a table even where one name reads as "observed".
 _MAX_EXPORT_COLUMNS = 6
 
+# A column named as the scan's angle ("2Theta", "2θ", "Pos. [°2Th.]", "Angle").
+_ANGLE_NAME = re.compile(r"(?i)2\s*-?\s*th|2θ|two[\s_-]?theta|^tth|^angle")
+
 # How many column names an error message lists before "…".
 _NAMES_SHOWN = 5
 
@@ -68,17 +84,10 @@ def read_text(data: bytes, source: str | None = None) -> Pattern:
 
 def pattern_from_table(table: ColumnTable, source: str | None = None) -> Pattern:
     """The pattern of parsed columns (2θ, intensity, optional σ)."""
+    table, notes = _axis_first(table, source)
     intensity_columns, sigma = _split_columns(table)
     split = run_together_note(table)
-    notes = [split] if split else []
-    if len(intensity_columns) == 2 and table.n_columns == 3:
-        # Exports often append a fitted background or a second scan as column 3;
-        # the measured intensity is column 2 by convention. Say so, don't fail.
-        notes.append(
-            f"{intensity_columns[1][0]} ignored: it is not an uncertainty "
-            "(negative or as large as the intensity); column 2 read as the intensity"
-        )
-        intensity_columns = intensity_columns[:1]
+    notes += [split] if split else []
     observed = [column for column in intensity_columns if _is_observed(column[0])]
     if (
         1 < len(intensity_columns) <= _MAX_EXPORT_COLUMNS
@@ -90,6 +99,14 @@ def pattern_from_table(table: ColumnTable, source: str | None = None) -> Pattern
         others = ", ".join(name for name, _ in intensity_columns if name != observed[0][0])
         notes.append(f"{others} ignored: {observed[0][0]} read as the measured intensity")
         intensity_columns = observed
+    elif len(intensity_columns) == 2 and table.n_columns == 3:
+        # Exports often append a fitted background or a second scan as column 3;
+        # the measured intensity is column 2 by convention. Say so, don't fail.
+        notes.append(
+            f"{intensity_columns[1][0]} ignored: it is not an uncertainty "
+            "(negative or as large as the intensity); column 2 read as the intensity"
+        )
+        intensity_columns = intensity_columns[:1]
     if len(intensity_columns) > 1:
         names = [name for name, _ in intensity_columns]
         shown = ", ".join(names[:_NAMES_SHOWN]) + (", …" if len(names) > _NAMES_SHOWN else "")
@@ -142,6 +159,36 @@ class _Abscissa:
         return cls(two_theta[kept], kept, at, note)
 
 
+def _axis_first(table: ColumnTable, source: str | None) -> tuple[ColumnTable, list[str]]:
+    """``table`` with its axis as column 1, and notes saying what moved: a
+    column of row numbers left out (:func:`without_row_numbers`), and the one
+    column named as 2θ put first where column 1's name is no axis
+    (``Intensity,2Theta``; ``No.,Time,Angle,Counts``)."""
+    table, row_numbers = without_row_numbers(table, source)
+    notes = [row_numbers] if row_numbers else []
+    names = table.names
+    if (
+        names is None
+        or _ANGLE_NAME.search(names[0])
+        or axis_of(names[0], source) != TWO_THETA_DEGREES
+    ):
+        return table, notes
+    angles = [index for index, name in enumerate(names) if index and _ANGLE_NAME.search(name)]
+    if len(angles) != 1:
+        return table, notes
+    (angle,) = angles
+    order = [angle, *(index for index in range(table.n_columns) if index != angle)]
+    notes.append(f"{names[angle]!r} read as 2θ, not the first column {names[0]!r}")
+    return (
+        replace(
+            table,
+            columns=tuple(table.columns[index] for index in order),
+            names=tuple(names[index] for index in order),
+        ),
+        notes,
+    )
+
+
 def _axis_name(table: ColumnTable) -> str | None:
     """Column 1's name: its header, or the first word of the header's last
     line when that line has a word, and no number, per column
@@ -165,16 +212,17 @@ def read_text_table(
     A column that is not a valid pattern (constant, NaN) raises, naming it;
     with ``skip_invalid`` it is left out instead (and logged).
     """
-    table = _parse(data, source)
+    table, notes = _axis_first(_parse(data, source), source)
     intensity_columns, sigma = _split_columns(table)
     patterns: dict[str, Pattern] = {}
     axis_metadata: dict[str, str] = {}
     axis = _Abscissa.of(table, source, axis_metadata)
+    notes += [axis.note] if axis.note else []
     for name, intensity in intensity_columns:
         key = _unique(name, patterns)
         metadata = _metadata(table, key, sigma is not None) | axis_metadata
-        if axis.note:
-            metadata[READER_WARNING] = axis.note
+        if notes:
+            metadata[READER_WARNING] = "; ".join(notes)
         try:
             patterns[key] = make_pattern(
                 axis.two_theta,
