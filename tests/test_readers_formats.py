@@ -21,6 +21,7 @@ COMMITTED = sorted(make.FILES)
 FORMAT_OF = {
     ".raw": "bruker_raw",
     ".uxd": "bruker_uxd",
+    ".chi": "chiplot",
     ".xrdml": "xrdml",
     ".brml": "brml",
     ".ras": "rigaku_ras",
@@ -71,7 +72,7 @@ def test_each_format_reads_back_the_source_scan(name: str, source_pattern: Patte
 
 @pytest.mark.parametrize(
     "name",
-    [n for n in COMMITTED if FORMAT_OF[Path(n).suffix] not in ("text", "gsas")],
+    [n for n in COMMITTED if FORMAT_OF[Path(n).suffix] not in ("text", "gsas", "chiplot")],
 )
 def test_instrument_formats_carry_the_wavelength(name: str) -> None:
     wavelength = read_pattern(FILES_DIR / name).wavelength

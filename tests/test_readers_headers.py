@@ -143,6 +143,33 @@ def test_the_pyfai_export_reads_as_the_scan_it_was_integrated_to() -> None:
     assert q_file.wavelength is not None and q_file.wavelength.anode == make.ANODE
 
 
+@pytest.mark.parametrize(
+    ("label", "to_axis"),
+    [
+        ("Q (Inverse Nanometres)", lambda d: 20.0 * math.pi / d),
+        ("q_A^-1", lambda d: 2.0 * math.pi / d),
+        ("D-spacing (Angstroms)", lambda d: d),
+    ],
+)
+def test_a_fit2d_chi_file_in_q_or_d_reads_as_its_2theta_scan(label: str, to_axis) -> None:  # type: ignore[no-untyped-def]
+    scan = make.load_source_scan()
+    two_theta = read_pattern(FILES_DIR / "d5000_1_fit2d.chi").two_theta_deg
+    d = make.KALPHA1 / (2.0 * np.sin(np.radians(two_theta) / 2.0))
+    rows = "".join(f"{float(x)!r} {y}\n" for x, y in zip(to_axis(d), scan.intensity, strict=True))
+    data = f"D5000_1.tif\n{label}\nIntensity\n{d.size} 1\n{rows}".encode()
+    pattern = read_pattern(data, "scan.chi")
+    assert pattern.metadata["format"] == "chiplot"
+    assert pattern.metadata[CONVERTED_AXIS] in ("q (nm⁻¹)", "q (Å⁻¹)", "d (Å)")
+    # Converted at Cu Kα1 (a χPLOT file states no wavelength): the same d-spacings.
+    assert pattern.wavelength is not None and pattern.wavelength.anode == "Cu"
+    np.testing.assert_allclose(
+        pattern.wavelength.kalpha1_angstrom
+        / (2.0 * np.sin(np.radians(pattern.two_theta_deg) / 2.0)),
+        d,
+        rtol=1e-9,
+    )
+
+
 def test_uxd_ranges_after_the_first_are_said_not_read() -> None:
     """Said to the user too: the answer's warnings carry the reader's."""
     data = make.uxd_counts(make.load_source_scan())

@@ -133,6 +133,20 @@ BAD_FILES: list[tuple[str, Callable[[], bytes], str | None, type[Exception], str
         "the first column is 'r_mm', not 2θ, q or d-spacing",
     ),
     (
+        "χPLOT detector radius",
+        lambda: make.fit2d_chi(SCAN).replace(b"2-Theta Angle (Degrees)", b"Radial Distance (mm)"),
+        "a.chi",
+        PatternReadError,
+        "the x axis is 'Radial Distance (mm)', a distance on the detector",
+    ),
+    (
+        "χPLOT row cut short",
+        lambda: make.fit2d_chi(SCAN).replace(b"1.0050000E+01   5.0000000E+02", b"1.0050000E+01", 1),
+        "a.chi",
+        PatternReadError,
+        "line 6",
+    ),
+    (
         "q with no unit",
         lambda: make.pyfai_q(SCAN).replace(b"q_nm^-1", b"q"),
         "a.dat",
@@ -545,6 +559,7 @@ SMALL_FILES = {
     "uxd": make.uxd_counts(SCAN),
     "uxd_pairs": make.uxd_pairs(SCAN),
     "pyfai_q": make.pyfai_q(SCAN),
+    "chi": make.fit2d_chi(SCAN),
 }
 
 

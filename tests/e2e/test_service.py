@@ -155,6 +155,24 @@ def test_uxd_and_pyfai_q_exports_are_read_at_the_radiation_they_state(
     assert any("the wavelength sent was not used" in w for w in query["warnings"]) is bool(sent)
 
 
+def test_a_fit2d_chi_file_is_answered_as_its_scan(server: Server) -> None:
+    """Fit2D's .chi of the Co Kα scan states no wavelength: sent as Co, it
+    gets the answer the .uxd (which states it) gets."""
+    patterns = PROJECT_ROOT / "tests" / "files" / "patterns"
+    with server.client() as client:
+        chi = identify(
+            client, "scan.chi", (patterns / "d5000_1_fit2d.chi").read_bytes(), wavelength="Co"
+        )
+        uxd = identify(client, "scan.uxd", (patterns / "d5000_1.uxd").read_bytes())
+    assert chi.status_code == 200, chi.text
+    assert chi.json()["query"]["wavelength"]["origin"] == "request"
+
+    def answer(response: httpx.Response) -> list[str]:
+        return [p["reference"]["name"] for p in response.json()["phases"]]
+
+    assert answer(chi) and answer(chi) == answer(uxd)
+
+
 def test_element_filters_are_exact(server: Server) -> None:
     with server.client() as client:
         data = rockjock_column_xy("QUARTZ")

@@ -627,6 +627,21 @@ def pyfai_q(scan: Scan) -> bytes:
     return ("\n".join(lines) + "\n").encode("ascii")
 
 
+def fit2d_chi(scan: Scan) -> bytes:
+    """Fit2D's χPLOT output of a 2θ scan: title, axis labels, the number of
+    points, then x and y in E format."""
+    lines = [
+        "D5000_1.tif: Azimuth/2-theta",
+        "2-Theta Angle (Degrees)",
+        "Intensity",
+        f"{scan.intensity.size:8d}",
+    ]
+    lines += [
+        f"  {x:14.7E}  {y:14.7E}" for x, y in zip(scan.two_theta, scan.intensity, strict=True)
+    ]
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
 # Committed file name → writer.
 FILES = {
     "d5000_1_v1.raw": raw_v1,
@@ -647,6 +662,7 @@ FILES = {
     "d5000_1.uxd": uxd_counts,
     "d5000_1_pairs.uxd": uxd_pairs,
     "d5000_1_pyfai_q.dat": pyfai_q,
+    "d5000_1_fit2d.chi": fit2d_chi,
 }
 
 

@@ -35,6 +35,7 @@ from xrdid.readers._textdecode import decode_text
 from xrdid.readers.brml import read_brml
 from xrdid.readers.bruker_raw import read_bruker_raw
 from xrdid.readers.bruker_uxd import read_uxd
+from xrdid.readers.chiplot import read_chiplot
 from xrdid.readers.gsas import read_gsas
 from xrdid.readers.jcamp_dx import read_jcamp
 from xrdid.readers.pdcif import read_pdcif
@@ -75,6 +76,7 @@ SUPPORTED_FORMATS: tuple[str, ...] = (
     ".xrdml",
     ".raw",
     ".uxd",
+    ".chi",
     ".brml",
     ".ras",
     ".rasx",
@@ -98,6 +100,7 @@ _READERS: dict[str, _Reader] = {
     "xrdml": lambda raw, cap: read_xrdml(raw.data, raw.name),
     "bruker_raw": lambda raw, cap: read_bruker_raw(raw.data, raw.name),
     "bruker_uxd": lambda raw, cap: read_uxd(raw.data, raw.name),
+    "chiplot": lambda raw, cap: read_chiplot(raw.data, raw.name),
     "brml": lambda raw, cap: read_brml(raw.data, raw.name, max_member_bytes=cap),
     "rigaku_ras": lambda raw, cap: read_ras(raw.data, raw.name),
     "rigaku_rasx": lambda raw, cap: read_rasx(raw.data, raw.name, max_member_bytes=cap),

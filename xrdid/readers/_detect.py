@@ -16,6 +16,7 @@ from xrdid.readers._source import RawInput
 from xrdid.readers._textdecode import decode_head, looks_binary
 from xrdid.readers._zip import ZIP_MAGIC, SafeZip
 from xrdid.readers.bruker_uxd import is_uxd
+from xrdid.readers.chiplot import is_chiplot
 from xrdid.readers.jcamp_dx import is_jcamp
 from xrdid.readers.raman_text import is_rruff
 from xrdid.readers.rigaku_rasx import PROFILE_MEMBER
@@ -36,6 +37,7 @@ EXTENSION_FORMATS = {
     ".xrdml": "xrdml",
     ".raw": "bruker_raw",
     ".uxd": "bruker_uxd",
+    ".chi": "chiplot",
     ".brml": "brml",
     ".ras": "rigaku_ras",
     ".rasx": "rigaku_rasx",
@@ -60,8 +62,8 @@ _CIF_HINTS = ("_pd_", "_cell_", "_atom_", "_symmetry_", "_space_group", "_diffrn
 
 
 def detect_format(raw: RawInput, *, max_member_bytes: int) -> str:
-    """The reader key for ``raw``: "text", "xrdml", "bruker_raw", "bruker_uxd", "brml",
-    "rigaku_ras", "rigaku_rasx", "gsas", "pdcif" (XRD) or "rruff", "jcamp",
+    """The reader key for ``raw``: "text", "chiplot", "xrdml", "bruker_raw", "bruker_uxd",
+    "brml", "rigaku_ras", "rigaku_rasx", "gsas", "pdcif" (XRD) or "rruff", "jcamp",
     "spc", "wdf" (Raman)."""
     data = raw.data
     refuse_non_pattern(data, raw.name)
@@ -102,6 +104,8 @@ def detect_format(raw: RawInput, *, max_member_bytes: int) -> str:
         return "gsas"
     if is_uxd(lines):
         return "bruker_uxd"
+    if is_chiplot(lines):
+        return "chiplot"
     return "text"
 
 
