@@ -47,6 +47,18 @@ def _file(header: list[str], x: np.ndarray = X, column_line: str | None = None) 
         ),  # the Kα mean beside its tube
         (["Wavelength: 1.0332 Å", "Tube: Cu"], 1.0332, None, None),  # a number that is no tube's
         (["# Kalpha1 = 1.5406, Kalpha2 = 1.5444, ratio = 0.5"], 1.5406, 1.54439, "Cu"),
+        # Numbered wavelengths are the Kα lines (the "1" is no wavelength of 1 Å).
+        (
+            ["#lambda1: 1.540598", "#lambda2: 1.544426", "#x_units: 2theta"],
+            1.540598,
+            1.544426,
+            None,
+        ),
+        (["Lam1: 0.70932", "Lam2: 0.71361"], 0.70932, 0.71361, None),
+        (["# Radiation: CuKa"], 1.54056, 1.54439, "Cu"),
+        (["# Radiation: Co K-alpha1"], 1.78896, 1.79285, "Co"),
+        (["# Energy (keV): 30"], 12.398419843320026 / 30, None, None),
+        (["# Energy: 30000 eV"], 12.398419843320026 / 30, None, None),
     ],
 )
 def test_a_header_that_states_the_radiation_sets_the_wavelength(
@@ -69,6 +81,8 @@ def test_a_header_that_states_the_radiation_sets_the_wavelength(
         ["Kα2/Kα1 ratio: 0.5"],
         ["Tube current: 40 mA", "Tube voltage: 45 kV"],
         ["Wavelength: 15.406"],  # nm written as Å: not a wavelength to guess at
+        ["# Radiation: synchrotron", "# Source: Kapton window"],
+        ["# Energy: 12 kV"],  # the tube's voltage, not the beam's energy
     ],
 )
 def test_a_header_that_states_no_usable_radiation_leaves_it_unknown(header: list[str]) -> None:

@@ -57,18 +57,22 @@ _STATED_TUBE_ANGSTROM = 0.01
 # Comment markers and spaces in front of a header line's key.
 _LEAD = re.compile(r"^[\s#;!%*/]+")
 _NUMBER = r"([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?)"
+# A wavelength; one numbered 1 or 2 ("lambda1", "Lam2" as GSAS-II writes) is a Kα line.
 _WAVELENGTH = re.compile(
-    r"(?i)^(?:x-?ray\s+|incident\s+)?(?:wave\s*length|lambda|λ)(?![a-z])([^0-9+\-.]*)"
-    + _NUMBER
-    + r"(.*)$"
+    r"(?i)^(?:x-?ray\s+|incident\s+)?(?:wave\s*length|lambda|lam|λ)(?![a-z])\s*([12](?![0-9.]))?"
+    r"([^0-9+\-.]*)" + _NUMBER + r"(.*)$"
 )
 _KALPHA = re.compile(r"(?i)^k[-_ ]?(?:alpha|α|a)\s*([12])\b([^0-9+\-.]*)" + _NUMBER + r"(.*)$")
 _ENERGY = re.compile(
-    r"(?i)^(?:x-?ray\s+|beam\s+|photon\s+)?energy\b[^0-9+\-.]*" + _NUMBER + r"(.*)$"
+    r"(?i)^(?:x-?ray\s+|beam\s+|photon\s+)?energy\b([^0-9+\-.]*)" + _NUMBER + r"(.*)$"
 )
+# The tube's element, alone or before its line ("Anode: Co", "Radiation: CuKa").
 _ANODE = re.compile(
-    r"(?i)^(?:anode|target|tube)(?:\s+(?:material|element|type))?\s*[:=]?\s*['\"]?([A-Za-z]{1,2})\b"
+    r"(?i)^(?:anode|target|tube|radiation)(?:\s+(?:material|element|type))?\s*[:=]?\s*['\"]?"
+    r"([A-Za-z]{1,2})(?:\b|(?=\s*k[-_ ]?(?:alpha|α|a)?\d?\b))"
 )
+# "30 keV", "Energy (keV): 30", not "... eV" inside a word.
+_ENERGY_UNIT = re.compile(r"(?i)(?<![a-z])k?ev\b")
 _UNIT_NM = re.compile(r"(?i)(?<![a-z])nm\b")
 _UNIT_PM = re.compile(r"(?i)(?<![a-z])pm\b")
 
@@ -90,13 +94,16 @@ def stated_radiation(header: Sequence[str], metadata: dict[str, str]) -> Wavelen
             if value is not None:
                 kalpha.setdefault(match.group(1), value)
         elif match := _WAVELENGTH.match(line):
-            if wavelength is None:
-                wavelength = _angstrom(match.group(2), match.group(1) + " " + match.group(3))
+            value = _angstrom(match.group(3), match.group(2) + " " + match.group(4))
+            if match.group(1) and value is not None:
+                kalpha.setdefault(match.group(1), value)
+            elif wavelength is None:
+                wavelength = value
         elif match := _ENERGY.match(line):
-            value = parse_float(match.group(1))
-            unit = match.group(2).strip().lower()
-            if value and value > 0 and energy is None and unit.startswith(("kev", "ev")):
-                energy = _KEV_ANGSTROM / (value if unit.startswith("kev") else value / 1000.0)
+            value = parse_float(match.group(2))
+            unit = _ENERGY_UNIT.search(match.group(3)) or _ENERGY_UNIT.search(match.group(1))
+            if value and value > 0 and energy is None and unit is not None:
+                energy = _KEV_ANGSTROM / (value if unit.group(0).lower() == "kev" else value / 1e3)
         elif (match := _ANODE.match(line)) and tube is None:
             symbol = normalise_anode(match.group(1))
             tube = symbol if symbol in ANODE_LINES_ANGSTROM else None
