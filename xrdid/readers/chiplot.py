@@ -6,7 +6,7 @@ number of points (then, optionally, the number of curves); rows of x and y
 follow. The x label names the axis as Fit2D writes it (``2-Theta Angle
 (Degrees)``, ``Q (Inverse Nanometres)``, ``D-spacing (Angstroms)``,
 ``Radial Distance (mm)``) or as pyFAI names its units (``2th_deg``,
-``q_nm^-1``); a q or d axis is converted to 2θ as a column file's is
+``q_nm^-1``, ``Q (A-1)``); a q or d axis is converted to 2θ as a column file's is
 (:mod:`._header`), and a detector radius is refused. The format states no
 wavelength.
 """
@@ -71,12 +71,12 @@ def read_chiplot(data: bytes, source: str | None = None) -> Pattern:
             field="axis",
         )
     table = parse_columns("\n".join(lines[4:]), source, first_line=5)
-    names = (axis, y_label, *(f"curve {k}" for k in range(2, table.n_columns)))
-    curves = table.n_columns - 1
+    # Line 4 states the curves; without it, every column after x is one.
+    curves = int(count.group(2)) if count.group(2) else table.n_columns - 1
     table = replace(
         table,
         columns=table.columns[:2],
-        names=names[:2],
+        names=(axis, y_label),
         header=(title, x_label, y_label),
     )
     pattern = pattern_from_table(table, source)
@@ -91,9 +91,9 @@ def read_chiplot(data: bytes, source: str | None = None) -> Pattern:
 
 
 def _axis_name(label: str) -> str:
-    """The column name of the x axis a label states (the label itself when
-    it is already a unit's name, such as ``2th_deg`` or ``q_nm^-1``)."""
+    """The column name of the x axis a label states (the label itself
+    otherwise: ``2th_deg``, ``q_nm^-1`` and ``Q (A-1)`` name theirs)."""
     for pattern, name in _FIT2D_AXES:
         if pattern.search(label):
             return name
-    return label.split()[0] if label.split() else label
+    return label
