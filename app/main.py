@@ -29,7 +29,7 @@ DESCRIPTION = """
 Identify the crystalline material in a sample from its X-ray powder diffraction pattern.
 
 * **POST /identify** — upload a measured pattern (.xy, .xye, .dat, .txt, .csv, .xrdml,
-  Bruker .raw/.uxd/.brml, Rigaku .ras/.rasx, GSAS .gsa/.fxye, pdCIF, pyFAI q or 2θ text,
+  Bruker .raw/.uxd/.brml, Rigaku .ras/.rasx/.asc, GSAS .gsa/.fxye, pdCIF, pyFAI q or 2θ text,
   Fit2D/pyFAI .chi);
   get the most similar reference materials with cosine similarities.
 * **/references** — the reference library: add a structure (CIF, BGMN .str) or a measured

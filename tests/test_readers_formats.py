@@ -25,6 +25,7 @@ FORMAT_OF = {
     ".xrdml": "xrdml",
     ".brml": "brml",
     ".ras": "rigaku_ras",
+    ".asc": "rigaku_asc",
     ".rasx": "rigaku_rasx",
     ".gsa": "gsas",
     ".fxye": "gsas",

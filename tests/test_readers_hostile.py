@@ -133,6 +133,41 @@ BAD_FILES: list[tuple[str, Callable[[], bytes], str | None, type[Exception], str
         "the first column is 'r_mm', not 2θ, q or d-spacing",
     ),
     (
+        "Rigaku ASC rocking curve",
+        lambda: make.rigaku_asc(SCAN).replace(b"2theta/theta", b"omega"),
+        "a.asc",
+        PatternReadError,
+        "the scan axis is 'omega', not 2θ",
+    ),
+    (
+        "Rigaku ASC without *START",
+        lambda: re.sub(rb"\*START[^\r]*\r\n", b"", make.rigaku_asc(SCAN)),
+        "a.asc",
+        PatternReadError,
+        "the group has no *START",
+    ),
+    (
+        "Rigaku ASC NaN count",
+        lambda: make.rigaku_asc(SCAN).replace(b"\r\n 500, ", b"\r\n nan, ", 1),
+        "a.asc",
+        PatternReadError,
+        "'nan' is NaN or infinite",
+    ),
+    (
+        "Rigaku ASC in radians",
+        lambda: make.rigaku_asc(SCAN).replace(b"deg.", b"rad"),
+        "a.asc",
+        PatternReadError,
+        "the scan axis is in 'rad', not degrees",
+    ),
+    (
+        "Rigaku ASC without counts",
+        lambda: make.rigaku_asc(SCAN).split(b"*COUNT")[0],
+        "a.asc",
+        PatternReadError,
+        "no *BEGIN group with a *COUNT line",
+    ),
+    (
         "χPLOT detector radius",
         lambda: make.fit2d_chi(SCAN).replace(b"2-Theta Angle (Degrees)", b"Radial Distance (mm)"),
         "a.chi",
@@ -560,6 +595,7 @@ SMALL_FILES = {
     "uxd_pairs": make.uxd_pairs(SCAN),
     "pyfai_q": make.pyfai_q(SCAN),
     "chi": make.fit2d_chi(SCAN),
+    "asc": make.rigaku_asc(SCAN),
 }
 
 

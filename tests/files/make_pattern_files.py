@@ -642,6 +642,37 @@ def fit2d_chi(scan: Scan) -> bytes:
     return ("\n".join(lines) + "\n").encode("ascii")
 
 
+def rigaku_asc(scan: Scan) -> bytes:
+    """Rigaku's ASC export (RINT, PDXL): ``*KEY = value`` lines, the tube as
+    its atomic number, one group of counts, four to a line."""
+    header = {
+        "TYPE": "Raw",
+        "CLASS": "ASCII CLASS",
+        "SAMPLE": "D5000_1",
+        "GROUP_COUNT": "1",
+        "TARGET": "27",
+        "XRAY_CHAR": "K-ALPHA1",
+        "WAVE_LENGTH1": f"{KALPHA1}",
+        "WAVE_LENGTH2": f"{KALPHA2}",
+        "SCAN_AXIS": "2theta/theta",
+        "XUNIT": "deg.",
+        "YUNIT": "cps",
+    }
+    group = {
+        "GROUP": "0",
+        "START": f"{scan.start_deg}",
+        "STOP": f"{scan.end_deg}",
+        "STEP": f"{scan.step_deg}",
+        "COUNT": f"{scan.intensity.size}",
+    }
+    lines = [f"*{key:<14}=  {value}" for key, value in header.items()]
+    lines += ["*BEGIN", *(f"*{key:<14}=  {value}" for key, value in group.items())]
+    counts = [f"{y:.0f}" for y in scan.intensity]
+    lines += [" " + ", ".join(counts[i : i + 4]) for i in range(0, len(counts), 4)]
+    lines += ["*END", "*EOF"]
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
 # Committed file name → writer.
 FILES = {
     "d5000_1_v1.raw": raw_v1,
@@ -663,6 +694,7 @@ FILES = {
     "d5000_1_pairs.uxd": uxd_pairs,
     "d5000_1_pyfai_q.dat": pyfai_q,
     "d5000_1_fit2d.chi": fit2d_chi,
+    "d5000_1.asc": rigaku_asc,
 }
 
 

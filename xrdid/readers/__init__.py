@@ -40,6 +40,7 @@ from xrdid.readers.gsas import read_gsas
 from xrdid.readers.jcamp_dx import read_jcamp
 from xrdid.readers.pdcif import read_pdcif
 from xrdid.readers.raman_text import read_rruff, spectrum_from_table, text_technique
+from xrdid.readers.rigaku_asc import read_rigaku_asc
 from xrdid.readers.rigaku_ras import read_ras
 from xrdid.readers.rigaku_rasx import read_rasx
 from xrdid.readers.spc import read_spc
@@ -79,6 +80,7 @@ SUPPORTED_FORMATS: tuple[str, ...] = (
     ".chi",
     ".brml",
     ".ras",
+    ".asc",
     ".rasx",
     ".gsa",
     ".gss",
@@ -103,6 +105,7 @@ _READERS: dict[str, _Reader] = {
     "chiplot": lambda raw, cap: read_chiplot(raw.data, raw.name),
     "brml": lambda raw, cap: read_brml(raw.data, raw.name, max_member_bytes=cap),
     "rigaku_ras": lambda raw, cap: read_ras(raw.data, raw.name),
+    "rigaku_asc": lambda raw, cap: read_rigaku_asc(raw.data, raw.name),
     "rigaku_rasx": lambda raw, cap: read_rasx(raw.data, raw.name, max_member_bytes=cap),
     "gsas": lambda raw, cap: read_gsas(raw.data, raw.name),
     "pdcif": lambda raw, cap: read_pdcif(raw.data, raw.name),

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 
 import numpy as np
 from numpy.typing import NDArray
 
 from xrdid.errors import InputError, PatternReadError
-from xrdid.pattern import READER_WARNING
+from xrdid.pattern import MAX_POINTS, READER_WARNING
+from xrdid.readers._numbers import NOT_FINITE, parse_float
 from xrdid.wavelengths import ANODE_LINES_ANGSTROM, Wavelength
 
 logger = logging.getLogger(__name__)
@@ -94,3 +96,40 @@ def regular_grid(
             field=field,
         )
     return start_deg + step_deg * np.arange(n_points, dtype=np.float64)
+
+
+# Anything a block of plain decimal counts cannot hold (but its separators).
+_NOT_COUNTS = re.compile(r"[^0-9eE+\-.\s]")
+
+
+def counts_block(
+    block: list[str], source: str | None, first: int, *, comment: str, separator: str = " "
+) -> NDArray[np.float64]:
+    """The intensities of a block of counts, any number a line, split at
+    whitespace and ``separator`` (lines starting with ``comment`` skipped):
+    converted whole, and line by line only to name what is not a number.
+    ``first`` is the block's first line's index in the file."""
+    rows = [raw for raw in block if not raw.lstrip().startswith(comment)]
+    text = " ".join(rows).replace(separator, " ")
+    if not _NOT_COUNTS.search(text):
+        tokens = text.split()
+        if len(tokens) > MAX_POINTS:
+            raise PatternReadError(
+                f"more than the {MAX_POINTS} points a scan can have", source=source
+            )
+        try:
+            values = np.asarray(tokens, dtype=np.float64)
+        except ValueError:  # "1.2.3", "+-1": named below
+            values = np.full(1, np.nan)
+        if np.all(np.isfinite(values)):
+            return values
+    for offset, raw in enumerate(block):
+        if raw.lstrip().startswith(comment):
+            continue
+        for token in raw.replace(separator, " ").split():
+            if parse_float(token) is None:
+                what = "NaN or infinite" if NOT_FINITE.fullmatch(token) else "not a number"
+                raise PatternReadError(
+                    f"{token!r} is {what}", source=source, line=first + offset + 1
+                )
+    raise PatternReadError("a count is too large to be a number", source=source)

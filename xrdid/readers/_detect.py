@@ -19,6 +19,7 @@ from xrdid.readers.bruker_uxd import is_uxd
 from xrdid.readers.chiplot import is_chiplot
 from xrdid.readers.jcamp_dx import is_jcamp
 from xrdid.readers.raman_text import is_rruff
+from xrdid.readers.rigaku_asc import is_rigaku_asc
 from xrdid.readers.rigaku_rasx import PROFILE_MEMBER
 from xrdid.readers.spc import looks_like_spc
 from xrdid.readers.wdf import WDF_MAGIC
@@ -33,7 +34,7 @@ EXTENSION_FORMATS = {
     ".dat": "text",
     ".txt": "text",
     ".csv": "text",
-    ".asc": "text",
+    ".asc": "rigaku_asc",
     ".xrdml": "xrdml",
     ".raw": "bruker_raw",
     ".uxd": "bruker_uxd",
@@ -62,9 +63,9 @@ _CIF_HINTS = ("_pd_", "_cell_", "_atom_", "_symmetry_", "_space_group", "_diffrn
 
 
 def detect_format(raw: RawInput, *, max_member_bytes: int) -> str:
-    """The reader key for ``raw``: "text", "chiplot", "xrdml", "bruker_raw", "bruker_uxd",
-    "brml", "rigaku_ras", "rigaku_rasx", "gsas", "pdcif" (XRD) or "rruff", "jcamp",
-    "spc", "wdf" (Raman)."""
+    """The reader key for ``raw``: "text", "chiplot", "xrdml", "bruker_raw",
+    "bruker_uxd", "brml", "rigaku_ras", "rigaku_asc", "rigaku_rasx", "gsas",
+    "pdcif" (XRD) or "rruff", "jcamp", "spc", "wdf" (Raman)."""
     data = raw.data
     refuse_non_pattern(data, raw.name)
     if data.startswith(bruker_raw.SIGNATURES):
@@ -96,6 +97,8 @@ def detect_format(raw: RawInput, *, max_member_bytes: int) -> str:
     lines = head.splitlines()
     if any(line.lstrip().upper().startswith("*RAS_") for line in lines[:5]):
         return "rigaku_ras"
+    if is_rigaku_asc(lines):
+        return "rigaku_asc"
     if _CIF_BLOCK.search(head) and (
         raw.extension == ".cif" or any(hint in head for hint in _CIF_HINTS)
     ):

@@ -26,22 +26,23 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-from numpy.typing import NDArray
-
 from xrdid.errors import PatternReadError
-from xrdid.pattern import MAX_POINTS, Pattern, make_pattern
+from xrdid.pattern import Pattern, make_pattern
 from xrdid.readers._columns import parse_columns
-from xrdid.readers._common import build_wavelength, first_of, normalise_anode, regular_grid
-from xrdid.readers._numbers import NOT_FINITE, parse_float
+from xrdid.readers._common import (
+    build_wavelength,
+    counts_block,
+    first_of,
+    normalise_anode,
+    regular_grid,
+)
+from xrdid.readers._numbers import parse_float
 from xrdid.readers._textdecode import decode_text
 from xrdid.wavelengths import ANODE_LINES_ANGSTROM, Wavelength, anode
 
 # The data markers: intensities alone, or (angle, intensity) pairs.
 MARKER = re.compile(r"(?i)^_(2THETA)?(COUNTS|CPS)\s*(?:=.*)?$")
 _KEY = re.compile(r"^_([A-Za-z0-9_]+)\s*=\s*(.*)$")
-# Anything a block of plain decimal counts cannot hold.
-_NOT_COUNTS = re.compile(r"[^0-9eE+\-.\s]")
 # Drives that move the detector in 2θ (a coupled θ–2θ scan or the detector alone).
 _TWO_THETA_DRIVES = (
     "COUPLED",
@@ -120,7 +121,7 @@ def read_uxd(data: bytes, source: str | None = None) -> Pattern:
         table = parse_columns("\n".join(block), source, first_line=start + 1)
         two_theta, intensity = table.columns[0], table.columns[1]
     else:
-        intensity = _values(block, source, start)
+        intensity = counts_block(block, source, start, comment=";")
         two_theta = regular_grid(
             _number(header, ("START", "2THETA"), source),
             _number(header, ("STEPSIZE",), source),
@@ -132,33 +133,6 @@ def read_uxd(data: bytes, source: str | None = None) -> Pattern:
     return make_pattern(
         two_theta, intensity, wavelength=wavelength, metadata=metadata, source=source
     )
-
-
-def _values(block: list[str], source: str | None, first: int) -> NDArray[np.float64]:
-    """The intensities of a ``_COUNTS`` block, any number a line: converted
-    whole, and line by line only to name what is not a number."""
-    rows = [raw for raw in block if not raw.lstrip().startswith(";")]
-    text = " ".join(rows)
-    if not _NOT_COUNTS.search(text):
-        tokens = text.split()
-        if len(tokens) > MAX_POINTS:
-            raise PatternReadError(
-                f"more than the {MAX_POINTS} points a scan can have", source=source
-            )
-        try:
-            values = np.asarray(tokens, dtype=np.float64)
-        except ValueError:  # "1.2.3", "+-1": named below
-            values = np.full(1, np.nan)
-        if np.all(np.isfinite(values)):
-            return values
-    for offset, raw in enumerate(block):
-        for token in raw.split() if not raw.lstrip().startswith(";") else ():
-            if parse_float(token) is None:
-                what = "NaN or infinite" if NOT_FINITE.fullmatch(token) else "not a number"
-                raise PatternReadError(
-                    f"{token!r} is {what}", source=source, line=first + offset + 1
-                )
-    raise PatternReadError("a count is too large to be a number", source=source)
 
 
 def _number(header: dict[str, str], keys: tuple[str, ...], source: str | None) -> float:
