@@ -86,9 +86,9 @@ def read_rigaku_asc(data: bytes, source: str | None = None) -> Pattern:
             if start is not None and end is None:
                 end = index
         elif line.startswith("*"):
-            if (key := _KEY.match(line)) and end is None:
-                name = key.group(1).upper()
-                header[name] = key.group(2).strip()
+            if (field := _KEY.match(line)) and end is None:
+                name = field.group(1).upper()
+                header[name] = field.group(2).strip()
                 if name == "COUNT" and groups == 1:
                     start = index + 1
         elif start is None:
@@ -102,8 +102,6 @@ def read_rigaku_asc(data: bytes, source: str | None = None) -> Pattern:
             "no *BEGIN group with a *COUNT line: the file holds no counts", source=source
         )
     metadata = {"format": "rigaku_asc"}
-    stated_groups = parse_float(header.get("GROUP_COUNT", ""))
-    groups = max(groups, int(stated_groups) if stated_groups else 0)
     if groups > 1:
         first_of(metadata, "scans", groups, "groups")
     for key, label in _METADATA_KEYS.items():
