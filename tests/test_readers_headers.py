@@ -196,6 +196,18 @@ def test_uxd_ranges_after_the_first_are_said_not_read() -> None:
     assert pattern.two_theta_range_deg == pytest.approx((2.0, 75.0))
 
 
+def test_rigaku_asc_groups_after_the_first_are_said_not_read() -> None:
+    data = make.rigaku_asc(make.load_source_scan()).replace(
+        b"*EOF",
+        b"*BEGIN\r\n*GROUP = 1\r\n*START = 80\r\n*STEP = 0.02\r\n*COUNT = 4\r\n"
+        b" 1, 2, 3, 4\r\n*END\r\n*EOF",
+    )
+    pattern = read_pattern(data, "two.asc")
+    assert "the file holds 2 groups; only the first was read" in pattern.metadata["reader_warning"]
+    assert pattern.two_theta_range_deg == pytest.approx((2.0, 75.0))
+    assert pattern.wavelength is not None and pattern.wavelength.anode == "Co"  # *TARGET = 27
+
+
 def test_a_uxd_range_without_data_says_so() -> None:
     with pytest.raises(PatternReadError, match="only 0 data points"):
         read_pattern(b"_FILEVERSION=1\n_START=10\n_STEPSIZE=0.02\n_COUNTS\n", "empty.uxd")
