@@ -22,6 +22,7 @@ FORMAT_OF = {
     ".raw": "bruker_raw",
     ".uxd": "bruker_uxd",
     ".chi": "chiplot",
+    ".udf": "philips_udf",
     ".xrdml": "xrdml",
     ".brml": "brml",
     ".ras": "rigaku_ras",

@@ -133,6 +133,34 @@ BAD_FILES: list[tuple[str, Callable[[], bytes], str | None, type[Exception], str
         "the first column is 'r_mm', not 2θ, q or d-spacing",
     ),
     (
+        "Philips UDF without RawScan",
+        lambda: make.philips_udf(SCAN).split(b"RawScan")[0],
+        "a.udf",
+        PatternReadError,
+        "no RawScan line",
+    ),
+    (
+        "Philips UDF with no counts",
+        lambda: make.philips_udf(SCAN).split(b"RawScan")[0] + b"RawScan\r\n/\r\n",
+        "a.udf",
+        PatternReadError,
+        "RawScan is followed by no counts",
+    ),
+    (
+        "Philips UDF without its angle range",
+        lambda: re.sub(rb"DataAngleRange[^\r]*\r\n", b"", make.philips_udf(SCAN)),
+        "a.udf",
+        PatternReadError,
+        "no DataAngleRange and ScanStepSize",
+    ),
+    (
+        "Philips UDF letter in the counts",
+        lambda: make.philips_udf(SCAN).replace(b"     500,", b"     5O0,", 1),
+        "a.udf",
+        PatternReadError,
+        "'5O0' is not a number",
+    ),
+    (
         "Rigaku ASC rocking curve",
         lambda: make.rigaku_asc(SCAN).replace(b"2theta/theta", b"omega"),
         "a.asc",
@@ -596,6 +624,7 @@ SMALL_FILES = {
     "pyfai_q": make.pyfai_q(SCAN),
     "chi": make.fit2d_chi(SCAN),
     "asc": make.rigaku_asc(SCAN),
+    "udf": make.philips_udf(SCAN),
 }
 
 

@@ -673,6 +673,27 @@ def rigaku_asc(scan: Scan) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
+def philips_udf(scan: Scan) -> bytes:
+    """Philips' UDF: ``Key,value,/`` lines, then the counts after ``RawScan``,
+    eight to a line, the last ended by ``/``."""
+    lines = [
+        "SampleIdent,D5000_1 ,/",
+        "Title1,xrdid test file ,/",
+        "Anode,Co,/",
+        f"LabdaAlpha1, {KALPHA1:.5f},/",
+        f"LabdaAlpha2, {KALPHA2:.5f},/",
+        f"RatioAlpha21, {RATIO:.5f},/",
+        f"DataAngleRange, {scan.start_deg:10.4f}, {scan.end_deg:10.4f},/",
+        f"ScanStepSize, {scan.step_deg:9.3f},/",
+        "ScanType,CONTINUOUS,/",
+        "RawScan",
+    ]
+    counts = [f"{y:8.0f}" for y in scan.intensity]
+    rows = [",".join(counts[i : i + 8]) for i in range(0, len(counts), 8)]
+    lines += [row + "," for row in rows[:-1]] + [rows[-1] + "/"]
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
 # Committed file name → writer.
 FILES = {
     "d5000_1_v1.raw": raw_v1,
@@ -695,6 +716,7 @@ FILES = {
     "d5000_1_pyfai_q.dat": pyfai_q,
     "d5000_1_fit2d.chi": fit2d_chi,
     "d5000_1.asc": rigaku_asc,
+    "d5000_1.udf": philips_udf,
 }
 
 

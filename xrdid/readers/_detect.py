@@ -18,6 +18,7 @@ from xrdid.readers._zip import ZIP_MAGIC, SafeZip
 from xrdid.readers.bruker_uxd import is_uxd
 from xrdid.readers.chiplot import is_chiplot
 from xrdid.readers.jcamp_dx import is_jcamp
+from xrdid.readers.philips_udf import is_udf
 from xrdid.readers.raman_text import is_rruff
 from xrdid.readers.rigaku_asc import is_rigaku_asc
 from xrdid.readers.rigaku_rasx import PROFILE_MEMBER
@@ -38,6 +39,7 @@ EXTENSION_FORMATS = {
     ".xrdml": "xrdml",
     ".raw": "bruker_raw",
     ".uxd": "bruker_uxd",
+    ".udf": "philips_udf",
     ".chi": "chiplot",
     ".brml": "brml",
     ".ras": "rigaku_ras",
@@ -64,7 +66,7 @@ _CIF_HINTS = ("_pd_", "_cell_", "_atom_", "_symmetry_", "_space_group", "_diffrn
 
 def detect_format(raw: RawInput, *, max_member_bytes: int) -> str:
     """The reader key for ``raw``: "text", "chiplot", "xrdml", "bruker_raw",
-    "bruker_uxd", "brml", "rigaku_ras", "rigaku_asc", "rigaku_rasx", "gsas",
+    "bruker_uxd", "philips_udf", "brml", "rigaku_ras", "rigaku_asc", "rigaku_rasx", "gsas",
     "pdcif" (XRD) or "rruff", "jcamp", "spc", "wdf" (Raman)."""
     data = raw.data
     refuse_non_pattern(data, raw.name)
@@ -109,6 +111,8 @@ def detect_format(raw: RawInput, *, max_member_bytes: int) -> str:
         return "bruker_uxd"
     if is_chiplot(lines):
         return "chiplot"
+    if is_udf(lines):
+        return "philips_udf"
     return "text"
 
 
