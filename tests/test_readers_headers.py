@@ -59,6 +59,21 @@ def _file(header: list[str], x: np.ndarray = X, column_line: str | None = None) 
         (["# Radiation: Co K-alpha1"], 1.78896, 1.79285, "Co"),
         (["# Energy (keV): 30"], 12.398419843320026 / 30, None, None),
         (["# Energy: 30000 eV"], 12.398419843320026 / 30, None, None),
+        # HighScore's CSV export of an .xrdml.
+        (
+            [
+                "[Measurement conditions]",
+                "Anode material,Cu",
+                "K-Alpha1 wavelength,1.5405980",
+                "K-Alpha2 wavelength,1.5444260",
+                "Ratio K-Alpha2/K-Alpha1,0.5000",
+                "Tube current,40",
+                "[Scan points]",
+            ],
+            1.540598,
+            1.544426,
+            "Cu",
+        ),
     ],
 )
 def test_a_header_that_states_the_radiation_sets_the_wavelength(

@@ -66,9 +66,10 @@ _KALPHA = re.compile(r"(?i)^k[-_ ]?(?:alpha|α|a)\s*([12])\b([^0-9+\-.]*)" + _NU
 _ENERGY = re.compile(
     r"(?i)^(?:x-?ray\s+|beam\s+|photon\s+)?energy\b([^0-9+\-.]*)" + _NUMBER + r"(.*)$"
 )
-# The tube's element, alone or before its line ("Anode: Co", "Radiation: CuKa").
+# The tube's element, alone or before its line ("Anode: Co", "Radiation: CuKa",
+# HighScore's CSV "Anode material,Cu").
 _ANODE = re.compile(
-    r"(?i)^(?:anode|target|tube|radiation)(?:\s+(?:material|element|type))?\s*[:=]?\s*['\"]?"
+    r"(?i)^(?:anode|target|tube|radiation)(?:\s+(?:material|element|type))?\s*[:=,]?\s*['\"]?"
     r"([A-Za-z]{1,2})(?:\b|(?=\s*k[-_ ]?(?:alpha|α|a)?\d?\b))"
 )
 # "30 keV", "Energy (keV): 30", not "... eV" inside a word.
