@@ -29,8 +29,8 @@ DESCRIPTION = """
 Identify the crystalline material in a sample from its X-ray powder diffraction pattern.
 
 * **POST /identify** — upload a measured pattern (.xy, .xye, .dat, .txt, .csv, .xrdml,
-  Bruker .raw/.uxd/.brml, Rigaku .ras/.rasx/.asc, Philips .udf, GSAS .gsa/.fxye, pdCIF,
-  pyFAI q or 2θ text, Fit2D/pyFAI .chi);
+  Bruker .raw/.uxd/.brml, Rigaku .ras/.rasx/.asc, Philips .udf/.rd/.sd, GSAS .gsa/.fxye,
+  pdCIF, pyFAI q or 2θ text, Fit2D/pyFAI .chi);
   get the most similar reference materials with cosine similarities.
 * **/references** — the reference library: add a structure (CIF, BGMN .str) or a measured
   pattern, list, read, delete. Writes need an API key (header `X-API-Key`).

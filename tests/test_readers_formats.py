@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 from pathlib import Path
 
@@ -23,6 +24,7 @@ FORMAT_OF = {
     ".uxd": "bruker_uxd",
     ".chi": "chiplot",
     ".udf": "philips_udf",
+    ".rd": "philips_rd",
     ".xrdml": "xrdml",
     ".brml": "brml",
     ".ras": "rigaku_ras",
@@ -69,7 +71,12 @@ def test_each_format_reads_back_the_source_scan(name: str, source_pattern: Patte
     pattern = read_pattern(FILES_DIR / name)
     assert pattern.metadata["format"] == FORMAT_OF[Path(name).suffix]
     np.testing.assert_allclose(pattern.two_theta_deg, source_pattern.two_theta_deg, atol=1e-6)
-    np.testing.assert_allclose(pattern.intensity, source_pattern.intensity, rtol=1e-9)
+    if name.endswith(".rd"):
+        # Stored as round(10·√count): within a tenth of the count's Poisson σ.
+        error = np.abs(pattern.intensity - source_pattern.intensity)
+        assert np.all(error <= 0.1 * np.sqrt(np.maximum(source_pattern.intensity, 1.0)))
+    else:
+        np.testing.assert_allclose(pattern.intensity, source_pattern.intensity, rtol=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -83,7 +90,7 @@ def test_instrument_formats_carry_the_wavelength(name: str) -> None:
     if name != "d5000_1_scan.cif":  # states Kα1 only
         assert wavelength.kalpha2_angstrom == pytest.approx(make.KALPHA2)
         assert wavelength.kalpha2_ratio == pytest.approx(make.RATIO)
-    if name != "d5000_1_v1.raw":  # v1 has no anode field
+    if name not in ("d5000_1_v1.raw", "d5000_1.rd"):  # no anode field; Co is "another" anode
         assert wavelength.anode == "Co"
 
 
@@ -311,3 +318,30 @@ def test_every_shared_pdcif_with_weights_reads_or_is_refused_clearly(
             assert "time-of-flight" in str(exc), path
         else:
             assert pattern.n_points > 1000, path
+
+
+def test_philips_rd_continuous_and_step_scans_and_version_5(source_scan: make.Scan) -> None:
+    """A continuous scan's counts are read at the middles of their steps, a
+    step scan's at start + i·step; version 5 keeps its counts further on."""
+    step_scan = read_pattern(make.philips_rd(source_scan, version=b"V5"), "scan.sd")
+    np.testing.assert_allclose(step_scan.two_theta_deg, source_scan.two_theta, atol=1e-9)
+    continuous = read_pattern(make.philips_rd(source_scan, continuous=True), "scan.rd")
+    middles = source_scan.two_theta[:-1] + source_scan.step_deg / 2.0
+    np.testing.assert_allclose(continuous.two_theta_deg, middles, atol=1e-9)
+    assert continuous.metadata["version"] == "V3" and step_scan.metadata["version"] == "V5"
+
+
+def test_philips_rd_truncated_or_without_a_range_is_refused(source_scan: make.Scan) -> None:
+    data = make.philips_rd(source_scan)
+    with pytest.raises(PatternReadError, match="holds 3000 of the 3650 counts"):
+        read_pattern(data[: 250 + 2 * 3000], "cut.rd")
+    zero_step = bytearray(data)
+    zero_step[214:222] = bytes(8)
+    with pytest.raises(PatternReadError, match="is not a scan"):
+        read_pattern(bytes(zero_step), "flat.rd")
+    tiny_step = bytearray(data)
+    struct.pack_into("<d", tiny_step, 214, 1e-320)  # a range of infinitely many steps
+    with pytest.raises(PatternReadError, match="more than the .* points a scan can have"):
+        read_pattern(bytes(tiny_step), "tiny.rd")
+    with pytest.raises(PatternReadError, match="header needs bytes 0–250"):
+        read_pattern(data[:220], "header.rd")

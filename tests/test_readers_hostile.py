@@ -625,6 +625,7 @@ SMALL_FILES = {
     "chi": make.fit2d_chi(SCAN),
     "asc": make.rigaku_asc(SCAN),
     "udf": make.philips_udf(SCAN),
+    "rd": make.philips_rd(SCAN),
 }
 
 

@@ -694,6 +694,24 @@ def philips_udf(scan: Scan) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
+def philips_rd(scan: Scan, *, version: bytes = b"V3", continuous: bool = False) -> bytes:
+    """Philips PC-APD's binary scan: a fixed header (the tube as "another"
+    anode with its lines, the 2θ step, start and end), then each count as
+    round(10·√count) in a uint16. A continuous scan holds one count fewer
+    than a step scan over the same range."""
+    offset = {b"V3": 250, b"V5": 810}[version]
+    header = bytearray(offset)
+    header[0:4] = version + b"RD"
+    header[4:32] = b"PC-APD, Diffraction software"
+    header[84:87] = bytes([3, 4, 3])  # PW3710, another anode, long fine focus
+    struct.pack_into("<3d", header, 94, KALPHA1, KALPHA2, RATIO)
+    header[138:162] = b"D5000_1 D5000_1 test    "
+    counts = scan.intensity[:-1] if continuous else scan.intensity
+    struct.pack_into("<3d", header, 214, scan.step_deg, scan.start_deg, scan.end_deg)
+    stored = np.round(10.0 * np.sqrt(counts)).astype("<u2")
+    return bytes(header) + stored.tobytes()
+
+
 # Committed file name → writer.
 FILES = {
     "d5000_1_v1.raw": raw_v1,
@@ -717,6 +735,7 @@ FILES = {
     "d5000_1_fit2d.chi": fit2d_chi,
     "d5000_1.asc": rigaku_asc,
     "d5000_1.udf": philips_udf,
+    "d5000_1.rd": philips_rd,
 }
 
 

@@ -39,6 +39,7 @@ from xrdid.readers.chiplot import read_chiplot
 from xrdid.readers.gsas import read_gsas
 from xrdid.readers.jcamp_dx import read_jcamp
 from xrdid.readers.pdcif import read_pdcif
+from xrdid.readers.philips_rd import read_philips_rd
 from xrdid.readers.philips_udf import read_udf
 from xrdid.readers.raman_text import read_rruff, spectrum_from_table, text_technique
 from xrdid.readers.rigaku_asc import read_rigaku_asc
@@ -80,6 +81,8 @@ SUPPORTED_FORMATS: tuple[str, ...] = (
     ".uxd",
     ".chi",
     ".udf",
+    ".rd",
+    ".sd",
     ".brml",
     ".ras",
     ".asc",
@@ -106,6 +109,7 @@ _READERS: dict[str, _Reader] = {
     "bruker_uxd": lambda raw, cap: read_uxd(raw.data, raw.name),
     "chiplot": lambda raw, cap: read_chiplot(raw.data, raw.name),
     "philips_udf": lambda raw, cap: read_udf(raw.data, raw.name),
+    "philips_rd": lambda raw, cap: read_philips_rd(raw.data, raw.name),
     "brml": lambda raw, cap: read_brml(raw.data, raw.name, max_member_bytes=cap),
     "rigaku_ras": lambda raw, cap: read_ras(raw.data, raw.name),
     "rigaku_asc": lambda raw, cap: read_rigaku_asc(raw.data, raw.name),

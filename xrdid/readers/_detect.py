@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from xrdid.errors import UnsupportedFormatError
-from xrdid.readers import bruker_raw, gsas
+from xrdid.readers import bruker_raw, gsas, philips_rd
 from xrdid.readers._not_patterns import refuse_non_pattern
 from xrdid.readers._source import RawInput
 from xrdid.readers._textdecode import decode_head, looks_binary
@@ -40,6 +40,8 @@ EXTENSION_FORMATS = {
     ".raw": "bruker_raw",
     ".uxd": "bruker_uxd",
     ".udf": "philips_udf",
+    ".rd": "philips_rd",
+    ".sd": "philips_rd",
     ".chi": "chiplot",
     ".brml": "brml",
     ".ras": "rigaku_ras",
@@ -66,12 +68,14 @@ _CIF_HINTS = ("_pd_", "_cell_", "_atom_", "_symmetry_", "_space_group", "_diffrn
 
 def detect_format(raw: RawInput, *, max_member_bytes: int) -> str:
     """The reader key for ``raw``: "text", "chiplot", "xrdml", "bruker_raw",
-    "bruker_uxd", "philips_udf", "brml", "rigaku_ras", "rigaku_asc", "rigaku_rasx", "gsas",
+    "bruker_uxd", "philips_udf", "philips_rd", "brml", "rigaku_ras", "rigaku_asc", "rigaku_rasx", "gsas",
     "pdcif" (XRD) or "rruff", "jcamp", "spc", "wdf" (Raman)."""
     data = raw.data
     refuse_non_pattern(data, raw.name)
     if data.startswith(bruker_raw.SIGNATURES):
         return "bruker_raw"
+    if data.startswith(philips_rd.SIGNATURES):
+        return "philips_rd"
     if data.startswith(WDF_MAGIC):
         return "wdf"
     if data.startswith(ZIP_MAGIC):
