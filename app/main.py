@@ -30,7 +30,7 @@ Identify the crystalline material in a sample from its X-ray powder diffraction 
 
 * **POST /identify** — upload a measured pattern (.xy, .xye, .dat, .txt, .csv, .xrdml,
   Bruker .raw/.uxd/.brml, Rigaku .ras/.rasx/.asc, Philips .udf/.rd/.sd, GSAS .gsa/.fxye,
-  pdCIF, pyFAI q or 2θ text, Fit2D/pyFAI .chi);
+  Sietronics .cpi, pdCIF, pyFAI q or 2θ text, Fit2D/pyFAI .chi);
   get the most similar reference materials with cosine similarities.
 * **/references** — the reference library: add a structure (CIF, BGMN .str) or a measured
   pattern, list, read, delete. Writes need an API key (header `X-API-Key`).

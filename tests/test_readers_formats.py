@@ -25,6 +25,7 @@ FORMAT_OF = {
     ".chi": "chiplot",
     ".udf": "philips_udf",
     ".rd": "philips_rd",
+    ".cpi": "sietronics_cpi",
     ".xrdml": "xrdml",
     ".brml": "brml",
     ".ras": "rigaku_ras",

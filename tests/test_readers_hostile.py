@@ -133,6 +133,20 @@ BAD_FILES: list[tuple[str, Callable[[], bytes], str | None, type[Exception], str
         "the first column is 'r_mm', not 2θ, q or d-spacing",
     ),
     (
+        "Sietronics CPI without SCANDATA",
+        lambda: make.sietronics_cpi(SCAN).replace(b"SCANDATA", b"DATA"),
+        "a.cpi",
+        PatternReadError,
+        "no SCANDATA line after the 2θ start",
+    ),
+    (
+        "Sietronics CPI step not a number",
+        lambda: make.sietronics_cpi(SCAN).replace(b"0,050", b"0,O5", 1),
+        "a.cpi",
+        PatternReadError,
+        "line 4, the 2θ step, is '0,O5', not a number",
+    ),
+    (
         "Philips UDF without RawScan",
         lambda: make.philips_udf(SCAN).split(b"RawScan")[0],
         "a.udf",
@@ -626,6 +640,7 @@ SMALL_FILES = {
     "asc": make.rigaku_asc(SCAN),
     "udf": make.philips_udf(SCAN),
     "rd": make.philips_rd(SCAN),
+    "cpi": make.sietronics_cpi(SCAN),
 }
 
 

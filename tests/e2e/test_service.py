@@ -141,6 +141,7 @@ def test_identify_a_real_xrdml_with_its_own_wavelength(server: Server) -> None:
         ("d5000_1.asc", None),
         ("d5000_1.udf", None),
         ("d5000_1.rd", None),
+        ("d5000_1.cpi", None),
         ("d5000_1_pyfai_q.dat", None),
         ("d5000_1_pyfai_q.dat", "Cu"),
     ],
@@ -148,10 +149,10 @@ def test_identify_a_real_xrdml_with_its_own_wavelength(server: Server) -> None:
 def test_text_exports_are_read_at_the_radiation_they_state(
     server: Server, name: str, sent: str | None
 ) -> None:
-    """A Bruker .uxd, a Rigaku .asc, a Philips .udf and .rd and a pyFAI
-    q-axis export of the same Co Kα scan: each answers at Co Kα from its
-    header; a wavelength sent with the q axis is not used, and the answer
-    says so."""
+    """A Bruker .uxd, a Rigaku .asc, a Philips .udf and .rd, a Sietronics
+    .cpi and a pyFAI q-axis export of the same Co Kα scan: each answers at
+    Co Kα from its header; a wavelength sent with the q axis is not used,
+    and the answer says so."""
     data = (PROJECT_ROOT / "tests" / "files" / "patterns" / name).read_bytes()
     form = {"wavelength": sent} if sent else {}
     with server.client() as client:

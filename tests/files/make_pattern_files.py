@@ -712,6 +712,26 @@ def philips_rd(scan: Scan, *, version: bytes = b"V3", continuous: bool = False) 
     return bytes(header) + stored.tobytes()
 
 
+def sietronics_cpi(scan: Scan) -> bytes:
+    """Sietronics' CPI: the 2θ start, end and step, the anode and its Kα1 in
+    fixed lines (decimal commas, as a European installation writes them),
+    then one count a line after SCANDATA."""
+    lines = [
+        "SIETRONICS XRD SCAN",
+        f"{scan.start_deg:.2f}".replace(".", ","),
+        f"{scan.end_deg:.2f}".replace(".", ","),
+        f"{scan.step_deg:.3f}".replace(".", ","),
+        ANODE,
+        f"{KALPHA1}".replace(".", ","),
+        "11/10/2012 14:41:24",
+        "2,0",
+        "D5000_1",
+        "SCANDATA",
+        *(f"{y:.7f}" for y in scan.intensity),
+    ]
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
 # Committed file name → writer.
 FILES = {
     "d5000_1_v1.raw": raw_v1,
@@ -736,6 +756,7 @@ FILES = {
     "d5000_1.asc": rigaku_asc,
     "d5000_1.udf": philips_udf,
     "d5000_1.rd": philips_rd,
+    "d5000_1.cpi": sietronics_cpi,
 }
 
 

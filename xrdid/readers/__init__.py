@@ -45,6 +45,7 @@ from xrdid.readers.raman_text import read_rruff, spectrum_from_table, text_techn
 from xrdid.readers.rigaku_asc import read_rigaku_asc
 from xrdid.readers.rigaku_ras import read_ras
 from xrdid.readers.rigaku_rasx import read_rasx
+from xrdid.readers.sietronics_cpi import read_cpi
 from xrdid.readers.spc import read_spc
 from xrdid.readers.text import pattern_from_table, read_text, read_text_table
 from xrdid.readers.wdf import read_wdf
@@ -83,6 +84,7 @@ SUPPORTED_FORMATS: tuple[str, ...] = (
     ".udf",
     ".rd",
     ".sd",
+    ".cpi",
     ".brml",
     ".ras",
     ".asc",
@@ -110,6 +112,7 @@ _READERS: dict[str, _Reader] = {
     "chiplot": lambda raw, cap: read_chiplot(raw.data, raw.name),
     "philips_udf": lambda raw, cap: read_udf(raw.data, raw.name),
     "philips_rd": lambda raw, cap: read_philips_rd(raw.data, raw.name),
+    "sietronics_cpi": lambda raw, cap: read_cpi(raw.data, raw.name),
     "brml": lambda raw, cap: read_brml(raw.data, raw.name, max_member_bytes=cap),
     "rigaku_ras": lambda raw, cap: read_ras(raw.data, raw.name),
     "rigaku_asc": lambda raw, cap: read_rigaku_asc(raw.data, raw.name),

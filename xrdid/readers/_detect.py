@@ -22,6 +22,7 @@ from xrdid.readers.philips_udf import is_udf
 from xrdid.readers.raman_text import is_rruff
 from xrdid.readers.rigaku_asc import is_rigaku_asc
 from xrdid.readers.rigaku_rasx import PROFILE_MEMBER
+from xrdid.readers.sietronics_cpi import MAGIC as CPI_MAGIC
 from xrdid.readers.spc import looks_like_spc
 from xrdid.readers.wdf import WDF_MAGIC
 
@@ -42,6 +43,7 @@ EXTENSION_FORMATS = {
     ".udf": "philips_udf",
     ".rd": "philips_rd",
     ".sd": "philips_rd",
+    ".cpi": "sietronics_cpi",
     ".chi": "chiplot",
     ".brml": "brml",
     ".ras": "rigaku_ras",
@@ -68,7 +70,7 @@ _CIF_HINTS = ("_pd_", "_cell_", "_atom_", "_symmetry_", "_space_group", "_diffrn
 
 def detect_format(raw: RawInput, *, max_member_bytes: int) -> str:
     """The reader key for ``raw``: "text", "chiplot", "xrdml", "bruker_raw",
-    "bruker_uxd", "philips_udf", "philips_rd", "brml", "rigaku_ras", "rigaku_asc", "rigaku_rasx", "gsas",
+    "bruker_uxd", "philips_udf", "philips_rd", "sietronics_cpi", "brml", "rigaku_ras", "rigaku_asc", "rigaku_rasx", "gsas",
     "pdcif" (XRD) or "rruff", "jcamp", "spc", "wdf" (Raman)."""
     data = raw.data
     refuse_non_pattern(data, raw.name)
@@ -117,6 +119,8 @@ def detect_format(raw: RawInput, *, max_member_bytes: int) -> str:
         return "chiplot"
     if is_udf(lines):
         return "philips_udf"
+    if lines and lines[0].strip().upper().startswith(CPI_MAGIC):
+        return "sietronics_cpi"
     return "text"
 
 

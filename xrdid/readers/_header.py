@@ -43,6 +43,7 @@ __all__ = [
     "conversion_note",
     "laser_nm",
     "mentions_laser",
+    "radiation_of",
     "stated_laser",
     "stated_radiation",
     "to_two_theta",
@@ -117,7 +118,7 @@ def stated_radiation(header: Sequence[str], metadata: dict[str, str]) -> Wavelen
         elif "2" in kalpha:
             radiation = Wavelength(kalpha1, kalpha["2"], KALPHA2_RATIO, tube)
         else:
-            radiation = _radiation_of(kalpha1, tube)
+            radiation = radiation_of(kalpha1, tube)
     except InputError as exc:
         metadata["wavelength_note"] = f"header wavelength ignored: {exc}"
         return None
@@ -125,7 +126,7 @@ def stated_radiation(header: Sequence[str], metadata: dict[str, str]) -> Wavelen
     return radiation
 
 
-def _radiation_of(kalpha1: float, stated: str | None) -> Wavelength:
+def radiation_of(kalpha1: float, stated: str | None) -> Wavelength:
     """One stated wavelength as radiation: a lab anode's Kα1 (the number
     kept) is that tube's doublet, as is the stated anode's Kα mean; any
     other number is monochromatic."""
