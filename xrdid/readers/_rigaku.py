@@ -1,4 +1,4 @@
-"""What Rigaku's .ras and .rasx share: profile columns, scan axis, wavelength."""
+"""What Rigaku's .ras, .rasx and .asc share: profile columns, scan axis, wavelength."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def take_header(
     axis_field: str,
 ) -> None:
     """Copy labelled header fields into metadata and refuse non-2θ scans
-    (shared by .ras and .rasx, which name the same things differently)."""
+    (shared by .ras, .rasx and .asc, which name the same things differently)."""
     for key, label in labels.items():
         if fields.get(key):
             metadata[label] = fields[key][:200]

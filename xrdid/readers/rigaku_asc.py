@@ -34,7 +34,7 @@ from xrdid.errors import PatternReadError
 from xrdid.pattern import READER_WARNING, Pattern, make_pattern
 from xrdid.readers._common import counts_block, first_of, normalise_anode, regular_grid
 from xrdid.readers._numbers import parse_float
-from xrdid.readers._rigaku import is_two_theta_axis, rigaku_wavelength
+from xrdid.readers._rigaku import rigaku_wavelength, take_header
 from xrdid.readers._textdecode import decode_text
 from xrdid.wavelengths import ANODE_LINES_ANGSTROM, anode
 
@@ -104,10 +104,12 @@ def read_rigaku_asc(data: bytes, source: str | None = None) -> Pattern:
     metadata = {"format": "rigaku_asc"}
     if groups > 1:
         first_of(metadata, "scans", groups, "groups")
-    for key, label in _METADATA_KEYS.items():
-        if header.get(key):
-            metadata[label] = header[key][:200]
-    _check_axis(header, metadata, source)
+    take_header(header, _METADATA_KEYS, "SCAN_AXIS", metadata, source, "*SCAN_AXIS")
+    unit = header.get("XUNIT", "deg").strip().lower()
+    if not unit.startswith("deg"):
+        raise PatternReadError(
+            f"the scan axis is in {header['XUNIT']!r}, not degrees", source=source, field="*XUNIT"
+        )
     intensity = counts_block(
         lines[start : end if end is not None else len(lines)],
         source,
@@ -141,24 +143,6 @@ def read_rigaku_asc(data: bytes, source: str | None = None) -> Pattern:
     return make_pattern(
         two_theta, intensity, wavelength=wavelength, metadata=metadata, source=source
     )
-
-
-def _check_axis(header: dict[str, str], metadata: dict[str, str], source: str | None) -> None:
-    """Refuse a scan that is not of 2θ in degrees."""
-    axis = header.get("SCAN_AXIS", "")
-    if axis:
-        metadata["scan_axis"] = axis
-        if not is_two_theta_axis(axis):
-            raise PatternReadError(
-                f"the scan axis is {axis!r}, not 2θ; only 2θ scans are powder patterns",
-                source=source,
-                field="*SCAN_AXIS",
-            )
-    unit = header.get("XUNIT", "deg").strip().lower()
-    if not unit.startswith("deg"):
-        raise PatternReadError(
-            f"the scan axis is in {header['XUNIT']!r}, not degrees", source=source, field="*XUNIT"
-        )
 
 
 def _number(header: dict[str, str], key: str, source: str | None) -> float:
