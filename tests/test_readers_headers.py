@@ -59,6 +59,10 @@ def _file(header: list[str], x: np.ndarray = X, column_line: str | None = None) 
         (["# Radiation: Co K-alpha1"], 1.78896, 1.79285, "Co"),
         (["# Energy (keV): 30"], 12.398419843320026 / 30, None, None),
         (["# Energy: 30000 eV"], 12.398419843320026 / 30, None, None),
+        # Decimal commas: "1,5406" is no wavelength of 1 Å.
+        (["# Wavelength: 1,5406"], 1.5406, 1.54439, "Cu"),
+        (["K-Alpha1 wavelength;1,78897", "K-Alpha2 wavelength;1,79285"], 1.78897, 1.79285, None),
+        (["# Energy: 30,0 keV"], 12.398419843320026 / 30, None, None),
         # HighScore's CSV export of an .xrdml.
         (
             [

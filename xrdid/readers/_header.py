@@ -57,7 +57,9 @@ _ANODE_MATCH_ANGSTROM = 5e-4
 _STATED_TUBE_ANGSTROM = 0.01
 # Comment markers and spaces in front of a header line's key.
 _LEAD = re.compile(r"^[\s#;!%*/]+")
-_NUMBER = r"([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?)"
+# A number, its decimal mark a point or a comma ("1,5406" as European
+# exports write it: read as 1 it would be a wavelength of 1 Å).
+_NUMBER = r"([+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)(?:[eE][+-]?[0-9]{1,3})?)"
 # A wavelength; one numbered 1 or 2 ("lambda1", "Lam2" as GSAS-II writes) is a Kα line.
 _WAVELENGTH = re.compile(
     r"(?i)^(?:x-?ray\s+|incident\s+)?(?:wave\s*length|lambda|lam|λ)(?![a-z])\s*([12](?![0-9.]))?"
@@ -102,7 +104,7 @@ def stated_radiation(header: Sequence[str], metadata: dict[str, str]) -> Wavelen
             elif wavelength is None:
                 wavelength = value
         elif match := _ENERGY.match(line):
-            value = parse_float(match.group(2))
+            value = _decimal(match.group(2))
             unit = _ENERGY_UNIT.search(match.group(3)) or _ENERGY_UNIT.search(match.group(1))
             if value and value > 0 and energy is None and unit is not None:
                 energy = _KEV_ANGSTROM / (value if unit.group(0).lower() == "kev" else value / 1e3)
@@ -141,11 +143,16 @@ def radiation_of(kalpha1: float, stated: str | None) -> Wavelength:
     return Wavelength(kalpha1)
 
 
+def _decimal(number: str) -> float | None:
+    """A number :data:`_NUMBER` matched, its decimal comma read as a point."""
+    return parse_float(number.replace(",", "."))
+
+
 def _angstrom(number: str, unit_text: str) -> float | None:
     """A header's wavelength in Å from its number and the words around it:
     metres when it is that small (pyFAI writes 1.54e-10 m), nm or pm by
     their unit, Å otherwise."""
-    value = parse_float(number)
+    value = _decimal(number)
     if value is None or value <= 0:
         return None
     if value < 1e-6:
@@ -259,7 +266,7 @@ def laser_nm(key: str, value: str) -> float | None:
     found = _FIRST_NUMBER.search(value)
     if found is None:
         return None
-    number = parse_float(found.group(1))
+    number = _decimal(found.group(1))
     if number is None or number <= 0:
         return None
     return plausible_laser(NM_PER_CM / number if number > MAX_LASER_NM else number)
