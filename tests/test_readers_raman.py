@@ -156,6 +156,44 @@ def test_row_numbers_before_the_axis_do_not_decide_the_technique() -> None:
     np.testing.assert_allclose(pattern.two_theta_deg, two_theta, atol=1e-4)
 
 
+def _bwtek_export(laser_nm: float = 785.022475277658) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """A B&W Tek BWSpec export as its software writes one: ``key;value``
+    lines, then a column per stage of the processing, decimal commas."""
+    wavelength = np.linspace(782.83, 1060.0, 1024)
+    shift = 1e7 / laser_nm - 1e7 / wavelength
+    dark = np.full(shift.size, 1090.0)
+    spectrum = 200.0 + 3000.0 * np.exp(-0.5 * ((shift - 1086.0) / 4.0) ** 2)
+    lines = [
+        "File Version;BWRam4.15_10",
+        "Date;2025-02-19 12:06:04",
+        "model;BTC665N-785S-SYS",
+        f"laser_wavelength;{laser_nm!r}".replace(".", ","),
+        "intigration times(us);500000",
+        "Pixel;Wavelength;Wavenumber;Raman Shift;Dark;Reference;Raw data #1;"
+        "Dark Subtracted #1;%TR #1;Absorbance #1;",
+    ]
+    for pixel in range(shift.size):
+        values = (pixel, wavelength[pixel], 1e7 / wavelength[pixel], shift[pixel], dark[pixel])
+        values += (65535, dark[pixel] + spectrum[pixel], spectrum[pixel], 0, 0)
+        lines.append(";".join(f"{value:.4f}".replace(".", ",") for value in values) + ";")
+    return "\r\n".join(lines).encode("latin-1"), np.round(shift, 4), np.round(spectrum, 4)
+
+
+def test_a_bw_tek_export_reads_its_raman_shift_and_dark_subtracted_columns() -> None:
+    """Of its ten columns, the one named as the shift and the one named as
+    the dark-subtracted spectrum; the laser from its header's decimal comma."""
+    data, shift, spectrum = _bwtek_export()
+    read = read_measurement(data, "sample.txt")
+    assert isinstance(read, RamanSpectrum)
+    assert read.laser_wavelength_nm == pytest.approx(785.022475, abs=1e-5)
+    assert read.metadata["axis"] == "shift"
+    assert "'Dark Subtracted #1' as the spectrum" in read.metadata["reader_warning"]
+    assert "Raw data #1, %TR #1" in read.metadata["reader_warning"]
+    np.testing.assert_allclose(np.sort(read.shift_cm1), np.sort(shift))
+    assert read.shift_cm1[np.argmax(read.intensity)] == pytest.approx(1086.0, abs=2.0)
+    assert read.intensity.max() == pytest.approx(spectrum.max())
+
+
 def test_absolute_wavenumbers_without_a_header_are_recognised() -> None:
     data = rows(1e7 / 532.0 - SHIFT, BANDS, " ").encode()
     with pytest.raises(PatternReadError, match="states no laser wavelength"):

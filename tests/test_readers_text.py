@@ -122,6 +122,14 @@ def test_quoted_csv_trailing_delimiters_inline_comments_and_blank_lines() -> Non
     assert_reads_back(read_pattern("\n".join(lines).encode(), "export.csv"))
 
 
+def test_a_number_sign_in_column_names_is_no_comment_but_a_trailing_comment_is() -> None:
+    names = read_pattern(("2Theta;Counts #1\n" + table(";")).encode(), "scan.csv")
+    assert names.metadata["intensity_column"] == "Counts #1"
+    commented = read_pattern(("2theta intensity # as measured\n" + table()).encode(), "scan.xy")
+    assert commented.metadata["intensity_column"] == "intensity"
+    assert_reads_back(commented)
+
+
 def test_third_column_is_sigma_when_plausible_or_named() -> None:
     sigma = np.round(np.sqrt(Y), 3)
     assert_reads_back(read_pattern(table(sigma=sigma).encode(), "scan.xye"), sigma)

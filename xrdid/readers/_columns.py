@@ -54,6 +54,8 @@ MAX_LINES_BEFORE_DATA = 10_000
 _NUM = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,6})?"
 _NUM_COMMA = r"[+-]?(?:[0-9]+,?[0-9]*|,[0-9]+)(?:[eE][+-]?[0-9]{1,6})?"
 _FIRST_TOKEN = re.compile(r"[^\s,;]+")
+# "#1": a number sign in a column's name, not a comment.
+_NUMBER_SIGN = re.compile(r"#\d")
 # Letters that may appear in a data line: exponents and NaN/inf spellings.
 _NUMERIC_WORDS = re.compile(r"(?i)nan|infinity|inf|1\.#(?:inf|qnan|ind)|(?<=[0-9.])e(?=[+-]?[0-9])")
 
@@ -471,7 +473,11 @@ def _content_lines(
             yield lineno, line, True
             continue
         if "#" in line:
-            line = line.split("#", 1)[0].strip()
+            head = line.split("#", 1)[0].strip()
+            # A trailing comment, but for a header line whose names number
+            # their columns ("Raw data #1", as B&W Tek's exports write).
+            if _is_data_like(head) or not _NUMBER_SIGN.search(line):
+                line = head
             if not line:
                 continue
         if '"' in line:

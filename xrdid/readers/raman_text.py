@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import replace
 
 import numpy as np
 
@@ -60,6 +61,10 @@ _WAVELENGTH_WORDS = re.compile(r"(?i)wavelength|\bnm\b|\(nm\)|lambda")
 _ABSOLUTE_WORDS = re.compile(r"(?i)absolute")
 # Words that make a column file a Raman spectrum, and ones that make it XRD.
 RAMAN_WORDS = re.compile(r"(?i)raman|cm-1|cm\^-1|cm⁻¹|1/cm|wavenumber|\bshift\b")
+# Columns named as the Raman shift, and as the spectrum to read beside it (a
+# dark-subtracted one, or one named as the intensity), in an export of many.
+_SHIFT_NAME = re.compile(r"(?i)raman\s*shift")
+_SPECTRUM_NAME = re.compile(r"(?i)dark[\s_-]*subtracted|^intensity|^counts$")
 XRD_WORDS = re.compile(r"(?i)2\s*-?theta|2θ|two.?theta|\btth\b|\bangle\b|degree|°|\bd.?spacing")
 
 
@@ -153,10 +158,11 @@ def spectrum_from_table(
 ) -> RamanSpectrum:
     """The Raman spectrum of parsed columns (x, intensity)."""
     table, row_numbers = without_row_numbers(table, source)
+    table, named = _named_columns(table)
     intensity_columns, _ = _split_columns(table)
     metadata = {"format": "text", "layout": table.dialect.label}
     if len(intensity_columns) > 1:
-        if table.n_columns == 3:
+        if table.n_columns == 3 and not named:
             metadata[READER_WARNING] = (
                 f"{intensity_columns[1][0]} ignored; column 2 read as the intensity"
             )
@@ -166,7 +172,7 @@ def spectrum_from_table(
                 "shift; save the shift and a single intensity column",
                 source=source,
             )
-    notes = [row_numbers, run_together_note(table), metadata.get(READER_WARNING)]
+    notes = [row_numbers, named, run_together_note(table), metadata.get(READER_WARNING)]
     if any(notes):
         metadata[READER_WARNING] = "; ".join(filter(None, notes))
     x = table.columns[0]
@@ -174,7 +180,8 @@ def spectrum_from_table(
         laser_wavelength_nm = stated_laser(table.header)
         if laser_wavelength_nm is not None:
             metadata["laser_from"] = "header"
-    chosen = axis or guess_axis(table)
+    # A column named as the shift is one, whatever else the header names.
+    chosen = axis or (RamanAxis.SHIFT if named else guess_axis(table))
     metadata["axis"] = chosen.value
     if table.header:
         metadata["header"] = "\n".join(table.header)[:2000]
@@ -184,6 +191,35 @@ def spectrum_from_table(
         laser_wavelength_nm=laser_wavelength_nm,
         metadata=metadata,
         source=source,
+    )
+
+
+def _named_columns(table: ColumnTable) -> tuple[ColumnTable, str | None]:
+    """Of an export of many named columns (B&W Tek's ``Pixel;Wavelength;
+    Wavenumber;Raman Shift;Dark;Reference;Raw data #1;Dark Subtracted
+    #1;…``), the one named as the Raman shift and the one named as the
+    spectrum, and the note that says so; ``table`` itself, and None, unless
+    exactly one of each is named."""
+    names = table.names
+    if names is None or table.n_columns < 3:
+        return table, None
+    shifts = [index for index, name in enumerate(names) if _SHIFT_NAME.search(name)]
+    spectra = [index for index, name in enumerate(names) if _SPECTRUM_NAME.search(name)]
+    if len(shifts) != 1 or len(spectra) != 1 or shifts == spectra:
+        return table, None
+    kept = [shifts[0], spectra[0]]
+    ignored = ", ".join(name for index, name in enumerate(names) if index not in kept)
+    note = (
+        f"{names[kept[0]]!r} read as the Raman shift and {names[kept[1]]!r} as the spectrum; "
+        f"{ignored} ignored"
+    )
+    return (
+        replace(
+            table,
+            columns=tuple(table.columns[index] for index in kept),
+            names=tuple(names[index] for index in kept),
+        ),
+        note,
     )
 
 
