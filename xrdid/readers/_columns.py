@@ -19,7 +19,7 @@ import io
 import re
 from array import array
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -151,6 +151,14 @@ class ColumnTable:
     @property
     def n_rows(self) -> int:
         return int(self.columns[0].size) if self.columns else 0
+
+    def select(self, indices: Sequence[int]) -> ColumnTable:
+        """The table of these columns, in this order, with their names."""
+        return replace(
+            self,
+            columns=tuple(self.columns[index] for index in indices),
+            names=None if self.names is None else tuple(self.names[index] for index in indices),
+        )
 
 
 def parse_columns(text: str, source: str | None, *, first_line: int = 1) -> ColumnTable:
@@ -605,10 +613,6 @@ def without_row_numbers(table: ColumnTable, source: str | None) -> tuple[ColumnT
         )
     label = f"{table.names[0]!r} " if table.names is not None else ""
     return (
-        replace(
-            table,
-            columns=table.columns[1:],
-            names=None if table.names is None else table.names[1:],
-        ),
+        table.select(range(1, table.n_columns)),
         f"column 1 {label}numbers the rows (1, 2, 3…): left out",
     )

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import replace
 
 import numpy as np
 
@@ -213,14 +212,7 @@ def _named_columns(table: ColumnTable) -> tuple[ColumnTable, str | None]:
         f"{names[kept[0]]!r} read as the Raman shift and {names[kept[1]]!r} as the spectrum; "
         f"{ignored} ignored"
     )
-    return (
-        replace(
-            table,
-            columns=tuple(table.columns[index] for index in kept),
-            names=tuple(names[index] for index in kept),
-        ),
-        note,
-    )
+    return table.select(kept), note
 
 
 def guess_axis(table: ColumnTable) -> RamanAxis:

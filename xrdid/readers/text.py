@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -179,14 +179,7 @@ def _axis_first(table: ColumnTable, source: str | None) -> tuple[ColumnTable, li
     (angle,) = angles
     order = [angle, *(index for index in range(table.n_columns) if index != angle)]
     notes.append(f"{names[angle]!r} read as 2θ, not the first column {names[0]!r}")
-    return (
-        replace(
-            table,
-            columns=tuple(table.columns[index] for index in order),
-            names=tuple(names[index] for index in order),
-        ),
-        notes,
-    )
+    return table.select(order), notes
 
 
 def _axis_name(table: ColumnTable) -> str | None:
