@@ -227,6 +227,29 @@ def test_rigaku_asc_groups_after_the_first_are_said_not_read() -> None:
     assert pattern.wavelength is not None and pattern.wavelength.anode == "Co"  # *TARGET = 27
 
 
+def test_a_header_count_or_end_the_counts_do_not_match_is_said() -> None:
+    scan = make.load_source_scan()
+    cases = [
+        (make.rigaku_asc(scan).replace(b"=  3651", b"=  3600"), "a.asc", "*COUNT states 3600"),
+        (make.fit2d_chi(scan).replace(b"    3651\n", b"    3000\n"), "a.chi", "line 4 states 3000"),
+        (
+            make.philips_udf(scan).replace(b"75.0000,/", b"80.0000,/"),
+            "a.udf",
+            "DataAngleRange says the scan ends at 80°, but its 3651 counts end at 75°",
+        ),
+        (
+            make.sietronics_cpi(scan).replace(b"\r\n75,00\r\n", b"\r\n80,00\r\n"),
+            "a.cpi",
+            "line 3 says the scan ends at 80°",
+        ),
+        (make.philips_rd(scan) + bytes(4), "a.rd", "4 bytes after the 3651 counts ignored"),
+    ]
+    for data, name, phrase in cases:
+        pattern = read_pattern(data, name)
+        assert phrase in pattern.metadata["reader_warning"], name
+        assert pattern.n_points == 3651
+
+
 def test_a_uxd_range_without_data_says_so() -> None:
     with pytest.raises(PatternReadError, match="only 0 data points"):
         read_pattern(b"_FILEVERSION=1\n_START=10\n_STEPSIZE=0.02\n_COUNTS\n", "empty.uxd")

@@ -247,6 +247,7 @@ def test_infrared_jcamp_is_not_read_as_raman() -> None:
         ("# Excitation wavelength 632.8 nm", 632.8),
         ("# Laser power (mW): 500\n# Laser wavelength: 785 nm", 785.0),
         ("# Laser: 18796.99 cm-1", 532.0),  # stated as a wavenumber
+        ("Excitation wavelength (nm),785", 785.0),  # a CSV header: the comma separates
     ],
 )
 def test_a_header_that_states_the_laser_converts_an_absolute_axis(

@@ -65,16 +65,46 @@ def build_wavelength(
         return None
 
 
+def add_warning(metadata: dict[str, str], note: str) -> None:
+    """Add ``note`` to what the reader tells the user (the answer's warnings)."""
+    metadata[READER_WARNING] = "; ".join(filter(None, [metadata.get(READER_WARNING), note]))
+
+
 def first_of(metadata: dict[str, str], key: str, count: int, what: str) -> None:
     """Record, and warn the user, that of the ``count`` ``what`` (scans,
     ranges, banks…) a file holds only the first was read: the rest of the
     measurement is not in the answer."""
     metadata[key] = f"first of {count} {what} read"
-    warning = (
+    add_warning(
+        metadata,
         f"the file holds {count} {what}; only the first was read (upload the others as "
-        "files of their own)"
+        "files of their own)",
     )
-    metadata[READER_WARNING] = "; ".join(filter(None, [metadata.get(READER_WARNING), warning]))
+
+
+def check_stated_count(
+    metadata: dict[str, str], field: str, stated: float | None, held: int
+) -> None:
+    """Warn when a header's number of points is not the number the file
+    holds (a scan cut short, or a header edited): all are read."""
+    if stated is not None and int(stated) != held:
+        add_warning(
+            metadata, f"{field} states {int(stated)} points, the file holds {held}: all were read"
+        )
+
+
+def check_stated_end(
+    metadata: dict[str, str], field: str, end_deg: float | None, two_theta: NDArray[np.float64]
+) -> None:
+    """Warn when a header's last 2θ is not where the counts, read at its
+    start and step, end (by more than half a step)."""
+    step = abs(float(two_theta[1] - two_theta[0])) if two_theta.size > 1 else 0.0
+    if end_deg is not None and abs(end_deg - float(two_theta[-1])) > step / 2:
+        add_warning(
+            metadata,
+            f"{field} says the scan ends at {fmt(end_deg)}°, but its {two_theta.size} counts "
+            f"end at {fmt(float(two_theta[-1]))}°: read at its start and step",
+        )
 
 
 def fmt(value: float) -> str:

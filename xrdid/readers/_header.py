@@ -58,8 +58,9 @@ _STATED_TUBE_ANGSTROM = 0.01
 # Comment markers and spaces in front of a header line's key.
 _LEAD = re.compile(r"^[\s#;!%*/]+")
 # A number, its decimal mark a point or a comma ("1,5406" as European
-# exports write it: read as 1 it would be a wavelength of 1 Å).
-_NUMBER = r"([+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)(?:[eE][+-]?[0-9]{1,3})?)"
+# exports write it: read as 1 it would be a wavelength of 1 Å); a comma
+# before any digit is a separator ("Laser,532").
+_NUMBER = r"([+-]?(?:[0-9]+(?:[.,][0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?)"
 # A wavelength; one numbered 1 or 2 ("lambda1", "Lam2" as GSAS-II writes) is a Kα line.
 _WAVELENGTH = re.compile(
     r"(?i)^(?:x-?ray\s+|incident\s+)?(?:wave\s*length|lambda|lam|λ)(?![a-z])\s*([12](?![0-9.]))?"

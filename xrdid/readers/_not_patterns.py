@@ -1,9 +1,9 @@
 """Files that are not a pattern xrdid reads but are uploaded as one: a 2D
 detector frame, an HDF5/NeXus container, a picture or report of a scan, an
-old Office document, a vendor binary without a maintained reader. Recognised by their magic bytes, so the answer says what
-the file is and what to upload instead, rather than "binary garbage" (or,
-for a big-endian TIFF, whose second byte is an SPC version byte, a Raman
-spectrum)."""
+old Office document, a vendor binary without a maintained reader.
+Recognised by their magic bytes, so the answer says what the file is and
+what to upload instead, rather than "binary garbage" (or, for a big-endian
+TIFF, whose second byte is an SPC version byte, a Raman spectrum)."""
 
 from __future__ import annotations
 

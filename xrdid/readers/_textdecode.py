@@ -118,7 +118,7 @@ def _reject_binary(data: bytes, source: str | None) -> None:
     if offset is not None:
         raise UnsupportedFormatError(
             f"the file is binary (control byte 0x{data[offset]:02x} at offset {offset}) "
-            "and not a binary format xrdid reads (Bruker .raw, a .brml or .rasx zip; "
-            "Raman: SPC, WDF); export the pattern as .xy text",
+            "and not a binary format xrdid reads (Bruker .raw, Philips .rd/.sd, a .brml or "
+            ".rasx zip; Raman: SPC, WDF); export the pattern as .xy text",
             source=source,
         )

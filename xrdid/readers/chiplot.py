@@ -17,9 +17,9 @@ import re
 from dataclasses import replace
 
 from xrdid.errors import PatternReadError
-from xrdid.pattern import READER_WARNING, Pattern
+from xrdid.pattern import Pattern
 from xrdid.readers._columns import parse_columns
-from xrdid.readers._common import first_of
+from xrdid.readers._common import check_stated_count, first_of
 from xrdid.readers._numbers import parse_float
 from xrdid.readers._textdecode import decode_text
 from xrdid.readers.text import pattern_from_table
@@ -83,10 +83,7 @@ def read_chiplot(data: bytes, source: str | None = None) -> Pattern:
     metadata = {**pattern.metadata, "format": "chiplot", "title": title[:200]}
     if curves > 1:
         first_of(metadata, "curves", curves, "curves")
-    stated = int(count.group(1))
-    if stated != table.n_rows:
-        note = f"line 4 states {stated} points, the file holds {table.n_rows}: all were read"
-        metadata[READER_WARNING] = "; ".join(filter(None, [metadata.get(READER_WARNING), note]))
+    check_stated_count(metadata, "line 4", int(count.group(1)), table.n_rows)
     return replace(pattern, metadata=metadata)
 
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 import numpy as np
 
 from xrdid.errors import PatternReadError
-from xrdid.pattern import MAX_POINTS, READER_WARNING, Pattern, make_pattern
+from xrdid.pattern import MAX_POINTS, Pattern, make_pattern
 from xrdid.readers._binary import BinaryView
-from xrdid.readers._common import build_wavelength, regular_grid
+from xrdid.readers._common import add_warning, build_wavelength, regular_grid
 
 SIGNATURES = (b"V3RD", b"V5RD")
 
@@ -71,8 +71,8 @@ def read_philips_rd(data: bytes, source: str | None = None) -> Pattern:
     elif held >= steps + 1:
         first = start
         if held > steps + 1:
-            metadata[READER_WARNING] = (
-                f"{2 * (held - steps - 1)} bytes after the {steps + 1} counts ignored"
+            add_warning(
+                metadata, f"{2 * (held - steps - 1)} bytes after the {steps + 1} counts ignored"
             )
         held = steps + 1
     else:

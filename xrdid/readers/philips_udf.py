@@ -20,11 +20,11 @@ The counts lie at 2θ = the range's start + i·step; a ``/`` ends them.
 from __future__ import annotations
 
 from xrdid.errors import PatternReadError
-from xrdid.pattern import READER_WARNING, Pattern, make_pattern
+from xrdid.pattern import Pattern, make_pattern
 from xrdid.readers._common import (
     build_wavelength,
+    check_stated_end,
     counts_block,
-    fmt,
     normalise_anode,
     regular_grid,
 )
@@ -84,11 +84,7 @@ def read_udf(data: bytes, source: str | None = None) -> Pattern:
         if _first(header, key):
             metadata[label] = _first(header, key)[:200]
     end = angle_range[1] if len(angle_range) > 1 else None
-    if end is not None and abs(end - two_theta[-1]) > abs(step) / 2:
-        metadata[READER_WARNING] = (
-            f"DataAngleRange ends at {fmt(end)}°, the {intensity.size} counts at "
-            f"{fmt(float(two_theta[-1]))}°: read at the range's start and step"
-        )
+    check_stated_end(metadata, "DataAngleRange", end, two_theta)
     tube = normalise_anode(_first(header, "ANODE"))
     wavelength = build_wavelength(
         parse_float(_first(header, "LABDAALPHA1")),

@@ -31,8 +31,14 @@ from __future__ import annotations
 import re
 
 from xrdid.errors import PatternReadError
-from xrdid.pattern import READER_WARNING, Pattern, make_pattern
-from xrdid.readers._common import counts_block, first_of, normalise_anode, regular_grid
+from xrdid.pattern import Pattern, make_pattern
+from xrdid.readers._common import (
+    check_stated_count,
+    counts_block,
+    first_of,
+    normalise_anode,
+    regular_grid,
+)
 from xrdid.readers._numbers import parse_float
 from xrdid.readers._rigaku import rigaku_wavelength, take_header
 from xrdid.readers._textdecode import decode_text
@@ -124,12 +130,7 @@ def read_rigaku_asc(data: bytes, source: str | None = None) -> Pattern:
         source,
         "*START",
     )
-    stated = parse_float(header.get("COUNT", ""))
-    if stated is not None and int(stated) != intensity.size:
-        note = (
-            f"*COUNT states {int(stated)} points, the group holds {intensity.size}: all were read"
-        )
-        metadata[READER_WARNING] = "; ".join(filter(None, [metadata.get(READER_WARNING), note]))
+    check_stated_count(metadata, "*COUNT", parse_float(header.get("COUNT", "")), intensity.size)
     if header.get("YUNIT"):
         metadata["intensity_unit"] = header["YUNIT"][:40]
     target = normalise_anode(

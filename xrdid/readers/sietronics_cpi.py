@@ -22,8 +22,13 @@ i·step.
 from __future__ import annotations
 
 from xrdid.errors import InputError, PatternReadError
-from xrdid.pattern import READER_WARNING, Pattern, make_pattern
-from xrdid.readers._common import counts_block, fmt, normalise_anode, regular_grid
+from xrdid.pattern import Pattern, make_pattern
+from xrdid.readers._common import (
+    check_stated_end,
+    counts_block,
+    normalise_anode,
+    regular_grid,
+)
 from xrdid.readers._header import radiation_of
 from xrdid.readers._numbers import parse_float
 from xrdid.readers._textdecode import decode_text
@@ -56,11 +61,7 @@ def read_cpi(data: bytes, source: str | None = None) -> Pattern:
     sample = lines[marker - 1].strip()
     if marker - 1 > len(_HEADER_LINES) and sample:
         metadata["sample_id"] = sample[:200]
-    if step > 0 and abs(end - two_theta[-1]) > step / 2:
-        metadata[READER_WARNING] = (
-            f"the header's 2θ end is {fmt(end)}°, the {intensity.size} counts end at "
-            f"{fmt(float(two_theta[-1]))}°: read at its start and step"
-        )
+    check_stated_end(metadata, "line 3", end, two_theta)
     return make_pattern(
         two_theta,
         intensity,
